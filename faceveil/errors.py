@@ -1,0 +1,73 @@
+"""Typed errors. Each maps to a distinct, documented process exit code (see README "Exit codes").
+
+The CLI turns any :class:`FaceveilError` into a one-line message on stderr and its ``exit_code``;
+anything else is a bug and is reported as such (exit 1) without a traceback unless ``FACEVEIL_DEBUG=1``.
+"""
+
+from __future__ import annotations
+
+
+class FaceveilError(Exception):
+    """Base class of every error faceveil reports to users."""
+
+    exit_code = 1
+
+
+class InputError(FaceveilError):
+    """An input file is missing, unreadable, corrupt, not an image, or unsupported (e.g. 16-bit)."""
+
+    exit_code = 3
+
+
+class PayloadMissingError(FaceveilError):
+    """No recovery payload was found (not embedded, sidecar missing)."""
+
+    exit_code = 4
+
+
+class PayloadCorruptError(FaceveilError):
+    """The recovery payload is truncated, malformed or fails its checksum."""
+
+    exit_code = 5
+
+
+class WrongKeyError(FaceveilError):
+    """The passphrase or private key does not open the payload."""
+
+    exit_code = 6
+
+
+class TamperedPayloadError(FaceveilError):
+    """The payload's authenticated encryption failed although the key was right."""
+
+    exit_code = 7
+
+
+class TamperedPixelsError(FaceveilError):
+    """The anonymized pixels no longer match the hash bound into the payload."""
+
+    exit_code = 8
+
+
+class OutputExistsError(FaceveilError):
+    """Refusing to overwrite an existing file or an input (use --overwrite)."""
+
+    exit_code = 9
+
+
+class ModelUnavailableError(FaceveilError):
+    """A model's weight file is missing; the message lists what and where."""
+
+    exit_code = 10
+
+
+class KeyMaterialError(FaceveilError):
+    """No passphrase/key given, or a key file is unreadable or of the wrong kind."""
+
+    exit_code = 11
+
+
+class NoFacesError(FaceveilError):
+    """Raised only when the caller asked for it (``--require-faces``)."""
+
+    exit_code = 12

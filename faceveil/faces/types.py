@@ -1,0 +1,43 @@
+"""The one representation of a detected face that flows through faceveil."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+# Landmark order used everywhere (CenterFace / RetinaFace / ArcFace convention), as seen by the viewer:
+# 0 left eye, 1 right eye, 2 nose tip, 3 left mouth corner, 4 right mouth corner.
+LANDMARK_NAMES = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
+
+
+@dataclass(frozen=True)
+class Face:
+    """A face in image pixel coordinates.
+
+    box: (x0, y0, x1, y1) floats, may extend past the image border.
+    landmarks: (5, 2) float32 array in LANDMARK_NAMES order, or None if the detector has none.
+    score: detector confidence in [0, 1].
+    track_id: set by the video tracker; None for photos.
+    """
+
+    box: tuple[float, float, float, float]
+    landmarks: np.ndarray | None = field(default=None, compare=False)
+    score: float = 1.0
+    track_id: int | None = None
+
+    @property
+    def width(self) -> float:
+        return self.box[2] - self.box[0]
+
+    @property
+    def height(self) -> float:
+        return self.box[3] - self.box[1]
+
+    def to_dict(self) -> dict:
+        d = {"box": [round(float(v), 2) for v in self.box], "score": round(float(self.score), 4)}
+        if self.landmarks is not None:
+            d["landmarks"] = [[round(float(x), 2), round(float(y), 2)] for x, y in self.landmarks]
+        if self.track_id is not None:
+            d["track_id"] = int(self.track_id)
+        return d

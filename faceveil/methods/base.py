@@ -1,0 +1,88 @@
+"""The protocol every anonymization method implements, and the method registry.
+
+A method never sees a whole photo. The pipeline (faceveil.pipeline) detects faces and hands each
+method the pixels in the space it asks for:
+
+- ``space = "region"``: the axis-aligned face region (box grown by a margin), any size, (h, w, 3) uint8.
+  Classical obfuscations work here, so they cover the face regardless of pose or size.
+- ``space = "aligned"``: a 5-point similarity-aligned ``crop_size`` x ``crop_size`` FFHQ-framed crop,
+  (S, S, 3) uint8 RGB. Learned methods (G2Face, PRO-Face S) work here; the pipeline warps the result
+  back and feathers it in. Faces whose eye distance is below ``min_eye_distance`` are too small for
+  the model: the pipeline applies ``fallback`` (a region method) instead and reports it.
+
+Per-face secrets (e.g. PRO-Face S key bit maps) come from ``FaceContext.derive_secret``, which is
+HKDF of the image's random content key (faceveil.crypto), so only key holders can reproduce them.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import ClassVar, Literal
+
+import numpy as np
+
+from faceveil.errors import InputError
+from faceveil.faces.types import Face
+
+SecretDeriver = Callable[[str, int], bytes]  # (label, n_bytes) -> bytes
+
+
+@dataclass
+class FaceContext:
+    face: Face
+    index: int  # position of the face in the image's face list
+    seed: int  # per-face seed (tracks keep theirs across video frames)
+    derive_secret: SecretDeriver | None = None  # None when the run has no key material (payload none)
+
+
+class AnonymizationMethod(ABC):
+    name: ClassVar[str]
+    space: ClassVar[Literal["region", "aligned"]] = "region"
+    crop_size: ClassVar[int] = 256
+    min_eye_distance: ClassVar[float] = 0.0
+    fallback: ClassVar[str] = "mosaic"
+
+    def params(self) -> dict:
+        """JSON-serialisable parameters, recorded (unencrypted) in the recovery container."""
+        return {}
+
+    @abstractmethod
+    def anonymize(self, crops: Sequence[np.ndarray], contexts: Sequence[FaceContext]) -> list[np.ndarray]:
+        """Anonymize a batch of face crops: each (h, w, 3) uint8 RGB -> same shape uint8 RGB."""
+
+
+_REGISTRY: dict[str, Callable[..., AnonymizationMethod]] = {}
+
+
+def register_method(name: str):
+    def deco(factory):
+        _REGISTRY[name] = factory
+        return factory
+
+    return deco
+
+
+def available_methods() -> list[str]:
+    _import_builtin_methods()
+    return sorted(_REGISTRY)
+
+
+def create_method(name: str, **options) -> AnonymizationMethod:
+    _import_builtin_methods()
+    if name not in _REGISTRY:
+        raise InputError(f"unknown method {name!r}; choose one of: {', '.join(sorted(_REGISTRY))}")
+    return _REGISTRY[name](**options)
+
+
+def _import_builtin_methods() -> None:
+    # Imported lazily so `faceveil --help` does not pay for torch.
+    import importlib
+
+    for mod in ("faceveil.methods.classical", "faceveil.methods.proface_s", "faceveil.methods.g2face"):
+        try:
+            importlib.import_module(mod)
+        except ModuleNotFoundError as exc:  # a method package not written yet
+            if exc.name != mod:
+                raise
