@@ -53,6 +53,17 @@ class AnonymizationMethod(ABC):
         """Anonymize a batch of face crops: each (h, w, 3) uint8 RGB -> same shape uint8 RGB."""
 
 
+class PixelRecoverableMethod(AnonymizationMethod):
+    """A method whose output hides the original face in its pixels (PRO-Face S, G2Face), so a key
+    holder can recover an approximation from the anonymized pixels alone, without the exact-pixel
+    payload (``faceveil recover --from-pixels``). ``contexts`` carry the same seeds and secrets as at
+    anonymization time, re-derived from the container's content key."""
+
+    @abstractmethod
+    def recover(self, crops: Sequence[np.ndarray], contexts: Sequence[FaceContext]) -> list[np.ndarray]:
+        """Recover faces from anonymized crops: each (S, S, 3) uint8 RGB -> (S, S, 3) uint8 RGB."""
+
+
 _REGISTRY: dict[str, Callable[..., AnonymizationMethod]] = {}
 
 
