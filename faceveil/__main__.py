@@ -1,0 +1,5 @@
+import sys
+
+from faceveil.cli import main
+
+sys.exit(main())

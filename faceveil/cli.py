@@ -1,0 +1,297 @@
+"""`faceveil` command line. A thin layer over faceveil.api: parse flags, get key material, show
+progress, print one line per file (or a JSON summary), exit with a code that says what went wrong.
+
+Exit codes (also in README): 0 ok · 1 some files failed for different reasons / internal error ·
+2 usage · 3 bad input · 4 no payload · 5 corrupt payload · 6 wrong key · 7 tampered payload ·
+8 tampered pixels · 9 output exists · 10 model missing · 11 key material · 12 no faces (--require-faces).
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import click
+import typer
+
+from faceveil.errors import FaceveilError, InputError, KeyMaterialError
+
+PASSPHRASE_ENV = "FACEVEIL_PASSPHRASE"
+
+app = typer.Typer(
+    name="faceveil",
+    help="Reversible face anonymization: anonymize every face in photos and videos; key holders recover the originals.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _err(msg: str) -> None:
+    print(f"faceveil: {msg}", file=sys.stderr)
+
+
+def read_passphrase(password_file: Optional[Path], *, confirm: bool, required: bool) -> Optional[str]:
+    """Passphrase from --password-file, else $FACEVEIL_PASSPHRASE, else an interactive prompt (only when
+    stdin is a terminal). Never from a command-line argument: those leak into shell history and `ps`."""
+    if password_file is not None:
+        try:
+            text = password_file.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise KeyMaterialError(f"cannot read password file {password_file}: {exc.strerror}") from None
+        value = text.splitlines()[0] if text.splitlines() else ""
+        if not value:
+            raise KeyMaterialError(f"password file {password_file} is empty")
+        return value
+    if os.environ.get(PASSPHRASE_ENV):
+        return os.environ[PASSPHRASE_ENV]
+    if not required:
+        return None
+    if not sys.stdin.isatty():
+        raise KeyMaterialError(f"no passphrase: use --password-file FILE or set {PASSPHRASE_ENV} (stdin is not a terminal)")
+    value = getpass.getpass("Passphrase: ")
+    if confirm and getpass.getpass("Repeat passphrase: ") != value:
+        raise KeyMaterialError("the two passphrases differ")
+    if not value:
+        raise KeyMaterialError("the passphrase is empty")
+    return value
+
+
+def _parse_options(pairs: list[str]) -> dict:
+    """--option key=value pairs → method options; values parsed as JSON when they parse (numbers, bools)."""
+    out = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise InputError(f"--option expects KEY=VALUE, got {pair!r}")
+        key, value = pair.split("=", 1)
+        try:
+            out[key.strip().replace("-", "_")] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key.strip().replace("-", "_")] = value
+    return out
+
+
+class _Progress:
+    """A progress bar on stderr for batches (off for single files, --json, or non-terminals)."""
+
+    def __init__(self, total: int, enabled: bool):
+        self.bar = None
+        if enabled and total > 1 and sys.stderr.isatty():
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, unit="file", file=sys.stderr, dynamic_ncols=True)
+
+    def __call__(self, report) -> None:
+        if self.bar is not None:
+            self.bar.update(1)
+            self.bar.set_postfix_str(report.input.name[-30:])
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _finish(reports, as_json: bool, describe) -> int:
+    failed = [r for r in reports if not r.ok]
+    if as_json:
+        print(json.dumps({"files": [r.to_dict() for r in reports], "ok": len(reports) - len(failed),
+                          "failed": len(failed)}, indent=2))
+    else:
+        for r in reports:
+            if r.ok:
+                print(describe(r), file=sys.stderr)
+                for note in r.notes:
+                    print(f"  note: {note}", file=sys.stderr)
+            else:
+                _err(r.error)
+    if not failed:
+        return 0
+    codes = {r.exit_code for r in failed}
+    return codes.pop() if len(codes) == 1 else 1
+
+
+def _count_inputs(inputs: list[Path]) -> int:
+    from faceveil.api import expand_inputs
+
+    return len(expand_inputs(inputs))
+
+
+@app.command()
+def anonymize(
+    inputs: Annotated[list[Path], typer.Argument(help="Image/video files or folders (searched recursively).", show_default=False)],
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Output file (one input) or folder (several). Default: <name>.anon.<ext> beside each input.")] = None,
+    method: Annotated[str, typer.Option("-m", "--method", help="mosaic (default), blur, pixelate, median, solid, proface-s, g2face.")] = "mosaic",
+    obfuscation: Annotated[Optional[str], typer.Option("--obfuscation", help="PRO-Face S pre-obfuscation: blur, median, pixelate, mask, hybrid.")] = None,
+    option: Annotated[list[str], typer.Option("--option", "-O", help="Method option KEY=VALUE (repeatable), e.g. -O cells=8.")] = [],
+    threshold: Annotated[Optional[float], typer.Option("--threshold", "-t", help="Face detection threshold (lower finds more faces).")] = None,
+    detector: Annotated[str, typer.Option("--detector", help="Face detector.")] = "centerface",
+    payload: Annotated[str, typer.Option("--payload", help="Where the encrypted recovery payload goes: embedded, sidecar, both, none (irreversible).")] = "embedded",
+    recipient: Annotated[list[Path], typer.Option("--recipient", "-r", help="X25519 public key file (from `faceveil keygen`); repeatable. No passphrase is asked then.")] = [],
+    password_file: Annotated[Optional[Path], typer.Option("--password-file", help=f"Read the passphrase from this file (else ${PASSPHRASE_ENV}, else a prompt).")] = None,
+    output_format: Annotated[Optional[str], typer.Option("--format", "-f", help="Output format: png, jpg, webp, tiff, bmp (default: the input's; png/webp/tiff/bmp recover bit-exactly).")] = None,
+    quality: Annotated[int, typer.Option("--quality", help="JPEG quality.")] = 95,
+    keep_metadata: Annotated[bool, typer.Option("--keep-metadata", help="Keep EXIF/XMP/ICC (stripped by default: GPS, camera serials and names identify people).")] = False,
+    keep_icc: Annotated[bool, typer.Option("--keep-icc", help="Keep only the ICC colour profile.")] = False,
+    require_faces: Annotated[bool, typer.Option("--require-faces", help="Fail a file in which no face is found.")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing output files (inputs are never overwritten).")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary on stdout.")] = False,
+) -> int:
+    """Anonymize every face; write the anonymized copy plus an encrypted recovery payload."""
+    from faceveil import api
+
+    options = _parse_options(option)
+    if obfuscation is not None:
+        options["obfuscation"] = obfuscation
+    passphrase = None
+    if payload != "none":
+        passphrase = read_passphrase(password_file, confirm=True, required=not recipient)
+    progress = _Progress(_count_inputs(inputs), enabled=not as_json)
+    try:
+        reports = api.anonymize(
+            inputs, output, method=method, method_options=options, passphrase=passphrase, recipients=recipient,
+            payload=payload, detector=detector, threshold=threshold, output_format=output_format,
+            keep_metadata=keep_metadata, keep_icc=keep_icc, quality=quality, overwrite=overwrite,
+            require_faces=require_faces, on_file=progress,
+        )
+    finally:
+        progress.close()
+
+    def describe(r) -> str:
+        where = ", ".join(r.payload) if r.payload else "no payload (irreversible)"
+        return f"{r.input} -> {r.output}: {r.face_count} face(s) anonymized with {r.method}; payload: {where}"
+
+    return _finish(reports, as_json, describe)
+
+
+@app.command()
+def recover(
+    inputs: Annotated[list[Path], typer.Argument(help="Anonymized files or folders.", show_default=False)],
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Output file (one input) or folder. Default: <name>.recovered.<ext>.")] = None,
+    key: Annotated[list[Path], typer.Option("--key", "-k", help="X25519 private key file (from `faceveil keygen`).")] = [],
+    key_password_file: Annotated[Optional[Path], typer.Option("--key-password-file", help="Passphrase protecting the private key file.")] = None,
+    password_file: Annotated[Optional[Path], typer.Option("--password-file", help=f"Read the passphrase from this file (else ${PASSPHRASE_ENV}, else a prompt).")] = None,
+    payload_file: Annotated[Optional[Path], typer.Option("--payload-file", help="Use this payload file instead of the embedded one / the sidecar.")] = None,
+    from_pixels: Annotated[bool, typer.Option("--from-pixels", help="Recover from the anonymized pixels (learned methods), not the exact payload.")] = False,
+    output_format: Annotated[Optional[str], typer.Option("--format", "-f", help="Output format (default: the input's).")] = None,
+    strip_metadata: Annotated[bool, typer.Option("--strip-metadata", help="Do not restore the original EXIF/XMP/ICC.")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing output files.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary on stdout.")] = False,
+) -> int:
+    """Restore the original faces with the passphrase or private key (bit-exact for lossless files)."""
+    from faceveil import api
+
+    key_passphrase = None
+    if key_password_file is not None:
+        key_passphrase = read_passphrase(key_password_file, confirm=False, required=True)
+    passphrase = read_passphrase(password_file, confirm=False, required=not key)
+    progress = _Progress(_count_inputs(inputs), enabled=not as_json)
+    try:
+        reports = api.recover(
+            inputs, output, passphrase=passphrase, private_keys=key, key_passphrase=key_passphrase,
+            payload_file=payload_file, from_pixels=from_pixels, output_format=output_format,
+            keep_metadata=not strip_metadata, overwrite=overwrite, on_file=progress,
+        )
+    finally:
+        progress.close()
+    return _finish(reports, as_json, lambda r: f"{r.input} -> {r.output}: {r.face_count} face(s) restored ({', '.join(r.payload)})")
+
+
+@app.command()
+def inspect(
+    path: Annotated[Path, typer.Argument(help="An anonymized file.", show_default=False)],
+    payload_file: Annotated[Optional[Path], typer.Option("--payload-file", help="Payload file to read instead of the embedded one / sidecar.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> int:
+    """Show faces, method, payload and recipients of a file; needs no key."""
+    from faceveil import api
+
+    info = api.inspect(path, payload_file)
+    if as_json:
+        print(json.dumps(info, indent=2))
+        return 0
+    print(f"{info['file']}: {info['format']} {info['size'][0]}x{info['size'][1]}")
+    if not info.get("payload"):
+        print("  recovery payload: none found")
+        return 0
+    print(f"  recovery payload: {info['payload']} ({info['payload_bytes']} bytes, format v{info['format_version']})")
+    print(f"  method: {info['method']} {json.dumps(info['method_params']) if info['method_params'] else ''}".rstrip())
+    print(f"  faces: {info['face_count']}")
+    for f in info["faces"]:
+        print(f"    box {f['box']} score {f.get('score')} via {f.get('method')}")
+    for r in info["recipients"]:
+        desc = ", ".join(f"{k}={v}" for k, v in r.items() if k != "type")
+        print(f"  recipient: {r['type']} ({desc})")
+    print(f"  pixels match payload hash: {'yes' if info['pixels_match_payload'] else 'NO (modified after anonymization)'}")
+    return 0
+
+
+@app.command()
+def keygen(
+    private_key: Annotated[Path, typer.Argument(help="Where to write the private key (PEM, mode 0600).", show_default=False)],
+    public_key: Annotated[Optional[Path], typer.Option("--public", help="Where to write the public key (default: <private>.pub).")] = None,
+    protect: Annotated[bool, typer.Option("--protect/--no-protect", help="Encrypt the private key file with a passphrase (--password-file, $FACEVEIL_PASSPHRASE or prompt).")] = False,
+    password_file: Annotated[Optional[Path], typer.Option("--password-file", help="Passphrase for --protect.")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing key files.")] = False,
+) -> int:
+    """Create an X25519 key pair: anonymize with the public key, recover with the private key."""
+    from faceveil import api
+
+    passphrase = read_passphrase(password_file, confirm=True, required=True) if protect else None
+    info = api.keygen(private_key, public_key, passphrase=passphrase, overwrite=overwrite)
+    print(f"private key: {info['private_key']} (keep it secret)")
+    print(f"public key:  {info['public_key']} (give it to machines that anonymize: --recipient)")
+    print(f"key id:      {info['key_id']}")
+    return 0
+
+
+@app.command()
+def models(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> int:
+    """List every model faceveil can use, where it comes from, and whether it is installed."""
+    from faceveil.models_registry import model_statuses
+
+    statuses = model_statuses()
+    if as_json:
+        print(json.dumps([{"name": s.name, "description": s.description, "source": s.source, "where": s.where,
+                           "required": s.required, "installed": s.installed,
+                           "path": str(s.path) if s.path else None} for s in statuses], indent=2))
+        return 0
+    for s in statuses:
+        state = "installed" if s.installed else ("MISSING" if s.required else "not installed (user weights)")
+        print(f"{s.name:<30} {state}")
+        print(f"    {s.description}")
+        print(f"    from: {s.source}")
+        print(f"    at:   {s.path if s.path else s.where}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: turns every FaceveilError into one line on stderr and its exit code."""
+    try:
+        result = app(args=argv, prog_name="faceveil", standalone_mode=False)
+    except click.exceptions.Abort:
+        _err("aborted")
+        return 130
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except FaceveilError as exc:
+        _err(str(exc))
+        return exc.exit_code
+    except KeyboardInterrupt:
+        _err("interrupted")
+        return 130
+    except Exception as exc:  # a bug: say so in one line; FACEVEIL_DEBUG=1 shows the traceback
+        if os.environ.get("FACEVEIL_DEBUG"):
+            raise
+        _err(f"internal error ({type(exc).__name__}: {exc}); rerun with FACEVEIL_DEBUG=1 and report it")
+        return 1
+    return result if isinstance(result, int) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
