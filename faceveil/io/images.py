@@ -1,0 +1,409 @@
+"""Still-image loading and saving with a privacy-first metadata policy.
+
+Pixels travel as numpy arrays ``(H, W, C)`` ``uint8`` with C in {1, 2, 3, 4} (L, LA, RGB, RGBA), EXIF
+orientation already applied. Decoding is deterministic because recovery hashes the decoded pixels.
+
+Metadata (EXIF with GPS and camera serials, XMP, ICC profiles) can identify the person who took or
+appears in a photo, so :func:`encode_image` writes none of it unless asked.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import struct
+import threading
+import warnings
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
+
+from faceveil.errors import InputError
+
+DEFAULT_MAX_PIXELS = 200_000_000
+
+_EXIF_ORIENTATION_TAG = 0x0112
+_XMP_ORIENTATION_PATTERNS = (
+    re.compile(rb'(tiff:Orientation=")[0-9](")'),
+    re.compile(rb"(<tiff:Orientation>)[0-9](</tiff:Orientation>)"),
+)
+
+_FORMAT_BY_EXTENSION = {
+    ".png": "PNG",
+    ".jpg": "JPEG",
+    ".jpeg": "JPEG",
+    ".webp": "WEBP",
+    ".tif": "TIFF",
+    ".tiff": "TIFF",
+    ".bmp": "BMP",
+}
+_FORMAT_ALIASES = {"JPG": "JPEG", "TIF": "TIFF"}
+SUPPORTED_FORMATS = ("PNG", "JPEG", "WEBP", "TIFF", "BMP")
+
+# Channel count -> Pillow mode of the arrays we hand out and accept.
+_MODE_BY_CHANNELS = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}
+# Source modes we convert on load to one of the four layouts above.
+_CONVERTED_MODES = {
+    "1": "L",
+    "La": "LA",
+    "RGBa": "RGBA",
+    "RGBX": "RGB",
+    "CMYK": "RGB",
+    "YCbCr": "RGB",
+    "PA": "RGBA",
+}
+_WIDE_RAWMODE = re.compile(r";(16|32)[BLNS]?$")
+_HIGH_BIT_DEPTH_MODES = ("I", "F", "I;16", "I;16L", "I;16B", "I;16N", "I;16S", "I;32", "F;32")
+
+# Layouts each container can store exactly. WebP has no gray layout, so gray is widened
+# (losslessly) to RGB(A); formats without alpha are refused for LA/RGBA rather than silently dropping it.
+_STORABLE_CHANNELS = {
+    "PNG": {1, 2, 3, 4},
+    "TIFF": {1, 2, 3, 4},
+    "WEBP": {1, 2, 3, 4},
+    "JPEG": {1, 3},
+    "BMP": {1, 3},
+}
+_DECODE_ERRORS = (
+    UnidentifiedImageError,
+    OSError,
+    SyntaxError,
+    ValueError,
+    EOFError,
+    struct.error,
+    IndexError,
+    KeyError,
+    zlib.error,
+)
+
+# Pillow's decompression-bomb threshold is a module global; we set it per call to the caller's
+# limit, so concurrent decodes in this process must not interleave their settings.
+_PILLOW_LIMIT_LOCK = threading.Lock()
+
+
+@dataclass
+class ImageMetadata:
+    """What the source file carried; stripped by default on output because it can identify people.
+
+    exif: raw EXIF block (TIFF structure, with or without the ``Exif\\0\\0`` prefix), as in the file.
+    icc_profile: raw ICC profile.
+    xmp: raw XMP packet (UTF-8 XML).
+    """
+
+    exif: bytes | None = None
+    icc_profile: bytes | None = None
+    xmp: bytes | None = None
+
+
+@dataclass
+class LoadedImage:
+    """A decoded still image.
+
+    pixels: (H, W, C) uint8, C in {1, 2, 3, 4} = L, LA, RGB, RGBA, EXIF orientation already applied.
+    format: Pillow format name of the source ("PNG", "JPEG", "WEBP", "TIFF", "BMP", ...).
+    """
+
+    pixels: np.ndarray
+    format: str
+    metadata: ImageMetadata
+    path: Path | None = None
+
+    @property
+    def channels(self) -> int:
+        return int(self.pixels.shape[2])
+
+    def rgb(self) -> np.ndarray:
+        """(H, W, 3) uint8 C-contiguous RGB for detection and methods: gray replicated, alpha dropped."""
+        return to_rgb(self.pixels)
+
+
+def to_rgb(pixels: np.ndarray) -> np.ndarray:
+    """(H, W, C) uint8 with C in {1, 2, 3, 4} -> (H, W, 3) uint8 C-contiguous (gray replicated, alpha dropped)."""
+    _check_layout(pixels)
+    channels = pixels.shape[2]
+    if channels >= 3:
+        return np.ascontiguousarray(pixels[..., :3])
+    return np.repeat(pixels[..., :1], 3, axis=2)
+
+
+def merge_rgb(original: np.ndarray, rgb: np.ndarray) -> np.ndarray:
+    """Put processed RGB back into the original channel layout.
+
+    original: (H, W, C) uint8, C in {1, 2, 3, 4}; rgb: (H, W, 3) uint8. Returns (H, W, C) uint8.
+    Gray layouts get ITU-R BT.601 luminance ``(299 R + 587 G + 114 B + 500) // 1000`` (integer, so
+    it is reproducible and maps replicated gray R = G = B = v back to exactly v). Alpha is copied
+    from ``original`` untouched.
+    """
+    _check_layout(original)
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8 or rgb.shape[:2] != original.shape[:2]:
+        raise ValueError(f"merge_rgb needs (H, W, 3) uint8 matching {original.shape[:2]}, got {rgb.shape} {rgb.dtype}")
+    channels = original.shape[2]
+    if channels == 3:
+        return rgb.copy()
+    if channels == 4:
+        return np.concatenate([rgb, original[..., 3:4]], axis=2)
+    weights = np.array([299, 587, 114], dtype=np.uint32)
+    luminance = ((rgb.astype(np.uint32) @ weights + 500) // 1000).astype(np.uint8)[..., None]
+    if channels == 1:
+        return luminance
+    return np.concatenate([luminance, original[..., 1:2]], axis=2)
+
+
+def format_for_path(path: str | Path) -> str:
+    """Output format from a file extension (.png .jpg/.jpeg .webp .tif/.tiff .bmp), case-insensitive."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in _FORMAT_BY_EXTENSION:
+        known = " ".join(sorted(_FORMAT_BY_EXTENSION))
+        raise InputError(f"{path}: unsupported image extension {suffix or '(none)'!r}; use one of {known}")
+    return _FORMAT_BY_EXTENSION[suffix]
+
+
+def load_image(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
+    """Read and decode an image file; see :func:`decode_image`. InputError if it cannot be read."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise InputError(f"{path}: is a directory, not an image file") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    loaded = decode_image(data, max_pixels=max_pixels, name=str(path))
+    loaded.path = path
+    return loaded
+
+
+def decode_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, name: str = "<bytes>") -> LoadedImage:
+    """Decode an encoded still image into (H, W, C) uint8 pixels with EXIF orientation applied.
+
+    Refuses (InputError naming ``name``): empty/non-image/corrupt/truncated data, images with more
+    than ``max_pixels`` pixels, animated or multi-frame files, and 16-bit or float samples.
+    """
+    if not data:
+        raise InputError(f"{name}: file is empty")
+    with _pillow_bomb_limit(max_pixels):
+        try:
+            image = Image.open(io.BytesIO(data))
+            _check_pixel_count(image.size, max_pixels, name)
+            _check_single_frame(image, name)
+            _check_bit_depth(image, name)
+            image.load()
+            metadata = _read_metadata(image)
+            source_format = image.format or "UNKNOWN"
+            upright = ImageOps.exif_transpose(image)  # also parses EXIF, which may be damaged
+            pixels = _to_array(_normalise_mode(upright, name))
+        except InputError:
+            raise
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+            raise InputError(f"{name}: image too large, refusing to decode ({exc})") from None
+        except _DECODE_ERRORS as exc:
+            raise InputError(f"{name}: not a readable image ({_describe(exc)})") from None
+    # A second check on the decoded array: some formats only know their true size after decoding.
+    _check_pixel_count((pixels.shape[1], pixels.shape[0]), max_pixels, name)
+    return LoadedImage(pixels=pixels, format=source_format, metadata=metadata)
+
+
+def encode_image(
+    pixels: np.ndarray,
+    fmt: str,
+    *,
+    quality: int = 95,
+    metadata: ImageMetadata | None = None,
+    keep_metadata: bool = False,
+    keep_icc: bool = False,
+) -> bytes:
+    """Encode (H, W, C) uint8 pixels (C in {1, 2, 3, 4}) as ``fmt``.
+
+    PNG, TIFF, BMP and WebP (always lossless, exact RGB under transparent pixels) reproduce the
+    pixels exactly; WebP stores gray as RGB(A). JPEG uses ``quality`` and 4:4:4 chroma and cannot
+    hold alpha (InputError). No metadata is written unless ``keep_metadata`` (EXIF with orientation
+    reset to 1, XMP, ICC) or ``keep_icc`` (ICC only) is set and ``metadata`` provides it.
+    """
+    _check_layout(pixels)
+    fmt = _normalise_format(fmt)
+    channels = pixels.shape[2]
+    if channels not in _STORABLE_CHANNELS[fmt]:
+        raise InputError(
+            f"{fmt} cannot store an alpha channel ({_MODE_BY_CHANNELS[channels]} image); "
+            "save as PNG or WebP to keep transparency"
+        )
+    if fmt == "JPEG" and not 1 <= quality <= 100:
+        raise InputError(f"JPEG quality must be between 1 and 100, got {quality}")
+    image = Image.fromarray(pixels[..., 0] if channels == 1 else pixels)
+    options = _format_options(fmt, quality) | _metadata_options(fmt, metadata, keep_metadata, keep_icc)
+    buffer = io.BytesIO()
+    image.save(buffer, fmt, **options)
+    return buffer.getvalue()
+
+
+# --------------------------------------------------------------------------------------------
+# decoding helpers
+
+
+@contextmanager
+def _pillow_bomb_limit(max_pixels: int) -> Iterator[None]:
+    """Make Pillow's own bomb check use ``max_pixels`` (warning above it, error above twice it),
+    with the warning raised as an exception so it cannot be ignored."""
+    if max_pixels <= 0:
+        raise InputError(f"max_pixels must be positive, got {max_pixels}")
+    with _PILLOW_LIMIT_LOCK:
+        previous = Image.MAX_IMAGE_PIXELS
+        Image.MAX_IMAGE_PIXELS = max_pixels
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                yield
+        finally:
+            Image.MAX_IMAGE_PIXELS = previous
+
+
+def _check_pixel_count(size: tuple[int, int], max_pixels: int, name: str) -> None:
+    width, height = size
+    if width * height > max_pixels:
+        raise InputError(
+            f"{name}: image is {width}x{height} = {width * height:,} pixels, above the limit of "
+            f"{max_pixels:,} (possible decompression bomb; raise max_pixels if the file is trusted)"
+        )
+    if width == 0 or height == 0:
+        raise InputError(f"{name}: image has no pixels ({width}x{height})")
+
+
+def _check_single_frame(image: Image.Image, name: str) -> None:
+    frames = getattr(image, "n_frames", 1)
+    if frames > 1:
+        kind = "animated" if image.format in ("GIF", "WEBP", "PNG") else "multi-frame"
+        raise InputError(
+            f"{name}: {kind} {image.format} with {frames} frames is not supported as a photo; "
+            "convert it to a video file and anonymize that instead"
+        )
+
+
+def _check_bit_depth(image: Image.Image, name: str) -> None:
+    """Refuse samples wider than 8 bits: converting them would lose data the owner expects back."""
+    wide = image.mode in _HIGH_BIT_DEPTH_MODES or image.mode.startswith(("I;", "F;"))
+    # 48/64-bit PNG and TIFF open as mode RGB(A); only the raw mode of their tiles reveals 16-bit
+    # samples. (Other formats' ";16" raw modes, e.g. BMP's 5-6-5 "BGR;16", are packed 8-bit colour.)
+    if image.format in ("PNG", "TIFF"):
+        for tile in image.tile:
+            args = tile.args if isinstance(tile.args, tuple) else (tile.args,)
+            rawmode = args[0] if args and isinstance(args[0], str) else ""
+            wide = wide or bool(_WIDE_RAWMODE.search(rawmode))
+    if wide:
+        raise InputError(
+            f"{name}: {image.format} with 16-bit or floating-point samples (mode {image.mode}) is not "
+            "supported; convert it to 8 bits per channel first"
+        )
+
+
+def _normalise_mode(image: Image.Image, name: str) -> Image.Image:
+    mode = image.mode
+    if mode in _MODE_BY_CHANNELS.values():
+        return image
+    if mode == "P":
+        has_alpha = "transparency" in image.info or image.palette is not None and image.palette.mode == "RGBA"
+        return image.convert("RGBA" if has_alpha else "RGB")
+    if mode in _CONVERTED_MODES:
+        return image.convert(_CONVERTED_MODES[mode])
+    raise InputError(f"{name}: unsupported pixel mode {mode!r}; convert to 8-bit RGB, RGBA or grayscale")
+
+
+def _to_array(image: Image.Image) -> np.ndarray:
+    """Pillow image in L/LA/RGB/RGBA -> (H, W, C) uint8 C-contiguous."""
+    array = np.asarray(image, dtype=np.uint8)
+    if array.ndim == 2:
+        array = array[..., None]
+    return np.ascontiguousarray(array)
+
+
+def _read_metadata(image: Image.Image) -> ImageMetadata:
+    xmp = image.info.get("xmp")
+    if isinstance(xmp, str):
+        xmp = xmp.encode("utf-8")
+    exif = image.info.get("exif")
+    return ImageMetadata(
+        exif=bytes(exif) if exif else None,
+        icc_profile=image.info.get("icc_profile") or None,
+        xmp=bytes(xmp) if xmp else None,
+    )
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip()
+    if isinstance(exc, UnidentifiedImageError):
+        return "unknown or damaged file format"
+    return text or type(exc).__name__
+
+
+# --------------------------------------------------------------------------------------------
+# encoding helpers
+
+
+def _check_layout(pixels: np.ndarray) -> None:
+    if not isinstance(pixels, np.ndarray) or pixels.dtype != np.uint8 or pixels.ndim != 3 or pixels.shape[2] not in _MODE_BY_CHANNELS:
+        shape = getattr(pixels, "shape", None)
+        dtype = getattr(pixels, "dtype", type(pixels).__name__)
+        raise ValueError(f"expected (H, W, C) uint8 pixels with C in 1..4, got shape {shape} dtype {dtype}")
+
+
+def _normalise_format(fmt: str) -> str:
+    upper = fmt.upper().lstrip(".")
+    upper = _FORMAT_ALIASES.get(upper, upper)
+    if upper not in SUPPORTED_FORMATS:
+        raise InputError(f"unsupported output format {fmt!r}; use one of {', '.join(SUPPORTED_FORMATS)}")
+    return upper
+
+
+def _format_options(fmt: str, quality: int) -> dict:
+    if fmt == "JPEG":
+        return {"quality": quality, "subsampling": 0, "optimize": True}
+    if fmt == "WEBP":
+        # exact=True keeps RGB under fully transparent pixels, which libwebp would otherwise rewrite.
+        return {"lossless": True, "exact": True, "quality": 100, "method": 4}
+    if fmt == "PNG":
+        return {"compress_level": 6}
+    if fmt == "TIFF":
+        return {"compression": "tiff_adobe_deflate"}
+    return {}
+
+
+def _metadata_options(fmt: str, metadata: ImageMetadata | None, keep_metadata: bool, keep_icc: bool) -> dict:
+    if metadata is None or not (keep_metadata or keep_icc):
+        return {}
+    options: dict = {}
+    if metadata.icc_profile and fmt != "BMP":
+        options["icc_profile"] = metadata.icc_profile
+    if not keep_metadata:
+        return options
+    if metadata.exif and fmt != "BMP":
+        options["exif"] = upright_exif(metadata.exif)
+    if metadata.xmp:
+        xmp = upright_xmp(metadata.xmp)
+        if fmt in ("JPEG", "WEBP"):
+            options["xmp"] = xmp
+        elif fmt == "PNG":
+            info = PngImagePlugin.PngInfo()
+            info.add_itxt("XML:com.adobe.xmp", xmp.decode("utf-8", errors="replace"))
+            options["pnginfo"] = info
+    return options
+
+
+def upright_exif(exif: bytes) -> Image.Exif:
+    """Parse raw EXIF and set its orientation to 1: our pixels are already rotated upright."""
+    parsed = Image.Exif()
+    parsed.load(exif)
+    if _EXIF_ORIENTATION_TAG in parsed:
+        parsed[_EXIF_ORIENTATION_TAG] = 1
+    return parsed
+
+
+def upright_xmp(xmp: bytes) -> bytes:
+    """Set any tiff:Orientation in an XMP packet to 1, for the same reason as :func:`upright_exif`."""
+    for pattern in _XMP_ORIENTATION_PATTERNS:
+        xmp = pattern.sub(rb"\g<1>1\g<2>", xmp)
+    return xmp
