@@ -1,0 +1,50 @@
+"""Shared fixtures: real faces from installed packages, written to temporary files."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+# Keep torch from oversubscribing the 2-core CI machine when tests run in parallel workers.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+@pytest.fixture(scope="session")
+def astronaut() -> np.ndarray:
+    from faceveil.eval.samples import load_sample
+
+    return load_sample("astronaut")
+
+
+@pytest.fixture(scope="session")
+def grace_hopper() -> np.ndarray:
+    from faceveil.eval.samples import load_sample
+
+    return load_sample("grace_hopper")
+
+
+@pytest.fixture
+def astronaut_png(tmp_path: Path, astronaut: np.ndarray) -> Path:
+    path = tmp_path / "astronaut.png"
+    Image.fromarray(astronaut).save(path)
+    return path
+
+
+@pytest.fixture
+def hopper_jpg(tmp_path: Path) -> Path:
+    from faceveil.eval.samples import _grace_hopper_path
+
+    path = tmp_path / "hopper.jpg"
+    path.write_bytes(_grace_hopper_path().read_bytes())
+    return path
+
+
+@pytest.fixture
+def passphrase(monkeypatch) -> str:
+    value = "correct horse battery staple"
+    monkeypatch.setenv("FACEVEIL_PASSPHRASE", value)
+    return value

@@ -1,0 +1,248 @@
+"""End-to-end: the `faceveil` CLI on real package-shipped faces (in-process via cli.main, plus one real
+subprocess to prove the installed entry point exits cleanly)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import struct
+import subprocess
+import sys
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from faceveil.cli import main
+from faceveil.errors import (
+    InputError,
+    OutputExistsError,
+    PayloadCorruptError,
+    PayloadMissingError,
+    TamperedPixelsError,
+    WrongKeyError,
+)
+from faceveil.io.carriers import extract_payload
+
+
+def run(*args: str) -> int:
+    return main([str(a) for a in args])
+
+
+def pixels(path: Path) -> np.ndarray:
+    with Image.open(path) as im:
+        return np.asarray(im).copy()
+
+
+def png_with_payload(png: bytes, payload: bytes) -> bytes:
+    """Rewrite the fvIL chunk of a PNG with a different payload (valid CRC), keeping everything else."""
+    out, pos = bytearray(png[:8]), 8
+    while pos < len(png):
+        (length,) = struct.unpack(">I", png[pos : pos + 4])
+        ctype = png[pos + 4 : pos + 8]
+        chunk = png[pos : pos + 12 + length]
+        if ctype == b"fvIL":
+            chunk = struct.pack(">I", len(payload)) + ctype + payload + struct.pack(">I", zlib.crc32(ctype + payload))
+        out += chunk
+        pos += 12 + length
+    return bytes(out)
+
+
+@pytest.fixture
+def anonymized(tmp_path, astronaut_png, passphrase):
+    out = tmp_path / "out.png"
+    assert run("anonymize", astronaut_png, "-o", out) == 0
+    return out
+
+
+def test_png_round_trip_is_bit_exact(tmp_path, astronaut_png, anonymized, astronaut):
+    anon = pixels(anonymized)
+    assert anon.shape == astronaut.shape
+    assert np.any(anon != astronaut)
+    back = tmp_path / "back.png"
+    assert run("recover", anonymized, "-o", back) == 0
+    assert np.array_equal(pixels(back), astronaut)
+
+
+def test_default_method_defeats_the_dlib_recognizer(anonymized, astronaut):
+    from faceveil.analysis.dlib_models import DlibRecognizer
+    from faceveil.faces.detect import create_detector
+
+    (face,) = create_detector("centerface").detect(astronaut)
+    # Measured at the original face position: the anonymized face may no longer be detectable at all.
+    distance = DlibRecognizer().distance(astronaut, face, pixels(anonymized), face)
+    assert distance > 0.6
+
+
+def test_wrong_passphrase_is_rejected_without_output(tmp_path, anonymized, monkeypatch):
+    monkeypatch.setenv("FACEVEIL_PASSPHRASE", "not the passphrase")
+    back = tmp_path / "back.png"
+    assert run("recover", anonymized, "-o", back) == WrongKeyError.exit_code
+    assert not back.exists()
+
+
+def test_flipped_anonymized_pixel_is_rejected(tmp_path, anonymized):
+    data = anonymized.read_bytes()
+    img = pixels(anonymized)
+    img[0, 0, 0] ^= 1
+    buf = tmp_path / "tampered.png"
+    Image.fromarray(img).save(buf)
+    payload = extract_payload(data)
+    from faceveil.io.carriers import embed_payload
+
+    buf.write_bytes(embed_payload(buf.read_bytes(), payload))
+    assert run("recover", buf, "-o", tmp_path / "back.png") == TamperedPixelsError.exit_code
+    assert not (tmp_path / "back.png").exists()
+
+
+def test_flipped_payload_bytes_are_rejected(tmp_path, anonymized):
+    data = anonymized.read_bytes()
+    payload = extract_payload(data)
+    rng = np.random.default_rng(0)
+    positions = sorted({0, 7, len(payload) // 2, len(payload) - 1, *rng.integers(0, len(payload), 12).tolist()})
+    for pos in positions:
+        bad = bytearray(payload)
+        bad[pos] ^= 0x01
+        f = tmp_path / f"bad{pos}.png"
+        f.write_bytes(png_with_payload(data, bytes(bad)))
+        code = run("recover", f, "-o", tmp_path / f"back{pos}.png")
+        assert code != 0, f"flipped byte {pos} was accepted"
+        assert not (tmp_path / f"back{pos}.png").exists()
+
+
+def test_truncated_payload_and_missing_sidecar(tmp_path, astronaut_png, passphrase):
+    out = tmp_path / "side.png"
+    assert run("anonymize", astronaut_png, "-o", out, "--payload", "sidecar") == 0
+    side = Path(str(out) + ".faceveil")
+    assert side.exists() and extract_payload(out.read_bytes()) is None
+    blob = side.read_bytes()
+    side.write_bytes(blob[: len(blob) // 2])
+    assert run("recover", out, "-o", tmp_path / "a.png") == PayloadCorruptError.exit_code
+    side.unlink()
+    assert run("recover", out, "-o", tmp_path / "b.png") == PayloadMissingError.exit_code
+    assert not (tmp_path / "a.png").exists() and not (tmp_path / "b.png").exists()
+
+
+def test_public_key_mode(tmp_path, astronaut_png, astronaut, monkeypatch):
+    monkeypatch.delenv("FACEVEIL_PASSPHRASE", raising=False)
+    key = tmp_path / "me.key"
+    assert run("keygen", key) == 0
+    assert (key.stat().st_mode & 0o777) == 0o600
+    out = tmp_path / "out.png"
+    # only the public key on the anonymizing side; no passphrase is asked for
+    assert run("anonymize", astronaut_png, "-o", out, "--recipient", f"{key}.pub") == 0
+    other = tmp_path / "other.key"
+    assert run("keygen", other) == 0
+    assert run("recover", out, "-o", tmp_path / "x.png", "--key", other) == WrongKeyError.exit_code
+    assert run("recover", out, "-o", tmp_path / "back.png", "--key", key) == 0
+    assert np.array_equal(pixels(tmp_path / "back.png"), astronaut)
+
+
+def test_jpeg_output_restores_face_regions_exactly(tmp_path, hopper_jpg, grace_hopper, passphrase):
+    out = tmp_path / "out.jpg"
+    assert run("anonymize", hopper_jpg, "-o", out) == 0
+    back = tmp_path / "back.png"
+    assert run("recover", out, "-o", back) == 0
+    from faceveil.api import inspect
+
+    info = inspect(out)
+    assert info["face_count"] >= 1
+    restored = pixels(back)
+    for face in info["faces"]:
+        x, y, w, h = face["rect"]
+        assert np.array_equal(restored[y : y + h, x : x + w], grace_hopper[y : y + h, x : x + w])
+
+
+def test_gps_metadata_is_stripped_and_restored_on_recovery(tmp_path, astronaut, passphrase):
+    src = tmp_path / "gps.jpg"
+    exif = Image.Exif()
+    exif[0x8825] = {1: "N", 2: (48.0, 51.0, 30.0), 3: "E", 4: (2.0, 17.0, 40.0)}  # GPS IFD
+    Image.fromarray(astronaut).save(src, exif=exif, quality=95)
+    out = tmp_path / "out.jpg"
+    assert run("anonymize", src, "-o", out) == 0
+    with Image.open(out) as im:
+        assert not im.getexif().get_ifd(0x8825)
+        assert "exif" not in im.info
+    back = tmp_path / "back.jpg"
+    assert run("recover", out, "-o", back) == 0
+    with Image.open(back) as im:  # the key holder gets the original metadata back
+        assert im.getexif().get_ifd(0x8825)
+
+
+def test_inspect_needs_no_key(anonymized, monkeypatch, capsys):
+    monkeypatch.delenv("FACEVEIL_PASSPHRASE", raising=False)
+    assert run("inspect", anonymized, "--json") == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["method"] == "mosaic" and info["face_count"] == 1
+    assert info["recipients"][0]["type"] == "passphrase"
+    assert info["pixels_match_payload"] is True
+
+
+def test_batch_folder_continues_after_a_bad_file_and_reports_json(tmp_path, astronaut, passphrase, capsys):
+    src = tmp_path / "in"
+    (src / "sub").mkdir(parents=True)
+    Image.fromarray(astronaut).save(src / "a.png")
+    Image.fromarray(astronaut[:, ::-1]).save(src / "sub" / "b.png")
+    (src / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
+    code = run("anonymize", src, "-o", tmp_path / "out", "--json")
+    summary = json.loads(capsys.readouterr().out)
+    assert code == InputError.exit_code
+    assert summary["ok"] == 2 and summary["failed"] == 1
+    assert (tmp_path / "out" / "a.png").exists() and (tmp_path / "out" / "sub" / "b.png").exists()
+    assert not (tmp_path / "out" / "broken.png").exists()
+
+
+def test_never_overwrites_inputs_or_existing_outputs(tmp_path, astronaut_png, passphrase):
+    before = astronaut_png.read_bytes()
+    assert run("anonymize", astronaut_png, "-o", astronaut_png, "--overwrite") == OutputExistsError.exit_code
+    assert astronaut_png.read_bytes() == before
+    out = tmp_path / "out.png"
+    out.write_bytes(b"keep me")
+    assert run("anonymize", astronaut_png, "-o", out) == OutputExistsError.exit_code
+    assert out.read_bytes() == b"keep me"
+    assert run("anonymize", astronaut_png, "-o", out, "--overwrite") == 0
+    assert out.read_bytes() != b"keep me"
+
+
+@pytest.mark.parametrize("mode", ["L", "RGBA"])
+def test_gray_and_alpha_round_trip(tmp_path, astronaut, passphrase, mode):
+    img = Image.fromarray(astronaut).convert(mode)
+    if mode == "RGBA":
+        alpha = np.full(astronaut.shape[:2], 255, np.uint8)
+        alpha[:, :40] = 0
+        img.putalpha(Image.fromarray(alpha))
+    src = tmp_path / "in.png"
+    img.save(src)
+    out, back = tmp_path / "out.png", tmp_path / "back.png"
+    assert run("anonymize", src, "-o", out) == 0
+    assert pixels(out).shape == pixels(src).shape
+    if mode == "RGBA":
+        assert np.array_equal(pixels(out)[..., 3], pixels(src)[..., 3])  # alpha untouched
+    assert run("recover", out, "-o", back) == 0
+    assert np.array_equal(pixels(back), pixels(src))
+
+
+def test_errors_are_one_line_without_traceback(tmp_path):
+    bad = tmp_path / "notes.png"
+    bad.write_text("hello")
+    exe = Path(sys.executable).with_name("faceveil")
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "faceveil"]
+    proc = subprocess.run([*cmd, "anonymize", str(bad), "--payload", "none", "-o", str(tmp_path / "o.png")],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == InputError.exit_code
+    assert "Traceback" not in proc.stderr and proc.stderr.strip().count("\n") == 0
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_missing_key_material_is_a_clear_error(astronaut_png, tmp_path, monkeypatch):
+    monkeypatch.delenv("FACEVEIL_PASSPHRASE", raising=False)
+    monkeypatch.setattr(sys.stdin, "isatty", lambda: False)
+    assert run("anonymize", astronaut_png, "-o", tmp_path / "o.png") == 11
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_help_everywhere():
+    for cmd in ([], ["anonymize"], ["recover"], ["inspect"], ["keygen"], ["models"]):
+        assert run(*cmd, "--help") == 0
