@@ -1,0 +1,245 @@
+"""Face tracking for video: stable track ids, smoothed boxes, bridged detection gaps.
+
+A small IoU tracker with a constant-velocity (alpha-beta) filter per track:
+
+- **association**: detections are matched to the tracks' *predicted* boxes by IoU with an optimal
+  assignment (Hungarian, scipy); unmatched detections start new tracks.
+- **smoothing**: the box follows the detection through an alpha-beta filter, which removes frame-to-
+  frame jitter of the obfuscated area (flicker). Because a causal filter lags a moving face, the box we
+  report is the union of the smoothed box and the raw detection: smoothing may enlarge the covered
+  area but never uncovers part of a detected face.
+- **gap bridging**: a track that misses detections keeps being reported at its predicted position
+  (marked ``bridged``) for up to ``max_gap`` frames, growing a little per missed frame because its
+  position becomes less certain. One missed detection therefore never exposes a face.
+
+Boxes are (x0, y0, x1, y1) floats in frame pixels. Typical use, one call per frame::
+
+    tracker = FaceTracker()
+    for frame in frames:
+        tracked = tracker.update(detector.detect(frame))   # list[TrackedFace]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from faceveil.errors import InputError
+from faceveil.faces.types import Face
+
+
+@dataclass(frozen=True)
+class TrackerConfig:
+    """Tracker settings.
+
+    iou_threshold: minimum IoU between a track's predicted box and a detection to associate them.
+    max_gap: frames a track is still anonymized (at its predicted box) after its last detection.
+    alpha: weight of the new detection in the box estimate (1 = no smoothing, raw detections).
+    beta: weight of the observed motion in the velocity estimate (0 = no motion model).
+    gap_growth: fractional box growth per missed frame (position uncertainty while bridging).
+    velocity_decay: velocity multiplier per missed frame, so a lost track does not fly away.
+    """
+
+    iou_threshold: float = 0.15
+    max_gap: int = 8
+    alpha: float = 0.6
+    beta: float = 0.3
+    gap_growth: float = 0.05
+    velocity_decay: float = 0.8
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.iou_threshold < 1.0:
+            raise InputError(f"tracker iou_threshold must be in [0, 1), got {self.iou_threshold}")
+        if self.max_gap < 0:
+            raise InputError(f"tracker max_gap must be >= 0, got {self.max_gap}")
+        if not 0.0 < self.alpha <= 1.0 or not 0.0 <= self.beta <= 1.0:
+            raise InputError(f"tracker alpha must be in (0, 1] and beta in [0, 1], got {self.alpha}, {self.beta}")
+        if self.gap_growth < 0 or not 0.0 <= self.velocity_decay <= 1.0:
+            raise InputError("tracker gap_growth must be >= 0 and velocity_decay in [0, 1]")
+
+
+@dataclass(frozen=True)
+class TrackedFace:
+    """A face to anonymize in the current frame.
+
+    face: box to cover (smoothed, union with the detection), landmarks, score and ``track_id`` set.
+    bridged: True when the detector missed this face in this frame and the box is a prediction.
+    """
+
+    face: Face
+    bridged: bool
+
+    @property
+    def track_id(self) -> int:
+        assert self.face.track_id is not None  # always set by FaceTracker (internal invariant)
+        return self.face.track_id
+
+
+@dataclass
+class TrackStats:
+    """Per-video summary: tracks started, frames containing any face, frames where bridging was used."""
+
+    tracks: int = 0
+    frames: int = 0
+    frames_with_faces: int = 0
+    bridged_frames: int = 0  # frames with at least one bridged face
+    bridged_faces: int = 0  # bridged (track, frame) pairs
+
+    def to_dict(self) -> dict:
+        return {
+            "tracks": self.tracks,
+            "frames": self.frames,
+            "frames_with_faces": self.frames_with_faces,
+            "bridged_frames": self.bridged_frames,
+            "bridged_faces": self.bridged_faces,
+        }
+
+
+@dataclass
+class _Track:
+    track_id: int
+    box: np.ndarray  # (4,) float64 smoothed x0, y0, x1, y1
+    velocity: np.ndarray  # (4,) float64 per-frame change of box
+    landmarks: np.ndarray | None  # (5, 2) float32, last detection's, relative to ``box``'s frame
+    landmark_box: np.ndarray  # (4,) box the landmarks were measured in, to move them along
+    score: float
+    misses: int = 0
+    hits: int = 1
+
+    def predicted(self) -> np.ndarray:
+        return self.box + self.velocity
+
+
+def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU of every box pair. a: (N, 4), b: (M, 4) as x0, y0, x1, y1 -> (N, M) float64."""
+    a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
+    b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
+    x0 = np.maximum(a[:, None, 0], b[None, :, 0])
+    y0 = np.maximum(a[:, None, 1], b[None, :, 1])
+    x1 = np.minimum(a[:, None, 2], b[None, :, 2])
+    y1 = np.minimum(a[:, None, 3], b[None, :, 3])
+    inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
+    area_a = np.clip(a[:, 2] - a[:, 0], 0, None) * np.clip(a[:, 3] - a[:, 1], 0, None)
+    area_b = np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None)
+    union = area_a[:, None] + area_b[None, :] - inter
+    return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
+
+
+def _associate(predicted: np.ndarray, detected: np.ndarray, threshold: float) -> list[tuple[int, int]]:
+    """Optimal one-to-one (track, detection) pairs with IoU >= threshold."""
+    if len(predicted) == 0 or len(detected) == 0:
+        return []
+    from scipy.optimize import linear_sum_assignment
+
+    iou = iou_matrix(predicted, detected)
+    rows, cols = linear_sum_assignment(-iou)
+    return [(int(r), int(c)) for r, c in zip(rows, cols) if iou[r, c] >= max(threshold, 1e-9)]
+
+
+def _grow(box: np.ndarray, fraction: float) -> np.ndarray:
+    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    hw, hh = (box[2] - box[0]) / 2 * (1 + fraction), (box[3] - box[1]) / 2 * (1 + fraction)
+    return np.array([cx - hw, cy - hh, cx + hw, cy + hh])
+
+
+def _move_landmarks(landmarks: np.ndarray | None, src: np.ndarray, dst: np.ndarray) -> np.ndarray | None:
+    """Map (5, 2) landmarks measured in box ``src`` into box ``dst`` (same relative position)."""
+    if landmarks is None:
+        return None
+    scale = np.array([(dst[2] - dst[0]) / max(src[2] - src[0], 1e-6), (dst[3] - dst[1]) / max(src[3] - src[1], 1e-6)])
+    return ((landmarks - src[:2]) * scale + dst[:2]).astype(np.float32)
+
+
+class FaceTracker:
+    """Turns per-frame detections into tracked faces; see the module docstring. One instance per video."""
+
+    def __init__(self, config: TrackerConfig = TrackerConfig()) -> None:
+        self.config = config
+        self.stats = TrackStats()
+        self._tracks: list[_Track] = []
+        self._next_id = 0
+
+    def update(self, detections: Sequence[Face]) -> list[TrackedFace]:
+        """Advance one frame with this frame's detections; returns every face to anonymize in it."""
+        cfg = self.config
+        det_boxes = np.array([d.box for d in detections], dtype=np.float64).reshape(-1, 4)
+        predicted = np.array([t.predicted() for t in self._tracks]).reshape(-1, 4)
+        pairs = _associate(predicted, det_boxes, cfg.iou_threshold)
+        matched_tracks = {ti for ti, _ in pairs}
+        matched_dets = {di for _, di in pairs}
+
+        out: list[TrackedFace] = []
+        for ti, di in pairs:
+            out.append(self._observe(self._tracks[ti], detections[di], det_boxes[di]))
+        survivors = []
+        for ti, track in enumerate(self._tracks):
+            if ti in matched_tracks:
+                survivors.append(track)
+                continue
+            track.misses += 1
+            if track.misses > cfg.max_gap:
+                continue  # lost: dropped
+            out.append(self._bridge(track))
+            survivors.append(track)
+        for di, det in enumerate(detections):
+            if di not in matched_dets:
+                track = self._start(det, det_boxes[di])
+                survivors.append(track)
+                out.append(TrackedFace(replace(det, track_id=track.track_id), bridged=False))
+        self._tracks = survivors
+
+        out.sort(key=lambda tf: tf.track_id)
+        self.stats.frames += 1
+        self.stats.frames_with_faces += bool(out)
+        bridged = sum(tf.bridged for tf in out)
+        self.stats.bridged_faces += bridged
+        self.stats.bridged_frames += bridged > 0
+        return out
+
+    @property
+    def active_tracks(self) -> int:
+        return len(self._tracks)
+
+    # -- per-track steps
+
+    def _start(self, det: Face, box: np.ndarray) -> _Track:
+        track = _Track(
+            track_id=self._next_id,
+            box=box.copy(),
+            velocity=np.zeros(4),
+            landmarks=None if det.landmarks is None else np.asarray(det.landmarks, dtype=np.float32),
+            landmark_box=box.copy(),
+            score=float(det.score),
+        )
+        self._next_id += 1
+        self.stats.tracks += 1
+        return track
+
+    def _observe(self, track: _Track, det: Face, box: np.ndarray) -> TrackedFace:
+        cfg = self.config
+        predicted = track.predicted()
+        residual = box - predicted
+        track.box = predicted + cfg.alpha * residual
+        # velocity learns from the innovation; after a gap the innovation spans several frames
+        track.velocity = track.velocity + cfg.beta * residual / (track.misses + 1)
+        track.misses, track.hits = 0, track.hits + 1
+        track.landmarks = None if det.landmarks is None else np.asarray(det.landmarks, dtype=np.float32)
+        track.landmark_box = box.copy()
+        track.score = float(det.score)
+        cover = np.concatenate([np.minimum(track.box[:2], box[:2]), np.maximum(track.box[2:], box[2:])])
+        face = Face(box=tuple(float(v) for v in cover), landmarks=track.landmarks, score=track.score, track_id=track.track_id)
+        return TrackedFace(face, bridged=False)
+
+    def _bridge(self, track: _Track) -> TrackedFace:
+        cfg = self.config
+        track.box = track.predicted()
+        track.velocity = track.velocity * cfg.velocity_decay
+        cover = _grow(track.box, cfg.gap_growth * track.misses)
+        landmarks = _move_landmarks(track.landmarks, track.landmark_box, track.box)
+        face = Face(box=tuple(float(v) for v in cover), landmarks=landmarks, score=track.score, track_id=track.track_id)
+        return TrackedFace(face, bridged=True)
+
+
+__all__ = ["FaceTracker", "TrackStats", "TrackedFace", "TrackerConfig", "iou_matrix"]

@@ -1,0 +1,533 @@
+"""Video decode/encode with PyAV: streaming frames, exact timestamps, rotation, audio pass-through.
+
+Everything here streams: :func:`iter_frames` is a generator over decoded frames and
+:class:`VideoWriter` encodes and muxes as it goes, so memory stays bounded by one frame plus the
+encoder's look-ahead, whatever the video length.
+
+Conventions
+- Frames are RGB ``(H, W, 3)`` uint8 in *stored* orientation (as coded). ``VideoInfo.rotation`` is the
+  display-matrix rotation; :func:`to_display` / :func:`from_display` turn frames upright and back
+  (lossless ``np.rot90``), so detection sees upright faces while the output keeps the original
+  orientation metadata.
+- Timestamps are integer ``pts`` in the video stream's ``time_base``; the writer keeps them, so
+  variable frame rate and non-zero start times survive. With a time span (``start``/``end``) output
+  timestamps are shifted so the span starts at 0.
+- Audio is remuxed packet for packet (no re-encoding) and interleaved with video by time.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+from faceveil.errors import InputError
+
+log = logging.getLogger(__name__)
+
+# Output container formats we write, by file extension.
+_FORMAT_BY_SUFFIX = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm"}
+VIDEO_SUFFIXES = frozenset(_FORMAT_BY_SUFFIX) | {".avi"}
+
+# Default lossy codec per container, and the lossless codec/pixel format that round-trips RGB exactly.
+# (x264 in yuv444p is *not* exact for RGB input: the RGB->YUV conversion itself rounds.)
+_LOSSY_DEFAULT = {"mp4": "libx264", "mov": "libx264", "matroska": "libx264", "webm": "libvpx-vp9"}
+_LOSSLESS = {
+    "matroska": ("ffv1", "bgr0", {"level": "3", "slicecrc": "1"}),
+    "mov": ("libx264rgb", "rgb24", {"qp": "0", "preset": "veryfast"}),
+    "mp4": ("libx264rgb", "rgb24", {"qp": "0", "preset": "veryfast"}),
+    "webm": ("libvpx-vp9", "gbrp", {"lossless": "1", "deadline": "good", "cpu-used": "4", "row-mt": "1"}),
+}
+_EXACT_RGB_PIX_FMTS = frozenset({"bgr0", "rgb24", "bgr24", "gbrp", "rgba", "bgra"})
+
+
+@dataclass(frozen=True)
+class TimeSpan:
+    """Seconds ``[start, end)`` of the input to process; ``None`` = from the beginning / to the end."""
+
+    start: float | None = None
+    end: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.start is not None and self.start < 0:
+            raise InputError(f"--start must be >= 0 seconds, got {self.start}")
+        if self.start is not None and self.end is not None and self.end <= self.start:
+            raise InputError(f"--end ({self.end}) must be after --start ({self.start})")
+
+    @property
+    def offset(self) -> float:
+        """Seconds subtracted from input timestamps so the output starts at 0 (0 without a start)."""
+        return self.start or 0.0
+
+    def contains(self, t: float) -> bool:
+        return (self.start is None or t >= self.start - 1e-9) and (self.end is None or t < self.end - 1e-9)
+
+
+@dataclass(frozen=True)
+class AudioStreamInfo:
+    index: int
+    codec: str
+    sample_rate: int
+    channels: int
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What :func:`probe_video` learns about a file. ``width``/``height`` are the stored size."""
+
+    path: Path
+    format_name: str
+    video_codec: str
+    width: int
+    height: int
+    fps: Fraction  # average frame rate (or guessed); only advisory for VFR input
+    time_base: Fraction
+    start_pts: int  # pts of the first decodable frame (in time_base)
+    duration_s: float | None
+    frame_count: int | None  # as declared by the container; None if unknown
+    rotation: int  # display rotation, degrees counter-clockwise, one of 0, 90, 180, -90
+    audio: tuple[AudioStreamInfo, ...] = ()
+    attachments: tuple[str, ...] = ()
+
+    @property
+    def display_size(self) -> tuple[int, int]:
+        """(width, height) as shown to viewers, i.e. after rotation."""
+        return (self.height, self.width) if self.rotation in (90, -90) else (self.width, self.height)
+
+
+@dataclass(frozen=True)
+class VideoFrame:
+    """One decoded frame. ``rgb``: (H, W, 3) uint8 in stored orientation."""
+
+    index: int  # position within the processed span, 0-based
+    pts: int  # input timestamp in ``time_base`` units
+    time_base: Fraction
+    rgb: np.ndarray
+
+    @property
+    def time(self) -> float:
+        return float(self.pts * self.time_base)
+
+
+@dataclass(frozen=True)
+class EncodeOptions:
+    """How to encode the output video stream.
+
+    codec: FFmpeg encoder name (``libx264``, ``libx265``, ``libvpx-vp9``, ``ffv1``...); None = container default.
+    crf: constant rate factor for x264/x265/vp9 (lower = better); ignored when lossless.
+    lossless: encode so decoded RGB frames equal the frames we wrote, bit for bit (see ``_LOSSLESS``).
+    preset: x264/x265 speed preset.
+    keep_audio: remux the input's audio streams unchanged.
+    """
+
+    codec: str | None = None
+    crf: int | None = 18
+    lossless: bool = False
+    preset: str = "fast"
+    keep_audio: bool = True
+    extra_options: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.crf is not None and not 0 <= self.crf <= 63:
+            raise InputError(f"--crf must be between 0 and 63, got {self.crf}")
+
+
+# --------------------------------------------------------------------------------------------- reading
+
+
+def _open_input(path: str | os.PathLike) -> av.container.InputContainer:
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such file")
+    try:
+        container = av.open(str(path), mode="r", metadata_errors="replace")
+    except av.error.FFmpegError as exc:
+        raise InputError(f"{path}: not a readable video ({_ffmpeg_reason(exc)})") from None
+    if not container.streams.video:
+        container.close()
+        raise InputError(f"{path}: contains no video stream")
+    return container
+
+
+def _ffmpeg_reason(exc: BaseException) -> str:
+    return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+
+
+def probe_video(path: str | os.PathLike) -> VideoInfo:
+    """Read stream parameters and decode the first frame (to learn the rotation and check the codec).
+
+    Raises InputError for missing, non-video, corrupt or undecodable files.
+    """
+    path = Path(path)
+    with _open_input(path) as container:
+        stream = container.streams.video[0]
+        if stream.time_base is None:
+            raise InputError(f"{path}: video stream has no time base")
+        fps = stream.average_rate or stream.guessed_rate or stream.base_rate
+        if not fps:
+            raise InputError(f"{path}: cannot determine the frame rate")
+        first = _first_frame(path, container, stream)
+        duration = None
+        if stream.duration is not None:
+            duration = float(stream.duration * stream.time_base)
+        elif container.duration is not None:
+            duration = container.duration / av.time_base
+        audio = tuple(
+            AudioStreamInfo(a.index, a.codec_context.name, a.codec_context.sample_rate or 0, a.codec_context.channels or 0)
+            for a in container.streams.audio
+        )
+        attachments = tuple(a.name or "" for a in container.streams.attachments)
+        return VideoInfo(
+            path=path,
+            format_name=container.format.name,
+            video_codec=stream.codec_context.name,
+            width=stream.codec_context.width,
+            height=stream.codec_context.height,
+            fps=Fraction(fps),
+            time_base=Fraction(stream.time_base),
+            start_pts=first.pts if first.pts is not None else 0,
+            duration_s=duration,
+            frame_count=stream.frames or None,
+            rotation=_normalise_rotation(first.rotation),
+            audio=audio,
+            attachments=attachments,
+        )
+
+
+def _first_frame(path: Path, container, stream) -> av.VideoFrame:
+    try:
+        for frame in container.decode(stream):
+            return frame
+    except av.error.FFmpegError as exc:
+        raise InputError(f"{path}: corrupt video ({_ffmpeg_reason(exc)})") from None
+    raise InputError(f"{path}: video stream has no decodable frames")
+
+
+def _normalise_rotation(degrees: float | int | None) -> int:
+    if not degrees:
+        return 0
+    quarter = int(round(float(degrees) / 90.0)) % 4
+    return {0: 0, 1: 90, 2: 180, 3: -90}[quarter]
+
+
+def to_display(rgb: np.ndarray, rotation: int) -> np.ndarray:
+    """Stored-orientation frame (H, W, C) -> upright frame as viewers see it (rotation applied)."""
+    k = (rotation // 90) % 4
+    return np.ascontiguousarray(np.rot90(rgb, k)) if k else rgb
+
+
+def from_display(rgb: np.ndarray, rotation: int) -> np.ndarray:
+    """Inverse of :func:`to_display`."""
+    k = (rotation // 90) % 4
+    return np.ascontiguousarray(np.rot90(rgb, -k)) if k else rgb
+
+
+def iter_frames(path: str | os.PathLike, span: TimeSpan = TimeSpan()) -> Iterator[VideoFrame]:
+    """Decode the video stream of ``path`` frame by frame (a generator: bounded memory).
+
+    Frames whose timestamp lies outside ``span`` are skipped (the decoder seeks to the key frame
+    before ``span.start`` first). A stream that breaks off mid-way raises InputError naming the frame.
+    """
+    path = Path(path)
+    with _open_input(path) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"  # frame threading: decoding is often the bottleneck at 1080p
+        time_base = Fraction(stream.time_base)
+        if span.start:
+            try:
+                container.seek(int(span.start / time_base), stream=stream, backward=True, any_frame=False)
+            except av.error.FFmpegError:
+                container.seek(0, stream=stream)  # unseekable: decode from the start and skip
+        index = 0
+        try:
+            for frame in container.decode(stream):
+                if frame.pts is None:
+                    continue  # undecodable timestamp-less frame; muxers cannot place it either
+                t = float(frame.pts * time_base)
+                if span.end is not None and t >= span.end - 1e-9:
+                    break
+                if not span.contains(t):
+                    continue
+                yield VideoFrame(index=index, pts=frame.pts, time_base=time_base, rgb=frame.to_ndarray(format="rgb24"))
+                index += 1
+        except av.error.FFmpegError as exc:
+            raise InputError(f"{path}: corrupt or truncated video after frame {index} ({_ffmpeg_reason(exc)})") from None
+
+
+def read_attachment(path: str | os.PathLike, name: str) -> bytes | None:
+    """Bytes of the Matroska attachment called ``name``, or None if there is none."""
+    try:
+        with av.open(str(path), mode="r", metadata_errors="replace") as container:
+            for attachment in container.streams.attachments:
+                if attachment.name == name:
+                    return bytes(attachment.data)
+    except av.error.FFmpegError as exc:
+        raise InputError(f"{path}: not a readable video ({_ffmpeg_reason(exc)})") from None
+    return None
+
+
+# --------------------------------------------------------------------------------------------- writing
+
+
+def output_format(path: str | os.PathLike) -> str:
+    """FFmpeg muxer name for an output path, from its extension (InputError if unsupported)."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in _FORMAT_BY_SUFFIX:
+        raise InputError(f"{path}: unsupported video output type {suffix!r}; use one of {', '.join(sorted(_FORMAT_BY_SUFFIX))}")
+    return _FORMAT_BY_SUFFIX[suffix]
+
+
+def supports_attachments(path: str | os.PathLike) -> bool:
+    return output_format(path) == "matroska"
+
+
+@dataclass(frozen=True)
+class _CodecChoice:
+    codec: str
+    pix_fmt: str
+    options: dict[str, str]
+    lossless: bool
+
+
+def _choose_codec(fmt: str, options: EncodeOptions, width: int, height: int) -> _CodecChoice:
+    if options.lossless and options.codec is None:
+        codec, pix_fmt, opts = _LOSSLESS[fmt]
+        return _CodecChoice(codec, pix_fmt, {**opts, **options.extra_options}, True)
+    codec = options.codec or _LOSSY_DEFAULT[fmt]
+    try:
+        encoder = av.codec.Codec(codec, "w")
+    except (av.error.FFmpegError, ValueError):
+        raise InputError(f"unknown video encoder {codec!r}") from None
+    if encoder.type != "video":
+        raise InputError(f"{codec!r} is not a video encoder")
+    supported = [f.name for f in (encoder.video_formats or [])]
+    opts: dict[str, str] = {}
+    if codec in ("libx264", "libx265"):
+        opts["preset"] = options.preset
+    if codec.startswith("libvpx"):
+        opts.update({"deadline": "good", "cpu-used": "4", "row-mt": "1", "b": "0"})
+    if options.lossless:
+        pix_fmt = next((p for p in ("bgr0", "gbrp", "rgb24", "bgr24") if p in supported), None)
+        if pix_fmt is None:
+            raise InputError(f"encoder {codec!r} has no RGB pixel format, so it cannot be lossless for RGB frames; use ffv1")
+        if codec in ("libx264rgb", "libx265"):
+            opts["qp" if codec == "libx264rgb" else "x265-params"] = "0" if codec == "libx264rgb" else "lossless=1"
+        elif codec.startswith("libvpx"):
+            opts["lossless"] = "1"
+        elif codec not in ("ffv1", "utvideo", "png", "rawvideo"):
+            raise InputError(f"encoder {codec!r} has no lossless mode faceveil knows; use ffv1 (MKV) or libx264rgb")
+    else:
+        # 4:2:0 needs even dimensions; odd-sized input keeps full chroma instead of being cropped.
+        even = width % 2 == 0 and height % 2 == 0
+        preferred = ("yuv420p",) if even else ("yuv444p",)
+        pix_fmt = next((p for p in (*preferred, "yuv444p", "yuv420p", "bgr0", "rgb24") if p in supported), None)
+        if pix_fmt is None:
+            pix_fmt = supported[0] if supported else "yuv420p"
+        if options.crf is not None and (codec in ("libx264", "libx264rgb", "libx265") or codec.startswith("libvpx")):
+            opts["crf"] = str(options.crf)
+    opts.update(options.extra_options)
+    return _CodecChoice(codec, pix_fmt, opts, options.lossless)
+
+
+class VideoWriter:
+    """Encode RGB frames into ``path``, remuxing the audio of ``source`` alongside.
+
+    Use as a context manager; call :meth:`write` with frames in presentation order. Audio packets of
+    the source are copied (not re-encoded) and interleaved by time, so memory stays bounded. Output
+    frame timestamps are the input ``pts`` minus the span offset, in the input time base, so frame
+    rate, VFR timing and frame count are preserved.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        info: VideoInfo,
+        options: EncodeOptions = EncodeOptions(),
+        span: TimeSpan = TimeSpan(),
+        *,
+        audio_source: str | os.PathLike | None = None,
+        container_format: str | None = None,
+    ) -> None:
+        self.path = Path(path)
+        self.info = info
+        self.span = span
+        fmt = container_format or output_format(self.path)
+        self.choice = _choose_codec(fmt, options, info.width, info.height)
+        self._offset_pts = int(round(Fraction(span.offset) / info.time_base)) if span.offset else 0
+        self._container = av.open(str(self.path), mode="w", format=fmt)
+        try:
+            self._video = self._add_video_stream()
+            self._audio_pairs = []
+            self._audio_demux = None
+            if options.keep_audio and info.audio:
+                self._open_audio(Path(audio_source or info.path), fmt)
+        except BaseException:
+            self._container.close()
+            raise
+        self.frames_written = 0
+        self.audio_packets_written = 0
+
+    # -- setup
+
+    def _add_video_stream(self):
+        choice, info = self.choice, self.info
+        try:
+            stream = self._container.add_stream(choice.codec, rate=info.fps, options=choice.options)
+        except (av.error.FFmpegError, ValueError) as exc:
+            raise InputError(f"cannot encode with {choice.codec!r} into {self.path.suffix}: {_ffmpeg_reason(exc)}") from None
+        stream.width, stream.height = info.width, info.height
+        stream.pix_fmt = choice.pix_fmt
+        stream.time_base = info.time_base
+        stream.codec_context.time_base = info.time_base
+        if info.rotation:
+            stream.set_display_rotation(info.rotation)
+        stream.thread_type = "AUTO"
+        return stream
+
+    def _open_audio(self, source: Path, fmt: str) -> None:
+        self._audio_demux = av.open(str(source), mode="r", metadata_errors="replace")
+        in_streams = list(self._audio_demux.streams.audio)
+        for in_stream in in_streams:
+            if not _container_accepts(self._container, fmt, in_stream.codec_context.name):
+                self._audio_demux.close()
+                raise InputError(
+                    f"the {in_stream.codec_context.name} audio of {source.name} cannot be stored in a {self.path.suffix} "
+                    "file without re-encoding; choose another output type (.mkv takes any) or drop audio (--no-audio)"
+                )
+            out_stream = self._container.add_stream_from_template(in_stream)
+            self._audio_pairs.append((in_stream, out_stream))
+        if self.span.start:
+            try:
+                self._audio_demux.seek(int(self.span.start * av.time_base), backward=True)
+            except av.error.FFmpegError:
+                pass
+        self._audio_packets = self._audio_demux.demux(*in_streams)
+        self._pending_audio = None
+        self._out_by_index = {i.index: o for i, o in self._audio_pairs}
+
+    # -- writing
+
+    def write(self, rgb: np.ndarray, pts: int) -> None:
+        """Encode one frame. rgb: (H, W, 3) uint8 in stored orientation; pts in ``info.time_base``."""
+        if rgb.shape != (self.info.height, self.info.width, 3) or rgb.dtype != np.uint8:
+            raise ValueError(f"frame must be ({self.info.height}, {self.info.width}, 3) uint8, got {rgb.shape} {rgb.dtype}")
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+        frame.pts = pts - self._offset_pts
+        frame.time_base = self.info.time_base
+        self._mux_audio_until(float(frame.pts * self.info.time_base))
+        for packet in self._video.encode(frame):
+            self._container.mux(packet)
+        self.frames_written += 1
+
+    def _mux_audio_until(self, t_out: float | None) -> None:
+        """Copy audio packets whose output time is <= t_out (None: all remaining ones)."""
+        if self._audio_demux is None:
+            return
+        while True:
+            packet = self._pending_audio
+            if packet is None:
+                packet = next(self._audio_packets, None)
+                if packet is None:
+                    return
+            if packet.dts is None and packet.pts is None:
+                self._pending_audio = None
+                continue  # demuxer flush packet
+            stamp = packet.pts if packet.pts is not None else packet.dts
+            t_in = float(stamp * packet.time_base)
+            if self.span.end is not None and t_in >= self.span.end - 1e-9:
+                self._pending_audio = None
+                self._audio_demux.close()
+                self._audio_demux = None
+                return
+            if t_out is not None and t_in - self.span.offset > t_out:
+                self._pending_audio = packet  # keep it for the next video frame
+                return
+            self._pending_audio = None
+            if self.span.start and t_in < self.span.start - 1e-9:
+                continue
+            shift = int(round(Fraction(self.span.offset) / Fraction(packet.time_base))) if self.span.offset else 0
+            if packet.pts is not None:
+                packet.pts -= shift
+            if packet.dts is not None:
+                packet.dts -= shift
+            packet.stream = self._out_by_index[packet.stream.index]
+            self._container.mux(packet)
+            self.audio_packets_written += 1
+
+    def close(self) -> None:
+        if self._container is None:
+            return
+        try:
+            for packet in self._video.encode():
+                self._container.mux(packet)
+            self._mux_audio_until(None)
+        finally:
+            if self._audio_demux is not None:
+                self._audio_demux.close()
+                self._audio_demux = None
+            self._container.close()
+            self._container = None
+
+    def abort(self) -> None:
+        """Close without flushing and delete the partial file."""
+        if self._audio_demux is not None:
+            self._audio_demux.close()
+        if self._container is not None:
+            try:
+                self._container.close()
+            except av.error.FFmpegError:
+                pass
+            self._container = None
+        self.path.unlink(missing_ok=True)
+
+    def __enter__(self) -> VideoWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+def _container_accepts(container, fmt: str, codec: str) -> bool:
+    """Whether the output ``container`` (muxer ``fmt``) can carry audio ``codec`` without re-encoding."""
+    if fmt == "webm":
+        return codec in ("opus", "vorbis")  # the WebM spec allows nothing else
+    return codec in container.supported_codecs
+
+
+def remux_with_attachments(src: str | os.PathLike, dst: str | os.PathLike, attachments: dict[str, bytes]) -> None:
+    """Copy every stream of Matroska file ``src`` into ``dst`` unchanged, adding file attachments.
+
+    Needed because Matroska writes attachments in the header, while the recovery payload is only
+    known after the last frame. Packets are copied one at a time (bounded memory).
+    """
+    with av.open(str(src), mode="r") as inp, av.open(str(dst), mode="w", format="matroska") as out:
+        mapping = {}
+        for stream in inp.streams:
+            if stream.type in ("video", "audio", "subtitle"):
+                mapping[stream.index] = out.add_stream_from_template(stream)
+        rotation = _stream_rotation(src)
+        if rotation:
+            mapping[inp.streams.video[0].index].set_display_rotation(rotation)
+        for name, data in attachments.items():
+            out.add_attachment(name, "application/octet-stream", data)
+        for packet in inp.demux(*[inp.streams[i] for i in mapping]):
+            if packet.dts is None and packet.pts is None:
+                continue
+            packet.stream = mapping[packet.stream.index]
+            out.mux(packet)
+
+
+def _stream_rotation(path: str | os.PathLike) -> int:
+    with av.open(str(path)) as c:
+        for frame in c.decode(video=0):
+            return _normalise_rotation(frame.rotation)
+    return 0
