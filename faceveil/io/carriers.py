@@ -299,9 +299,9 @@ class _RiffChunk:
 
 def _webp_chunks(image_bytes: bytes) -> list[_RiffChunk]:
     (riff_size,) = struct.unpack_from("<I", image_bytes, 4)
-    end = 8 + riff_size
-    if end > len(image_bytes):
-        raise InputError("damaged WebP: file is shorter than its RIFF header says")
+    declared_end = 8 + riff_size
+    # Walk what is there even if the file is cut short, so a cut inside our chunk is reported as such.
+    end = min(declared_end, len(image_bytes))
     chunks, pos = [], 12
     while pos < end:
         if pos + 8 > end:
@@ -313,6 +313,8 @@ def _webp_chunks(image_bytes: bytes) -> list[_RiffChunk]:
             raise error(f"damaged WebP: chunk {fourcc!r} is truncated")
         chunks.append(_RiffChunk(fourcc, image_bytes[pos + 8 : data_end]))
         pos = data_end + (size % 2)
+    if declared_end > len(image_bytes):
+        raise InputError("damaged WebP: file is shorter than its RIFF header says")
     return chunks
 
 

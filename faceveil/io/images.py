@@ -200,8 +200,8 @@ def decode_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, name: str
             pixels = _to_array(_normalise_mode(upright, name))
         except InputError:
             raise
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-            raise InputError(f"{name}: image too large, refusing to decode ({exc})") from None
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            raise InputError(f"{name}: image {_over_limit(max_pixels)}") from None
         except _DECODE_ERRORS as exc:
             raise InputError(f"{name}: not a readable image ({_describe(exc)})") from None
     # A second check on the decoded array: some formats only know their true size after decoding.
@@ -266,12 +266,16 @@ def _pillow_bomb_limit(max_pixels: int) -> Iterator[None]:
 def _check_pixel_count(size: tuple[int, int], max_pixels: int, name: str) -> None:
     width, height = size
     if width * height > max_pixels:
-        raise InputError(
-            f"{name}: image is {width}x{height} = {width * height:,} pixels, above the limit of "
-            f"{max_pixels:,} (possible decompression bomb; raise max_pixels if the file is trusted)"
-        )
+        raise InputError(f"{name}: image is {width}x{height} = {width * height:,} pixels, {_over_limit(max_pixels)}")
     if width == 0 or height == 0:
         raise InputError(f"{name}: image has no pixels ({width}x{height})")
+
+
+def _over_limit(max_pixels: int) -> str:
+    return (
+        f"above the limit of {max_pixels:,} pixels (possible decompression bomb; "
+        "raise max_pixels if the file is trusted)"
+    )
 
 
 def _check_single_frame(image: Image.Image, name: str) -> None:
