@@ -1,0 +1,105 @@
+"""Crash-safe output: a file is either absent or complete, never half-written, never an input.
+
+Data goes to a temporary file in the destination directory (same filesystem, so the final rename is
+atomic), is fsynced, then moved into place. Without ``overwrite`` the move is a hard link, which
+fails if the name appeared meanwhile instead of silently replacing it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+from faceveil.errors import FaceveilError, InputError, OutputExistsError
+
+
+def atomic_write_bytes(
+    path: str | Path, data: bytes, *, overwrite: bool = False, protect: Iterable[str | Path] = ()
+) -> None:
+    """Write ``data`` to ``path`` atomically.
+
+    Raises OutputExistsError if ``path`` exists and ``overwrite`` is False, or if ``path`` is (after
+    resolving symlinks, or as a hard link) one of the ``protect`` paths, typically the inputs, even
+    with ``overwrite``. InputError if the destination directory is missing; FaceveilError if the OS
+    refuses the write (permissions, disk full). On any failure no file is created or changed.
+    """
+    target = Path(path)
+    _refuse_protected(target, protect)
+    if not overwrite and (target.exists() or target.is_symlink()):
+        raise OutputExistsError(f"{target} already exists; refusing to overwrite it (use --overwrite)")
+    directory = target.parent
+    if not directory.is_dir():
+        raise InputError(f"cannot write {target}: directory {directory} does not exist")
+
+    try:
+        fd, temp_name = tempfile.mkstemp(dir=directory, prefix=f".{target.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise FaceveilError(f"cannot write {target}: {exc.strerror or exc}") from None
+    temp_path = Path(temp_name)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(temp_path, _mode_for(target))
+        _move_into_place(temp_path, target, overwrite)
+        _fsync_directory(directory)
+    except BaseException as exc:
+        with contextlib.suppress(FileNotFoundError):
+            temp_path.unlink()
+        if isinstance(exc, OSError):
+            raise FaceveilError(f"cannot write {target}: {exc.strerror or exc}") from None
+        raise
+
+
+def _refuse_protected(target: Path, protect: Iterable[str | Path]) -> None:
+    resolved = target.resolve()
+    for protected in protect:
+        protected = Path(protected)
+        same = protected.resolve() == resolved
+        # Hard links to an input resolve to different names but are the same file.
+        if not same and target.exists() and protected.exists():
+            same = os.path.samefile(target, protected)
+        if same:
+            raise OutputExistsError(f"refusing to write {target}: it is the input file {protected}")
+
+
+def _move_into_place(temp_path: Path, target: Path, overwrite: bool) -> None:
+    if overwrite:
+        os.replace(temp_path, target)
+        return
+    try:
+        # link() fails with FileExistsError if another writer created the name since our check.
+        os.link(temp_path, target)
+    except FileExistsError:
+        raise OutputExistsError(f"{target} already exists; refusing to overwrite it (use --overwrite)") from None
+    except OSError:
+        # Filesystems without hard links (some network/FAT mounts): best effort, checked just above.
+        if target.exists():
+            raise OutputExistsError(f"{target} already exists; refusing to overwrite it (use --overwrite)") from None
+        os.replace(temp_path, target)
+        return
+    temp_path.unlink()
+
+
+def _mode_for(target: Path) -> int:
+    """Keep an overwritten file's permissions; new files get the usual 0o666 minus the umask
+    (mkstemp would otherwise leave them 0o600)."""
+    with contextlib.suppress(OSError):
+        return target.stat().st_mode & 0o7777
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Persist the rename itself; not possible on every platform, hence best effort."""
+    with contextlib.suppress(OSError):
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
