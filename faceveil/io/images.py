@@ -44,6 +44,9 @@ _FORMAT_BY_EXTENSION = {
 }
 _FORMAT_ALIASES = {"JPG": "JPEG", "TIF": "TIFF"}
 SUPPORTED_FORMATS = ("PNG", "JPEG", "WEBP", "TIFF", "BMP")
+# Decoders we let Pillow use: fewer parsers exposed to untrusted files. GIF is read (single frame)
+# so that animated GIFs get a clear refusal instead of "unknown format".
+_READABLE_FORMATS = ("PNG", "JPEG", "WEBP", "TIFF", "BMP", "GIF")  # JPEG includes MPO
 
 # Channel count -> Pillow mode of the arrays we hand out and accept.
 _MODE_BY_CHANNELS = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}
@@ -189,13 +192,14 @@ def decode_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, name: str
         raise InputError(f"{name}: file is empty")
     with _pillow_bomb_limit(max_pixels):
         try:
-            image = Image.open(io.BytesIO(data))
+            image = Image.open(io.BytesIO(data), formats=_READABLE_FORMATS)
             _check_pixel_count(image.size, max_pixels, name)
             _check_single_frame(image, name)
             _check_bit_depth(image, name)
             image.load()
             metadata = _read_metadata(image)
-            source_format = image.format or "UNKNOWN"
+            # MPO (phone/3D-camera JPEG with extra frames) is a JPEG whose first frame is the photo.
+            source_format = "JPEG" if image.format == "MPO" else image.format
             upright = ImageOps.exif_transpose(image)  # also parses EXIF, which may be damaged
             pixels = _to_array(_normalise_mode(upright, name))
         except InputError:
@@ -223,7 +227,8 @@ def encode_image(
     PNG, TIFF, BMP and WebP (always lossless, exact RGB under transparent pixels) reproduce the
     pixels exactly; WebP stores gray as RGB(A). JPEG uses ``quality`` and 4:4:4 chroma and cannot
     hold alpha (InputError). No metadata is written unless ``keep_metadata`` (EXIF with orientation
-    reset to 1, XMP, ICC) or ``keep_icc`` (ICC only) is set and ``metadata`` provides it.
+    reset to 1, XMP, ICC) or ``keep_icc`` (ICC only) is set and ``metadata`` provides it. TIFF keeps
+    at most the ICC profile, BMP nothing.
     """
     _check_layout(pixels)
     fmt = _normalise_format(fmt)
@@ -280,7 +285,7 @@ def _over_limit(max_pixels: int) -> str:
 
 def _check_single_frame(image: Image.Image, name: str) -> None:
     frames = getattr(image, "n_frames", 1)
-    if frames > 1:
+    if frames > 1 and image.format != "MPO":
         kind = "animated" if image.format in ("GIF", "WEBP", "PNG") else "multi-frame"
         raise InputError(
             f"{name}: {kind} {image.format} with {frames} frames is not supported as a photo; "
@@ -340,7 +345,7 @@ def _read_metadata(image: Image.Image) -> ImageMetadata:
 def _describe(exc: BaseException) -> str:
     text = str(exc).strip()
     if isinstance(exc, UnidentifiedImageError):
-        return "unknown or damaged file format"
+        return f"not a {'/'.join(SUPPORTED_FORMATS)} image, or damaged beyond recognition"
     return text or type(exc).__name__
 
 
@@ -384,7 +389,8 @@ def _metadata_options(fmt: str, metadata: ImageMetadata | None, keep_metadata: b
         options["icc_profile"] = metadata.icc_profile
     if not keep_metadata:
         return options
-    if metadata.exif and fmt != "BMP":
+    # TIFF would merge EXIF into its own tag directory (libtiff rejects GPS sub-IFDs there): skip it.
+    if metadata.exif and fmt in ("JPEG", "PNG", "WEBP"):
         options["exif"] = upright_exif(metadata.exif)
     if metadata.xmp:
         xmp = upright_xmp(metadata.xmp)

@@ -251,3 +251,14 @@ def test_supports_embedding_and_sidecar_path(tmp_path):
     assert [supports_embedding(f) for f in ("PNG", "jpeg", "JPG", "webp", "TIFF", "BMP")] == [True] * 4 + [False] * 2
     assert sidecar_path(tmp_path / "out.tif") == tmp_path / f"out.tif{SIDECAR_SUFFIX}"
     assert sidecar_path("photos/a.b.bmp").name == "a.b.bmp.faceveil"
+
+
+def test_foreign_app15_segments_are_left_alone(hosts):
+    foreign_body = b"OTHERTOOL\x00" + b"z" * 50
+    foreign = b"\xff\xef" + struct.pack(">H", len(foreign_body) + 2) + foreign_body
+    host = hosts["jpeg_bare"]
+    with_foreign = host[:2] + foreign + host[2:]
+    assert extract_payload(with_foreign) is None
+    carrier = embed_payload(with_foreign, b"ours")
+    assert extract_payload(carrier) == b"ours"
+    assert foreign in carrier and foreign in strip_payload(carrier)

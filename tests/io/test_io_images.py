@@ -367,3 +367,26 @@ def test_format_for_path_rejects_unknown_extensions():
     for name in ("movie.mp4", "noext", "anim.gif"):
         with pytest.raises(InputError, match="unsupported image extension"):
             format_for_path(name)
+
+
+def test_mpo_photo_loads_its_primary_frame(small_astronaut):
+    buffer = io.BytesIO()
+    Image.fromarray(small_astronaut).save(buffer, "MPO", save_all=True, append_images=[Image.fromarray(255 - small_astronaut)])
+    loaded = decode_image(buffer.getvalue())
+    assert loaded.format == "JPEG"
+    assert _psnr(loaded.pixels, small_astronaut) > 30  # Pillow's default quality 75, 4:2:0
+    assert _psnr(loaded.pixels, 255 - small_astronaut) < 10
+
+
+def test_other_pillow_formats_are_not_decoded(small_astronaut):
+    with pytest.raises(InputError, match="photo.ppm: .*not a PNG/JPEG/WEBP/TIFF/BMP image"):
+        decode_image(pillow_bytes(small_astronaut, "PPM"), name="photo.ppm")
+
+
+@pytest.mark.parametrize("fmt", ["TIFF", "BMP"])
+def test_tiff_and_bmp_never_carry_gps_even_when_keeping_metadata(small_astronaut, fmt):
+    loaded = decode_image(_gps_jpeg(small_astronaut))
+    out = encode_image(loaded.pixels, fmt, metadata=loaded.metadata, keep_metadata=True)
+    exif, icc, xmp = _written_metadata(out)
+    assert GPS_IFD not in exif and b"FaceveilTestCamera" not in out and xmp is None
+    assert (icc == loaded.metadata.icc_profile) if fmt == "TIFF" else icc is None
