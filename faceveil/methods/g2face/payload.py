@@ -1,0 +1,211 @@
+"""What the generator hides in a face: the key holder's identity embedding, encrypted and
+error-corrected (``secure``, default), or the published plaintext float bits (``paper``).
+
+Secure layout of the 16384-bit channel (see docs/models/g2face.md for the arithmetic):
+
+    plaintext   512 x float16 identity embedding                       1024 bytes
+    sealed      nonce (12) || ChaCha20-Poly1305(plaintext) (1024 + 16)  1052 bytes
+    padded      sealed || 4 zero bytes                                  1056 = 8 x 132 bytes
+    coded       8 Reed-Solomon RS(255, 132) codewords, 123 parity each  2040 bytes
+    channel     coded interleaved byte-wise across codewords, || 8 zero bytes = 2048 bytes = 16384 bits
+
+Each codeword corrects 61 wrong bytes (or up to 123 bytes flagged as erasures from low-confidence
+extractor logits). Interleaving puts consecutive channel bytes into different codewords, so a burst
+(a scratch, an occluded band of the 128 x 128 bit map) is shared among all 8 codewords.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+import numpy as np
+import torch
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+from reedsolo import ReedSolomonError, RSCodec
+
+from faceveil.errors import InputError, PayloadCorruptError, WrongKeyError
+from faceveil.methods.g2face.bitcodec import bits_to_float, float_to_bits, logits_to_bits
+
+PayloadMode = Literal["secure", "paper"]
+PAYLOAD_MODES: tuple[str, ...] = ("secure", "paper")
+KEY_LABEL = "g2face/identity-payload/v1"  # HKDF label for FaceContext.derive_secret
+KEY_BYTES = 32
+_AAD = b"faceveil/g2face/identity-payload/v1"
+
+
+@dataclass(frozen=True)
+class SecureLayout:
+    """Sizes of the secure payload; defaults fill the published 16384-bit channel."""
+
+    channel_bits: int = 16384
+    embedding_dim: int = 512
+    nonce_bytes: int = 12
+    tag_bytes: int = 16
+    codewords: int = 8
+    codeword_bytes: int = 255  # RS over GF(256): at most 255 bytes per codeword
+    data_per_codeword: int = 132
+
+    @property
+    def plaintext_bytes(self) -> int:
+        return self.embedding_dim * 2  # float16
+
+    @property
+    def sealed_bytes(self) -> int:
+        return self.nonce_bytes + self.plaintext_bytes + self.tag_bytes
+
+    @property
+    def parity_per_codeword(self) -> int:
+        return self.codeword_bytes - self.data_per_codeword
+
+    @property
+    def correctable_bytes_per_codeword(self) -> int:
+        return self.parity_per_codeword // 2
+
+    @property
+    def channel_bytes(self) -> int:
+        return self.channel_bits // 8
+
+    def validate(self) -> None:
+        if self.codewords * self.data_per_codeword < self.sealed_bytes:
+            raise ValueError("Reed-Solomon data capacity is smaller than the sealed payload")
+        if self.codewords * self.codeword_bytes > self.channel_bytes:
+            raise ValueError("coded payload does not fit the channel")
+
+
+class PayloadCodec(Protocol):
+    mode: str
+
+    def encode(self, embedding: torch.Tensor, key: bytes | None) -> torch.Tensor:
+        """embedding (512,) -> bits (n_bits,) float in {0, 1}."""
+
+    def decode(self, logits: torch.Tensor, key: bytes | None) -> torch.Tensor:
+        """extractor logits (n_bits,) -> embedding (512,) float32."""
+
+
+class PaperPayload:
+    """The published behaviour: the plaintext float32 embedding, 32 bits per value, no protection.
+    Anyone with the public extractor reads the identity template back out."""
+
+    mode = "paper"
+
+    def encode(self, embedding: torch.Tensor, key: bytes | None = None) -> torch.Tensor:
+        return float_to_bits(embedding.reshape(-1))
+
+    def decode(self, logits: torch.Tensor, key: bytes | None = None) -> torch.Tensor:
+        return bits_to_float(logits_to_bits(logits.reshape(-1)))
+
+
+class SecurePayload:
+    """AEAD-encrypted float16 embedding + interleaved Reed-Solomon, filling the channel."""
+
+    mode = "secure"
+
+    def __init__(self, layout: SecureLayout = SecureLayout()):
+        layout.validate()
+        self.layout = layout
+        self._rs = RSCodec(layout.parity_per_codeword, nsize=layout.codeword_bytes)
+
+    # -- bytes <-> channel -------------------------------------------------------------------
+    def _interleave(self, codewords: list[bytes]) -> bytes:
+        """Codeword c byte j -> channel byte j * n_codewords + c, then zero fill to the channel size."""
+        stacked = np.frombuffer(b"".join(codewords), dtype=np.uint8).reshape(self.layout.codewords, -1)
+        stream = stacked.T.reshape(-1).tobytes()
+        return stream + bytes(self.layout.channel_bytes - len(stream))
+
+    def _deinterleave(self, channel: np.ndarray) -> np.ndarray:
+        """(channel_bytes, ...) -> (codewords, codeword_bytes, ...)."""
+        n = self.layout.codewords * self.layout.codeword_bytes
+        used = channel[:n]
+        return used.reshape(self.layout.codeword_bytes, self.layout.codewords, *channel.shape[1:]).swapaxes(0, 1)
+
+    # -- public ------------------------------------------------------------------------------
+    def seal(self, embedding: torch.Tensor, key: bytes, nonce: bytes | None = None) -> bytes:
+        """Encrypt the float16 embedding; a fresh random nonce is prepended (keys may be reused
+        across frames and faces, so the nonce must never repeat)."""
+        if len(key) != KEY_BYTES:
+            raise InputError(f"payload key must be {KEY_BYTES} bytes")
+        values = embedding.detach().reshape(-1).to(torch.float32).cpu().numpy()
+        if values.shape[0] != self.layout.embedding_dim:
+            raise InputError(f"identity embedding must have {self.layout.embedding_dim} values, got {values.shape[0]}")
+        fp16_max = float(np.finfo(np.float16).max)
+        plaintext = np.clip(values, -fp16_max, fp16_max).astype("<f2").tobytes()
+        nonce = os.urandom(self.layout.nonce_bytes) if nonce is None else nonce
+        return nonce + ChaCha20Poly1305(key).encrypt(nonce, plaintext, _AAD)
+
+    def open(self, sealed: bytes, key: bytes) -> torch.Tensor:
+        n = self.layout.nonce_bytes
+        try:
+            plaintext = ChaCha20Poly1305(key).decrypt(sealed[:n], sealed[n : self.layout.sealed_bytes], _AAD)
+        except InvalidTag:
+            raise WrongKeyError("the hidden identity does not open with this key (wrong key, or the face pixels were altered)") from None
+        return torch.from_numpy(np.frombuffer(plaintext, dtype="<f2").astype(np.float32))
+
+    def encode_bytes(self, sealed: bytes) -> bytes:
+        lay = self.layout
+        data = sealed + bytes(lay.codewords * lay.data_per_codeword - len(sealed))
+        k = lay.data_per_codeword
+        return self._interleave([bytes(self._rs.encode(data[i * k : (i + 1) * k])) for i in range(lay.codewords)])
+
+    def decode_bytes(self, channel: bytes, confidence: np.ndarray | None = None) -> tuple[bytes, int]:
+        """Error-correct the channel -> (sealed bytes, number of corrected bytes).
+
+        confidence: (channel_bytes,) per-byte reliability (e.g. min |logit| of its bits); when plain
+        decoding of a codeword fails, its least reliable bytes are retried as erasures.
+        """
+        lay = self.layout
+        words = self._deinterleave(np.frombuffer(channel, dtype=np.uint8))
+        conf = self._deinterleave(confidence) if confidence is not None else None
+        data, corrected = [], 0
+        for c in range(lay.codewords):
+            word = bytearray(words[c].tobytes())
+            decoded = self._decode_word(word, None if conf is None else conf[c])
+            if decoded is None:
+                raise PayloadCorruptError(
+                    f"hidden payload has more bit errors than the code corrects (codeword {c + 1}/{lay.codewords}); "
+                    "the image was probably resized, recompressed or edited too much")
+            msg, n_fixed = decoded
+            data.append(msg)
+            corrected += n_fixed
+        return b"".join(data)[: lay.sealed_bytes], corrected
+
+    def _decode_word(self, word: bytearray, confidence: np.ndarray | None) -> tuple[bytes, int] | None:
+        attempts: list[list[int] | None] = [None]
+        if confidence is not None:
+            order = np.argsort(confidence, kind="stable")
+            nsym = self.layout.parity_per_codeword
+            attempts += [sorted(order[:n].tolist()) for n in (nsym // 2, (3 * nsym) // 4, nsym - 8)]
+        for erasures in attempts:
+            try:
+                msg, _, errata = self._rs.decode(word, erase_pos=erasures)
+            except ReedSolomonError:
+                continue
+            return bytes(msg), len(errata)
+        return None
+
+    def encode(self, embedding: torch.Tensor, key: bytes | None) -> torch.Tensor:
+        if key is None:
+            raise InputError("secure payload needs key material")
+        channel = np.frombuffer(self.encode_bytes(self.seal(embedding, key)), dtype=np.uint8)
+        return torch.from_numpy(np.unpackbits(channel).astype(np.float32))
+
+    def decode(self, logits: torch.Tensor, key: bytes | None) -> torch.Tensor:
+        if key is None:
+            raise InputError("secure payload needs key material")
+        flat = logits.detach().reshape(-1).to(torch.float32).cpu().numpy()
+        if flat.shape[0] != self.layout.channel_bits:
+            raise InputError(f"expected {self.layout.channel_bits} bit logits, got {flat.shape[0]}")
+        channel = np.packbits(flat >= 0).tobytes()
+        confidence = np.abs(flat).reshape(-1, 8).min(axis=1)
+        sealed, _ = self.decode_bytes(channel, confidence)
+        return self.open(sealed, key)
+
+
+def make_payload_codec(mode: str) -> PayloadCodec:
+    if mode == "secure":
+        return SecurePayload()
+    if mode == "paper":
+        return PaperPayload()
+    raise InputError(f"unknown payload mode {mode!r}; choose one of: {', '.join(PAYLOAD_MODES)}")
