@@ -313,13 +313,15 @@ def _parse(blob: bytes) -> _Parsed:
     blob = bytes(blob)
     if len(blob) < PREAMBLE_BYTES + CHECKSUM_BYTES:
         if not MAGIC.startswith(blob[: len(MAGIC)]):
-            raise _corrupt("not a faceveil recovery payload (bad magic)")
+            raise PayloadCorruptError("this is not a faceveil recovery payload (bad magic)")
         raise _corrupt(f"truncated (expected at least {PREAMBLE_BYTES + CHECKSUM_BYTES} bytes, got {len(blob)})")
     magic, version, header_len, body_len = _PREAMBLE.unpack_from(blob)
     if magic != MAGIC:
-        raise _corrupt("not a faceveil recovery payload (bad magic)")
+        raise PayloadCorruptError("this is not a faceveil recovery payload (bad magic)")
     if version not in SUPPORTED_VERSIONS:
-        raise _corrupt(f"of unsupported format version {version} (this faceveil reads version 1)")
+        raise PayloadCorruptError(
+            f"recovery payload has unsupported format version {version} (this faceveil reads version 1)"
+        )
     if header_len > MAX_HEADER_BYTES:
         raise _corrupt(f"malformed (header of {header_len} bytes exceeds the {MAX_HEADER_BYTES}-byte limit)")
     expected = PREAMBLE_BYTES + header_len + body_len + CHECKSUM_BYTES
