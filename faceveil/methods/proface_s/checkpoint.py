@@ -1,0 +1,79 @@
+"""Loading and saving PRO-Face S weights.
+
+Accepted files (all via ``torch.load(weights_only=True)``):
+- a bare state dict with the released names (``model.inv_blocks.N.{r,y,f,p}.convK.{weight,bias}``),
+  optionally prefixed ``module.`` (saved from DataParallel / DistributedDataParallel);
+- ``{"state_dict": ..., "meta": {...}}``: faceveil's shipped format (fp16 allowed);
+- a faceveil training checkpoint (``{"model_state": ..., "optimizer_state": ..., "step": ...}``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import torch
+
+from faceveil.errors import InputError, ModelUnavailableError
+from faceveil.methods.proface_s.model import ProFaceS
+
+_WRAPPER_KEYS = ("state_dict", "model_state", "net", "model")
+_DDP_PREFIX = "module."
+
+
+def extract_state_dict(obj: object) -> dict[str, torch.Tensor]:
+    """Find the network's tensors in a loaded checkpoint object and strip a ``module.`` prefix."""
+    if isinstance(obj, dict) and obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
+        state = obj
+    elif isinstance(obj, dict):
+        inner = next((obj[k] for k in _WRAPPER_KEYS if isinstance(obj.get(k), dict)), None)
+        if inner is None:
+            raise InputError("not a PRO-Face S checkpoint: no state dict found")
+        return extract_state_dict(inner)
+    else:
+        raise InputError(f"not a PRO-Face S checkpoint: top-level object is {type(obj).__name__}")
+    return {(k[len(_DDP_PREFIX) :] if k.startswith(_DDP_PREFIX) else k): v for k, v in state.items()}
+
+
+def load_state_into(model: ProFaceS, state: dict[str, torch.Tensor]) -> None:
+    """Strict load, converting dtypes (fp16 files) to the model's; mismatches become InputError."""
+    target = model.state_dict()
+    missing = sorted(set(target) - set(state))
+    unexpected = sorted(set(state) - set(target))
+    wrong_shape = [k for k in target if k in state and state[k].shape != target[k].shape]
+    if missing or unexpected or wrong_shape:
+        raise InputError(
+            "checkpoint does not match the PRO-Face S network "
+            f"(missing {missing[:3]}, unexpected {unexpected[:3]}, wrong shape {wrong_shape[:3]})"
+        )
+    model.load_state_dict({k: v.to(target[k].dtype) for k, v in state.items()}, strict=True)
+
+
+def read_checkpoint(path: Path) -> object:
+    path = Path(path)
+    if not path.is_file():
+        raise ModelUnavailableError(f"PRO-Face S weights not found: {path}")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for corrupt / foreign files
+        raise InputError(f"cannot read PRO-Face S weights {path}: {exc}") from exc
+
+
+def load_proface_s(path: Path, device: str | torch.device = "cpu") -> ProFaceS:
+    """A ready-to-run (eval mode, float32) network from any accepted weight file."""
+    model = ProFaceS()
+    load_state_into(model, extract_state_dict(read_checkpoint(path)))
+    return model.to(device).eval()
+
+
+def save_weights(model: torch.nn.Module, path: Path, meta: dict | None = None, half: bool = True) -> None:
+    """Ship-able weights: ``{"state_dict", "meta"}``, fp16 by default (halves the file; the
+    network is evaluated in fp32 after loading)."""
+    module = model.module if hasattr(model, "module") else model
+    state = {k: (v.half() if half and v.is_floating_point() else v).detach().cpu().clone() for k, v in module.state_dict().items()}
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"state_dict": state, "meta": meta or {}}, path)
+
+
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()

@@ -1,0 +1,186 @@
+"""Training losses for PRO-Face S.
+
+All images are (B, 3, H, W) in [-1, 1]; every distance returns a per-sample (B,) tensor.
+
+``image_distance(a, b) = 5 * perceptual(a, b) + L1(a, b)`` is the paper's ``L_img`` form. The
+perceptual term is LPIPS (VGG) when the user supplies the ImageNet VGG-16 and LPIPS linear-layer
+weights (neither is reachable offline), otherwise ``1 - MS-SSIM``, a documented substitute that
+needs no learned weights. We never fall back to LPIPS on a randomly initialised VGG.
+
+Totals (paper): Random mode ``0.3 L_img + 0.5 L_rec + 0.2 L_wr``; Obfs mode
+``0.2 L_img + 0.3 L_rec + 0.5 L_wr``, with
+- ``L_img = image_distance(protected, obfuscated)``
+- ``L_rec = image_distance(recovered, original)``
+- ``L_wr``: triplet ``relu(d(orig, recovered) - d(orig, wrong_recovered) + 1.2)`` with
+  ``d = image_distance``; Obfs mode adds ``image_distance(wrong_recovered, obfuscated)`` so a
+  wrong key shows the obfuscated face instead of noise.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from faceveil.errors import ModelUnavailableError
+
+PerceptualDistance = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+TRIPLET_MARGIN = 1.2
+PERCEPTUAL_WEIGHT = 5.0
+_MS_SSIM_SCALE_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
+
+
+@dataclass(frozen=True)
+class LossWeights:
+    img: float
+    rec: float
+    wr: float
+
+
+MODE_WEIGHTS = {"random": LossWeights(0.3, 0.5, 0.2), "obfs": LossWeights(0.2, 0.3, 0.5)}
+
+
+def _gaussian_window(size: int, sigma: float, channels: int, like: torch.Tensor) -> torch.Tensor:
+    coords = torch.arange(size, dtype=like.dtype, device=like.device) - (size - 1) / 2
+    g = torch.exp(-(coords**2) / (2 * sigma**2))
+    g = g / g.sum()
+    return (g[:, None] * g[None, :]).expand(channels, 1, size, size).contiguous()
+
+
+def _ssim_terms(x: torch.Tensor, y: torch.Tensor, window: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """x, y (B, C, H, W) in [0, 1] -> (ssim, contrast-structure), each (B,) averaged over pixels."""
+    c1, c2 = 0.01**2, 0.03**2
+    pad = window.shape[-1] // 2
+    channels = x.shape[1]
+
+    def filt(t: torch.Tensor) -> torch.Tensor:
+        # reflect padding keeps small (64-128 px) training crops usable at every scale
+        return F.conv2d(F.pad(t, (pad,) * 4, mode="reflect"), window, groups=channels)
+
+    mu_x, mu_y = filt(x), filt(y)
+    var_x = filt(x * x) - mu_x**2
+    var_y = filt(y * y) - mu_y**2
+    cov = filt(x * y) - mu_x * mu_y
+    cs = (2 * cov + c2) / (var_x + var_y + c2)
+    ssim = ((2 * mu_x * mu_y + c1) / (mu_x**2 + mu_y**2 + c1)) * cs
+    return ssim.flatten(1).mean(1), cs.flatten(1).mean(1)
+
+
+def ms_ssim(a: torch.Tensor, b: torch.Tensor, window_size: int = 11, sigma: float = 1.5) -> torch.Tensor:
+    """Multi-scale SSIM of (B, 3, H, W) images in [-1, 1] -> (B,). Uses as many of the standard 5
+    scales as the image allows (each scale must keep >= window_size // 2 + 1 pixels)."""
+    x, y = (a.float() + 1) / 2, (b.float() + 1) / 2
+    window = _gaussian_window(window_size, sigma, x.shape[1], x)
+    levels = max(1, min(len(_MS_SSIM_SCALE_WEIGHTS), int(math.log2(min(x.shape[-2:]) / (window_size // 2 + 1))) + 1))
+    weights = torch.tensor(_MS_SSIM_SCALE_WEIGHTS[:levels], dtype=x.dtype, device=x.device)
+    weights = weights / weights.sum()
+    factors = []
+    for level in range(levels):
+        ssim, cs = _ssim_terms(x, y, window)
+        factors.append((ssim if level == levels - 1 else cs).clamp(min=1e-6))
+        if level < levels - 1:
+            x, y = F.avg_pool2d(x, 2), F.avg_pool2d(y, 2)
+    stacked = torch.stack(factors, dim=1)  # (B, levels)
+    return torch.prod(stacked ** weights[None], dim=1)
+
+
+def ms_ssim_distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    return 1 - ms_ssim(a, b)
+
+
+class LPIPS(nn.Module):
+    """LPIPS (Zhang et al. 2018, VGG variant) built from user-supplied weight files.
+
+    vgg_weights: torchvision ``vgg16`` ImageNet state dict (e.g. ``vgg16-397923af.pth``).
+    lin_weights: LPIPS v0.1 ``vgg.pth`` (``lin{0..4}.model.1.weight``, shapes (1, C, 1, 1)).
+    forward: (B, 3, H, W) in [-1, 1] twice -> (B,) distances.
+    """
+
+    _SLICE_ENDS = (4, 9, 16, 23, 30)  # relu1_2, relu2_2, relu3_3, relu4_3, relu5_3
+    _CHANNELS = (64, 128, 256, 512, 512)
+
+    def __init__(self, vgg_weights: Path, lin_weights: Path):
+        super().__init__()
+        from torchvision.models import vgg16
+
+        for path in (vgg_weights, lin_weights):
+            if not Path(path).is_file():
+                raise ModelUnavailableError(f"LPIPS weight file not found: {path}")
+        vgg = vgg16(weights=None)
+        vgg.load_state_dict(torch.load(vgg_weights, map_location="cpu", weights_only=True))
+        starts = (0,) + self._SLICE_ENDS[:-1]
+        self.slices = nn.ModuleList(vgg.features[s:e] for s, e in zip(starts, self._SLICE_ENDS))
+        lin_state = torch.load(lin_weights, map_location="cpu", weights_only=True)
+        self.lins = nn.ParameterList(
+            nn.Parameter(lin_state[f"lin{i}.model.1.weight"].reshape(1, c, 1, 1), requires_grad=False)
+            for i, c in enumerate(self._CHANNELS)
+        )
+        self.register_buffer("shift", torch.tensor([-0.030, -0.088, -0.188]).view(1, 3, 1, 1))
+        self.register_buffer("scale", torch.tensor([0.458, 0.448, 0.450]).view(1, 3, 1, 1))
+        self.requires_grad_(False)
+        self.eval()
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        fa, fb = (a - self.shift) / self.scale, (b - self.shift) / self.scale
+        total = a.new_zeros(a.shape[0])
+        for block, lin in zip(self.slices, self.lins):
+            fa, fb = block(fa), block(fb)
+            na = fa / (fa.norm(dim=1, keepdim=True) + 1e-10)
+            nb = fb / (fb.norm(dim=1, keepdim=True) + 1e-10)
+            total = total + ((na - nb) ** 2 * lin).sum(1).mean((1, 2))
+        return total
+
+
+def make_perceptual(lpips_vgg: Path | None = None, lpips_lin: Path | None = None) -> tuple[PerceptualDistance, str]:
+    """The perceptual distance to train with and its name for logs / model cards."""
+    if (lpips_vgg is None) != (lpips_lin is None):
+        raise ModelUnavailableError("LPIPS needs both --lpips-vgg and --lpips-lin weight files")
+    if lpips_vgg is None:
+        return ms_ssim_distance, "1-MS-SSIM (LPIPS substitute)"
+    return LPIPS(lpips_vgg, lpips_lin), "LPIPS-VGG"
+
+
+def l1_distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    return (a - b).abs().flatten(1).mean(1)
+
+
+def image_distance(a: torch.Tensor, b: torch.Tensor, perceptual: PerceptualDistance) -> torch.Tensor:
+    """The paper's L_img form: 5 * perceptual + L1, per sample (B,)."""
+    return PERCEPTUAL_WEIGHT * perceptual(a, b) + l1_distance(a, b)
+
+
+@dataclass
+class LossTerms:
+    total: torch.Tensor  # scalar
+    img: torch.Tensor  # scalar, L_img
+    rec: torch.Tensor  # scalar, L_rec
+    wr: torch.Tensor  # scalar, L_wr
+
+
+def proface_s_loss(
+    original: torch.Tensor,
+    obfuscated: torch.Tensor,
+    protected: torch.Tensor,
+    recovered: torch.Tensor,
+    wrong_recovered: torch.Tensor,
+    mode: str,
+    perceptual: PerceptualDistance,
+    margin: float = TRIPLET_MARGIN,
+) -> LossTerms:
+    """Weighted PRO-Face S objective for one batch (all inputs (B, 3, H, W) in [-1, 1])."""
+    weights = MODE_WEIGHTS[mode]
+    d_rec = image_distance(recovered, original, perceptual)
+    d_wrong = image_distance(wrong_recovered.clamp(-1, 1), original, perceptual)
+    l_img = image_distance(protected, obfuscated, perceptual).mean()
+    l_rec = d_rec.mean()
+    l_wr = F.relu(d_rec - d_wrong + margin).mean()
+    if mode == "obfs":
+        l_wr = l_wr + image_distance(wrong_recovered, obfuscated, perceptual).mean()
+    total = weights.img * l_img + weights.rec * l_rec + weights.wr * l_wr
+    return LossTerms(total, l_img.detach(), l_rec.detach(), l_wr.detach())
