@@ -107,7 +107,9 @@ def _carrier_for(image_bytes: bytes) -> _Carrier:
     if fmt == "WEBP":
         return _Carrier(_webp_embed, _webp_extract, _webp_strip)
     if fmt in ("TIFF", "BMP"):
-        raise InputError(f"{fmt} files cannot carry an embedded payload; write a sidecar file ({SIDECAR_SUFFIX}) instead")
+        raise InputError(
+            f"{fmt} files cannot carry an embedded payload; write a sidecar file ({SIDECAR_SUFFIX}) instead"
+        )
     raise InputError("not a PNG, JPEG, WebP, TIFF or BMP file (unrecognised leading bytes)")
 
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
+from PIL import Image, ImageFile, ImageOps, PngImagePlugin, UnidentifiedImageError
 
 from faceveil.errors import InputError
 
@@ -84,8 +84,8 @@ _DECODE_ERRORS = (
     zlib.error,
 )
 
-# Pillow's decompression-bomb threshold is a module global; we set it per call to the caller's
-# limit, so concurrent decodes in this process must not interleave their settings.
+# Pillow's decompression-bomb threshold and truncation policy are module globals; we set them per
+# call, so concurrent decodes in this process must not interleave their settings.
 _PILLOW_LIMIT_LOCK = threading.Lock()
 
 
@@ -190,7 +190,7 @@ def decode_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, name: str
     """
     if not data:
         raise InputError(f"{name}: file is empty")
-    with _pillow_bomb_limit(max_pixels):
+    with _strict_pillow(max_pixels):
         try:
             image = Image.open(io.BytesIO(data), formats=_READABLE_FORMATS)
             _check_pixel_count(image.size, max_pixels, name)
@@ -252,26 +252,28 @@ def encode_image(
 
 
 @contextmanager
-def _pillow_bomb_limit(max_pixels: int) -> Iterator[None]:
-    """Make Pillow's own bomb check use ``max_pixels`` (warning above it, error above twice it),
-    with the warning raised as an exception so it cannot be ignored."""
+def _strict_pillow(max_pixels: int) -> Iterator[None]:
+    """Pillow settings for untrusted input, restored afterwards: its bomb check uses ``max_pixels``
+    (warning above it, raised as an exception; error above twice it), and truncated files fail
+    instead of being silently completed with gray (which would then be hashed as if genuine)."""
     if max_pixels <= 0:
         raise InputError(f"max_pixels must be positive, got {max_pixels}")
     with _PILLOW_LIMIT_LOCK:
-        previous = Image.MAX_IMAGE_PIXELS
-        Image.MAX_IMAGE_PIXELS = max_pixels
+        previous_limit, previous_truncated = Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES
+        Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES = max_pixels, False
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("error", Image.DecompressionBombWarning)
                 yield
         finally:
-            Image.MAX_IMAGE_PIXELS = previous
+            Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES = previous_limit, previous_truncated
 
 
 def _check_pixel_count(size: tuple[int, int], max_pixels: int, name: str) -> None:
     width, height = size
     if width * height > max_pixels:
-        raise InputError(f"{name}: image is {width}x{height} = {width * height:,} pixels, {_over_limit(max_pixels)}")
+        count = f"{width}x{height} = {width * height:,} pixels"
+        raise InputError(f"{name}: image is {count}, {_over_limit(max_pixels)}")
     if width == 0 or height == 0:
         raise InputError(f"{name}: image has no pixels ({width}x{height})")
 
@@ -354,7 +356,8 @@ def _describe(exc: BaseException) -> str:
 
 
 def _check_layout(pixels: np.ndarray) -> None:
-    if not isinstance(pixels, np.ndarray) or pixels.dtype != np.uint8 or pixels.ndim != 3 or pixels.shape[2] not in _MODE_BY_CHANNELS:
+    is_image_array = isinstance(pixels, np.ndarray) and pixels.dtype == np.uint8 and pixels.ndim == 3
+    if not is_image_array or pixels.shape[2] not in _MODE_BY_CHANNELS:
         shape = getattr(pixels, "shape", None)
         dtype = getattr(pixels, "dtype", type(pixels).__name__)
         raise ValueError(f"expected (H, W, C) uint8 pixels with C in 1..4, got shape {shape} dtype {dtype}")

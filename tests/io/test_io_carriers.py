@@ -183,7 +183,14 @@ def _webp_chunks(data: bytes) -> list[tuple[bytes, bytes]]:
 
 
 @pytest.mark.parametrize(
-    ("host", "alpha"), [("webp_lossless", False), ("webp_lossless_alpha", True), ("webp_lossy", False), ("webp_lossy_alpha", True), ("webp_exif", False)]
+    ("host", "alpha"),
+    [
+        ("webp_lossless", False),
+        ("webp_lossless_alpha", True),
+        ("webp_lossy", False),
+        ("webp_lossy_alpha", True),
+        ("webp_exif", False),
+    ],
 )
 def test_webp_becomes_valid_extended_format(hosts, small_astronaut, host, alpha):
     chunks = _webp_chunks(embed_payload(hosts[host], b"odd-length payload!"))
@@ -209,7 +216,8 @@ def test_damaged_jpeg_segment_sequences_are_reported(hosts):
         return carrier[:start] + b"".join(parts) + carrier[end:]
 
     assert extract_payload(rebuild(raw)) == extract_payload(carrier)
-    for damaged in (rebuild([raw[0], raw[2]]), rebuild([raw[1], raw[0], raw[2]]), rebuild([raw[0], raw[1], raw[1], raw[2]])):
+    missing, swapped, repeated = [raw[0], raw[2]], [raw[1], raw[0], raw[2]], [raw[0], raw[1], raw[1], raw[2]]
+    for damaged in (rebuild(missing), rebuild(swapped), rebuild(repeated)):
         with pytest.raises(PayloadCorruptError, match="out of sequence"):
             extract_payload(damaged)
     bad_version = bytearray(raw[1])

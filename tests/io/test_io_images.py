@@ -296,8 +296,12 @@ def test_high_bit_depth_is_refused_clearly(make):
 def _png_with_header_size(width: int, height: int) -> bytes:
     """A PNG whose IHDR claims width x height but whose data is tiny (a decompression bomb shape)."""
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    chunk = lambda kind, data: struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 16)) + chunk(b"IEND", b"")
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    idat = zlib.compress(b"\x00" * 16)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
 
 
 @pytest.mark.parametrize("side", [12_000, 30_000])  # between 1x and 2x the limit, and far above it
@@ -309,7 +313,8 @@ def test_pixel_limit_is_checked_from_the_header(side):
 def test_pixel_limit_is_configurable():
     with pytest.raises(InputError, match="above the limit of 5,000"):
         decode_image(pillow_bytes(np.zeros((100, 100, 3), np.uint8), "PNG"), max_pixels=5_000)
-    assert decode_image(pillow_bytes(np.zeros((100, 100, 3), np.uint8), "PNG"), max_pixels=10_000).pixels.shape == (100, 100, 3)
+    at_limit = decode_image(pillow_bytes(np.zeros((100, 100, 3), np.uint8), "PNG"), max_pixels=10_000)
+    assert at_limit.pixels.shape == (100, 100, 3)
 
 
 def test_pillow_bomb_guard_is_restored_after_decoding():
@@ -357,7 +362,15 @@ def test_bad_pixel_arrays_and_formats_are_rejected():
 
 @pytest.mark.parametrize(
     ("name", "fmt"),
-    [("a.png", "PNG"), ("b.JPG", "JPEG"), ("c.jpeg", "JPEG"), ("d.webp", "WEBP"), ("e.tif", "TIFF"), ("f.TIFF", "TIFF"), ("g.bmp", "BMP")],
+    [
+        ("a.png", "PNG"),
+        ("b.JPG", "JPEG"),
+        ("c.jpeg", "JPEG"),
+        ("d.webp", "WEBP"),
+        ("e.tif", "TIFF"),
+        ("f.TIFF", "TIFF"),
+        ("g.bmp", "BMP"),
+    ],
 )
 def test_format_for_path(name, fmt):
     assert format_for_path(Path("/x") / name) == fmt
@@ -371,7 +384,8 @@ def test_format_for_path_rejects_unknown_extensions():
 
 def test_mpo_photo_loads_its_primary_frame(small_astronaut):
     buffer = io.BytesIO()
-    Image.fromarray(small_astronaut).save(buffer, "MPO", save_all=True, append_images=[Image.fromarray(255 - small_astronaut)])
+    second_frame = Image.fromarray(255 - small_astronaut)
+    Image.fromarray(small_astronaut).save(buffer, "MPO", save_all=True, append_images=[second_frame])
     loaded = decode_image(buffer.getvalue())
     assert loaded.format == "JPEG"
     assert _psnr(loaded.pixels, small_astronaut) > 30  # Pillow's default quality 75, 4:2:0
@@ -390,3 +404,13 @@ def test_tiff_and_bmp_never_carry_gps_even_when_keeping_metadata(small_astronaut
     exif, icc, xmp = _written_metadata(out)
     assert GPS_IFD not in exif and b"FaceveilTestCamera" not in out and xmp is None
     assert (icc == loaded.metadata.icc_profile) if fmt == "TIFF" else icc is None
+
+
+def test_truncated_files_fail_even_if_another_library_relaxed_pillow(monkeypatch, astronaut_rgb):
+    from PIL import ImageFile
+
+    monkeypatch.setattr(ImageFile, "LOAD_TRUNCATED_IMAGES", True)
+    png = pillow_bytes(astronaut_rgb, "PNG")
+    with pytest.raises(InputError, match="cut.png"):
+        decode_image(png[: len(png) * 3 // 4], name="cut.png")
+    assert ImageFile.LOAD_TRUNCATED_IMAGES is True
