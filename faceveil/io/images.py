@@ -81,6 +81,7 @@ _DECODE_ERRORS = (
     struct.error,
     IndexError,
     KeyError,
+    TypeError,  # Pillow's TIFF reader raises it for missing required tags
     zlib.error,
 )
 
