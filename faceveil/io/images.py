@@ -242,7 +242,9 @@ def encode_image(
     if fmt == "JPEG" and not 1 <= quality <= 100:
         raise InputError(f"JPEG quality must be between 1 and 100, got {quality}")
     image = Image.fromarray(pixels[..., 0] if channels == 1 else pixels)
-    options = _format_options(fmt, quality) | _metadata_options(fmt, metadata, keep_metadata, keep_icc)
+    stored_gray = channels <= 2 and fmt != "WEBP"
+    metadata_options = _metadata_options(fmt, metadata, keep_metadata, keep_icc, stored_gray)
+    options = _format_options(fmt, quality) | metadata_options
     buffer = io.BytesIO()
     image.save(buffer, fmt, **options)
     return buffer.getvalue()
@@ -385,11 +387,13 @@ def _format_options(fmt: str, quality: int) -> dict:
     return {}
 
 
-def _metadata_options(fmt: str, metadata: ImageMetadata | None, keep_metadata: bool, keep_icc: bool) -> dict:
+def _metadata_options(
+    fmt: str, metadata: ImageMetadata | None, keep_metadata: bool, keep_icc: bool, stored_gray: bool
+) -> dict:
     if metadata is None or not (keep_metadata or keep_icc):
         return {}
     options: dict = {}
-    if metadata.icc_profile and fmt != "BMP":
+    if metadata.icc_profile and fmt != "BMP" and icc_fits(metadata.icc_profile, gray=stored_gray):
         options["icc_profile"] = metadata.icc_profile
     if not keep_metadata:
         return options
@@ -405,6 +409,12 @@ def _metadata_options(fmt: str, metadata: ImageMetadata | None, keep_metadata: b
             info.add_itxt("XML:com.adobe.xmp", xmp.decode("utf-8", errors="replace"))
             options["pnginfo"] = info
     return options
+
+
+def icc_fits(icc_profile: bytes, *, gray: bool) -> bool:
+    """Whether an ICC profile describes the colour space we store (bytes 16-20 of its header):
+    a CMYK source's profile, or an RGB profile on gray pixels, would be wrong (and libpng rejects it)."""
+    return icc_profile[16:20] == (b"GRAY" if gray else b"RGB ")
 
 
 def upright_exif(exif: bytes) -> Image.Exif:

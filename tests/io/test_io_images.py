@@ -414,3 +414,13 @@ def test_truncated_files_fail_even_if_another_library_relaxed_pillow(monkeypatch
     with pytest.raises(InputError, match="cut.png"):
         decode_image(png[: len(png) * 3 // 4], name="cut.png")
     assert ImageFile.LOAD_TRUNCATED_IMAGES is True
+
+
+def test_icc_profile_is_kept_only_where_it_matches_the_stored_colours(small_astronaut):
+    rgb_icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    metadata = ImageMetadata(icc_profile=rgb_icc)
+    gray = merge_rgb(small_astronaut[..., :1], small_astronaut)
+    assert _written_metadata(encode_image(small_astronaut, "PNG", metadata=metadata, keep_icc=True))[1] == rgb_icc
+    # An RGB profile on gray pixels would be wrong; WebP widens gray to RGB, so there it fits.
+    assert _written_metadata(encode_image(gray, "PNG", metadata=metadata, keep_icc=True))[1] is None
+    assert _written_metadata(encode_image(gray, "WEBP", metadata=metadata, keep_icc=True))[1] == rgb_icc
