@@ -53,6 +53,7 @@ Identity = PassphraseKey | X25519Identity
 CHECK_BYTES = 16
 WRAP_SALT_BYTES = 16
 MAX_STANZAS = 64
+MAX_PASSPHRASE_STANZAS = 4  # each costs an Argon2id run when opening: bound a hostile file's demands
 _WRAPPED_BYTES = KEY_BYTES + TAG_BYTES
 _MAX_DERIVE_BYTES = 255 * 32  # HKDF-SHA256 output limit
 
@@ -100,6 +101,8 @@ def wrap_content_key(key: ContentKey, recipients: Sequence[Recipient], aad: byte
         raise KeyMaterialError("no recipients: give a passphrase and/or a public key file")
     if len(recipients) > MAX_STANZAS:
         raise KeyMaterialError(f"at most {MAX_STANZAS} recipients per container")
+    if sum(isinstance(r, PassphraseKey) for r in recipients) > MAX_PASSPHRASE_STANZAS:
+        raise KeyMaterialError(f"at most {MAX_PASSPHRASE_STANZAS} passphrases per container")
     stanzas = []
     for recipient in recipients:
         if isinstance(recipient, PassphraseKey):
@@ -123,6 +126,8 @@ def unwrap_content_key(stanzas: Sequence[dict], identities: Sequence[Identity], 
     if not identities:
         raise KeyMaterialError("no passphrase or private key given to open the recovery payload")
     parsed = [_parse_stanza(s) for s in stanzas]
+    if len(parsed) > MAX_STANZAS or sum(s["type"] == "passphrase" for s in parsed) > MAX_PASSPHRASE_STANZAS:
+        raise PayloadCorruptError("recovery payload has more recipient stanzas than faceveil ever writes")
     for identity in identities:
         for stanza in parsed:
             kek = _matching_kek(stanza, identity)

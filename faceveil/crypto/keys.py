@@ -20,8 +20,8 @@ from argon2.low_level import Type, hash_secret_raw
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 
-from faceveil.errors import KeyMaterialError, OutputExistsError
 from faceveil.crypto.primitives import KEY_BYTES
+from faceveil.errors import KeyMaterialError, OutputExistsError
 
 SALT_BYTES = 16
 KEY_ID_BYTES = 8
@@ -29,8 +29,9 @@ MIN_MEMORY_KIB = 64 * 1024  # RFC 9106 second recommendation; below this only wi
 # Upper bounds also apply to parameters read from a (possibly hostile) container: they cap the CPU
 # and memory a single passphrase attempt can cost.
 MAX_TIME_COST = 64
-MAX_MEMORY_KIB = 4 * 1024 * 1024
+MAX_MEMORY_KIB = 2 * 1024 * 1024  # RFC 9106's first (largest) recommendation
 MAX_PARALLELISM = 64
+MAX_WORK_KIB = 8 * 1024 * 1024  # time_cost * memory_kib: at most ~4 passes over 2 GiB per attempt
 _MAX_KEY_FILE_BYTES = 64 * 1024
 
 
@@ -59,6 +60,8 @@ def argon2_params_problem(time_cost: object, memory_kib: object, parallelism: ob
             return f"{name} must be an integer in [1, {upper}], got {value!r}"
     if memory_kib < 8 * parallelism:  # Argon2 needs 8 KiB per lane
         return f"memory_kib must be at least 8 * parallelism ({8 * parallelism}), got {memory_kib}"
+    if time_cost * memory_kib > MAX_WORK_KIB:
+        return f"time_cost * memory_kib must be at most {MAX_WORK_KIB}, got {time_cost * memory_kib}"
     return None
 
 
@@ -283,8 +286,8 @@ def _write_atomic(path: Path, data: bytes, mode: int, overwrite: bool) -> None:
     except OSError as exc:
         raise KeyMaterialError(f"cannot write key file {path}: {exc.strerror or exc}") from None
     try:
-        os.fchmod(fd, mode)  # mkstemp creates 0600; the key never exists with wider permissions
         with os.fdopen(fd, "wb") as handle:
+            os.fchmod(handle.fileno(), mode)  # mkstemp creates 0600; a key never exists with wider permissions
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())

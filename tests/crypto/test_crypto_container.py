@@ -19,7 +19,6 @@ from faceveil.crypto import (
     open_container,
     pixel_digest,
     read_info,
-    seal,
     verify_pixels,
 )
 from faceveil.errors import KeyMaterialError, PayloadCorruptError, TamperedPixelsError, WrongKeyError

@@ -116,6 +116,15 @@ def test_malformed_stanzas_are_corrupt_payloads(edit, identity):
 
 def test_hostile_kdf_params_are_rejected_before_deriving(passphrase_key):
     stanza = wrap_content_key(ContentKey.generate(), [passphrase_key], AAD)[0]
-    for hostile in ({"memory_kib": 2**40}, {"time_cost": 10**6}, {"kdf": "scrypt"}):
+    too_much_work = {"time_cost": 64, "memory_kib": 2 * 1024 * 1024}
+    for hostile in ({"memory_kib": 2**40}, {"time_cost": 10**6}, too_much_work, {"kdf": "scrypt"}):
         with pytest.raises(PayloadCorruptError):
             unwrap_content_key([stanza | hostile], [PassphraseKey.for_opening(PASSPHRASE)], AAD)
+
+
+def test_passphrase_stanza_count_is_bounded(passphrase_key):
+    with pytest.raises(KeyMaterialError, match="at most 4 passphrases"):
+        wrap_content_key(ContentKey.generate(), [passphrase_key] * 5, AAD)
+    stanzas = wrap_content_key(ContentKey.generate(), [passphrase_key] * 4, AAD)
+    with pytest.raises(PayloadCorruptError, match="more recipient stanzas"):
+        unwrap_content_key(stanzas + stanzas[:1], [PassphraseKey.for_opening(PASSPHRASE)], AAD)

@@ -37,7 +37,7 @@ def test_create_with_default_params_derives_a_64mib_key():
 @pytest.mark.parametrize(
     "params",
     [dict(time_cost=0), dict(memory_kib=-1), dict(parallelism=True), dict(memory_kib=15, parallelism=2),
-     dict(time_cost=1.5), dict(memory_kib=10**12)],
+     dict(time_cost=1.5), dict(memory_kib=10**12), dict(time_cost=8, memory_kib=2 * 1024 * 1024)],
 )
 def test_invalid_argon2_params_are_typed_errors(params):
     with pytest.raises(KeyMaterialError):
