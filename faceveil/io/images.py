@@ -398,8 +398,9 @@ def _metadata_options(
     if not keep_metadata:
         return options
     # TIFF would merge EXIF into its own tag directory (libtiff rejects GPS sub-IFDs there): skip it.
-    if metadata.exif and fmt in ("JPEG", "PNG", "WEBP"):
-        options["exif"] = upright_exif(metadata.exif)
+    exif = upright_exif(metadata.exif) if metadata.exif and fmt in ("JPEG", "PNG", "WEBP") else None
+    if exif is not None:
+        options["exif"] = exif
     if metadata.xmp:
         xmp = upright_xmp(metadata.xmp)
         if fmt in ("JPEG", "WEBP"):
@@ -417,10 +418,14 @@ def icc_fits(icc_profile: bytes, *, gray: bool) -> bool:
     return icc_profile[16:20] == (b"GRAY" if gray else b"RGB ")
 
 
-def upright_exif(exif: bytes) -> Image.Exif:
-    """Parse raw EXIF and set its orientation to 1: our pixels are already rotated upright."""
+def upright_exif(exif: bytes) -> Image.Exif | None:
+    """Parse raw EXIF and set its orientation to 1: our pixels are already rotated upright.
+    None if it cannot be parsed: damaged EXIF is dropped rather than copied with a stale orientation."""
     parsed = Image.Exif()
-    parsed.load(exif)
+    try:
+        parsed.load(exif)
+    except _DECODE_ERRORS:
+        return None
     if _EXIF_ORIENTATION_TAG in parsed:
         parsed[_EXIF_ORIENTATION_TAG] = 1
     return parsed

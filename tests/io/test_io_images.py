@@ -424,3 +424,10 @@ def test_icc_profile_is_kept_only_where_it_matches_the_stored_colours(small_astr
     # An RGB profile on gray pixels would be wrong; WebP widens gray to RGB, so there it fits.
     assert _written_metadata(encode_image(gray, "PNG", metadata=metadata, keep_icc=True))[1] is None
     assert _written_metadata(encode_image(gray, "WEBP", metadata=metadata, keep_icc=True))[1] == rgb_icc
+
+
+def test_unparseable_exif_is_dropped_even_when_keeping_metadata():
+    metadata = ImageMetadata(exif=b"Exif\x00\x00" + bytes(range(40)), xmp=b"<x/>")
+    out = encode_image(np.zeros((4, 6, 3), np.uint8), "JPEG", metadata=metadata, keep_metadata=True)
+    exif, _, xmp = _written_metadata(out)
+    assert len(exif) == 0 and xmp == b"<x/>"
