@@ -190,12 +190,15 @@ def seal(
     if isinstance(recipients, (PassphraseKey, X25519Recipient, X25519Identity)):
         recipients = [recipients]
     content_key = content_key or ContentKey.generate()
+    face_dicts = [f.to_dict() if isinstance(f, Face) else dict(f) for f in faces]
+    for face in face_dicts:
+        _validate_face(face)  # what read_info would refuse must not be written
 
     core = {
         "body_salt": b64encode(_secrets.token_bytes(BODY_SALT_BYTES)),
         "created": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "extra": dict(extra or {}),
-        "faces": [f.to_dict() if isinstance(f, Face) else dict(f) for f in faces],
+        "faces": face_dicts,
         "image_shape": list(image_shape),
         "method": method,
         "method_params": dict(method_params),
@@ -388,8 +391,10 @@ def _validate_header(header: object) -> None:
     for name in ("method_params", "extra"):
         if not isinstance(header[name], dict):
             raise ValueError(f"{name} must be an object")
-    if not isinstance(header["faces"], list) or not all(isinstance(f, dict) for f in header["faces"]):
-        raise ValueError("faces must be a list of objects")
+    if not isinstance(header["faces"], list):
+        raise ValueError("faces must be a list")
+    for face in header["faces"]:
+        _validate_face(face)
     if not (isinstance(header["pixel_sha256"], str) and _HEX64.fullmatch(header["pixel_sha256"])):
         raise ValueError("pixel_sha256 must be 64 lowercase hex digits")
     count = header["region_count"]
@@ -404,6 +409,29 @@ def _validate_header(header: object) -> None:
     for stanza in recipients:
         if not isinstance(stanza, dict) or stanza.get("type") not in ("passphrase", "x25519"):
             raise ValueError("unknown recipient stanza")
+
+
+def _is_number(value: object) -> bool:
+    return type(value) in (int, float)  # json never yields NaN/inf here: canonical_json refuses them
+
+
+def _validate_face(face: object) -> None:
+    """The Face.to_dict() keys readers rely on must be well-formed; other keys (pipeline notes) are free."""
+    if not isinstance(face, dict):
+        raise ValueError("each face must be an object")
+    box = face.get("box")
+    if not (isinstance(box, list) and len(box) == 4 and all(_is_number(v) for v in box)):
+        raise ValueError("face box must be four numbers")
+    if "score" in face and not _is_number(face["score"]):
+        raise ValueError("face score must be a number")
+    landmarks = face.get("landmarks")
+    if landmarks is not None and not (
+        isinstance(landmarks, list) and len(landmarks) == 5
+        and all(isinstance(p, list) and len(p) == 2 and all(_is_number(v) for v in p) for p in landmarks)
+    ):  # fmt: skip
+        raise ValueError("face landmarks must be five [x, y] pairs")
+    if face.get("track_id") is not None and type(face["track_id"]) is not int:
+        raise ValueError("face track_id must be an integer")
 
 
 def _public_recipient(stanza: dict) -> dict:

@@ -169,6 +169,15 @@ def test_seal_rejects_inconsistent_arguments(astronaut_rgb, identity):
         seal_image(astronaut_rgb, [inside], [])
     with pytest.raises(ValueError):
         seal_image(astronaut_rgb, [inside], identity.recipient, method_params={"sigma": float("nan")})
+    with pytest.raises(ValueError, match="box"):
+        seal_image(astronaut_rgb, [inside], identity.recipient, faces=[{"score": 0.5}])
+
+
+def test_pipeline_notes_in_face_dicts_are_kept(astronaut_rgb, identity):
+    face = {"box": [160.0, 40.0, 320.0, 240.0], "score": 0.9, "method": "blur", "rect": [160, 40, 160, 200],
+            "landmarks": [[200.0, 120.0], [260.0, 120.0], [230.0, 160.0], [205.0, 200.0], [255.0, 200.0]]}
+    blob = seal_image(astronaut_rgb, [face_region(astronaut_rgb)], identity.recipient, faces=[face])
+    assert read_info(blob).faces == [face]
 
 
 def test_wrong_keys_are_wrong_key_errors(small_container):

@@ -162,6 +162,18 @@ def test_hostile_header_json_is_a_corrupt_payload(small_container):
             read_info(rechecksum(prefix + body + bytes(32)))
 
 
+@pytest.mark.parametrize(
+    "faces",
+    [[{"score": 1}], [{"box": [1, 2, 3]}], [{"box": [1, 2, 3, "4"]}], [{"box": [1, 2, 3, 4], "landmarks": [[1, 2]]}],
+     [{"box": [1, 2, 3, 4], "track_id": 1.5}], ["face"]],
+)
+def test_malformed_faces_are_refused_when_reading(faces, small_container):
+    blob, _ = small_container
+    version, header, body = split_container(blob)
+    with pytest.raises(PayloadCorruptError, match="face"):
+        read_info(join_container(version, header | {"faces": faces}, body))
+
+
 def test_hostile_lengths_do_not_allocate(small_container):
     blob, _ = small_container
     huge = blob[:10] + struct.pack(">IQ", 2**32 - 1, 2**64 - 1) + blob[22:]
