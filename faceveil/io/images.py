@@ -420,7 +420,10 @@ def icc_fits(icc_profile: bytes, *, gray: bool) -> bool:
 
 def upright_exif(exif: bytes) -> Image.Exif | None:
     """Parse raw EXIF and set its orientation to 1: our pixels are already rotated upright.
-    None if it cannot be parsed: damaged EXIF is dropped rather than copied with a stale orientation."""
+
+    Re-serialising keeps IFD0 and its Exif/GPS/Interop sub-directories but not IFD1, the embedded
+    thumbnail, which shows the original un-anonymized face (tests/io guard this). None if the EXIF
+    cannot be parsed: damaged EXIF is dropped rather than copied with a stale orientation."""
     parsed = Image.Exif()
     try:
         parsed.load(exif)

@@ -431,3 +431,30 @@ def test_unparseable_exif_is_dropped_even_when_keeping_metadata():
     out = encode_image(np.zeros((4, 6, 3), np.uint8), "JPEG", metadata=metadata, keep_metadata=True)
     exif, _, xmp = _written_metadata(out)
     assert len(exif) == 0 and xmp == b"<x/>"
+
+
+def _exif_with_thumbnail(make: bytes, thumbnail: bytes) -> bytes:
+    """Big-endian EXIF: IFD0 holding Make, linked to IFD1 holding a JPEG thumbnail (as cameras write)."""
+    ifd0 = struct.pack(">H", 1) + struct.pack(">HHI4s", 0x010F, 2, 4, make)
+    ifd1_offset = 8 + len(ifd0) + 4
+    thumbnail_offset = ifd1_offset + 2 + 2 * 12 + 4
+    ifd1 = (
+        struct.pack(">H", 2)
+        + struct.pack(">HHII", 0x0201, 4, 1, thumbnail_offset)  # JPEGInterchangeFormat
+        + struct.pack(">HHII", 0x0202, 4, 1, len(thumbnail))  # JPEGInterchangeFormatLength
+        + struct.pack(">I", 0)
+    )
+    return b"Exif\x00\x00MM\x00*" + struct.pack(">I", 8) + ifd0 + struct.pack(">I", ifd1_offset) + ifd1 + thumbnail
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP"])
+def test_kept_exif_never_carries_the_original_thumbnail(small_astronaut, fmt):
+    # The thumbnail shows the un-anonymized face, so even keep_metadata must not copy it.
+    thumbnail = pillow_bytes(small_astronaut[::4, ::4], "JPEG")
+    source = pillow_bytes(small_astronaut, "JPEG", exif=_exif_with_thumbnail(b"Cam\x00", thumbnail))
+    loaded = decode_image(source)
+    assert thumbnail in loaded.metadata.exif
+    out = encode_image(loaded.pixels, fmt, metadata=loaded.metadata, keep_metadata=True)
+    exif, _, _ = _written_metadata(out)
+    assert exif[0x010F] == "Cam"
+    assert thumbnail[:500] not in out
