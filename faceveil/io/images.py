@@ -33,6 +33,9 @@ _XMP_ORIENTATION_PATTERNS = (
     re.compile(rb"(<tiff:Orientation>)[0-9](</tiff:Orientation>)"),
 )
 
+# XMP may embed base64 thumbnails of the original photo (xmp:Thumbnails / xmpGImg:image).
+_XMP_THUMBNAILS = re.compile(rb"<xmp:Thumbnails\b.*?</xmp:Thumbnails>", re.DOTALL)
+
 _FORMAT_BY_EXTENSION = {
     ".png": "PNG",
     ".jpg": "JPEG",
@@ -402,7 +405,7 @@ def _metadata_options(
     if exif is not None:
         options["exif"] = exif
     if metadata.xmp:
-        xmp = upright_xmp(metadata.xmp)
+        xmp = upright_xmp(without_xmp_thumbnails(metadata.xmp))
         if fmt in ("JPEG", "WEBP"):
             options["xmp"] = xmp
         elif fmt == "PNG":
@@ -432,6 +435,11 @@ def upright_exif(exif: bytes) -> Image.Exif | None:
     if _EXIF_ORIENTATION_TAG in parsed:
         parsed[_EXIF_ORIENTATION_TAG] = 1
     return parsed
+
+
+def without_xmp_thumbnails(xmp: bytes) -> bytes:
+    """Remove xmp:Thumbnails, which would show the original face, from an XMP packet."""
+    return _XMP_THUMBNAILS.sub(b"", xmp)
 
 
 def upright_xmp(xmp: bytes) -> bytes:

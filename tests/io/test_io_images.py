@@ -458,3 +458,18 @@ def test_kept_exif_never_carries_the_original_thumbnail(small_astronaut, fmt):
     exif, _, _ = _written_metadata(out)
     assert exif[0x010F] == "Cam"
     assert thumbnail[:500] not in out
+
+
+def test_kept_xmp_loses_embedded_thumbnails(small_astronaut):
+    import base64
+
+    thumbnail = base64.b64encode(pillow_bytes(small_astronaut[::4, ::4], "JPEG"))
+    xmp = (
+        b'<rdf:Description xmlns:xmp="http://ns.adobe.com/xap/1.0/" who="me"><xmp:Thumbnails><rdf:Alt>'
+        b"<rdf:li><xmpGImg:image>" + thumbnail + b"</xmpGImg:image></rdf:li></rdf:Alt></xmp:Thumbnails>"
+        b"</rdf:Description>"
+    )
+    out = encode_image(small_astronaut, "JPEG", metadata=ImageMetadata(xmp=xmp), keep_metadata=True)
+    _, _, written = _written_metadata(out)
+    assert b'who="me"' in written and b"Thumbnails" not in written
+    assert thumbnail[:100] not in out
