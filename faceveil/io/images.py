@@ -231,8 +231,9 @@ def encode_image(
     PNG, TIFF, BMP and WebP (always lossless, exact RGB under transparent pixels) reproduce the
     pixels exactly; WebP stores gray as RGB(A). JPEG uses ``quality`` and 4:4:4 chroma and cannot
     hold alpha (InputError). No metadata is written unless ``keep_metadata`` (EXIF with orientation
-    reset to 1, XMP, ICC) or ``keep_icc`` (ICC only) is set and ``metadata`` provides it. TIFF keeps
-    at most the ICC profile, BMP nothing.
+    reset to 1, XMP, ICC; never the EXIF/XMP thumbnails, which show the original face) or
+    ``keep_icc`` (ICC only) is set and ``metadata`` provides it. An ICC profile is written only if
+    it matches the stored colour space. TIFF keeps at most the ICC profile, BMP nothing.
     """
     _check_layout(pixels)
     fmt = _normalise_format(fmt)
