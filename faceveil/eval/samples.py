@@ -2,6 +2,8 @@
 
 - ``astronaut``: scikit-image's ``data.astronaut()`` (Eileen Collins, NASA, public domain), 512x512.
 - ``grace_hopper``: matplotlib's ``sample_data/grace_hopper.jpg`` (US Navy, public domain), 512x600.
+- ``cameraman``: scikit-image's ``data.camera()`` (CC0), grayscale 512x512 stacked to RGB; a small face
+  (~70 px) turned ~50 degrees to the side -- the one strongly non-frontal face we have offline.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import numpy as np
 
 from faceveil.errors import InputError
 
-SAMPLE_NAMES = ("astronaut", "grace_hopper")
+SAMPLE_NAMES = ("astronaut", "grace_hopper", "cameraman")
 
 
 def _grace_hopper_path() -> Path:
@@ -27,6 +29,10 @@ def load_sample(name: str) -> np.ndarray:
         from skimage import data
 
         return np.ascontiguousarray(data.astronaut())
+    if name == "cameraman":
+        from skimage import data
+
+        return np.ascontiguousarray(np.repeat(data.camera()[..., None], 3, axis=2))
     if name == "grace_hopper":
         from PIL import Image
 

@@ -62,3 +62,12 @@ def rotate(rgb: np.ndarray, face: Face, degrees: float) -> tuple[np.ndarray, Fac
     ncx, ncy = cx * np.cos(t) + cy * np.sin(t) + w / 2, -cx * np.sin(t) + cy * np.cos(t) + h / 2
     hw, hh = (x1 - x0) / 2, (y1 - y0) / 2
     return rotated, Face(box=(ncx - hw, ncy - hh, ncx + hw, ncy + hh))
+
+
+@pytest.fixture(scope="session")
+def cameraman() -> np.ndarray:
+    return load_sample("cameraman")
+
+
+# The cameraman's face (measured with dlib's MMOD detector; HOG misses this turned face).
+CAMERAMAN_FACE = Face(box=(189.0, 117.0, 257.0, 185.0))
