@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from faceveil.errors import InputError
-from faceveil.methods.g2face.config import GeneratorConfig
+from faceveil.methods.g2face.config import ExtractorConfig, GeneratorConfig, MapperConfig
 from faceveil.methods.g2face.generator import G2FaceGenerator, noise_shapes
 from faceveil.methods.g2face.hiding import HidingExtractor
 from faceveil.methods.g2face.mapper import DummyIdentityMapper, StyleMapper
@@ -70,11 +70,10 @@ class G2FaceNetworks:
         return self
 
     @classmethod
-    def create(cls, config: GeneratorConfig = GeneratorConfig()) -> G2FaceNetworks:
-        from faceveil.methods.g2face.config import MapperConfig
-
+    def create(cls, config: GeneratorConfig = GeneratorConfig(), extractor: ExtractorConfig = ExtractorConfig()) -> G2FaceNetworks:
+        """Freshly initialised networks (published sizes by default)."""
         mapper = MapperConfig(style_dim=config.style_dim, split=_split(config.n_latent))
-        return cls(G2FaceGenerator(config), StyleMapper(mapper), DummyIdentityMapper(), HidingExtractor())
+        return cls(G2FaceGenerator(config), StyleMapper(mapper), DummyIdentityMapper(), HidingExtractor(extractor))
 
     def load_state(self, checkpoint: Mapping[str, Mapping[str, torch.Tensor]], source: str = "G2Face.pth") -> G2FaceNetworks:
         missing = [e for e in G2FACE_ENTRIES if e not in checkpoint]

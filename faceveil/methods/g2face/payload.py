@@ -7,7 +7,9 @@ Secure layout of the 16384-bit channel (see docs/models/g2face.md for the arithm
     sealed      nonce (12) || ChaCha20-Poly1305(plaintext) (1024 + 16)  1052 bytes
     padded      sealed || 4 zero bytes                                  1056 = 8 x 132 bytes
     coded       8 Reed-Solomon RS(255, 132) codewords, 123 parity each  2040 bytes
-    channel     coded interleaved byte-wise across codewords, || 8 zero bytes = 2048 bytes = 16384 bits
+    channel     coded interleaved byte-wise across codewords, || 8 zero bytes = 2048 bytes = 16384 bits,
+                XORed with a fixed public whitening sequence (so a constant bit map, e.g. from a
+                blank or untrained extractor, is not the valid all-zero codeword)
 
 Each codeword corrects 61 wrong bytes (or up to 123 bytes flagged as erasures from low-confidence
 extractor logits). Interleaving puts consecutive channel bytes into different codewords, so a burst
@@ -34,6 +36,7 @@ PAYLOAD_MODES: tuple[str, ...] = ("secure", "paper")
 KEY_LABEL = "g2face/identity-payload/v1"  # HKDF label for FaceContext.derive_secret
 KEY_BYTES = 32
 _AAD = b"faceveil/g2face/identity-payload/v1"
+_WHITENING_SEED = 0x67326661  # public constant: whitening is not a secret, only a scrambler
 
 
 @dataclass(frozen=True)
@@ -107,13 +110,15 @@ class SecurePayload:
         layout.validate()
         self.layout = layout
         self._rs = RSCodec(layout.parity_per_codeword, nsize=layout.codeword_bytes)
+        self._whitening = np.random.default_rng(_WHITENING_SEED).integers(0, 256, layout.channel_bytes, dtype=np.uint8)
 
     # -- bytes <-> channel -------------------------------------------------------------------
     def _interleave(self, codewords: list[bytes]) -> bytes:
         """Codeword c byte j -> channel byte j * n_codewords + c, then zero fill to the channel size."""
         stacked = np.frombuffer(b"".join(codewords), dtype=np.uint8).reshape(self.layout.codewords, -1)
         stream = stacked.T.reshape(-1).tobytes()
-        return stream + bytes(self.layout.channel_bytes - len(stream))
+        channel = np.frombuffer(stream + bytes(self.layout.channel_bytes - len(stream)), dtype=np.uint8)
+        return (channel ^ self._whitening).tobytes()
 
     def _deinterleave(self, channel: np.ndarray) -> np.ndarray:
         """(channel_bytes, ...) -> (codewords, codeword_bytes, ...)."""
@@ -135,12 +140,18 @@ class SecurePayload:
         nonce = os.urandom(self.layout.nonce_bytes) if nonce is None else nonce
         return nonce + ChaCha20Poly1305(key).encrypt(nonce, plaintext, _AAD)
 
-    def open(self, sealed: bytes, key: bytes) -> torch.Tensor:
+    def open(self, sealed: bytes, key: bytes, corrected_bytes: int = 0) -> torch.Tensor:
+        """Decrypt. ``corrected_bytes`` (from error correction) decides how a failure is reported:
+        a clean channel that does not open means a wrong key; a heavily corrected one more likely
+        decoded to the wrong codeword."""
         n = self.layout.nonce_bytes
         try:
             plaintext = ChaCha20Poly1305(key).decrypt(sealed[:n], sealed[n : self.layout.sealed_bytes], _AAD)
         except InvalidTag:
-            raise WrongKeyError("the hidden identity does not open with this key (wrong key, or the face pixels were altered)") from None
+            lay = self.layout
+            if corrected_bytes > lay.codewords * lay.correctable_bytes_per_codeword // 4:
+                raise PayloadCorruptError("the hidden identity is damaged beyond repair (or the key is wrong)") from None
+            raise WrongKeyError("the hidden identity does not open with this key") from None
         return torch.from_numpy(np.frombuffer(plaintext, dtype="<f2").astype(np.float32))
 
     def encode_bytes(self, sealed: bytes) -> bytes:
@@ -156,7 +167,7 @@ class SecurePayload:
         decoding of a codeword fails, its least reliable bytes are retried as erasures.
         """
         lay = self.layout
-        words = self._deinterleave(np.frombuffer(channel, dtype=np.uint8))
+        words = self._deinterleave(np.frombuffer(channel, dtype=np.uint8) ^ self._whitening)
         conf = self._deinterleave(confidence) if confidence is not None else None
         data, corrected = [], 0
         for c in range(lay.codewords):
@@ -176,7 +187,8 @@ class SecurePayload:
         if confidence is not None:
             order = np.argsort(confidence, kind="stable")
             nsym = self.layout.parity_per_codeword
-            attempts += [sorted(order[:n].tolist()) for n in (nsym // 2, (3 * nsym) // 4, nsym - 8)]
+            # keep >= 20 parity symbols unused by erasures so miscorrections stay detectable
+            attempts += [sorted(order[:n].tolist()) for n in (nsym // 2, (3 * nsym) // 4, nsym - 20)]
         for erasures in attempts:
             try:
                 msg, _, errata = self._rs.decode(word, erase_pos=erasures)
@@ -199,8 +211,8 @@ class SecurePayload:
             raise InputError(f"expected {self.layout.channel_bits} bit logits, got {flat.shape[0]}")
         channel = np.packbits(flat >= 0).tobytes()
         confidence = np.abs(flat).reshape(-1, 8).min(axis=1)
-        sealed, _ = self.decode_bytes(channel, confidence)
-        return self.open(sealed, key)
+        sealed, corrected = self.decode_bytes(channel, confidence)
+        return self.open(sealed, key, corrected)
 
 
 def make_payload_codec(mode: str) -> PayloadCodec:

@@ -96,3 +96,10 @@ def test_unknown_mode_and_bad_inputs_are_input_errors(codec):
         codec.encode(torch.zeros(100), KEY)
     with pytest.raises(InputError):
         codec.encode(torch.zeros(512), None)
+
+
+@pytest.mark.parametrize("sign", [1.0, -1.0])
+def test_constant_bit_map_is_not_a_valid_payload(codec, sign):
+    # without whitening, all-zero bits would be the valid all-zero Reed-Solomon codeword
+    with pytest.raises(PayloadCorruptError):
+        codec.decode(torch.full((16384,), sign), KEY)

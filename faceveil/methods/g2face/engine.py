@@ -1,0 +1,86 @@
+"""Tensor-level G2Face inference (batched), independent of faceveil's photo pipeline.
+
+anonymize: dummy identity map_2_id(z_seed) + geometry of the original -> W+;
+           generator(original, W+, message bits)
+recover:   identity decoded from the hidden message + geometry of the anonymized face -> W+;
+           generator(anonymized, W+, the bits read from it)
+
+Images are (B, 3, S, S) float32 in [-1, 1].
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from faceveil.methods.g2face.checkpoint import G2FaceNetworks
+from faceveil.methods.g2face.generator import make_noise
+
+
+def _generator_for(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed % (2**63))
+
+
+@dataclass
+class G2FaceEngine:
+    networks: G2FaceNetworks
+    identity: nn.Module  # (B, 3, S, S) -> (B, 512)
+    geometry: nn.Module  # (B, 3, S, S) -> (B, 147)
+    device: torch.device = torch.device("cpu")
+    autocast_dtype: torch.dtype | None = None  # e.g. torch.bfloat16 for faster CPU/GPU inference
+
+    def __post_init__(self) -> None:
+        self.networks.to(self.device).eval()
+        self.identity.to(self.device).eval()
+        self.geometry.to(self.device).eval()
+
+    @property
+    def size(self) -> int:
+        return self.networks.generator.config.size
+
+    def _autocast(self):
+        if self.autocast_dtype is None:
+            return torch.autocast(self.device.type, enabled=False)
+        return torch.autocast(self.device.type, dtype=self.autocast_dtype)
+
+    def dummy_identity(self, seeds: Sequence[int]) -> torch.Tensor:
+        """One reproducible pseudonym per seed: map_2_id(z), z ~ N(0, I) drawn from the seed. (B, 512)."""
+        z = torch.stack([torch.randn(512, generator=_generator_for(s)) for s in seeds]).to(self.device)
+        return self.networks.map_2_id(z)
+
+    def noise(self, seeds: Sequence[int]) -> list[torch.Tensor]:
+        """Per-sample fixed noise maps (B, 1, H, W), so output depends only on inputs and seed."""
+        per_face = [make_noise(self.networks.generator.config, _generator_for(s + 1)) for s in seeds]
+        return [torch.cat(maps, dim=0).to(self.device) for maps in zip(*per_face)]
+
+    @torch.no_grad()
+    def identity_of(self, images: torch.Tensor) -> torch.Tensor:
+        with self._autocast():
+            return self.identity(images.to(self.device)).float()
+
+    @torch.no_grad()
+    def anonymize(self, images: torch.Tensor, seeds: Sequence[int], bits: torch.Tensor) -> torch.Tensor:
+        """images (B, 3, S, S), bits (B, n_bits) -> anonymized (B, 3, S, S) clamped to [-1, 1]."""
+        images = images.to(self.device)
+        with self._autocast():
+            styles = self.networks.style_mlp(self.dummy_identity(seeds), self.geometry(images))
+            out = self.networks.generator(images, styles, bits.to(self.device), noise=self.noise(seeds))
+        return out.float().clamp(-1, 1)
+
+    @torch.no_grad()
+    def read_bits(self, images: torch.Tensor) -> torch.Tensor:
+        """Anonymized images -> bit logits (B, n_bits) (> 0 means 1)."""
+        with self._autocast():
+            return self.networks.extractor(images.to(self.device)).float()
+
+    @torch.no_grad()
+    def recover(self, images: torch.Tensor, identity: torch.Tensor, bits: torch.Tensor, seeds: Sequence[int]) -> torch.Tensor:
+        """anonymized (B, 3, S, S), original identity (B, 512), bits read (B, n_bits) -> (B, 3, S, S)."""
+        images = images.to(self.device)
+        with self._autocast():
+            styles = self.networks.style_mlp(identity.to(self.device), self.geometry(images))
+            out = self.networks.generator(images, styles, bits.to(self.device), noise=self.noise(seeds))
+        return out.float().clamp(-1, 1)

@@ -1,0 +1,127 @@
+"""The ``g2face`` anonymization method for faceveil's pipeline (aligned 256 px FFHQ-framed crops).
+
+The hidden message is, by default, the original's ArcFace embedding encrypted under a per-face key
+from ``FaceContext.derive_secret`` (``payload_mode="secure"``); ``payload_mode="paper"`` hides the
+plaintext float bits as published. Without key material (no recovery payload requested) the secure
+mode hides random bits: the output still looks the same, and nothing about the identity leaks.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from faceveil.errors import InputError, KeyMaterialError
+from faceveil.methods.base import FaceContext, PixelRecoverableMethod, register_method
+from faceveil.methods.g2face.bitcodec import logits_to_bits
+from faceveil.methods.g2face.checkpoint import G2FaceNetworks
+from faceveil.methods.g2face.engine import G2FaceEngine
+from faceveil.methods.g2face.payload import KEY_BYTES, KEY_LABEL, PAYLOAD_MODES, make_payload_codec
+from faceveil.methods.g2face.priors import ArcFaceIdentity, Deep3DGeometry
+from faceveil.methods.g2face.weights import required_weight_paths
+
+DEFAULT_BATCH = 4
+
+
+def published_engine(device: str | torch.device | None = None, autocast_dtype: torch.dtype | None = None) -> G2FaceEngine:
+    """Engine from the user's published weights; ModelUnavailableError lists every missing file."""
+    paths = required_weight_paths()
+    dev = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return G2FaceEngine(
+        networks=G2FaceNetworks.from_file(paths["g2face"]),
+        identity=ArcFaceIdentity.from_file(paths["arcface_iresnet50"]),
+        geometry=Deep3DGeometry.from_file(paths["deep3dfacerecon"]),
+        device=dev,
+        autocast_dtype=autocast_dtype,
+    )
+
+
+def crops_to_tensor(crops: Sequence[np.ndarray], size: int) -> torch.Tensor:
+    """(S, S, 3) uint8 RGB crops -> (B, 3, S, S) float32 in [-1, 1]; anything else is an InputError."""
+    for c in crops:
+        if not isinstance(c, np.ndarray) or c.dtype != np.uint8 or c.shape != (size, size, 3):
+            shape = getattr(c, "shape", None)
+            raise InputError(f"g2face expects aligned ({size}, {size}, 3) uint8 RGB crops, got {shape} {getattr(c, 'dtype', type(c))}")
+    return torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).float() / 127.5 - 1
+
+
+def tensor_to_crops(images: torch.Tensor) -> list[np.ndarray]:
+    """(B, 3, S, S) in [-1, 1] -> list of (S, S, 3) uint8 (rounded, clipped)."""
+    arr = ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+    return [np.ascontiguousarray(a) for a in arr]
+
+
+class G2FaceMethod(PixelRecoverableMethod):
+    name = "g2face"
+    space = "aligned"
+    crop_size = 256
+    min_eye_distance = 16.0  # below this the 256 px crop is mostly upsampling blur
+    fallback = "mosaic"
+
+    def __init__(self, payload_mode: str = "secure", device: str | None = None, batch_size: int = DEFAULT_BATCH,
+                 engine: G2FaceEngine | None = None):
+        if payload_mode not in PAYLOAD_MODES:
+            raise InputError(f"unknown payload mode {payload_mode!r}; choose one of: {', '.join(PAYLOAD_MODES)}")
+        if batch_size < 1:
+            raise InputError("batch_size must be >= 1")
+        self.payload_mode = payload_mode
+        self.codec = make_payload_codec(payload_mode)
+        self.batch_size = batch_size
+        self.engine = engine if engine is not None else published_engine(device)
+        if self.engine.size != self.crop_size:
+            raise InputError(f"g2face engine works at {self.engine.size} px, the method at {self.crop_size} px")
+
+    def params(self) -> dict:
+        return {"payload_mode": self.payload_mode}
+
+    def _key(self, ctx: FaceContext) -> bytes | None:
+        return ctx.derive_secret(KEY_LABEL, KEY_BYTES) if ctx.derive_secret is not None else None
+
+    def _message(self, identity: torch.Tensor, ctx: FaceContext) -> torch.Tensor:
+        """The bits hidden in one face: (n_bits,) float in {0, 1}."""
+        key = self._key(ctx)
+        if self.payload_mode == "secure" and key is None:
+            # nothing to protect the identity with: hide uniform noise, indistinguishable from ciphertext
+            seed = int.from_bytes(os.urandom(8), "big")
+            return torch.randint(0, 2, (self.engine.networks.generator.config.n_bits,), generator=torch.Generator().manual_seed(seed)).float()
+        return self.codec.encode(identity, key)
+
+    def anonymize(self, crops: Sequence[np.ndarray], contexts: Sequence[FaceContext]) -> list[np.ndarray]:
+        if len(crops) != len(contexts):
+            raise InputError("one FaceContext per crop is required")
+        out: list[np.ndarray] = []
+        for start in range(0, len(crops), self.batch_size):
+            ctx = contexts[start : start + self.batch_size]
+            images = crops_to_tensor(crops[start : start + self.batch_size], self.crop_size)
+            identity = self.engine.identity_of(images).cpu()
+            bits = torch.stack([self._message(identity[i], c) for i, c in enumerate(ctx)])
+            out += tensor_to_crops(self.engine.anonymize(images, [c.seed for c in ctx], bits))
+        return out
+
+    def recover(self, crops: Sequence[np.ndarray], contexts: Sequence[FaceContext]) -> list[np.ndarray]:
+        """Raises KeyMaterialError (secure mode without key), PayloadCorruptError (too many bit
+        errors) or WrongKeyError (bits intact but the key does not open them)."""
+        if len(crops) != len(contexts):
+            raise InputError("one FaceContext per crop is required")
+        out: list[np.ndarray] = []
+        for start in range(0, len(crops), self.batch_size):
+            ctx = contexts[start : start + self.batch_size]
+            images = crops_to_tensor(crops[start : start + self.batch_size], self.crop_size)
+            logits = self.engine.read_bits(images).cpu()
+            identities = []
+            for i, c in enumerate(ctx):
+                key = self._key(c)
+                if self.payload_mode == "secure" and key is None:
+                    raise KeyMaterialError("g2face secure payload: recovering the identity needs the image's key")
+                identities.append(self.codec.decode(logits[i], key))
+            restored = self.engine.recover(images, torch.stack(identities), logits_to_bits(logits), [c.seed for c in ctx])
+            out += tensor_to_crops(restored)
+        return out
+
+
+@register_method("g2face")
+def create_g2face(**options) -> G2FaceMethod:
+    return G2FaceMethod(**options)
