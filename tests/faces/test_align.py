@@ -12,6 +12,7 @@ from faceveil.faces.align import (
     eye_distance,
     feather_mask,
     paste_back,
+    refine_landmarks,
     region_rect,
     template,
     transform_points,
@@ -242,3 +243,25 @@ def test_region_rect_rejects_faces_off_the_image():
         region_rect(Face(box=(10, 10, 5, 20)), (100, 100, 3))
     with pytest.raises(InputError):
         region_rect(Face(box=(10, 10, 20, 20)), (100, 100, 3), margin=-1)
+
+
+@pytest.mark.parametrize("angle", [-30, 30])
+def test_refine_landmarks_straightens_strongly_rolled_faces(samples, detector, angle):
+    rgb, truths = collage(samples, [("grace_hopper", 300, 260, 160, angle)], size=(520, 600), seed=4)
+    (face,) = match(truths, detector.detect(rgb))
+    refined = refine_landmarks(rgb, face, detector)
+    assert refined.box == face.box and refined.score == face.score
+
+    def eye_error(f: Face) -> float:
+        eyes = transform_points(align_face(rgb, f, 256).matrix, truths[0].landmarks[:2])
+        return float(np.abs(eyes - template(256)[:2]).max())
+
+    # measured: 7.5 -> 4.7 px (-30 deg) and 9.9 -> 2.5 px (+30 deg)
+    assert eye_error(refined) < 6.0
+    assert eye_error(refined) < 0.75 * eye_error(face)
+
+
+def test_refine_landmarks_keeps_the_face_when_the_crop_has_none(samples, detector):
+    blank = np.full((300, 300, 3), 90, np.uint8)
+    face = Face(box=(100, 100, 180, 190), landmarks=samples["astronaut"].face.landmarks - 50)
+    assert refine_landmarks(blank, face, detector) is face
