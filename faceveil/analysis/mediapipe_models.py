@@ -62,7 +62,9 @@ def weighted_nms(boxes: np.ndarray, scores: np.ndarray, iou: float) -> list[tupl
 
 @dataclass(frozen=True)
 class BlazeFaceConfig:
-    min_score: float = 0.5
+    # Measured on the package photos: faces score 0.77-0.88 (the turned cameraman lowest), the coffee
+    # cup 0.64, the rocket 0.26 (and Chelsea the cat 0.80: BlazeFace also finds cat faces).
+    min_score: float = 0.7
     nms_iou: float = 0.3
 
 
