@@ -154,6 +154,11 @@ def expand_inputs(inputs: Sequence[str | os.PathLike], extensions=IMAGE_EXTENSIO
     return found
 
 
+def _is_batch(items: list, inputs: list) -> bool:
+    """Several files, or any folder: then ``-o`` names a folder, not a file."""
+    return len(items) > 1 or any(Path(i).is_dir() for i in inputs)
+
+
 def plan_output(src: Path, root: Path, output: Path | None, *, batch: bool, suffix: str, fmt_ext: str | None) -> Path:
     """Where one input's output goes: the given file, a mirrored path in an output folder, or
     ``<stem><suffix><ext>`` beside the input."""
@@ -304,7 +309,7 @@ def anonymize(
     items = expand_inputs([inputs] if single else list(inputs))
     if not items:
         raise InputError("no input images found")
-    batch = len(items) > 1 or (not single) or any(Path(i).is_dir() for i in ([inputs] if single else inputs))
+    batch = _is_batch(items, [inputs] if single else list(inputs))
     fmt_ext = None if output_format is None else "." + output_format.lower().lstrip(".")
     if fmt_ext is not None:
         format_for_path(Path("x" + fmt_ext))  # validates the format name early
@@ -318,13 +323,15 @@ def anonymize(
     reports = []
     for src, root in items:
         dst = plan_output(src, root, Path(output) if output else None, batch=batch, suffix=".anon", fmt_ext=fmt_ext)
-        reports.append(_run_one(lambda: _anonymize_one(anonymizer, src, dst, overwrite, inputs_resolved), src, dst))
+        reports.append(_run_one(lambda: _anonymize_one(anonymizer, src, dst, overwrite, inputs_resolved, batch), src, dst))
         if on_file:
             on_file(reports[-1])
     return reports
 
 
-def _anonymize_one(anonymizer: Anonymizer, src: Path, dst: Path, overwrite: bool, protect) -> FileReport:
+def _anonymize_one(anonymizer: Anonymizer, src: Path, dst: Path, overwrite: bool, protect, batch: bool) -> FileReport:
+    if batch:
+        _make_output_dir(dst)
     if src.suffix.lower() in VIDEO_EXTENSIONS:
         try:
             from faceveil import video
@@ -332,6 +339,14 @@ def _anonymize_one(anonymizer: Anonymizer, src: Path, dst: Path, overwrite: bool
             raise InputError(f"{src}: video support is not available in this build") from None
         return video.anonymize_video_file(anonymizer, src, dst, overwrite=overwrite, protect=protect)
     return anonymizer.process_file(src, dst, overwrite=overwrite, protect=protect)
+
+
+def _make_output_dir(dst: Path) -> None:
+    """Batches mirror the input tree into the output folder, creating it as needed."""
+    try:
+        dst.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot create output folder {dst.parent}: {exc.strerror}") from None
 
 
 def _run_one(fn, src: Path, dst: Path | None) -> FileReport:
@@ -412,7 +427,7 @@ def recover(
     identities = make_identities(passphrase, private_keys, key_passphrase)
     single = isinstance(inputs, (str, os.PathLike))
     items = expand_inputs([inputs] if single else list(inputs))
-    batch = len(items) > 1 or not single or any(Path(i).is_dir() for i in ([inputs] if single else inputs))
+    batch = _is_batch(items, [inputs] if single else list(inputs))
     fmt_ext = None if output_format is None else "." + output_format.lower().lstrip(".")
     protect = {src.resolve() for src, _ in items if src.exists()}
     reports = []
@@ -428,6 +443,8 @@ def recover(
             if not src.exists():
                 raise InputError(f"{src}: no such file")
             data = src.read_bytes()
+            if batch:
+                _make_output_dir(dst)
             pixels, meta, _info, report = recover_image(
                 data, identities, name=str(src), path=src,
                 payload_file=Path(payload_file) if payload_file else None, from_pixels=from_pixels,
