@@ -30,7 +30,9 @@ def test_diversity_ignores_self_similarity_and_negative_pairs():
 def test_ssim_is_one_for_identical_and_lower_for_noisy_images():
     x = torch.rand(1, 3, 32, 32) * 2 - 1
     assert abs(ssim(x, x).item() - 1) < 1e-4
-    assert ssim(x, (x + 0.5 * torch.randn_like(x)).clamp(-1, 1)).item() < 0.6
+    noise = torch.randn_like(x)
+    mild, strong = ssim(x, (x + 0.1 * noise).clamp(-1, 1)).item(), ssim(x, (x + 0.5 * noise).clamp(-1, 1)).item()
+    assert 1 > mild > strong
     assert SSIMPerceptual()(x, x).item() < 1e-4
 
 
