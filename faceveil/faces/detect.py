@@ -23,8 +23,9 @@ Default tuning (measured with the sample photos astronaut and grace_hopper and s
   longest side is below ``min_side = 160`` are first upscaled to it: a 27x36 face-only thumbnail scores
   0.59 at native size and 0.90 upscaled.
 
-Speed: ~0.10-0.15 s for a 1 MP (1280x736 network input) image with one intra-op thread on this machine's
-CPU; decoding and NMS are vectorised and negligible.
+Speed (one intra-op thread): 0.14-0.15 s for a 1280x800 image on an idle core of the development machine
+(0.2-0.4 s while its two cores were shared with other jobs); a 12 MP photo runs at 1920x1440 network input,
+~2.7x the 1 MP cost. Decoding and NMS are vectorised and take well under 1 ms.
 """
 
 from __future__ import annotations
@@ -251,7 +252,24 @@ def _centerface_factory(**options) -> CenterFaceDetector:
     return CenterFaceDetector(config)
 
 
+def _dlib_factory(class_name: str) -> DetectorFactory:
+    """dlib's detectors live with the evaluation tools (box only, no landmarks: the pipeline then uses
+    region methods); imported on use so the default path never loads dlib."""
+
+    def factory(**options) -> FaceDetector:
+        from faceveil.analysis import dlib_models
+
+        try:
+            return getattr(dlib_models, class_name)(**options)
+        except TypeError as exc:
+            raise InputError(f"invalid {class_name} option: {exc}") from None
+
+    return factory
+
+
 register_detector("centerface", _centerface_factory)
+register_detector("dlib-hog", _dlib_factory("DlibHogDetector"))
+register_detector("dlib-mmod", _dlib_factory("DlibMmodDetector"))
 
 
 def create_detector(name: str = "centerface", **config) -> FaceDetector:

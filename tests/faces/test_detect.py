@@ -164,3 +164,12 @@ def test_higher_threshold_never_adds_faces(samples):
     high = CenterFaceDetector(DetectorConfig(threshold=0.6)).detect(rgb)
     assert len(high) <= len(low)
     assert all(f.score > 0.6 for f in high) and all(f.score > 0.1 for f in low)
+
+
+def test_dlib_detectors_plug_into_the_registry(samples):
+    assert {"dlib-hog", "dlib-mmod"} <= set(available_detectors())
+    hog = create_detector("dlib-hog", upsample=0)
+    faces = hog.detect(samples["astronaut"].rgb)
+    assert any(match([samples["astronaut"].face], [f])[0] is not None for f in faces)
+    with pytest.raises(InputError):
+        create_detector("dlib-hog", bogus=True)
