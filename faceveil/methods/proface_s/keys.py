@@ -7,9 +7,11 @@ Two ways to get one:
 - **compat**: the paper's derivation, so the official checkpoint works with its password:
   ``PBKDF2-HMAC-SHA512(password, salt=b"1", iterations=10, length=H*W/8)``. Weak by design (fixed
   salt, 10 iterations); use only to interoperate.
-- **secure** (default): ``H*W/8`` bytes from ``FaceContext.derive_secret("proface-s/key", ...)``,
-  i.e. HKDF of the image's random content key, which the container wraps to the run's
-  passphrase (Argon2id) or X25519 recipients. Each image gets an independent key.
+- **secure** (default): a 32-byte seed from ``FaceContext.derive_secret("proface-s/key", 32)``
+  (HKDF-SHA256 of the image's random content key, per face; the container wraps that key to the
+  run's passphrase (Argon2id) or X25519 recipients), expanded to ``H*W/8`` bytes with SHAKE-256
+  (HKDF-SHA256 itself stops at 8160 bytes, short of the 8192 a 256 px map needs). Every face of
+  every image gets an independent key.
 """
 
 from __future__ import annotations
@@ -18,11 +20,12 @@ import hashlib
 import hmac
 
 import numpy as np
-import torch
 
 from faceveil.errors import KeyMaterialError, WrongKeyError
 
 SECURE_KEY_LABEL = "proface-s/key"
+SECURE_SEED_BYTES = 32
+_MAP_EXPANSION_PREFIX = b"faceveil/proface-s/key-map/v1\x00"
 COMPAT_SALT = b"1"
 COMPAT_ITERATIONS = 10
 _KEY_CHECK_LABEL = b"faceveil/proface-s/compat-key-check/v1"
@@ -80,16 +83,28 @@ def secure_key_bits(derive_secret, height: int, width: int) -> np.ndarray:
             "PRO-Face S secure mode needs key material (a passphrase or recipient) to derive its "
             "secret key; give one, or use key_mode='compat' with a password"
         )
-    return bits_from_bytes(derive_secret(SECURE_KEY_LABEL, key_bytes_needed(height, width)), height, width)
+    return secure_key_bits_from_seed(derive_secret(SECURE_KEY_LABEL, SECURE_SEED_BYTES), height, width)
 
 
-def random_key_bits(batch: int, height: int, width: int, generator: torch.Generator | None = None) -> torch.Tensor:
+def secure_key_bits_from_seed(seed: bytes, height: int, width: int) -> np.ndarray:
+    """(height, width) +-1 map: SHAKE-256 expansion of a 32-byte secret seed."""
+    if len(seed) != SECURE_SEED_BYTES:
+        raise ValueError(f"secure key seed must be {SECURE_SEED_BYTES} bytes, got {len(seed)}")
+    expanded = hashlib.shake_256(_MAP_EXPANSION_PREFIX + seed).digest(key_bytes_needed(height, width))
+    return bits_from_bytes(expanded, height, width)
+
+
+def random_key_bits(batch: int, height: int, width: int, generator=None):
     """(batch, 1, height, width) float tensor of uniformly random +-1 (training keys)."""
+    import torch  # lazy: keeps `import faceveil.methods.proface_s` free of torch
+
     bits = torch.randint(0, 2, (batch, 1, height, width), generator=generator)
     return bits.float() * 2 - 1
 
 
-def key_tensor(maps: list[np.ndarray] | np.ndarray) -> torch.Tensor:
-    """One (H, W) +-1 map or a list of them -> (B, 1, H, W) float32 tensor."""
+def key_tensor(maps: list[np.ndarray] | np.ndarray):
+    """One (H, W) +-1 map or a list of them -> (B, 1, H, W) float32 torch tensor."""
+    import torch
+
     stacked = np.stack(maps) if isinstance(maps, list) else maps[None]
     return torch.from_numpy(stacked.astype(np.float32))[:, None]

@@ -1,0 +1,197 @@
+"""The ``proface-s`` anonymization method: PRO-Face S on FFHQ-aligned 256 px face crops.
+
+Anonymize: pre-obfuscate each crop (``obfuscation``), then hide the original inside it under a
+per-face secret key map; the output looks like the obfuscated face. Recover (from pixels alone):
+run the network backwards with the same key.
+
+Keys (see keys.py): ``key_mode="secure"`` (default) derives each face's map from the image's content
+key via ``FaceContext.derive_secret``; a wrong passphrase / identity is already rejected by the
+container. ``key_mode="compat"`` uses the paper's password derivation; ``params()`` then records a
+short key-check value, so a wrong password raises WrongKeyError unless ``allow_unverified=True``
+(which shows the network's wrong-key output, for research).
+
+Recreate the method for recovery with ``create_method("proface-s", **params, password=...)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from faceveil.errors import InputError, KeyMaterialError
+from faceveil.methods.base import FaceContext, PixelRecoverableMethod, register_method
+from faceveil.methods.proface_s import keys
+from faceveil.methods.proface_s.obfuscations import OBFUSCATIONS, FaceSwapHook, obfuscate
+
+KEY_MODES = ("secure", "compat")
+DEFAULT_WEIGHTS = "proface-s"  # registry name of the shipped weights
+
+
+def to_model_range(crops: Sequence[np.ndarray]):
+    """list of (S, S, 3) uint8 -> (B, 3, S, S) float32 torch tensor in [-1, 1]."""
+    import torch
+
+    return torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).float() / 127.5 - 1
+
+
+def to_uint8(images) -> list[np.ndarray]:
+    """(B, 3, S, S) tensor in [-1, 1] -> list of (S, S, 3) uint8 (rounded, clipped)."""
+    arr = ((images.clamp(-1, 1) + 1) * 127.5).round().to(dtype=__import__("torch").uint8)
+    return list(arr.permute(0, 2, 3, 1).cpu().numpy())
+
+
+def resolve_weights(weights: str | Path | None) -> Path:
+    """A weight file path from an explicit path or a registered model name (default: shipped)."""
+    from faceveil.models_registry import _SPECS, require_model
+
+    if weights is None or str(weights) in _SPECS:
+        return require_model(str(weights or DEFAULT_WEIGHTS))
+    return Path(weights)
+
+
+@register_method("proface-s")
+class ProFaceSMethod(PixelRecoverableMethod):
+    name = "proface-s"
+    space = "aligned"
+    crop_size = 256
+    min_eye_distance = 12.0  # below this the face is a few pixels wide; hiding it gains nothing
+    fallback = "mosaic"
+
+    def __init__(
+        self,
+        obfuscation: str = "blur",
+        key_mode: str = "secure",
+        password: str | None = None,
+        allow_unverified: bool = False,
+        weights: str | Path | None = None,
+        key_check: str | None = None,
+        weights_sha256: str | None = None,
+        faceswap: FaceSwapHook | None = None,
+        device: str = "cpu",
+        batch_size: int = 8,
+    ):
+        if obfuscation not in OBFUSCATIONS:
+            raise InputError(f"unknown PRO-Face S obfuscation {obfuscation!r}; choose one of: {', '.join(OBFUSCATIONS)}")
+        if obfuscation == "faceswap" and faceswap is None:
+            raise InputError("obfuscation 'faceswap' needs a face-swap callable (faceswap=...); none ships with faceveil")
+        if key_mode not in KEY_MODES:
+            raise InputError(f"unknown PRO-Face S key mode {key_mode!r}; choose one of: {', '.join(KEY_MODES)}")
+        if key_mode == "compat" and not password:
+            raise KeyMaterialError("PRO-Face S key_mode='compat' needs a password")
+        self.obfuscation = obfuscation
+        self.key_mode = key_mode
+        self.password = password
+        self.allow_unverified = allow_unverified
+        self.weights = weights
+        self.expected_key_check = key_check
+        self.expected_weights_sha256 = weights_sha256
+        self.faceswap = faceswap
+        self.device = device
+        self.batch_size = max(1, int(batch_size))
+        self._net = None
+        self._weights_path: Path | None = None
+
+    # -- model ---------------------------------------------------------------------------------
+    @property
+    def net(self):
+        """The loaded network (lazily, so creating the method for params() is cheap)."""
+        if self._net is None:
+            from faceveil.methods.proface_s.checkpoint import file_sha256, load_proface_s
+
+            path = resolve_weights(self.weights)
+            sha = file_sha256(path)
+            if self.expected_weights_sha256 and sha != self.expected_weights_sha256 and not self.allow_unverified:
+                raise InputError(
+                    f"these faces were protected with PRO-Face S weights sha256 {self.expected_weights_sha256[:12]}…, "
+                    f"but {path} is {sha[:12]}…; pass the same weights (weights=...)"
+                )
+            self._net, self._weights_path, self._weights_sha256 = load_proface_s(path, self.device), path, sha
+        return self._net
+
+    def params(self) -> dict:
+        net_sha = self._weights_sha256 if self._net is not None else None
+        params = {"obfuscation": self.obfuscation, "key_mode": self.key_mode}
+        if net_sha or self.expected_weights_sha256:
+            params["weights_sha256"] = net_sha or self.expected_weights_sha256
+        if self.key_mode == "compat":
+            params["key_check"] = keys.compat_key_check(self.password, self.crop_size, self.crop_size)
+        return params
+
+    # -- keys ----------------------------------------------------------------------------------
+    def key_map(self, crop_shape: tuple[int, ...], context: FaceContext) -> np.ndarray:
+        """(H, W) +-1 key map for one face."""
+        h, w = crop_shape[:2]
+        if self.key_mode == "compat":
+            return keys.compat_key_bits(self.password, h, w)
+        return keys.secure_key_bits(context.derive_secret, h, w)
+
+    def _check_password(self, crop_shape: tuple[int, ...]) -> None:
+        if self.key_mode == "compat" and self.expected_key_check and not self.allow_unverified:
+            keys.verify_compat_password(self.password, self.crop_size, self.crop_size, self.expected_key_check)
+
+    # -- protocol ------------------------------------------------------------------------------
+    def anonymize(self, crops: Sequence[np.ndarray], contexts: Sequence[FaceContext]) -> list[np.ndarray]:
+        _validate(crops, contexts)
+        obfuscated = [
+            obfuscate(crop, self.obfuscation, np.random.default_rng(ctx.seed), self.faceswap)
+            for crop, ctx in zip(crops, contexts)
+        ]
+        key_maps = [self.key_map(c.shape, ctx) for c, ctx in zip(crops, contexts)]
+        return protect_batch(self.net, crops, obfuscated, key_maps, self.batch_size)
+
+    def recover(self, crops: Sequence[np.ndarray], contexts: Sequence[FaceContext]) -> list[np.ndarray]:
+        _validate(crops, contexts)
+        if crops:
+            self._check_password(crops[0].shape)
+        key_maps = [self.key_map(c.shape, ctx) for c, ctx in zip(crops, contexts)]
+        return recover_batch(self.net, crops, key_maps, self.batch_size)
+
+
+def _validate(crops: Sequence[np.ndarray], contexts: Sequence[FaceContext]) -> None:
+    if len(crops) != len(contexts):
+        raise InputError(f"{len(crops)} crops but {len(contexts)} face contexts")
+    for crop in crops:
+        if crop.ndim != 3 or crop.shape[2] != 3 or crop.dtype != np.uint8:
+            raise InputError(f"PRO-Face S needs (S, S, 3) uint8 RGB crops, got {crop.shape} {crop.dtype}")
+        if crop.shape[0] % 2 or crop.shape[1] % 2 or (crop.shape[0] * crop.shape[1]) % 8:
+            raise InputError(f"PRO-Face S crops need even sides, got {crop.shape[:2]}")
+
+
+def _same_shape_groups(crops: Sequence[np.ndarray], batch_size: int) -> list[list[int]]:
+    """Indices grouped by crop shape, split into batches (the network batches equal shapes only)."""
+    by_shape: dict[tuple, list[int]] = {}
+    for i, crop in enumerate(crops):
+        by_shape.setdefault(crop.shape, []).append(i)
+    return [idx[s : s + batch_size] for idx in by_shape.values() for s in range(0, len(idx), batch_size)]
+
+
+def protect_batch(net, originals, obfuscated, key_maps, batch_size: int = 8) -> list[np.ndarray]:
+    """Hide each original in its obfuscated version. All lists of (S, S, 3) uint8 / (S, S) +-1."""
+    import torch
+
+    out: list[np.ndarray | None] = [None] * len(originals)
+    with torch.inference_mode():
+        for group in _same_shape_groups(originals, batch_size):
+            protected = net.protect(
+                to_model_range([originals[i] for i in group]),
+                to_model_range([obfuscated[i] for i in group]),
+                keys.key_tensor([key_maps[i] for i in group]),
+            )
+            for i, img in zip(group, to_uint8(protected)):
+                out[i] = img
+    return out
+
+
+def recover_batch(net, protected, key_maps, batch_size: int = 8) -> list[np.ndarray]:
+    """Recover originals from protected (S, S, 3) uint8 crops with their (S, S) +-1 key maps."""
+    import torch
+
+    out: list[np.ndarray | None] = [None] * len(protected)
+    with torch.inference_mode():
+        for group in _same_shape_groups(protected, batch_size):
+            recovered = net.recover(to_model_range([protected[i] for i in group]), keys.key_tensor([key_maps[i] for i in group]))
+            for i, img in zip(group, to_uint8(recovered)):
+                out[i] = img
+    return out
