@@ -107,6 +107,7 @@ def eye_distance(face: Face) -> float:
 
 
 def check_rgb_image(image: np.ndarray, what: str = "image") -> None:
+    """Raise InputError unless ``image`` is a non-empty (H, W, 3) uint8 array."""
     if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
         raise InputError(f"{what} must be an (H, W, 3) uint8 array, got {getattr(image, 'shape', type(image))}")
     if image.shape[0] == 0 or image.shape[1] == 0:

@@ -40,6 +40,7 @@ import cv2
 import numpy as np
 
 from faceveil.errors import InputError
+from faceveil.faces.align import check_rgb_image
 from faceveil.faces.types import Face
 from faceveil.models_registry import ModelSpec, package_file, register_model, require_model
 
@@ -95,16 +96,6 @@ class DetectorConfig:
             raise InputError(f"detector min_side must be in [1, max_side], got {self.min_side}")
         if self.intra_op_threads < 0:
             raise InputError(f"intra_op_threads must be >= 0 (0 = onnxruntime default), got {self.intra_op_threads}")
-
-
-def check_rgb(rgb: np.ndarray) -> None:
-    """Raise InputError unless ``rgb`` is a non-empty (H, W, 3) uint8 array."""
-    if not isinstance(rgb, np.ndarray) or rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
-        shape = getattr(rgb, "shape", None)
-        dtype = getattr(rgb, "dtype", type(rgb).__name__)
-        raise InputError(f"expected an (H, W, 3) uint8 RGB image, got shape {shape} dtype {dtype}")
-    if rgb.shape[0] == 0 or rgb.shape[1] == 0:
-        raise InputError(f"empty image of shape {rgb.shape}")
 
 
 def detection_scale(height: int, width: int, config: DetectorConfig) -> float:
@@ -217,7 +208,7 @@ class CenterFaceDetector:
 
     def detect(self, rgb: np.ndarray) -> list[Face]:
         """Faces in an (H, W, 3) uint8 RGB image, best score first."""
-        check_rgb(rgb)
+        check_rgb_image(rgb)
         height, width = rgb.shape[:2]
         scale = detection_scale(height, width, self.config)
         blob = prepare_input(rgb, scale)
