@@ -1,0 +1,701 @@
+"""Video pipeline: tracked, flicker-free, reversible face anonymization with audio kept.
+
+anonymize:  decode (streaming) → turn upright (rotation metadata) → detect → track (stable ids,
+            smoothed boxes, bridged gaps) → anonymize every tracked face with its track's seed →
+            record the original pixels of every changed rectangle → encode (timestamps kept, audio
+            remuxed) → encrypted region stream (faceveil.video_payload) as sidecar and/or MKV attachment.
+recover:    find the payload (explicit file, MKV attachment, sidecar) → unlock with the key → decode
+            the anonymized video frame by frame, put the original rectangles back → encode. With a
+            lossless output codec the recovered frames equal the decoded original frames exactly;
+            with a lossy one the face regions are exact and the rest is as decoded (the report says so).
+
+Python API::
+
+    from faceveil.video import anonymize_video, recover_video, VideoOptions
+    report = anonymize_video("clip.mp4", "clip.anon.mkv", method="blur", recipients=[PassphraseKey.create("pw")],
+                             options=VideoOptions(encode=EncodeOptions(lossless=True)))
+    recover_video("clip.anon.mkv", "clip.back.mkv", [PassphraseKey.for_opening("pw")])
+
+Memory is bounded: one decoded frame, the encoder's look-ahead and one payload chunk (~1 s of regions).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Literal
+
+import av
+import numpy as np
+
+from faceveil.crypto.container import pixel_digest
+from faceveil.crypto.envelope import ContentKey
+from faceveil.errors import InputError, NoFacesError, OutputExistsError, PayloadCorruptError, PayloadMissingError, TamperedPixelsError
+from faceveil.faces.track import FaceTracker, TrackerConfig, TrackStats, TrackedFace
+from faceveil.faces.types import Face
+from faceveil.io.carriers import sidecar_path
+from faceveil.io.video import (
+    EncodeOptions,
+    TimeSpan,
+    VideoInfo,
+    VideoWriter,
+    from_display,
+    iter_frames,
+    output_format,
+    probe_video,
+    read_attachment,
+    remux_with_attachments,
+    supports_attachments,
+    to_display,
+)
+from faceveil.methods.base import AnonymizationMethod, FaceContext, create_method
+from faceveil.pipeline import anonymize_frame, changed_regions, restore_regions
+from faceveil.video_payload import (
+    FrameRecord,
+    TrackRegion,
+    VideoPayloadWriter,
+    is_video_payload,
+    open_video_payload,
+    read_video_header,
+)
+
+PayloadMode = Literal["embedded", "sidecar", "both", "none"]
+ATTACHMENT_NAME = "faceveil-recovery.fvv"
+
+
+@dataclass(frozen=True)
+class VideoOptions:
+    """Video-specific settings.
+
+    encode: output codec / CRF / lossless / audio (faceveil.io.video.EncodeOptions).
+    span: process only ``[start, end)`` seconds of the input (output timestamps start at 0).
+    tracker: association, smoothing and gap bridging (faceveil.faces.track.TrackerConfig).
+    payload: where the recovery payload goes; "embedded" = MKV attachment (other containers cannot
+        hold one, so a sidecar is written instead and the report says so).
+    chunk_seconds: payload chunk length; the unit of memory and of independent decoding.
+    """
+
+    encode: EncodeOptions = EncodeOptions()
+    span: TimeSpan = TimeSpan()
+    tracker: TrackerConfig = TrackerConfig()
+    payload: PayloadMode = "both"
+    chunk_seconds: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.payload not in ("embedded", "sidecar", "both", "none"):
+            raise InputError(f"payload must be embedded, sidecar, both or none, got {self.payload!r}")
+        if not 0.04 <= self.chunk_seconds <= 8:
+            raise InputError(f"chunk_seconds must be in [0.04, 8], got {self.chunk_seconds}")
+
+
+@dataclass(frozen=True)
+class VideoProgress:
+    """Passed to the progress callback after every frame (for a bar with fps and ETA)."""
+
+    frames_done: int
+    frames_total: int | None  # estimate from the container; None if unknown
+    elapsed_s: float
+
+    @property
+    def fps(self) -> float:
+        return self.frames_done / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    @property
+    def eta_s(self) -> float | None:
+        if not self.frames_total or self.fps <= 0:
+            return None
+        return max(self.frames_total - self.frames_done, 0) / self.fps
+
+
+ProgressCallback = Callable[[VideoProgress], None]
+
+
+@dataclass
+class TrackSummary:
+    track_id: int
+    first_frame: int
+    last_frame: int
+    frames: int = 0
+    bridged_frames: int = 0
+    first_box: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
+
+    def to_dict(self) -> dict:
+        return {
+            "track_id": self.track_id,
+            "first_frame": self.first_frame,
+            "last_frame": self.last_frame,
+            "frames": self.frames,
+            "bridged_frames": self.bridged_frames,
+            "box": [round(v, 1) for v in self.first_box],
+        }
+
+
+@dataclass
+class VideoReport:
+    """What happened to one video (``to_dict`` is JSON-able)."""
+
+    input: Path
+    output: Path
+    method: str | None
+    frames: int = 0
+    duration_s: float = 0.0
+    codec: str = ""
+    lossless: bool = False
+    audio_streams: int = 0
+    tracking: TrackStats = field(default_factory=TrackStats)
+    tracks: list[TrackSummary] = field(default_factory=list)
+    payload: list[str] = field(default_factory=list)
+    payload_bytes: int = 0
+    notes: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def payload_bytes_per_minute(self) -> float:
+        return self.payload_bytes * 60.0 / self.duration_s if self.duration_s > 0 else 0.0
+
+    @property
+    def processing_fps(self) -> float:
+        total = self.timings.get("total", 0.0)
+        return self.frames / total if total > 0 else 0.0
+
+    def to_dict(self) -> dict:
+        return {
+            "input": str(self.input),
+            "output": str(self.output),
+            "method": self.method,
+            "frames": self.frames,
+            "duration_s": round(self.duration_s, 3),
+            "codec": self.codec,
+            "lossless": self.lossless,
+            "audio_streams": self.audio_streams,
+            "tracking": self.tracking.to_dict(),
+            "tracks": [t.to_dict() for t in self.tracks],
+            "payload": self.payload,
+            "payload_bytes": self.payload_bytes,
+            "payload_bytes_per_minute": round(self.payload_bytes_per_minute),
+            "processing_fps": round(self.processing_fps, 2),
+            "notes": self.notes,
+            "timings_s": {k: round(v, 3) for k, v in self.timings.items()},
+        }
+
+
+# --------------------------------------------------------------------------------------------- anonymize
+
+
+def track_seed(content_key: ContentKey | None, track_id: int, run_salt: int) -> int:
+    """One seed per track for the whole video, so a person keeps one dummy identity / obfuscation.
+    Derived from the content key (key holders can re-create it), else from a per-run random salt."""
+    if content_key is not None:
+        return int.from_bytes(content_key.derive(f"track/{track_id}/seed", 8), "big")
+    return int(np.random.SeedSequence([run_salt, track_id]).generate_state(1, dtype=np.uint64)[0])
+
+
+def track_contexts(faces: Sequence[Face], content_key: ContentKey | None, run_salt: int) -> list[FaceContext]:
+    """FaceContexts whose seed and secrets belong to the face's *track*, not its position in the
+    frame's face list (which changes from frame to frame)."""
+    contexts = []
+    for i, face in enumerate(faces):
+        track_id = int(face.track_id if face.track_id is not None else -1 - i)
+        derive = None
+        if content_key is not None:
+            derive = (lambda label, n, _t=track_id: content_key.derive(f"track/{_t}/{label}", n))
+        contexts.append(FaceContext(face=face, index=i, seed=track_seed(content_key, track_id, run_salt), derive_secret=derive))
+    return contexts
+
+
+def _resolve_method(method: AnonymizationMethod | str) -> AnonymizationMethod:
+    return create_method(method) if isinstance(method, str) else method
+
+
+def _resolve_detector(detector):
+    if isinstance(detector, str):
+        from faceveil.faces.detect import create_detector
+
+        return create_detector(detector)
+    return detector
+
+
+def _check_destination(src: Path, dst: Path, overwrite: bool, protect: Iterable[Path]) -> None:
+    output_format(dst)  # validates the extension
+    if not dst.parent.is_dir():
+        raise InputError(f"cannot write {dst}: directory {dst.parent} does not exist")
+    protected = {Path(p).resolve() for p in protect} | {src.resolve()}
+    if dst.resolve() in protected:
+        raise OutputExistsError(f"{dst} is an input; refusing to overwrite it")
+    if dst.exists() and not overwrite:
+        raise OutputExistsError(f"{dst} already exists; refusing to overwrite it (use --overwrite)")
+
+
+def _span_frames_estimate(info: VideoInfo, span: TimeSpan) -> int | None:
+    if info.duration_s is None:
+        return info.frame_count
+    start = span.start or 0.0
+    end = min(span.end, info.duration_s) if span.end is not None else info.duration_s
+    return max(int(round((end - start) * float(info.fps))), 0)
+
+
+class _Scratch:
+    """Temporary files next to the output (same filesystem, so the final rename is atomic)."""
+
+    def __init__(self, dst: Path) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix=f".{dst.name}.", dir=dst.parent))
+
+    def path(self, name: str) -> Path:
+        return self.dir / name
+
+    def cleanup(self) -> None:
+        for p in self.dir.iterdir():
+            p.unlink(missing_ok=True)
+        self.dir.rmdir()
+
+
+def anonymize_video(
+    src: str | os.PathLike,
+    dst: str | os.PathLike,
+    *,
+    method: AnonymizationMethod | str = "blur",
+    detector="centerface",
+    recipients: Sequence = (),
+    options: VideoOptions = VideoOptions(),
+    overwrite: bool = False,
+    protect: Iterable[Path] = (),
+    require_faces: bool = False,
+    progress: ProgressCallback | None = None,
+) -> VideoReport:
+    """Anonymize every face of a video into ``dst`` (.mp4, .mkv, .mov, .webm), reversibly.
+
+    method: a method name or instance (region methods, or aligned ones such as PRO-Face S / G2Face).
+    detector: a detector name or any object with ``detect(rgb (H, W, 3) uint8) -> list[Face]``.
+    recipients: PassphraseKey / X25519Recipient list that can open the payload; required unless
+        ``options.payload == "none"`` (irreversible).
+    Raises InputError (bad input/options), OutputExistsError, KeyMaterialError, NoFacesError.
+    """
+    src, dst = Path(src), Path(dst)
+    t_start = time.perf_counter()
+    info = probe_video(src)
+    _check_destination(src, dst, overwrite, protect)
+    if options.payload != "none" and not recipients:
+        from faceveil.errors import KeyMaterialError
+
+        raise KeyMaterialError("no key for the recovery payload: give a passphrase or a recipient, or use payload none")
+    method_obj = _resolve_method(method)
+    fallback = create_method(method_obj.fallback) if method_obj.space == "aligned" else None
+    detector_obj = _resolve_detector(detector)
+    content_key = ContentKey.generate() if options.payload != "none" else None
+    run_salt = int(np.random.SeedSequence().entropy % (1 << 63))
+    tracker = FaceTracker(options.tracker)
+    report = VideoReport(input=src, output=dst, method=method_obj.name, audio_streams=len(info.audio) if options.encode.keep_audio else 0)
+    total = _span_frames_estimate(info, options.span)
+    frame_shape = (*to_display(np.empty((info.height, info.width, 0), np.uint8), info.rotation).shape[:2], 3)
+
+    scratch = _Scratch(dst)
+    try:
+        video_tmp = scratch.path("video" + dst.suffix.lower())
+        payload_writer = None
+        if content_key is not None:
+            chunk_frames = max(1, min(240, int(round(float(info.fps) * options.chunk_seconds))))
+            payload_writer = VideoPayloadWriter(scratch.path("chunks.bin"), content_key, chunk_frames)
+        timings = {"decode": 0.0, "detect": 0.0, "anonymize": 0.0, "encode": 0.0, "payload": 0.0}
+        summaries: dict[int, TrackSummary] = {}
+        with VideoWriter(video_tmp, info, options.encode, options.span, container_format=output_format(dst)) as writer:
+            report.codec, report.lossless = writer.choice.codec, writer.choice.lossless
+            frames = iter_frames(src, options.span)
+            while True:
+                t = time.perf_counter()
+                frame = next(frames, None)
+                timings["decode"] += time.perf_counter() - t
+                if frame is None:
+                    break
+                upright = to_display(frame.rgb, info.rotation)
+                t = time.perf_counter()
+                tracked = tracker.update(detector_obj.detect(upright))
+                timings["detect"] += time.perf_counter() - t
+                t = time.perf_counter()
+                faces = [tf.face for tf in tracked]
+                result = anonymize_frame(upright, faces, method_obj, track_contexts(faces, content_key, run_salt), fallback=fallback)
+                timings["anonymize"] += time.perf_counter() - t
+                _summarise(summaries, frame.index, tracked)
+                for outcome in result.outcomes:
+                    if outcome.fallback_reason and not any(outcome.fallback_reason in n for n in report.notes):
+                        report.notes.append(f"{outcome.method} used instead of {method_obj.name} for some faces ({outcome.fallback_reason})")
+                if payload_writer is not None:
+                    t = time.perf_counter()
+                    payload_writer.add(_frame_record(frame.index, upright, result, lossless=writer.choice.lossless))
+                    timings["payload"] += time.perf_counter() - t
+                t = time.perf_counter()
+                writer.write(from_display(result.rgb, info.rotation), frame.pts)
+                timings["encode"] += time.perf_counter() - t
+                report.frames += 1
+                if progress is not None:
+                    progress(VideoProgress(report.frames, total, time.perf_counter() - t_start))
+        if report.frames == 0:
+            raise InputError(f"{src}: no frames in the requested time span")
+        if require_faces and tracker.stats.tracks == 0:
+            raise NoFacesError(f"{src}: no face found in any frame")
+        report.duration_s = report.frames / float(info.fps)
+        report.tracking = tracker.stats
+        report.tracks = [summaries[k] for k in sorted(summaries)]
+        if not report.lossless:
+            report.notes.append(f"lossy output ({report.codec}): recovery restores the face regions exactly; "
+                                "other pixels stay as decoded. Use lossless for bit-exact recovery.")
+        if payload_writer is None:
+            report.notes.append("payload none: this anonymization cannot be undone")
+            os.replace(video_tmp, dst)
+        else:
+            t = time.perf_counter()
+            _store_payload(payload_writer, video_tmp, dst, scratch, report, info, method_obj, recipients, options, overwrite, frame_shape)
+            timings["payload"] += time.perf_counter() - t
+        timings["total"] = time.perf_counter() - t_start
+        report.timings = timings
+        return report
+    finally:
+        scratch.cleanup()
+
+
+def _summarise(summaries: dict[int, TrackSummary], index: int, tracked: Sequence[TrackedFace]) -> None:
+    for tf in tracked:
+        s = summaries.setdefault(tf.track_id, TrackSummary(tf.track_id, index, index, first_box=tf.face.box))
+        s.last_frame = index
+        s.frames += 1
+        s.bridged_frames += tf.bridged
+
+
+def _frame_record(index: int, upright: np.ndarray, result, *, lossless: bool) -> FrameRecord:
+    """Original pixels of the frame's changed rectangles, tagged with their track ids."""
+    owned = [(o.face.track_id, o.rect) for o in result.outcomes if o.rect[2] > 0 and o.rect[3] > 0]
+    regions = changed_regions(upright, result.rgb, [rect for _, rect in owned])
+    track_ids = [int(tid) if tid is not None else -1 for tid, _ in owned] + [-1] * (len(regions) - len(owned))
+    return FrameRecord(
+        index=index,
+        regions=[TrackRegion(tid, r.x, r.y, r.pixels) for tid, r in zip(track_ids, regions)],
+        # for lossless outputs the decoded frame will equal result.rgb: bind it, detect tampering
+        digest=pixel_digest(result.rgb) if lossless else None,
+    )
+
+
+def _store_payload(writer: VideoPayloadWriter, video_tmp: Path, dst: Path, scratch: _Scratch, report: VideoReport,
+                   info: VideoInfo, method: AnonymizationMethod, recipients, options: VideoOptions, overwrite: bool,
+                   frame_shape: tuple[int, int, int]) -> None:
+    payload_path = scratch.path("payload.fvv")
+    with open(payload_path, "wb") as out:
+        report.payload_bytes = writer.finish(
+            out,
+            recipients=recipients,
+            method=method.name,
+            method_params=method.params(),
+            frame_shape=frame_shape,
+            tracks=[t.to_dict() for t in report.tracks],
+            extra={
+                "format": output_format(dst),
+                "codec": report.codec,
+                "lossless": report.lossless,
+                "fps": str(info.fps),
+                "rotation": info.rotation,
+                "span": [options.span.start, options.span.end],
+                "tracking": report.tracking.to_dict(),
+            },
+        )
+    where = options.payload
+    if where in ("embedded", "both") and not supports_attachments(dst):
+        if where == "embedded":
+            report.notes.append(f"{dst.suffix} files cannot carry attachments: wrote the payload as a sidecar (use .mkv to embed)")
+        where = "sidecar"
+    if where in ("embedded", "both"):
+        final_tmp = scratch.path("final" + dst.suffix.lower())
+        remux_with_attachments(video_tmp, final_tmp, {ATTACHMENT_NAME: payload_path.read_bytes()})
+        video_tmp = final_tmp
+        report.payload.append("embedded")
+    if where in ("sidecar", "both"):
+        side = sidecar_path(dst)
+        if side.exists() and not overwrite:
+            raise OutputExistsError(f"{side} already exists; refusing to overwrite it (use --overwrite)")
+        os.replace(payload_path, side)
+        report.payload.append(str(side))
+    os.replace(video_tmp, dst)
+
+
+# --------------------------------------------------------------------------------------------- recover
+
+
+@contextlib.contextmanager
+def _payload_source(src: Path, payload_file: Path | None):
+    """Yield (binary stream, where) for the payload: explicit file, MKV attachment, then sidecar."""
+    if payload_file is not None:
+        if not payload_file.exists():
+            raise PayloadMissingError(f"payload file {payload_file} does not exist")
+        with open(payload_file, "rb") as f:
+            yield f, str(payload_file)
+        return
+    attached = read_attachment(src, ATTACHMENT_NAME)
+    if attached is not None:
+        yield io.BytesIO(attached), "embedded"
+        return
+    side = sidecar_path(src)
+    if side.exists():
+        with open(side, "rb") as f:
+            yield f, str(side)
+        return
+    raise PayloadMissingError(f"{src}: no recovery payload (no {ATTACHMENT_NAME} attachment, and sidecar {side} is missing)")
+
+
+def recover_video(
+    src: str | os.PathLike,
+    dst: str | os.PathLike,
+    identities: Sequence,
+    *,
+    payload_file: str | os.PathLike | None = None,
+    encode: EncodeOptions | None = None,
+    overwrite: bool = False,
+    protect: Iterable[Path] = (),
+    progress: ProgressCallback | None = None,
+) -> VideoReport:
+    """Restore the original face pixels of an anonymized video into ``dst``.
+
+    encode: output codec; default lossless if the anonymized video was lossless (exact recovery),
+        else the container's default lossy codec.
+    Raises PayloadMissingError, PayloadCorruptError, WrongKeyError, TamperedPayloadError,
+    TamperedPixelsError (the video does not match its payload), InputError, OutputExistsError.
+    """
+    src, dst = Path(src), Path(dst)
+    t_start = time.perf_counter()
+    info = probe_video(src)
+    _check_destination(src, dst, overwrite, protect)
+    with _payload_source(src, Path(payload_file) if payload_file else None) as (stream, where):
+        opened, records = open_video_payload(stream, identities)
+        header = opened.info
+        frame_shape = (*to_display(np.empty((info.height, info.width, 0), np.uint8), info.rotation).shape[:2], 3)
+        if tuple(header.image_shape) != frame_shape:
+            raise TamperedPixelsError(f"{src}: frames are {frame_shape[1]}x{frame_shape[0]} but the payload belongs to a "
+                                      f"{header.image_shape[1]}x{header.image_shape[0]} video")
+        was_lossless = bool(header.extra.get("lossless"))
+        encode = encode or EncodeOptions(lossless=was_lossless)
+        report = VideoReport(input=src, output=dst, method=header.method, payload=[where], audio_streams=len(info.audio))
+        report.tracks = []
+        scratch = _Scratch(dst)
+        try:
+            video_tmp = scratch.path("video" + dst.suffix.lower())
+            expected = int(opened.stream.get("frames", 0))
+            with VideoWriter(video_tmp, info, encode, container_format=output_format(dst)) as writer:
+                report.codec, report.lossless = writer.choice.codec, writer.choice.lossless
+                for frame in iter_frames(src):
+                    record = next(records, None)
+                    if record is None:
+                        raise TamperedPixelsError(f"{src}: has more frames than its payload ({expected}); not the video it was made for")
+                    upright = to_display(frame.rgb, info.rotation)
+                    if record.digest is not None and pixel_digest(upright) != record.digest:
+                        raise TamperedPixelsError(f"{src}: frame {frame.index} differs from the anonymized frame the payload "
+                                                  "was made for (edited or re-encoded)")
+                    restored = restore_regions(upright, [r for r in record.regions])
+                    writer.write(from_display(restored, info.rotation), frame.pts)
+                    report.frames += 1
+                    if progress is not None:
+                        progress(VideoProgress(report.frames, expected, time.perf_counter() - t_start))
+                if next(records, None) is not None:  # also runs the final chunk-count/hash check
+                    raise TamperedPixelsError(f"{src}: has fewer frames ({report.frames}) than its payload ({expected})")
+            os.replace(video_tmp, dst)
+        finally:
+            scratch.cleanup()
+    report.duration_s = report.frames / float(info.fps)
+    report.payload_bytes = 0
+    if not was_lossless:
+        report.notes.append("the anonymized video is lossy: face regions were restored exactly from the payload; "
+                            "the other pixels are as decoded")
+    elif not report.lossless:
+        report.notes.append("recovered into a lossy codec: the output is not bit-exact")
+    report.timings = {"total": time.perf_counter() - t_start}
+    return report
+
+
+def inspect_video_file(path: Path, payload_file: Path | None = None) -> dict:
+    """What a video carries, readable without a key: streams and the payload's public header."""
+    info = probe_video(path)
+    result: dict = {
+        "file": str(path),
+        "format": info.format_name,
+        "codec": info.video_codec,
+        "size": list(info.display_size),
+        "fps": float(info.fps),
+        "duration_s": info.duration_s,
+        "rotation": info.rotation,
+        "audio_streams": [a.codec for a in info.audio],
+    }
+    try:
+        with _payload_source(path, payload_file) as (stream, where):
+            header, _ = read_video_header(stream)
+    except PayloadMissingError:
+        return result | {"payload": None}
+    return result | {"payload": where, "container": header.to_dict()}
+
+
+# --------------------------------------------------------------------------------------------- api.py adapters
+
+
+def _file_report(report: VideoReport):
+    from faceveil.api import FileReport
+
+    return FileReport(
+        input=report.input,
+        output=report.output,
+        faces=[t.to_dict() for t in report.tracks],
+        method=report.method,
+        payload=report.payload,
+        notes=report.notes + [
+            f"video: {report.frames} frames, {report.tracking.tracks} tracks, {report.tracking.frames_with_faces} frames "
+            f"with faces, {report.tracking.bridged_frames} bridged frames; payload {report.payload_bytes_per_minute / 1e6:.1f} "
+            f"MB/min; {report.processing_fps:.1f} fps"
+        ],
+        timings=report.timings,
+    )
+
+
+def anonymize_video_file(anonymizer, src: Path, dst: Path, *, overwrite: bool = False, protect: Iterable[Path] = (),
+                         options: VideoOptions | None = None, progress: ProgressCallback | None = None):
+    """``faceveil.api`` entry point: anonymize with an ``api.Anonymizer``'s method, detector and recipients."""
+    options = options or VideoOptions(payload=anonymizer.payload)
+    report = anonymize_video(src, dst, method=anonymizer.method, detector=anonymizer.detector,
+                             recipients=anonymizer.recipients, options=options, overwrite=overwrite, protect=protect,
+                             require_faces=anonymizer.require_faces, progress=progress)
+    return _file_report(report)
+
+
+def recover_video_file(src: Path, dst: Path, identities: Sequence, *, overwrite: bool = False, protect: Iterable[Path] = (),
+                       payload_file: Path | None = None, encode: EncodeOptions | None = None,
+                       progress: ProgressCallback | None = None):
+    """``faceveil.api`` entry point for ``faceveil recover`` on a video."""
+    return _file_report(recover_video(src, dst, identities, payload_file=payload_file, encode=encode,
+                                      overwrite=overwrite, protect=protect, progress=progress))
+
+
+# --------------------------------------------------------------------------------------------- synthetic clips
+
+
+@dataclass(frozen=True)
+class SyntheticClip:
+    """A short generated video: a real face (skimage's astronaut) moving over a moving background.
+
+    Used by tests, the benchmark and demos. ``face_boxes[i]`` is the (x0, y0, x1, y1) where the face
+    image was pasted in frame i, in display orientation.
+    """
+
+    path: Path
+    frames: int
+    fps: int
+    face_boxes: list[tuple[int, int, int, int]]
+
+
+def _astronaut_face(height: int) -> np.ndarray:
+    """The astronaut's head and shoulders resized to ``height`` rows: (height, w, 3) uint8."""
+    import cv2
+    import skimage.data
+
+    crop = skimage.data.astronaut()[20:230, 140:310]  # head with some margin
+    width = int(round(crop.shape[1] * height / crop.shape[0]))
+    return cv2.resize(crop, (width, height), interpolation=cv2.INTER_AREA)
+
+
+def synthetic_frames(
+    size: tuple[int, int], count: int, face_height: int, *, noise: float = 0.0, seed: int = 7
+) -> tuple[list[np.ndarray], list[tuple[int, int, int, int]]]:
+    """``count`` upright RGB frames (H, W, 3) uint8 of display ``size`` (W, H) and the pasted face boxes.
+
+    The background is a fixed random texture scrolling 2 px per frame; the face sweeps left to right
+    at sub-pixel positions, bobs vertically and breathes in scale (+-5 %), so tracking and the region
+    payload see real motion. ``noise`` adds Gaussian sensor noise (std in grey levels) to every frame.
+    """
+    import cv2
+
+    width, height = size
+    rng = np.random.default_rng(seed)
+    texture = rng.integers(40, 200, size=(height // 8 + 1, (width + 2 * count) // 8 + 1, 3), dtype=np.uint8)
+    texture = cv2.resize(texture, (texture.shape[1] * 8, texture.shape[0] * 8), interpolation=cv2.INTER_LINEAR)
+    face = _astronaut_face(face_height)
+    fh, fw = face.shape[:2]
+    frames, boxes = [], []
+    for i in range(count):
+        frame = texture[:height, 2 * i : 2 * i + width].copy()
+        scale = 1.0 + 0.05 * np.sin(i / 5)
+        x = 10 + (width - fw * 1.05 - 20) * i / max(count - 1, 1)
+        y = (height - fh * scale) / 2 + 0.1 * height * np.sin(i / 4)
+        matrix = np.array([[scale, 0, x], [0, scale, y]], dtype=np.float64)
+        mask = cv2.warpAffine(np.ones((fh, fw), np.float32), matrix, (width, height), flags=cv2.INTER_LINEAR)
+        warped = cv2.warpAffine(face, matrix, (width, height), flags=cv2.INTER_LINEAR)
+        blended = frame * (1 - mask[..., None]) + warped * mask[..., None]
+        if noise > 0:
+            blended = blended + rng.normal(0, noise, size=blended.shape)
+        frames.append(np.clip(np.rint(blended), 0, 255).astype(np.uint8))
+        boxes.append((int(x), int(y), int(np.ceil(x + fw * scale)), int(np.ceil(y + fh * scale))))
+    return frames, boxes
+
+
+def write_synthetic_clip(
+    path: str | os.PathLike,
+    *,
+    size: tuple[int, int] = (320, 240),
+    seconds: float = 1.0,
+    fps: int = 25,
+    face_height: int = 110,
+    rotation: int = 0,
+    codec: str | None = None,
+    audio_codec: str | None = "aac",
+    noise: float = 0.0,
+    crf: int = 23,
+) -> SyntheticClip:
+    """Write a generated clip with a moving face and (optionally) a 440 Hz sine audio track.
+
+    ``size`` is the display size (W, H); with ``rotation`` (display-matrix degrees) the frames are
+    stored rotated the other way, as phones do, so a correct reader shows them upright.
+    """
+    path = Path(path)
+    count = max(1, int(round(seconds * fps)))
+    frames, boxes = synthetic_frames(size, count, face_height, noise=noise)
+    suffix = path.suffix.lower()
+    codec = codec or ("libvpx-vp9" if suffix == ".webm" else "libx264")
+    with av.open(str(path), mode="w") as out:
+        stored_h, stored_w = from_display(frames[0], rotation).shape[:2]
+        video = out.add_stream(codec, rate=fps, options={"preset": "ultrafast", "crf": str(crf)} if codec == "libx264" else {"deadline": "realtime"})
+        video.width, video.height, video.pix_fmt = stored_w, stored_h, "yuv420p"
+        if rotation:
+            video.set_display_rotation(rotation)
+        audio = None
+        if audio_codec:
+            audio = out.add_stream(audio_codec, rate=48000 if audio_codec == "libopus" else 16000)
+            audio.layout = "mono"
+        for i, frame in enumerate(frames):
+            vf = av.VideoFrame.from_ndarray(from_display(frame, rotation), format="rgb24")
+            vf.pts = i
+            vf.time_base = Fraction(1, fps)
+            for packet in video.encode(vf):
+                out.mux(packet)
+        for packet in video.encode():
+            out.mux(packet)
+        if audio is not None:
+            _write_sine(out, audio, seconds=count / fps)
+    return SyntheticClip(path=path, frames=count, fps=fps, face_boxes=boxes)
+
+
+def _write_sine(out, stream, *, seconds: float, hz: float = 440.0) -> None:
+    rate = stream.codec_context.sample_rate
+    samples = (0.3 * np.sin(2 * np.pi * hz * np.arange(int(rate * seconds)) / rate)).astype(np.float32)
+    chunk = stream.codec_context.frame_size or 1024
+    fmt = stream.codec_context.format.name
+    for start in range(0, len(samples), chunk):
+        part = samples[start : start + chunk]
+        if fmt == "s16":
+            data = (part * 32767).astype(np.int16)[None, :]
+        else:  # planar float (aac, opus)
+            data = part[None, :]
+        frame = av.AudioFrame.from_ndarray(data, format=fmt, layout="mono")
+        frame.sample_rate = rate
+        frame.pts = start
+        frame.time_base = Fraction(1, rate)
+        for packet in stream.encode(frame):
+            out.mux(packet)
+    for packet in stream.encode():
+        out.mux(packet)
