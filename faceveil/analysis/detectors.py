@@ -14,39 +14,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
-from pathlib import Path
-
 import numpy as np
 
 from faceveil.analysis._images import as_rgb_uint8
+from faceveil.analysis.haar_model import HAAR_MODEL
 from faceveil.errors import InputError
 from faceveil.faces.types import Face
-from faceveil.models_registry import ModelSpec, register_model, require_model
-
-_HAAR_FILE = "haarcascade_frontalface_default.xml"
-
-
-def _locate_haar() -> Path | None:
-    import importlib.util
-
-    spec = importlib.util.find_spec("cv2")
-    for root in (spec.submodule_search_locations or []) if spec else []:
-        path = Path(root, "data", _HAAR_FILE)
-        if path.exists():
-            return path
-    return None
-
-
-register_model(
-    ModelSpec(
-        name="opencv-haar-frontalface",
-        description="OpenCV Haar cascade frontal face detector (Viola-Jones)",
-        source="opencv-python-headless (cv2/data, Intel License Agreement / BSD-3-Clause)",
-        locate=_locate_haar,
-        where="site-packages/cv2/data/" + _HAAR_FILE,
-    )
-)
-
+from faceveil.models_registry import require_model
 
 @dataclass(frozen=True)
 class HaarConfig:
@@ -65,9 +39,9 @@ class HaarDetector:
     def _cascade(self):
         import cv2
 
-        cascade = cv2.CascadeClassifier(str(require_model("opencv-haar-frontalface")))
+        cascade = cv2.CascadeClassifier(str(require_model(HAAR_MODEL)))
         if cascade.empty():
-            raise InputError(f"cannot load Haar cascade {require_model('opencv-haar-frontalface')}")
+            raise InputError(f"cannot load Haar cascade {require_model(HAAR_MODEL)}")
         return cascade
 
     def detect(self, rgb: np.ndarray) -> list[Face]:

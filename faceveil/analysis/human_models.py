@@ -19,7 +19,6 @@ from pathlib import Path
 
 import numpy as np
 
-from faceveil.analysis.crops import square_face_crop
 from faceveil.analysis.data_dir import data_dir
 from faceveil.analysis.recognizer import cosine_similarity
 from faceveil.faces.types import Face
@@ -105,6 +104,8 @@ class TfjsRecognizer:
 
     def crop(self, rgb: np.ndarray, face: Face) -> np.ndarray:
         """(S, S, 3) uint8 model input for ``face``."""
+        from faceveil.analysis.crops import square_face_crop  # deferred: imports OpenCV
+
         return square_face_crop(rgb, face, self.spec.input_size, self.spec.crop_scale)
 
     def embed_tensor(self, crops):
