@@ -238,8 +238,9 @@ class Anonymizer:
                                keep_metadata=self.keep_metadata, keep_icc=self.keep_icc)
         container = None
         if content_key is not None:
-            # Hash what a reader will decode, not what we encoded: for JPEG they differ.
-            decoded = decode_image(encoded).pixels
+            # Hash what a reader will decode. Lossless formats decode to exactly what we encoded
+            # (tested in tests/io); JPEG does not, so decode it once.
+            decoded = decode_image(encoded).pixels if fmt == "JPEG" else pixels
             secrets = {f"metadata.{k}": v for k in _METADATA_SECRETS if (v := getattr(image.metadata, k, None))}
             container = seal(
                 regions=changed_regions(image.pixels, pixels, [o.rect for o in frame.outcomes]),

@@ -385,7 +385,9 @@ def _format_options(fmt: str, quality: int) -> dict:
         # exact=True keeps RGB under fully transparent pixels, which libwebp would otherwise rewrite.
         return {"lossless": True, "exact": True, "quality": 100, "method": 4}
     if fmt == "PNG":
-        return {"compress_level": 6}
+        # level 3: ~3x faster than zlib's default 6 for ~5 % larger files on photos; PNG outputs
+        # are on the hot path of every anonymization.
+        return {"compress_level": 3}
     if fmt == "TIFF":
         return {"compression": "tiff_adobe_deflate"}
     return {}
