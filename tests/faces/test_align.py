@@ -265,3 +265,19 @@ def test_refine_landmarks_keeps_the_face_when_the_crop_has_none(samples, detecto
     blank = np.full((300, 300, 3), 90, np.uint8)
     face = Face(box=(100, 100, 180, 190), landmarks=samples["astronaut"].face.landmarks - 50)
     assert refine_landmarks(blank, face, detector) is face
+
+
+def test_strong_downscaling_is_anti_aliased(samples):
+    """A 48 px crop of a ~180 px face should match the same crop rendered at 512 px and box-filtered down,
+    much better than point-sampled bilinear warping (which aliases hair and collar texture)."""
+    sample = samples["grace_hopper"]
+    small = align_face(sample.rgb, sample.face, 48)
+    r = 48 / 512  # 512-crop pixel x lands at (x + 0.5) * r - 0.5 in the 48 crop (INTER_AREA's pixel centres)
+    to_small = np.array([[r, 0, 0.5 * r - 0.5], [0, r, 0.5 * r - 0.5], [0, 0, 1]])
+    matrix_512 = (np.linalg.inv(to_small) @ np.vstack([small.matrix, [0, 0, 1]]))[:2]
+    large = cv2.warpAffine(sample.rgb, matrix_512, (512, 512), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT)
+    reference = cv2.resize(large, (48, 48), interpolation=cv2.INTER_AREA)
+    naive = cv2.warpAffine(sample.rgb, small.matrix, (48, 48), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    inner = (slice(3, -3), slice(3, -3))  # the reflected border differs slightly between scales
+    assert psnr(small.crop[inner], reference[inner]) > psnr(naive[inner], reference[inner]) + 3
+    assert psnr(small.crop[inner], reference[inner]) > 27  # measured 29.0 dB vs 22.8 dB for the naive warp
