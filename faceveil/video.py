@@ -659,8 +659,12 @@ def write_synthetic_clip(
     codec = codec or ("libvpx-vp9" if suffix == ".webm" else "libx264")
     with av.open(str(path), mode="w") as out:
         stored_h, stored_w = from_display(frames[0], rotation).shape[:2]
-        video = out.add_stream(codec, rate=fps, options={"preset": "ultrafast", "crf": str(crf)} if codec == "libx264" else {"deadline": "realtime"})
-        video.width, video.height, video.pix_fmt = stored_w, stored_h, "yuv420p"
+        options = {"libx264": {"preset": "ultrafast", "crf": str(crf)}, "libvpx-vp9": {"deadline": "realtime"}}.get(codec, {})
+        video = out.add_stream(codec, rate=fps, options=options)
+        formats = [f.name for f in video.codec_context.codec.video_formats or []]
+        even = stored_w % 2 == 0 and stored_h % 2 == 0
+        video.width, video.height = stored_w, stored_h
+        video.pix_fmt = "yuv420p" if even and "yuv420p" in formats else ("yuv444p" if "yuv444p" in formats else formats[0])
         if rotation:
             video.set_display_rotation(rotation)
         audio = None

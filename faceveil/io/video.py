@@ -244,20 +244,45 @@ def iter_frames(path: str | os.PathLike, span: TimeSpan = TimeSpan()) -> Iterato
                 container.seek(int(span.start / time_base), stream=stream, backward=True, any_frame=False)
             except av.error.FFmpegError:
                 container.seek(0, stream=stream)  # unseekable: decode from the start and skip
-        index = 0
+        declared_end = _declared_video_end(stream)
+        index, last_end = 0, None
+        frame_interval = 1.0 / float(stream.average_rate or stream.guessed_rate or 25)
         try:
             for frame in container.decode(stream):
                 if frame.pts is None:
                     continue  # undecodable timestamp-less frame; muxers cannot place it either
                 t = float(frame.pts * time_base)
                 if span.end is not None and t >= span.end - 1e-9:
-                    break
+                    return
+                last_end = t + frame_interval
                 if not span.contains(t):
                     continue
                 yield VideoFrame(index=index, pts=frame.pts, time_base=time_base, rgb=frame.to_ndarray(format="rgb24"))
                 index += 1
         except av.error.FFmpegError as exc:
             raise InputError(f"{path}: corrupt or truncated video after frame {index} ({_ffmpeg_reason(exc)})") from None
+        # Demuxers stop quietly at a cut or garbled spot; the declared length tells us frames are missing.
+        expected_end = declared_end if span.end is None or declared_end is None else min(declared_end, span.end)
+        if expected_end is not None and (last_end or 0.0) < expected_end - (2 * frame_interval + 0.05):
+            raise InputError(
+                f"{path}: truncated or corrupt video: frames stop at {last_end or 0.0:.2f} s but the file declares "
+                f"{expected_end:.2f} s"
+            )
+
+
+def _declared_video_end(stream) -> float | None:
+    """End time in seconds the container declares for the video stream (MP4 index, Matroska
+    DURATION tag), or None if it declares nothing."""
+    if stream.duration and stream.time_base is not None:
+        return float((stream.duration + (stream.start_time or 0)) * stream.time_base)
+    tag = stream.metadata.get("DURATION") or stream.metadata.get("duration")
+    if tag:
+        try:
+            hours, minutes, seconds = tag.split(":")
+            return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+        except ValueError:
+            return None
+    return None
 
 
 def read_attachment(path: str | os.PathLike, name: str) -> bytes | None:
