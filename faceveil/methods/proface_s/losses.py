@@ -107,15 +107,17 @@ class LPIPS(nn.Module):
 
     def __init__(self, vgg_weights: Path, lin_weights: Path):
         super().__init__()
-        from torchvision.models import vgg16
+        from torchvision.models.vgg import cfgs, make_layers
 
         for path in (vgg_weights, lin_weights):
             if not Path(path).is_file():
                 raise ModelUnavailableError(f"LPIPS weight file not found: {path}")
-        vgg = vgg16(weights=None)
-        vgg.load_state_dict(torch.load(vgg_weights, map_location="cpu", weights_only=True))
+        features = make_layers(cfgs["D"])  # VGG-16 convolutional part only; the classifier is unused
+        vgg_state = torch.load(vgg_weights, map_location="cpu", weights_only=True)
+        prefix = "features."
+        features.load_state_dict({k[len(prefix) :]: v for k, v in vgg_state.items() if k.startswith(prefix)})
         starts = (0,) + self._SLICE_ENDS[:-1]
-        self.slices = nn.ModuleList(vgg.features[s:e] for s, e in zip(starts, self._SLICE_ENDS))
+        self.slices = nn.ModuleList(features[s:e] for s, e in zip(starts, self._SLICE_ENDS))
         lin_state = torch.load(lin_weights, map_location="cpu", weights_only=True)
         self.lins = nn.ParameterList(
             nn.Parameter(lin_state[f"lin{i}.model.1.weight"].reshape(1, c, 1, 1), requires_grad=False)

@@ -1,0 +1,75 @@
+import numpy as np
+import pytest
+import torch
+
+from faceveil.errors import ModelUnavailableError
+from faceveil.methods.proface_s.losses import (
+    LPIPS,
+    MODE_WEIGHTS,
+    image_distance,
+    make_perceptual,
+    ms_ssim,
+    ms_ssim_distance,
+    proface_s_loss,
+)
+
+
+def _face_tensor(aligned_faces, name="astronaut", size=128):
+    img = aligned_faces[name][:: 256 // size, :: 256 // size]
+    return torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1)[None].float() / 127.5 - 1
+
+
+def test_ms_ssim_is_one_for_identical_and_drops_with_noise(aligned_faces):
+    x = _face_tensor(aligned_faces)
+    assert ms_ssim(x, x).item() == pytest.approx(1.0, abs=1e-5)
+    gen = torch.Generator().manual_seed(0)
+    light = ms_ssim(x, (x + 0.05 * torch.randn(x.shape, generator=gen)).clamp(-1, 1)).item()
+    heavy = ms_ssim(x, (x + 0.4 * torch.randn(x.shape, generator=gen)).clamp(-1, 1)).item()
+    assert 1.0 > light > heavy
+
+
+def test_ms_ssim_works_on_small_training_crops():
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    d = ms_ssim_distance(x, x.flip(-1))
+    assert d.shape == (2,) and torch.all(d > 0) and torch.isfinite(d).all()
+
+
+def test_perceptual_default_is_the_documented_substitute():
+    fn, name = make_perceptual()
+    assert fn is ms_ssim_distance and "MS-SSIM" in name
+    with pytest.raises(ModelUnavailableError):
+        make_perceptual(lpips_vgg="vgg.pth")
+
+
+def test_lpips_from_weight_files(tmp_path):
+    from torchvision.models.vgg import cfgs, make_layers
+
+    # random weights stand in for the user's ImageNet files; only the plumbing is tested here
+    features = make_layers(cfgs["D"]).state_dict()
+    torch.save({f"features.{k}": v for k, v in features.items()}, tmp_path / "vgg.pth")
+    torch.save({f"lin{i}.model.1.weight": torch.rand(1, c, 1, 1) for i, c in enumerate((64, 128, 256, 512, 512))},
+               tmp_path / "lin.pth")
+    lp = LPIPS(tmp_path / "vgg.pth", tmp_path / "lin.pth")
+    a, b = torch.rand(2, 3, 32, 32) * 2 - 1, torch.rand(2, 3, 32, 32) * 2 - 1
+    assert torch.allclose(lp(a, a), torch.zeros(2), atol=1e-6)
+    assert torch.all(lp(a, b) > 0)
+    with pytest.raises(ModelUnavailableError):
+        LPIPS(tmp_path / "missing.pth", tmp_path / "lin.pth")
+
+
+def test_loss_terms_follow_the_mode_weights(aligned_faces):
+    orig = _face_tensor(aligned_faces, size=64)
+    obf = torch.nn.functional.avg_pool2d(orig, 5, 1, 2)
+    noise = torch.rand_like(orig) * 2 - 1
+    for mode, w in MODE_WEIGHTS.items():
+        t = proface_s_loss(orig, obf, obf, orig, noise, mode, ms_ssim_distance)
+        assert t.img.item() == pytest.approx(0, abs=1e-4) and t.rec.item() == pytest.approx(0, abs=1e-4)
+        expected = w.img * t.img.item() + w.rec * t.rec.item() + w.wr * t.wr.item()
+        assert t.total.item() == pytest.approx(expected, rel=1e-5, abs=1e-6)
+    # random mode: noise as wrong recovery is far enough from the original to satisfy the 1.2 margin
+    assert proface_s_loss(orig, obf, obf, orig, noise, "random", ms_ssim_distance).wr.item() == 0
+    # a wrong recovery equal to the original is penalised by the margin
+    assert proface_s_loss(orig, obf, obf, orig, orig, "random", ms_ssim_distance).wr.item() == pytest.approx(1.2, abs=1e-3)
+    # obfs mode wants the wrong recovery to look like the obfuscated face
+    assert proface_s_loss(orig, obf, obf, orig, noise, "obfs", ms_ssim_distance).wr.item() > 1.0
+    assert image_distance(orig, orig, ms_ssim_distance).item() == pytest.approx(0, abs=1e-4)

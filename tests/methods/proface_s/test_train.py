@@ -1,0 +1,75 @@
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from faceveil.errors import InputError
+from faceveil.methods.proface_s.checkpoint import load_proface_s
+from faceveil.methods.proface_s.data import EVAL_EXCLUDED, CropSampler, default_images
+from faceveil.methods.proface_s.train import TrainConfig, Trainer, main
+
+
+def _config(tmp_path, **kw):
+    base = dict(out_dir=tmp_path / "run", crop_size=32, batch_size=2, steps=4, lr=1e-3, checkpoint_every=2, log_every=1)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def test_default_data_excludes_the_evaluation_faces():
+    images = default_images()
+    assert len(images.photos) >= 10 and len(images.faces) == 100
+    assert not any(name in src for src in images.sources for name in EVAL_EXCLUDED)
+    crops = CropSampler(images, 48, np.random.default_rng(0)).batch(6)
+    assert crops.shape == (6, 48, 48, 3) and crops.dtype == np.uint8
+    assert len({c.tobytes() for c in crops}) == 6
+
+
+def test_steps_on_a_fixed_batch_reduce_the_loss(tmp_path):
+    torch.manual_seed(0)
+    trainer = Trainer(_config(tmp_path, batch_size=2, crop_size=32, lr=2e-3))
+    fixed = trainer.batch()
+    trainer.batch = lambda: fixed  # overfit one batch: the loss must fall
+    losses = [trainer.step().total.item() for _ in range(12)]
+    assert np.mean(losses[-3:]) < 0.7 * np.mean(losses[:3])
+
+
+def test_checkpoint_and_resume(tmp_path):
+    cfg = _config(tmp_path, steps=2)
+    first = Trainer(cfg)
+    first.run()
+    assert (cfg.out_dir / "last.pt").exists() and (cfg.out_dir / "train_log.jsonl").exists()
+    resumed = Trainer(_config(tmp_path, steps=3))
+    assert resumed.step_index == 2
+    for a, b in zip(first.net.parameters(), resumed.net.parameters()):
+        assert torch.equal(a, b)
+    resumed.run()
+    assert resumed.step_index == 3
+    shipped = load_proface_s(cfg.out_dir / "weights.pt")  # fp16 shipping format loads back
+    for a, b in zip(resumed.net.parameters(), shipped.parameters()):
+        assert torch.allclose(a, b, atol=1e-2)
+
+
+def test_folder_data_and_cli(tmp_path):
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        Image.fromarray(rng.integers(0, 255, (40, 50, 3), dtype=np.uint8)).save(folder / f"{i}.png")
+    with pytest.raises(SystemExit) as exc:
+        main(["--out", str(tmp_path / "cli"), "--data", str(folder), "--crop-size", "16", "--batch-size", "1",
+              "--steps", "1", "--mode", "obfs", "--obfuscation", "pixelate"])
+    assert exc.value.code == 0
+    assert (tmp_path / "cli" / "weights.pt").exists()
+
+
+@pytest.mark.parametrize(
+    "bad", [dict(mode="noise"), dict(obfuscation="faceswap"), dict(crop_size=15), dict(lr=0), dict(lr_schedule="step")]
+)
+def test_bad_config_is_a_clear_error(tmp_path, bad):
+    with pytest.raises(InputError):
+        _config(tmp_path, **bad).validate()
+
+
+def test_missing_data_folder(tmp_path):
+    with pytest.raises(InputError, match="not found"):
+        Trainer(_config(tmp_path, data=tmp_path / "nope"))
