@@ -102,8 +102,10 @@ def solid_fill(rgb: np.ndarray, colour: tuple[int, int, int]) -> np.ndarray:
 
 def noisy_mosaic(rgb: np.ndarray, cells: int, noise: float, rng: np.random.Generator) -> np.ndarray:
     """Coarse mosaic: square cells, ``cells`` across the longer side, each filled with its mean colour plus
-    Gaussian noise of std ``noise`` grey levels (independent per cell and channel). The grid starts at a
-    random phase so cell boundaries do not sit at a known place relative to the face."""
+    independent per-cell Gaussian noise: brightness noise of std ``noise`` grey levels (shared by the three
+    channels) and colour noise of std ``noise / 3`` per channel. Brightness carries the identity-bearing
+    pattern, so it gets the strong noise; weaker colour noise keeps the cells plausible instead of garish.
+    The grid starts at a random phase so cell boundaries do not sit at a known place relative to the face."""
     _check_rgb(rgb)
     if cells < 1:
         raise InputError(f"mosaic cells must be >= 1, got {cells}")
@@ -113,7 +115,9 @@ def noisy_mosaic(rgb: np.ndarray, cells: int, noise: float, rng: np.random.Gener
     rows = np.unique(np.clip(np.arange(-phase_y, h, size), 0, None))
     cols = np.unique(np.clip(np.arange(-phase_x, w, size), 0, None))
     means = _block_means(rgb, rows, cols)
-    return _expand_cells(means + rng.normal(0.0, noise, size=means.shape), rows, cols, rgb.shape)
+    brightness = rng.normal(0.0, noise, size=(*means.shape[:2], 1))
+    colour = rng.normal(0.0, noise / 3, size=means.shape)
+    return _expand_cells(means + brightness + colour, rows, cols, rgb.shape)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -185,9 +189,9 @@ class SolidConfig:
 
 @dataclass(frozen=True)
 class MosaicConfig:
-    """Noisy coarse mosaic: ``cells`` across the region (resolution independent), per-cell colour noise std
-    ``noise`` grey levels. 7 cells put the eyes, nose and mouth in 1-2 cells each: too coarse to carry
-    identity; 24 levels of noise hide the remaining cell means (skin-tone shifts stay plausible)."""
+    """Noisy coarse mosaic: ``cells`` across the region (resolution independent), per-cell brightness noise
+    std ``noise`` grey levels (see :func:`noisy_mosaic`). 7 cells put the eyes, nose and mouth in 1-2 cells
+    each: too coarse to carry identity; 24 levels of noise hide the remaining cell means."""
 
     cells: int = 7
     noise: float = 24.0
