@@ -260,7 +260,7 @@ def anonymize_video(
     src: str | os.PathLike,
     dst: str | os.PathLike,
     *,
-    method: AnonymizationMethod | str = "blur",
+    method: AnonymizationMethod | str = "mosaic",
     detector="centerface",
     recipients: Sequence = (),
     options: VideoOptions = VideoOptions(),
