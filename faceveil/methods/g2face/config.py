@@ -78,3 +78,36 @@ class ExtractorConfig:
 
     width: int = 128
     n_blocks: int = 3
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """``faceveil train g2face``. Defaults are the published recipe (256 px, batch 8 per GPU)."""
+
+    size: int = 256
+    channel_scale: float = 1.0  # < 1 only for small proof-of-learning runs
+    extractor_width: int = 128
+    extractor_blocks: int = 3
+    batch_size: int = 8  # per process / GPU
+    steps: int = 100_000
+    lr_new: float = 1e-3  # pyramid, fusion masks, hiding injects, mappers, extractor
+    lr_stylegan: float = 1e-4  # synthesis layers initialised from StyleGAN2
+    lr_discriminator: float = 1e-3
+    beta1: float = 0.0
+    beta2: float = 0.999
+    warmup_steps: int = 2_000  # linear warm-up of both learning rates
+    decay_every: int = 5_000  # then multiply by decay_gamma every decay_every steps
+    decay_gamma: float = 0.95
+    hiding_noise_std: float = 0.01  # Gaussian noise on the image before extraction
+    amp: str = "off"  # "off" | "bf16" | "fp16" (fp16 uses a gradient scaler, CUDA only)
+    seed: int = 0
+    log_every: int = 50
+    checkpoint_every: int = 5_000
+
+    def __post_init__(self) -> None:
+        if self.amp not in ("off", "bf16", "fp16"):
+            raise InputError(f"amp must be off, bf16 or fp16, got {self.amp!r}")
+        if self.batch_size < 2:
+            raise InputError("batch_size must be >= 2 (diversity loss and minibatch-stddev need pairs)")
+        if self.steps < 1:
+            raise InputError("steps must be >= 1")

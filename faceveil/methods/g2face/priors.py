@@ -57,3 +57,59 @@ class Deep3DGeometry(nn.Module):
         if "net_recon" not in state:
             raise InputError(f"{path}: expected a Deep3DFaceRecon checkpoint with entry 'net_recon'")
         return cls(load_strict(ReconNet(), state["net_recon"], f"{path}[net_recon]")).eval()
+
+
+class MobileFaceIdentity(nn.Module):
+    """Offline identity prior: MobileFace (256-d, npm human-models, MIT), differentiable in torch.
+
+    The G2Face crop is FFHQ-framed (face ~60 % of the side); MobileFace was used on tighter crops,
+    so the central ``face_fraction`` of the crop is resized to its 112 px input.
+    """
+
+    dim = 256
+
+    def __init__(self, face_fraction: float = 0.7):
+        super().__init__()
+        from faceveil.analysis.human_models import mobileface_recognizer
+
+        self.recognizer = mobileface_recognizer()
+        self.net = self.recognizer.module  # registered so .to()/.eval() reach it
+        self.face_fraction = face_fraction
+
+    def forward(self, faces: torch.Tensor) -> torch.Tensor:
+        x = central_crop(faces, self.face_fraction, self.recognizer.spec.input_size)
+        return self.recognizer.embed_tensor(x)
+
+
+class FaceMeshGeometry(nn.Module):
+    """Offline geometry prior: MediaPipe FaceMesh (468 3-D points, npm human-models, MIT).
+
+    Output (B, 1404): the mesh centred and scaled to unit RMS (position/scale of the face in the crop
+    is not geometry), flattened. It carries head pose, face shape and expression together.
+    """
+
+    dim = 468 * 3
+    INPUT = 192
+
+    def __init__(self, face_fraction: float = 0.8):
+        super().__init__()
+        from faceveil.analysis.human_models import load_graph
+
+        self.net = load_graph("facemesh", ["Identity_2"])
+        self.face_fraction = face_fraction
+
+    def forward(self, faces: torch.Tensor) -> torch.Tensor:
+        x = (central_crop(faces, self.face_fraction, self.INPUT) + 1) / 2  # FaceMesh takes [0, 1]
+        mesh = self.net(x.permute(0, 2, 3, 1))["Identity_2"].reshape(faces.shape[0], 468, 3)
+        mesh = mesh - mesh.mean(dim=1, keepdim=True)
+        mesh = mesh / mesh.pow(2).sum(-1).mean(dim=1, keepdim=True).sqrt().unsqueeze(-1).clamp(min=1e-6)
+        return mesh.flatten(1)
+
+
+def central_crop(faces: torch.Tensor, fraction: float, size: int) -> torch.Tensor:
+    """Central ``fraction`` of (B, 3, S, S) resized to (B, 3, size, size) (bilinear, antialiased)."""
+    s = faces.shape[-1]
+    side = max(1, int(round(s * fraction)))
+    top = (s - side) // 2
+    x = faces[..., top : top + side, top : top + side]
+    return torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
