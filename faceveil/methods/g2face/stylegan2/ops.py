@@ -53,20 +53,18 @@ def upfirdn2d(
     x0, x1, y0, y1 = _pads(pad)
     b, c, h, w = x.shape
     kh, kw = kernel.shape
-    out = x.reshape(b * c, 1, h, 1, w, 1)
+    out = x
     if up > 1:
         # zero insertion: every sample followed by up-1 zeros in each axis
-        out = F.pad(out, (0, up - 1, 0, 0, 0, up - 1))
-    out = out.reshape(b * c, 1, h * up, w * up)
+        out = F.pad(out.reshape(b, c, h, 1, w, 1), (0, up - 1, 0, 0, 0, up - 1)).reshape(b, c, h * up, w * up)
     out = F.pad(out, (max(x0, 0), max(x1, 0), max(y0, 0), max(y1, 0)))
     out = out[
         :, :, max(-y0, 0) : out.shape[2] - max(-y1, 0), max(-x0, 0) : out.shape[3] - max(-x1, 0)
     ]
-    # conv2d is a correlation: flip the kernel to get a true convolution
-    weight = torch.flip(kernel, (0, 1)).to(out.dtype).view(1, 1, kh, kw)
-    out = F.conv2d(out, weight)
-    out = out[:, :, ::down, ::down]
-    return out.reshape(b, c, out.shape[2], out.shape[3])
+    # depthwise (grouped) conv is far faster than folding channels into the batch, esp. backward;
+    # conv2d is a correlation, so flip the kernel to get a true convolution; stride = decimation
+    weight = torch.flip(kernel, (0, 1)).to(out.dtype).view(1, 1, kh, kw).expand(c, 1, kh, kw)
+    return F.conv2d(out, weight, stride=down, groups=c)
 
 
 def fused_leaky_relu(
