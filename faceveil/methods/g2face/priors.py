@@ -48,8 +48,12 @@ class Deep3DGeometry(nn.Module):
         super().__init__()
         self.net = net if net is not None else ReconNet()
 
+    def coefficients(self, faces: torch.Tensor) -> torch.Tensor:
+        """All 257 coefficients (B, 257), for the BFM geometry loss."""
+        return regress_coefficients(self.net, faces)
+
     def forward(self, faces: torch.Tensor) -> torch.Tensor:
-        return geometry_from_coefficients(regress_coefficients(self.net, faces))
+        return geometry_from_coefficients(self.coefficients(faces))
 
     @classmethod
     def from_file(cls, path: Path) -> Deep3DGeometry:

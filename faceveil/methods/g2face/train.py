@@ -40,6 +40,8 @@ from faceveil.methods.g2face.losses import (
 )
 from faceveil.methods.g2face.mapper import DummyIdentityMapper, StyleMapper
 from faceveil.methods.g2face.checkpoint import _split
+from faceveil.methods.g2face.morphable import MorphableModel
+from faceveil.methods.g2face.priors import geometry_from_coefficients
 
 NEW_MODULE_PREFIXES = ("pyramid.", "fusion_mask.", "hiding_injects.")
 
@@ -52,6 +54,21 @@ class Priors:
     geometry: nn.Module
     identity_dim: int
     geometry_dim: int
+    # With a BFM basis, the geometry loss compares rendered shape / 68 landmarks / shading as
+    # published; ``geometry`` must then offer ``coefficients(images) -> (B, 257)``.
+    face_model: MorphableModel | None = None
+
+    def __post_init__(self) -> None:
+        if self.face_model is not None and not hasattr(self.geometry, "coefficients"):
+            raise InputError("a 3DMM basis needs a geometry prior that regresses 3DMM coefficients (published priors)")
+
+    def geometry_and_terms(self, images: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """images (B, 3, S, S) -> (mapper geometry (B, geometry_dim), geometry-loss terms)."""
+        if self.face_model is None:
+            vec = self.geometry(images)
+            return vec, {"shape": vec}
+        coeffs = self.geometry.coefficients(images)
+        return geometry_from_coefficients(coeffs), self.face_model.terms(coeffs)
 
 
 def build_networks(cfg: TrainConfig, priors: Priors) -> G2FaceNetworks:
@@ -138,13 +155,13 @@ class G2FaceTrainer:
         self.scaler.step(optimizer)
         self.scaler.update()
 
-    def _face_terms(self, out: torch.Tensor, real: torch.Tensor, geometry_ref: torch.Tensor, bits: torch.Tensor, logs: dict, tag: str):
+    def _face_terms(self, out: torch.Tensor, real: torch.Tensor, geometry_ref: dict[str, torch.Tensor], bits: torch.Tensor, logs: dict, tag: str):
         """Losses shared by both passes; returns (total, identity of out, geometry of out)."""
         out_id = self.priors.identity(out)
-        out_geo = self.priors.geometry(out)
+        out_geo, out_terms = self.priors.geometry_and_terms(out)
         total = torch.zeros((), device=self.device)
         for name, (value, parts) in {
-            "geometry": self.losses["geometry"]({"shape": geometry_ref}, {"shape": out_geo}),
+            "geometry": self.losses["geometry"](geometry_ref, out_terms),
             "recon": self.losses["recon"](out, real),
             "adv": self.losses["adv"](self.D(out)),
             "hiding": self.losses["hiding"](self.extractor(out + torch.randn_like(out) * self.cfg.hiding_noise_std), bits),
@@ -161,14 +178,15 @@ class G2FaceTrainer:
         _set_requires_grad(self.discriminator, False)
         with torch.no_grad(), self._autocast():
             ori_id = self.priors.identity(real).float()
-            ori_geo = self.priors.geometry(real).float()
+            ori_geo, ori_terms = self.priors.geometry_and_terms(real)
+            ori_geo, ori_terms = ori_geo.float(), {k: v.float() for k, v in ori_terms.items()}
 
         # (1) anonymize
         bits = self._random_bits(b)
         with self._autocast():
             dummy = self.map_2_id(torch.randn(b, self.priors.identity_dim, device=self.device))
             anon = self.G(real, self.mapper(dummy, ori_geo), bits)
-            total, anon_id, anon_geo = self._face_terms(anon, real, ori_geo, bits, logs, "anon")
+            total, anon_id, anon_geo = self._face_terms(anon, real, ori_terms, bits, logs, "anon")
             for loss, parts in (self.losses["diversity"](dummy), self.losses["consistency"](dummy, anon_id, same=True),
                                 self.losses["id"](ori_id, anon_id, same=False)):
                 total = total + loss
@@ -181,7 +199,7 @@ class G2FaceTrainer:
         bits = self._random_bits(b)
         with self._autocast():
             recovered = self.G(anon, self.mapper(ori_id, anon_geo.detach().float()), bits)
-            total, rec_id, _ = self._face_terms(recovered, real, ori_geo, bits, logs, "recover")
+            total, rec_id, _ = self._face_terms(recovered, real, ori_terms, bits, logs, "recover")
             loss, parts = self.losses["id"](ori_id, rec_id, same=True)
             total = total + loss
             logs.update({f"recover/{k}": float(v) for k, v in parts.items()})
@@ -246,7 +264,7 @@ class G2FaceTrainer:
 # Command line: `faceveil train g2face` (typer sub-app) or `python -m faceveil.methods.g2face.train`
 # ---------------------------------------------------------------------------------------------
 
-def make_priors(kind: str, device: torch.device) -> Priors:
+def make_priors(kind: str, device: torch.device, bfm: Path | None = None) -> Priors:
     """``published``: ArcFace + Deep3DFaceRecon (user weights); ``offline``: MobileFace + FaceMesh
     (npm human-models, installed by scripts/fetch_npm_models.sh)."""
     from faceveil.methods.g2face import priors as p
@@ -256,14 +274,18 @@ def make_priors(kind: str, device: torch.device) -> Priors:
         from faceveil.models_registry import require_models
 
         paths = require_models([ARCFACE.name, DEEP3D.name])
-        return Priors(p.ArcFaceIdentity.from_file(paths[ARCFACE.name]), p.Deep3DGeometry.from_file(paths[DEEP3D.name]), 512, 147)
+        face_model = MorphableModel.from_mat(bfm).to(device) if bfm is not None else None
+        return Priors(p.ArcFaceIdentity.from_file(paths[ARCFACE.name]), p.Deep3DGeometry.from_file(paths[DEEP3D.name]), 512, 147, face_model)
+    if bfm is not None:
+        raise InputError("--bfm needs the published priors (Deep3DFaceRecon coefficients)")
     if kind == "offline":
         return Priors(p.MobileFaceIdentity(), p.FaceMeshGeometry(), p.MobileFaceIdentity.dim, p.FaceMeshGeometry.dim)
     raise InputError(f"unknown priors {kind!r}; choose published or offline")
 
 
 def run_training(cfg: TrainConfig, out_dir: Path, priors: str = "published", data: Path | None = None,
-                 stylegan: Path | None = None, resume: Path | None = None, device: str | None = None) -> Path:
+                 stylegan: Path | None = None, resume: Path | None = None, device: str | None = None,
+                 bfm: Path | None = None) -> Path:
     """Train until ``cfg.steps``; writes ``out_dir/last.pth`` (+ periodic step checkpoints)."""
     from faceveil.methods.g2face.data import batches, folder_faces, sample_faces
 
@@ -280,7 +302,7 @@ def run_training(cfg: TrainConfig, out_dir: Path, priors: str = "published", dat
     else:
         dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         rank = 0
-    trainer = G2FaceTrainer(cfg, make_priors(priors, dev), dev, distributed=distributed)
+    trainer = G2FaceTrainer(cfg, make_priors(priors, dev, bfm), dev, distributed=distributed)
     if stylegan is not None and resume is None:
         trainer.init_stylegan(stylegan)
     if resume is not None:
@@ -312,13 +334,14 @@ def _typer_app():
         priors: str = typer.Option("published", help="published (ArcFace + Deep3DFaceRecon weights) or offline (MobileFace + FaceMesh)"),
         stylegan: Path | None = typer.Option(None, help="rosinality StyleGAN2 checkpoint (550000.pt) to initialise synthesis"),
         resume: Path | None = typer.Option(None, help="training checkpoint to resume"),
+        bfm: Path | None = typer.Option(None, help="Deep3DFaceRecon BFM_model_front.mat: published shape/landmark/shading loss"),
         steps: int = typer.Option(TrainConfig.steps), batch_size: int = typer.Option(TrainConfig.batch_size),
         size: int = typer.Option(TrainConfig.size), channel_scale: float = typer.Option(TrainConfig.channel_scale),
         amp: str = typer.Option(TrainConfig.amp, help="off, bf16 or fp16"),
         device: str | None = typer.Option(None), seed: int = typer.Option(TrainConfig.seed),
     ) -> None:
         cfg = TrainConfig(size=size, channel_scale=channel_scale, batch_size=batch_size, steps=steps, amp=amp, seed=seed)
-        path = run_training(cfg, out, priors=priors, data=data, stylegan=stylegan, resume=resume, device=device)
+        path = run_training(cfg, out, priors=priors, data=data, stylegan=stylegan, resume=resume, device=device, bfm=bfm)
         typer.echo(f"wrote {path}")
 
     return app

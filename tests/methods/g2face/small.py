@@ -32,3 +32,20 @@ def small_engine(size: int = 256, seed: int = 0) -> G2FaceEngine:
         nn.init.normal_(inject.weight, std=0.5)
     identity = ArcFaceIdentity(IResNet((1, 1, 1, 1), width=8))
     return G2FaceEngine(networks, identity, TinyGeometry())
+
+
+class TinyCoefficientRegressor(nn.Module):
+    """Test double for Deep3DFaceRecon: small random CNN -> 257 coefficients (``coefficients``) and
+    the mapper's 147 (``forward``), small enough in scale for the BFM terms to stay finite."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(nn.Conv2d(3, 8, 4, stride=4), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 257))
+
+    def coefficients(self, faces: torch.Tensor) -> torch.Tensor:
+        return 0.1 * torch.tanh(self.net(faces))
+
+    def forward(self, faces: torch.Tensor) -> torch.Tensor:
+        from faceveil.methods.g2face.priors import geometry_from_coefficients
+
+        return geometry_from_coefficients(self.coefficients(faces))

@@ -71,3 +71,29 @@ def test_invalid_training_config_is_an_input_error():
         TrainConfig(amp="fp8")
     with pytest.raises(InputError):
         TrainConfig(batch_size=1)
+
+
+def test_bfm_basis_switches_on_published_shape_landmark_shading_terms(tmp_path):
+    from faceveil.methods.g2face.morphable import MorphableModel
+
+    from .small import TinyCoefficientRegressor
+    from .test_morphable import synthetic_basis_mat
+
+    synthetic_basis_mat(tmp_path / "bfm.mat")
+    torch.manual_seed(0)
+    priors = Priors(ArcFaceIdentity(IResNet((1, 1, 1, 1), width=8)), TinyCoefficientRegressor(), 512, 147,
+                    MorphableModel.from_mat(tmp_path / "bfm.mat"))
+    trainer = G2FaceTrainer(TINY, priors)
+    logs = trainer.step(next(batches(sample_faces(TINY.size), TINY.batch_size, seed=0)))
+    for key in ("anon/shape", "anon/landmark", "anon/color", "recover/landmark"):
+        assert key in logs and logs[key] >= 0.0
+
+
+def test_bfm_basis_needs_a_coefficient_regressor(tmp_path):
+    from faceveil.methods.g2face.morphable import MorphableModel
+
+    from .test_morphable import synthetic_basis_mat
+
+    synthetic_basis_mat(tmp_path / "bfm.mat")
+    with pytest.raises(InputError):
+        Priors(ArcFaceIdentity(IResNet((1, 1, 1, 1), width=8)), TinyGeometry(), 512, 147, MorphableModel.from_mat(tmp_path / "bfm.mat"))
