@@ -335,6 +335,8 @@ def anonymize_video(
                 report.frames += 1
                 if progress is not None:
                     progress(VideoProgress(report.frames, total, time.perf_counter() - t_start))
+        if writer.transcoded_audio:
+            report.notes.append(f"{output_format(dst)} cannot hold {', '.join(writer.transcoded_audio)} audio: re-encoded to Opus")
         if report.frames == 0:
             raise InputError(f"{src}: no frames in the requested time span")
         if require_faces and tracker.stats.tracks == 0:
@@ -477,7 +479,11 @@ def recover_video(
         was_lossless = bool(header.extra.get("lossless"))
         encode = encode or EncodeOptions(lossless=was_lossless)
         report = VideoReport(input=src, output=dst, method=header.method, payload=[where], audio_streams=len(info.audio))
-        report.tracks = []
+        report.tracking = TrackStats(**{k: v for k, v in header.extra.get("tracking", {}).items()
+                                        if k in TrackStats.__dataclass_fields__ and isinstance(v, int)})
+        position = stream.tell()  # the records iterator reads on from here
+        report.payload_bytes = stream.seek(0, io.SEEK_END)
+        stream.seek(position)
         scratch = _Scratch(dst)
         try:
             video_tmp = scratch.path("video" + dst.suffix.lower())
@@ -503,7 +509,6 @@ def recover_video(
         finally:
             scratch.cleanup()
     report.duration_s = report.frames / float(info.fps)
-    report.payload_bytes = 0
     if not was_lossless:
         report.notes.append("the anonymized video is lossy: face regions were restored exactly from the payload; "
                             "the other pixels are as decoded")

@@ -124,6 +124,8 @@ class EncodeOptions:
     lossless: encode so decoded RGB frames equal the frames we wrote, bit for bit (see ``_LOSSLESS``).
     preset: x264/x265 speed preset.
     keep_audio: remux the input's audio streams unchanged.
+    transcode_audio: re-encode audio to Opus when the output container cannot hold its codec (AAC in
+        WebM); when False such input is refused instead.
     """
 
     codec: str | None = None
@@ -131,6 +133,7 @@ class EncodeOptions:
     lossless: bool = False
     preset: str = "fast"
     keep_audio: bool = True
+    transcode_audio: bool = True
     extra_options: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -382,6 +385,8 @@ class VideoWriter:
         self.path = Path(path)
         self.info = info
         self.span = span
+        self.options = options
+        self.transcoded_audio: list[str] = []  # codecs of input audio streams re-encoded to Opus
         fmt = container_format or output_format(self.path)
         self.choice = _choose_codec(fmt, options, info.width, info.height)
         self._offset_pts = int(round(Fraction(span.offset) / info.time_base)) if span.offset else 0
@@ -419,13 +424,18 @@ class VideoWriter:
         self._audio_demux = av.open(str(source), mode="r", metadata_errors="replace")
         in_streams = list(self._audio_demux.streams.audio)
         for in_stream in in_streams:
-            if not _container_accepts(self._container, fmt, in_stream.codec_context.name):
+            if _container_accepts(self._container, fmt, in_stream.codec_context.name):
+                out_stream = self._container.add_stream_from_template(in_stream)
+            elif self.options.transcode_audio:
+                out_stream = _OpusTranscoder(self._container, in_stream, self.span.offset)
+                self.transcoded_audio.append(in_stream.codec_context.name)
+            else:
                 self._audio_demux.close()
                 raise InputError(
                     f"the {in_stream.codec_context.name} audio of {source.name} cannot be stored in a {self.path.suffix} "
-                    "file without re-encoding; choose another output type (.mkv takes any) or drop audio (--no-audio)"
+                    "file without re-encoding; choose another output type (.mkv takes any), allow re-encoding "
+                    "to Opus, or drop the audio"
                 )
-            out_stream = self._container.add_stream_from_template(in_stream)
             self._audio_pairs.append((in_stream, out_stream))
         if self.span.start:
             try:
@@ -476,12 +486,17 @@ class VideoWriter:
             self._pending_audio = None
             if self.span.start and t_in < self.span.start - 1e-9:
                 continue
+            target = self._out_by_index[packet.stream.index]
+            if isinstance(target, _OpusTranscoder):
+                for out_packet in target.transcode(packet):
+                    self._container.mux(out_packet)
+                continue
             shift = int(round(Fraction(self.span.offset) / Fraction(packet.time_base))) if self.span.offset else 0
             if packet.pts is not None:
                 packet.pts -= shift
             if packet.dts is not None:
                 packet.dts -= shift
-            packet.stream = self._out_by_index[packet.stream.index]
+            packet.stream = target
             self._container.mux(packet)
             self.audio_packets_written += 1
 
@@ -492,6 +507,10 @@ class VideoWriter:
             for packet in self._video.encode():
                 self._container.mux(packet)
             self._mux_audio_until(None)
+            for _, target in self._audio_pairs:
+                if isinstance(target, _OpusTranscoder):
+                    for packet in target.flush():
+                        self._container.mux(packet)
         finally:
             if self._audio_demux is not None:
                 self._audio_demux.close()
@@ -519,6 +538,40 @@ class VideoWriter:
             self.close()
         else:
             self.abort()
+
+
+class _OpusTranscoder:
+    """Re-encodes one audio stream to Opus (48 kHz), for containers that cannot hold its codec."""
+
+    def __init__(self, container, in_stream, offset_s: float) -> None:
+        channels = in_stream.codec_context.channels or 2
+        layout = "mono" if channels == 1 else "stereo"
+        self.stream = container.add_stream("libopus", rate=48000)
+        self.stream.layout = layout
+        self._decoder = in_stream.codec_context
+        self._resampler = av.AudioResampler(format="flt", layout=layout, rate=48000)
+        self._shift = int(round(offset_s * 48000))
+
+    def _encode(self, frames) -> list:
+        packets = []
+        for frame in frames:
+            if frame.pts is not None:
+                frame.pts -= self._shift
+            packets += self.stream.encode(frame)
+        return packets
+
+    def transcode(self, packet) -> list:
+        packets = []
+        for frame in self._decoder.decode(packet):
+            packets += self._encode(self._resampler.resample(frame))
+        return packets
+
+    def flush(self) -> list:
+        packets = []
+        for frame in self._decoder.decode(None):
+            packets += self._encode(self._resampler.resample(frame))
+        packets += self._encode(self._resampler.resample(None))
+        return packets + list(self.stream.encode(None))
 
 
 def _container_accepts(container, fmt: str, codec: str) -> bool:

@@ -81,7 +81,7 @@ def test_time_span_selects_frames(clip):
 @pytest.mark.parametrize("suffix", [".mkv", ".mp4", ".webm"])
 def test_lossless_round_trip_is_exact(clip, tmp_path, suffix):
     out = tmp_path / f"out{suffix}"
-    options = EncodeOptions(lossless=True, keep_audio=suffix != ".webm")  # WebM cannot hold AAC
+    options = EncodeOptions(lossless=True)
     writer = copy_video(clip.path, out, options)
     assert writer.choice.lossless
     original = list(iter_frames(clip.path))
@@ -168,10 +168,17 @@ def test_odd_sizes_encode_with_lossy_codec(tmp_path):
     assert probe_video(out).width == 97 and len(list(iter_frames(out))) == src.frames
 
 
-def test_aac_into_webm_is_refused_clearly(clip, tmp_path):
+def test_aac_into_webm_is_reencoded_to_opus_or_refused_clearly(clip, tmp_path):
+    writer = copy_video(clip.path, tmp_path / "x.webm")
+    assert writer.transcoded_audio == ["aac"]  # WebM only holds Opus/Vorbis
+    info = probe_video(tmp_path / "x.webm")
+    assert [a.codec for a in info.audio] == ["opus"]
+    with av.open(str(tmp_path / "x.webm")) as c:
+        seconds = sum(f.samples for f in c.decode(audio=0)) / 48000
+    assert seconds == pytest.approx(1.0, abs=0.1)
     with pytest.raises(InputError, match="cannot be stored"):
-        copy_video(clip.path, tmp_path / "x.webm")
-    assert not (tmp_path / "x.webm").exists()
+        copy_video(clip.path, tmp_path / "y.webm", EncodeOptions(transcode_audio=False))
+    assert not (tmp_path / "y.webm").exists()
 
 
 def test_bad_options_and_outputs_are_input_errors(clip, tmp_path):
