@@ -8,6 +8,7 @@ landmarks are estimated from the box (faceveil.faces.align.face_landmarks).
 from __future__ import annotations
 
 from functools import cached_property
+from pathlib import Path
 
 import numpy as np
 
@@ -15,7 +16,15 @@ from faceveil.analysis._images import as_rgb_uint8
 from faceveil.analysis.recognizer import cosine_similarity
 from faceveil.errors import ModelUnavailableError
 from faceveil.faces.types import Face
-from faceveil.models_registry import require_model
+from faceveil.models_registry import user_weight
+
+# The same file as the registry entry "arcface_iresnet50" (faceveil.methods.g2face.weights); located
+# directly so that checking for it does not import the G2Face package.
+ARCFACE_WEIGHTS_FILE = "backbone.pth"
+
+
+def locate_arcface_weights() -> Path | None:
+    return user_weight(ARCFACE_WEIGHTS_FILE)()
 
 # insightface's arcface_src: 5 landmarks (viewer-left eye, right eye, nose, mouth left, mouth right) in a 112 crop.
 ARCFACE_TEMPLATE_112 = np.array(
@@ -34,7 +43,11 @@ class ArcFaceRecognizer:
 
         from faceveil.analysis.arcface import iresnet50
 
-        path = require_model("arcface_iresnet50")
+        path = locate_arcface_weights()
+        if path is None:
+            raise ModelUnavailableError(
+                f"arcface_iresnet50 weights not found: put insightface's ms1mv3_arcface_r50 {ARCFACE_WEIGHTS_FILE} in $FACEVEIL_WEIGHTS"
+            )
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
             model = iresnet50()

@@ -50,11 +50,35 @@ def _arcface() -> Recognizer:
     return ArcFaceRecognizer()
 
 
-_FACTORIES: dict[str, tuple[Callable[[], Recognizer], str]] = {
-    "dlib": (_dlib, "dlib-resnet-128"),
-    "faceres": (_faceres, "human-faceres"),
-    "mobileface": (_mobileface, "human-mobileface"),
-    "arcface": (_arcface, "arcface_iresnet50"),
+def _arcface_file():
+    from faceveil.analysis.arcface_recognizer import locate_arcface_weights
+
+    return locate_arcface_weights()
+
+
+def _human_file(stem: str):
+    def locate():
+        from faceveil.analysis.human_models import human_models_dir
+
+        path = human_models_dir() / f"{stem}.json"
+        return path if path.exists() and path.with_suffix(".bin").exists() else None
+
+    return locate
+
+
+def _dlib_file():
+    from faceveil.models_registry import package_file
+
+    return package_file("face_recognition_models", "models", "dlib_face_recognition_resnet_model_v1.dat")
+
+
+# name -> (factory, model file locator, where it is expected). Locators are checked without importing
+# the model registry's every module (the learned methods' packages import torch and torchvision).
+_FACTORIES: dict[str, tuple[Callable[[], Recognizer], Callable[[], object], str]] = {
+    "dlib": (_dlib, _dlib_file, "face_recognition_models package"),
+    "faceres": (_faceres, _human_file("faceres"), "human-models (scripts/fetch_npm_models.sh)"),
+    "mobileface": (_mobileface, _human_file("mobileface"), "human-models (scripts/fetch_npm_models.sh)"),
+    "arcface": (_arcface, _arcface_file, "$FACEVEIL_WEIGHTS/backbone.pth (model arcface_iresnet50)"),
 }
 RECOGNIZER_NAMES = tuple(_FACTORIES)
 
@@ -68,19 +92,10 @@ class RecognizerAvailability:
 
 def recognizer_availability() -> list[RecognizerAvailability]:
     """Which recognizers can run here (model files present), without loading any network."""
-    from faceveil.models_registry import _import_all, model_statuses
-
-    _import_all()
-    statuses = {s.name: s for s in model_statuses()}
     out = []
-    for name, (_, model) in _FACTORIES.items():
-        status = statuses.get(model)
-        if status is None:
-            out.append(RecognizerAvailability(name, False, f"model {model!r} is not registered"))
-        elif status.path is None:
-            out.append(RecognizerAvailability(name, False, f"{model} missing ({status.where})"))
-        else:
-            out.append(RecognizerAvailability(name, True, str(status.path)))
+    for name, (_, locate, where) in _FACTORIES.items():
+        path = locate()
+        out.append(RecognizerAvailability(name, path is not None, str(path) if path is not None else f"missing: {where}"))
     return out
 
 

@@ -39,6 +39,11 @@ def test_missing_weights_are_reported_not_raised(monkeypatch, tmp_path):
     monkeypatch.setenv("FACEVEIL_WEIGHTS", str(tmp_path))
     found = {a.name: a for a in recognizer_availability()}
     assert not found["arcface"].available and "arcface_iresnet50" in found["arcface"].reason
+    # the recognizer table and the model registry agree on where the ArcFace weights live
+    from faceveil.models_registry import model_statuses
+
+    registry = {s.name: s for s in model_statuses()}
+    assert registry["arcface_iresnet50"].where.endswith("backbone.pth")
     recognizer, reason = try_create_recognizer("arcface")
     assert reason is None  # construction is lazy: the missing file surfaces, typed, on first use
     with pytest.raises(ModelUnavailableError, match="arcface_iresnet50"):

@@ -1,0 +1,192 @@
+"""`faceveil eval`: measure a faceveil method, or another tool's anonymized images, with the offline
+analysis models; write metrics.json and report.html.
+
+Wire into the main CLI with ``app.add_typer(faceveil.eval.cli.app, name="eval")``, or call
+:func:`main` with an argv list.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from faceveil.errors import FaceveilError, InputError
+
+app = typer.Typer(
+    name="eval",
+    help="Evaluate anonymization: identity hiding, utility kept, recovery quality (offline models).",
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def parse_options(pairs: list[str]) -> dict:
+    """KEY=VALUE method options; values are JSON when they parse (numbers, true/false), else strings."""
+    options = {}
+    for item in pairs:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise InputError(f"--option expects KEY=VALUE, got {item!r}")
+        try:
+            options[key] = json.loads(value)
+        except ValueError:
+            options[key] = value
+    return options
+
+
+@app.callback(invoke_without_command=True)
+def eval_command(
+    method: Annotated[Optional[str], typer.Option("--method", "-m", help="faceveil method to run (blur, pixelate, median, mosaic, solid, proface-s, g2face)")] = None,
+    option: Annotated[list[str], typer.Option("--option", "-o", help="method option KEY=VALUE (repeatable)")] = [],  # noqa: B006
+    anonymized: Annotated[Optional[Path], typer.Option("--anonymized", help="folder of anonymized images from any tool, paired with --data by file name")] = None,
+    recovered: Annotated[Optional[Path], typer.Option("--recovered", help="with --anonymized: folder of recovered images, paired by file name")] = None,
+    data: Annotated[Optional[Path], typer.Option("--data", help="folder of original images (default: the package-shipped sample faces)")] = None,
+    pairs: Annotated[Optional[Path], typer.Option("--pairs", help="LFW-format pairs.txt (names relative to --data) for TAR@FAR")] = None,
+    out: Annotated[Path, typer.Option("--out", help="output folder for metrics.json, report.html and images")] = Path("faceveil-eval"),
+    recognizer: Annotated[list[str], typer.Option("--recognizer", help="recognizer(s) to use (default: all available, minus the method's training recognizer)")] = [],  # noqa: B006
+    detector: Annotated[list[str], typer.Option("--detector", help="detector(s) for detection rate (default: all)")] = [],  # noqa: B006
+    face_detector: Annotated[str, typer.Option("--face-detector", help="detector that finds the faces to anonymize and measure")] = "centerface",
+    no_landmarks68: Annotated[bool, typer.Option("--no-landmarks68", help="skip dlib 68-point landmark distance")] = False,
+    no_facemesh: Annotated[bool, typer.Option("--no-facemesh", help="skip FaceMesh landmark, pose, shape and expression distances")] = False,
+    diversity: Annotated[int, typer.Option("--diversity", help="with --method: extra anonymizations per face for diversity and the t-SNE plot")] = 0,
+    far: Annotated[float, typer.Option("--far", help="false accept rate for TAR@FAR")] = 1e-3,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="replace an existing report in --out")] = False,
+) -> None:
+    """Evaluate a method (--method) or a folder of anonymized images (--anonymized)."""
+    summary = run_eval(
+        method=method, options=parse_options(option), anonymized=anonymized, recovered=recovered, data=data, pairs=pairs,
+        out=out, recognizers=recognizer, detectors=detector, face_detector=face_detector,
+        landmarks68=not no_landmarks68, facemesh=not no_facemesh, diversity=diversity, far=far, overwrite=overwrite,
+    )
+    print(summary)
+
+
+def run_eval(
+    *, method: str | None, options: dict, anonymized: Path | None, recovered: Path | None, data: Path | None, pairs: Path | None,
+    out: Path, recognizers: list[str], detectors: list[str], face_detector: str, landmarks68: bool, facemesh: bool,
+    diversity: int, far: float, overwrite: bool, argv: list[str] | None = None,
+) -> str:
+    """Run an evaluation and write the report; returns a one-paragraph text summary."""
+    from faceveil.eval.report import ReportWriter
+    from faceveil.eval.runner import ALL_DETECTORS, AnalysisModels, EvalConfig, evaluate
+
+    if (method is None) == (anonymized is None):
+        raise InputError("give exactly one of --method NAME or --anonymized DIR")
+    if recovered is not None and anonymized is None:
+        raise InputError("--recovered goes with --anonymized")
+    if diversity and method is None:
+        raise InputError("--diversity needs --method (it re-runs the method with fresh keys)")
+    if pairs is not None and data is None:
+        raise InputError("--pairs needs --data (the folder the pair names are relative to)")
+    if not 0 < far < 1:
+        raise InputError(f"--far must be in (0, 1), got {far}")
+
+    writer = ReportWriter(Path(out))
+    writer.check_writable(overwrite)
+    import torch
+
+    torch.set_num_threads(max(1, min(4, torch.get_num_threads())))
+    config = EvalConfig(
+        recognizers=tuple(recognizers) or None, detectors=tuple(detectors) or ALL_DETECTORS,
+        landmarks68=landmarks68, facemesh=facemesh, method=(method or "").replace("-", "_") or None,
+    )
+    models = AnalysisModels(config)
+    skipped: list[str] = []
+    started = time.perf_counter()
+    if method is not None:
+        from faceveil.eval.sources import MethodSource
+
+        source = MethodSource(method, options, face_detector, diversity)
+        items = source.items(data, skipped)
+    else:
+        from faceveil.eval.sources import folder_items
+        from faceveil.faces.detect import create_detector
+
+        source = None
+        items = folder_items(data, anonymized, create_detector(face_detector), recovered, skipped)
+    result = evaluate(items, config, models, on_item=writer.add_item)
+    result.notes += [f"skipped {s}" for s in skipped]
+
+    if pairs is not None:
+        _add_verification(result, pairs, data, anonymized, source, models, face_detector, far)
+
+    header = {
+        "command": _command_line(argv),
+        "evaluated": f"method {method} {json.dumps(options) if options else ''}".strip() if method else f"folder {anonymized}",
+        "originals": str(data) if data else "package-shipped sample faces (astronaut, grace_hopper, cameraman)",
+        "faces found by": face_detector,
+        "seconds": f"{time.perf_counter() - started:.1f}",
+    }
+    json_path, html_path = writer.write(result, f"faceveil eval: {header['evaluated']}", header, overwrite)
+    lines = [f"{len(result.per_face)} face(s) measured; wrote {json_path} and {html_path}"]
+    for key in sorted(result.metrics):
+        if key.startswith(("identity.anonymized", "detected.", "recovery.psnr")):
+            lines.append(f"  {key}: {result.metrics[key]}")
+    return "\n".join(lines)
+
+
+def _command_line(argv: list[str] | None) -> str:
+    """How this evaluation was started, for the report (reproducibility)."""
+    if argv is not None:
+        return shlex.join(["faceveil", "eval", *argv])
+    program = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "faceveil"
+    if program in ("cli.py", "__main__.py"):
+        program = "python -m faceveil.eval.cli"
+        return program + " " + shlex.join(sys.argv[1:])
+    return shlex.join([program, *sys.argv[1:]])
+
+
+def _add_verification(result, pairs_file: Path, data: Path, anonymized_dir: Path | None, source, models, face_detector: str, far: float) -> None:
+    from faceveil.eval.pairs import parse_pairs
+    from faceveil.eval.sources import load_rgb
+    from faceveil.eval.verification import evaluate_pairs
+    from faceveil.faces.detect import create_detector
+
+    def anonymize(path: Path, rgb):
+        if source is not None:
+            return source.item(path.stem, rgb).anonymized
+        rel = path.relative_to(data).with_suffix("")
+        for suffix in (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"):
+            candidate = (anonymized_dir / rel).with_suffix(suffix)
+            if candidate.exists():
+                return load_rgb(candidate)
+        raise InputError(f"no anonymized image for {rel} in {anonymized_dir}")
+
+    skipped: list[str] = []
+    results = evaluate_pairs(parse_pairs(pairs_file, data), anonymize, models.recognizers, create_detector(face_detector), far, skipped)
+    for r in results:
+        result.dataset[f"tar@far={far:g}.original.{r.recognizer}"] = r.original.tar
+        result.dataset[f"tar@far={far:g}.anonymized.{r.recognizer}"] = r.anonymized.tar
+    if skipped:
+        result.notes.append(f"pairs: {len(skipped)} skipped, e.g. {skipped[0]}")
+    if not results:
+        result.notes.append("pairs: no usable pair")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Standalone entry: ``python -m faceveil.eval.cli ARGS``; FaceveilError -> one line and its exit code."""
+    import click
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        app(args=args, standalone_mode=False)
+    except FaceveilError as exc:
+        print(f"faceveil eval: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.ClickException as exc:
+        exc.show()
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,240 @@
+"""Compute every metric for a stream of :class:`~faceveil.eval.sources.EvalItem`.
+
+Per face (boxes from the reference detector on the original) we measure, where the models exist:
+
+- ``identity.<anonymized|recovered|wrong_key>.<recognizer>``: cosine similarity to the original face;
+  ``same_person.<...>.<recognizer>``: fraction judged the same person at the recognizer's threshold;
+- ``detected.<detector>``: the anonymized face is still found (IoU >= 0.3 with that detector's box on
+  the original; faces that detector misses on the original are left out), ``box_distance.<detector>``
+  (pixels) and ``box_distance_rel.<detector>`` (/ original box diagonal);
+- ``landmarks68_nme`` (dlib) and ``facemesh_nme`` (468 points): mean point distance / inter-ocular;
+- ``pose_distance`` (degrees), ``shape_distance`` and ``expression_distance`` (pose-normalised mesh);
+- ``recovery.<mae|psnr|ssim|ms_ssim>`` and ``wrong_key.<...>`` on the face region (box + 20 %);
+- ``diversity.<recognizer>``: mean pairwise cosine distance of the face's extra anonymizations.
+
+Dataset level: ``fed.<recognizer>``, the Fréchet embedding distance between original and anonymized
+face embeddings (a FID-like realism proxy over a recognizer, *not* FID).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from faceveil.errors import FaceveilError
+from faceveil.eval import metrics as M
+from faceveil.eval.sources import EvalItem
+from faceveil.faces.types import Face
+
+ALL_DETECTORS = ("centerface", "dlib-hog", "dlib-mmod", "blazeface", "haar")
+RECOVERY_MARGIN = 0.2  # face region for recovery metrics: box grown by 20 % of its size per side
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    recognizers: tuple[str, ...] | None = None  # None: every available one not used in training
+    detectors: tuple[str, ...] = ALL_DETECTORS
+    landmarks68: bool = True
+    facemesh: bool = True
+    method: str | None = None  # the evaluated method (decides which recognizer is excluded)
+
+
+@dataclass
+class EvalResult:
+    metrics: dict[str, M.Summary]
+    dataset: dict[str, float]
+    per_face: list[dict]
+    notes: list[str]
+    models: dict[str, list[str]]  # metric family -> models that measured it
+    embeddings: dict[str, dict[str, list[np.ndarray]]] = field(default_factory=dict)  # recognizer -> role -> (D,)
+    diversity_points: dict[str, list[tuple[str, np.ndarray]]] = field(default_factory=dict)  # recognizer -> (face label, emb)
+
+    def to_dict(self) -> dict:
+        return {
+            "metrics": {k: v.to_dict() for k, v in sorted(self.metrics.items())},
+            "dataset": {k: (None if not math.isfinite(v) else round(v, 6)) for k, v in sorted(self.dataset.items())},
+            "models": self.models,
+            "notes": self.notes,
+            "per_face": self.per_face,
+        }
+
+
+class AnalysisModels:
+    """The recognizers, detectors and landmark models of one evaluation, created once; anything
+    unavailable is left out with a note instead of failing the run."""
+
+    def __init__(self, config: EvalConfig) -> None:
+        from faceveil.analysis.detectors import create_eval_detector
+        from faceveil.analysis.recognizers import create_recognizer, default_recognizers
+
+        self.notes: list[str] = []
+        names, notes = default_recognizers(config.method, list(config.recognizers) if config.recognizers else None)
+        self.notes += notes
+        self.recognizers = {n: create_recognizer(n) for n in names}
+        self.detectors = {}
+        for name in config.detectors:
+            try:
+                self.detectors[name] = create_eval_detector(name)
+            except FaceveilError as exc:
+                self.notes.append(f"detector {name}: not available ({exc})")
+        self.landmarks68 = self.facemesh = None
+        if config.landmarks68:
+            from faceveil.analysis.dlib_models import DlibLandmarks68
+
+            self.landmarks68 = DlibLandmarks68()
+        if config.facemesh:
+            from faceveil.analysis.mediapipe_models import FaceMesh
+
+            self.facemesh = FaceMesh()
+
+    def guarded(self, what: str, fn: Callable[[], float | None]) -> float | None:
+        """Run one measurement; a model that turns out to be missing disables it with a note."""
+        try:
+            return fn()
+        except FaceveilError as exc:
+            note = f"{what}: {exc}"
+            if note not in self.notes:
+                self.notes.append(note)
+            return None
+
+
+def face_region(face: Face, shape: tuple[int, ...], margin: float = RECOVERY_MARGIN) -> tuple[int, int, int, int]:
+    """(x0, y0, x1, y1) integer pixel region of the box grown by ``margin``, clipped to the image."""
+    x0, y0, x1, y1 = face.box
+    mx, my = margin * (x1 - x0), margin * (y1 - y0)
+    h, w = shape[:2]
+    return max(int(x0 - mx), 0), max(int(y0 - my), 0), min(int(math.ceil(x1 + mx)), w), min(int(math.ceil(y1 + my)), h)
+
+
+def _safe(fn: Callable[[], float]) -> float:
+    try:
+        return float(fn())
+    except FaceveilError:
+        return math.nan  # e.g. SSIM on a face region too small for its window
+
+
+def recovery_metrics(original: np.ndarray, other: np.ndarray, face: Face) -> dict[str, float]:
+    x0, y0, x1, y1 = face_region(face, original.shape)
+    a, b = original[y0:y1, x0:x1], other[y0:y1, x0:x1]
+    if a.size == 0:
+        return {}
+    psnr = M.psnr(a, b)
+    return {
+        "mae": M.mae(a, b),
+        # An exact recovery has infinite PSNR; JSON has no infinity, so report 100 dB ("lossless") instead.
+        "psnr": min(psnr, 100.0),
+        "ssim": _safe(lambda: M.ssim(a, b)),
+        "ms_ssim": _safe(lambda: M.ms_ssim(a, b)),
+    }
+
+
+def _detection_metrics(models: AnalysisModels, item: EvalItem, record: dict[str, dict], faces: list[Face]) -> None:
+    for name, detector in models.detectors.items():
+        on_original = [f.box for f in detector.detect(item.original)]
+        on_anonymized = [f.box for f in detector.detect(item.anonymized)]
+        for i, face in enumerate(faces):
+            ref = M.match_box(face.box, on_original)
+            if ref is None:
+                continue  # this detector misses the original face: it says nothing about anonymization
+            hit = M.match_box(on_original[ref], on_anonymized)
+            record[i][f"detected.{name}"] = float(hit is not None)
+            if hit is not None:
+                a, b = on_original[ref], on_anonymized[hit]
+                record[i][f"box_distance.{name}"] = M.box_distance(a, b)
+                record[i][f"box_distance_rel.{name}"] = M.box_distance(a, b) / math.hypot(a[2] - a[0], a[3] - a[1])
+
+
+def _geometry_metrics(models: AnalysisModels, item: EvalItem, face: Face, out: dict) -> None:
+    from faceveil.analysis.mesh_geometry import EYE_OUTER, expression_descriptor, head_pose, shape_descriptor
+
+    if models.landmarks68 is not None:
+        a = models.landmarks68.landmarks(item.original, face)
+        b = models.landmarks68.landmarks(item.anonymized, face)
+        inter_ocular = float(np.linalg.norm(a[36] - a[45]))  # outer eye corners in iBUG order
+        if inter_ocular > 0:
+            out["landmarks68_nme"] = M.landmark_distance(a, b, inter_ocular)
+    if models.facemesh is not None:
+        mesh_a = models.guarded("FaceMesh", lambda: models.facemesh.mesh(item.original, face).points)
+        mesh_b = models.guarded("FaceMesh", lambda: models.facemesh.mesh(item.anonymized, face).points)
+        if mesh_a is None or mesh_b is None:
+            return
+        inter_ocular = float(np.linalg.norm(mesh_a[EYE_OUTER[0], :2] - mesh_a[EYE_OUTER[1], :2]))
+        if inter_ocular > 0:
+            out["facemesh_nme"] = M.landmark_distance(mesh_a[:, :2], mesh_b[:, :2], inter_ocular)
+        out["pose_distance"] = M.pose_distance(head_pose(mesh_a).as_array(), head_pose(mesh_b).as_array())
+        out["shape_distance"] = M.descriptor_distance(shape_descriptor(mesh_a), shape_descriptor(mesh_b))
+        out["expression_distance"] = M.descriptor_distance(expression_descriptor(mesh_a), expression_descriptor(mesh_b))
+
+
+def evaluate(items: Iterable[EvalItem], config: EvalConfig, models: AnalysisModels | None = None, on_item: Callable[[EvalItem], None] | None = None) -> EvalResult:
+    """Measure every item; ``on_item`` is called after each (the report saves its image grid there)."""
+    models = models or AnalysisModels(config)
+    per_face: list[dict] = []
+    embeddings: dict[str, dict[str, list[np.ndarray]]] = defaultdict(lambda: defaultdict(list))
+    diversity_points: dict[str, list[tuple[str, np.ndarray]]] = defaultdict(list)
+    n_items = 0
+    for item in items:
+        n_items += 1
+        faces = item.faces
+        record: dict[int, dict] = {i: {} for i in range(len(faces))}
+        _detection_metrics(models, item, record, faces)
+        for i, face in enumerate(faces):
+            out = record[i]
+            for rname, rec in models.recognizers.items():
+                ref = models.guarded(f"recognizer {rname}", lambda: rec.embed(item.original, face))
+                if ref is None:
+                    continue
+                embeddings[rname]["original"].append(ref)
+                others = {"anonymized": item.anonymized, "recovered": item.recovered, "wrong_key": item.wrong_key}
+                for role, image in others.items():
+                    if image is None:
+                        continue
+                    emb = rec.embed(image, face)
+                    embeddings[rname][role].append(emb)
+                    sim = rec.similarity(ref, emb)
+                    out[f"identity.{role}.{rname}"] = sim
+                    out[f"same_person.{role}.{rname}"] = float(sim > rec.same_person_cosine)
+                if len(item.variants) >= 2:
+                    variant_embs = np.stack([rec.embed(v, face) for v in item.variants])
+                    out[f"diversity.{rname}"] = M.identity_diversity(variant_embs)
+                    diversity_points[rname] += [(f"{item.name}#{i}", e) for e in variant_embs]
+            _geometry_metrics(models, item, face, out)
+            if item.recovered is not None:
+                out |= {f"recovery.{k}": v for k, v in recovery_metrics(item.original, item.recovered, face).items()}
+            if item.wrong_key is not None:
+                out |= {f"wrong_key.{k}": v for k, v in recovery_metrics(item.original, item.wrong_key, face).items()}
+            per_face.append({"image": item.name, "face": i, "box": [round(v, 1) for v in face.box]} | {k: round(float(v), 6) for k, v in out.items() if math.isfinite(v)})
+        if on_item is not None:
+            on_item(item)
+
+    metrics = _aggregate(per_face)
+    dataset = {}
+    for rname, roles in embeddings.items():
+        if len(roles["original"]) >= 2 and len(roles["anonymized"]) >= 2:
+            dataset[f"fed.{rname}"] = M.frechet_embedding_distance(np.stack(roles["original"]), np.stack(roles["anonymized"]))
+    notes = list(models.notes)
+    if n_items and not per_face:
+        notes.append("the reference detector found no face in any original image: nothing to measure")
+    return EvalResult(metrics, dataset, per_face, notes, _models_used(models), {k: dict(v) for k, v in embeddings.items()}, dict(diversity_points))
+
+
+def _aggregate(per_face: list[dict]) -> dict[str, M.Summary]:
+    """mean ± std per metric over faces; a face missing a measured metric counts as missing."""
+    keys = sorted({k for row in per_face for k in row if k not in ("image", "face", "box")})
+    return {k: M.summarize([row.get(k, math.nan) for row in per_face]) for k in keys}
+
+
+def _models_used(models: AnalysisModels) -> dict[str, list[str]]:
+    used = {
+        "identity, same_person, diversity, fed": sorted(models.recognizers),
+        "detected, box_distance": sorted(models.detectors),
+    }
+    if models.landmarks68 is not None:
+        used["landmarks68_nme"] = ["dlib shape_predictor_68"]
+    if models.facemesh is not None:
+        used["facemesh_nme, pose_distance, shape_distance, expression_distance"] = ["MediaPipe FaceMesh (human-models)"]
+    return used

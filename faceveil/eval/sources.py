@@ -1,0 +1,149 @@
+"""Where evaluation images come from: a faceveil method run here, or another tool's output folder.
+
+Both yield :class:`EvalItem`: an original photo, its anonymized version, the faces found on the
+original (the reference every metric is measured at), and, when available, the key holder's
+recovery, a wrong-key recovery and extra anonymizations for diversity.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from faceveil.errors import FaceveilError, InputError
+from faceveil.faces.types import Face
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
+
+
+@dataclass
+class EvalItem:
+    name: str
+    original: np.ndarray  # (H, W, 3) uint8 RGB
+    anonymized: np.ndarray  # (H, W, 3) uint8 RGB, same size
+    faces: list[Face]  # found on the original by the reference detector
+    recovered: np.ndarray | None = None  # key holder's recovery
+    recovery_kind: str | None = None  # "payload" (exact pixels) or "pixels" (learned inverse)
+    wrong_key: np.ndarray | None = None  # recovery attempted with a wrong key (learned methods)
+    variants: list[np.ndarray] = field(default_factory=list)  # more anonymizations with fresh keys
+
+
+def load_rgb(path: Path) -> np.ndarray:
+    """(H, W, 3) uint8 RGB of an image file (EXIF orientation applied, alpha dropped)."""
+    from faceveil.io.images import load_image
+
+    return np.ascontiguousarray(load_image(path).rgb())
+
+
+def list_images(directory: Path) -> list[Path]:
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise InputError(f"{directory} is not a directory")
+    return sorted(p for p in directory.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+
+
+def _by_stem(directory: Path) -> dict[str, Path]:
+    """Relative path without suffix -> file (other tools often change the format, e.g. jpg -> png)."""
+    out: dict[str, Path] = {}
+    for path in list_images(directory):
+        out.setdefault(str(path.relative_to(directory).with_suffix("")), path)
+    return out
+
+
+def original_images(data_dir: Path | None) -> list[tuple[str, np.ndarray | Path]]:
+    """(name, image or path) of the originals: ``data_dir``'s images, or the package-shipped faces."""
+    if data_dir is None:
+        from faceveil.eval.samples import load_samples
+
+        return list(load_samples().items())
+    files = _by_stem(Path(data_dir))
+    if not files:
+        raise InputError(f"no images in {data_dir}")
+    return list(files.items())
+
+
+def folder_items(
+    data_dir: Path | None, anonymized_dir: Path, detector, recovered_dir: Path | None = None, skipped: list[str] | None = None
+) -> Iterator[EvalItem]:
+    """Pair each original with ``anonymized_dir``'s file of the same relative name (any image suffix).
+
+    Originals without a counterpart, or whose counterpart has another size, are skipped and
+    reported in ``skipped`` (a list the caller passes in)."""
+    anonymized = _by_stem(anonymized_dir)
+    recovered = _by_stem(recovered_dir) if recovered_dir is not None else {}
+    skipped = skipped if skipped is not None else []
+    if not anonymized:
+        raise InputError(f"no images in {anonymized_dir}")
+    for name, source in original_images(data_dir):
+        if name not in anonymized:
+            skipped.append(f"{name}: no anonymized image in {anonymized_dir}")
+            continue
+        try:
+            original = source if isinstance(source, np.ndarray) else load_rgb(source)
+            anon = load_rgb(anonymized[name])
+            rec = load_rgb(recovered[name]) if name in recovered else None
+        except FaceveilError as exc:
+            skipped.append(f"{name}: {exc}")
+            continue
+        if anon.shape != original.shape or (rec is not None and rec.shape != original.shape):
+            skipped.append(f"{name}: anonymized/recovered size differs from the original {original.shape[1]}x{original.shape[0]}")
+            continue
+        yield EvalItem(name, original, anon, detector.detect(original), rec, "external" if rec is not None else None)
+
+
+class MethodSource:
+    """Runs a faceveil method on originals exactly as ``faceveil anonymize`` does (same detector,
+    same per-face contexts from a random content key), and recovers as a key holder would."""
+
+    def __init__(self, method: str, options: dict | None = None, detector: str = "centerface", diversity: int = 0) -> None:
+        from faceveil.faces.detect import create_detector
+        from faceveil.methods.base import create_method
+
+        if diversity < 0:
+            raise InputError("--diversity must be >= 0")
+        self.method = create_method(method, **(options or {}))
+        self.detector = create_detector(detector)
+        self.diversity = diversity
+
+    @property
+    def pixel_recoverable(self) -> bool:
+        from faceveil.methods.base import PixelRecoverableMethod
+
+        return isinstance(self.method, PixelRecoverableMethod)
+
+    def _anonymize(self, rgb: np.ndarray, faces: list[Face]):
+        from faceveil.crypto.envelope import ContentKey
+        from faceveil.pipeline import anonymize_frame, face_contexts
+
+        contexts = face_contexts(faces, ContentKey.generate())
+        return anonymize_frame(rgb, faces, self.method, contexts), contexts
+
+    def item(self, name: str, rgb: np.ndarray) -> EvalItem:
+        from faceveil.crypto.envelope import ContentKey
+        from faceveil.pipeline import changed_regions, face_contexts, recover_frame_from_pixels, restore_regions
+
+        faces = self.detector.detect(rgb)
+        frame, contexts = self._anonymize(rgb, faces)
+        if self.pixel_recoverable:
+            recovered = recover_frame_from_pixels(frame.rgb, faces, self.method, contexts)
+            wrong = recover_frame_from_pixels(frame.rgb, faces, self.method, face_contexts(faces, ContentKey.generate()))
+            kind = "pixels"
+        else:
+            # What `faceveil recover` does with the payload: put the recorded original rectangles back.
+            regions = changed_regions(rgb, frame.rgb, [o.rect for o in frame.outcomes])
+            recovered, wrong, kind = restore_regions(frame.rgb, regions), None, "payload"
+        variants = [self._anonymize(rgb, faces)[0].rgb for _ in range(self.diversity)]
+        return EvalItem(name, rgb, frame.rgb, list(faces), recovered, kind, wrong, variants)
+
+    def items(self, data_dir: Path | None, skipped: list[str] | None = None) -> Iterator[EvalItem]:
+        skipped = skipped if skipped is not None else []
+        for name, source in original_images(data_dir):
+            try:
+                rgb = source if isinstance(source, np.ndarray) else load_rgb(source)
+            except FaceveilError as exc:
+                skipped.append(f"{name}: {exc}")
+                continue
+            yield self.item(name, rgb)

@@ -1,0 +1,155 @@
+"""`faceveil eval` end to end on the package-shipped faces: folder mode, method mode, pairs, report."""
+
+import json
+from html.parser import HTMLParser
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from faceveil.analysis.dlib_models import DlibHogDetector
+from faceveil.eval.cli import main, parse_options
+from faceveil.eval.samples import load_sample
+from faceveil.errors import InputError
+
+FAST = ["--recognizer", "dlib", "--detector", "haar", "--detector", "dlib-hog", "--no-facemesh"]
+
+
+def _face_box(rgb):
+    face = max(DlibHogDetector().detect(rgb), key=lambda f: f.width * f.height)
+    return [int(v) for v in face.box]
+
+
+def _grey_out(rgb):
+    x0, y0, x1, y1 = _face_box(rgb)
+    out = rgb.copy()
+    out[max(y0 - 20, 0) : y1 + 20, max(x0 - 20, 0) : x1 + 20] = 128
+    return out
+
+
+class _Collect(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.images, self.text = [], []
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "img":
+            self.images.append(dict(attrs)["src"])
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory):
+    root = tmp_path_factory.mktemp("eval")
+    data, anon = root / "data", root / "anon"
+    data.mkdir()
+    anon.mkdir()
+    astronaut, grace = load_sample("astronaut"), load_sample("grace_hopper")
+    Image.fromarray(astronaut).save(data / "astronaut.png")
+    Image.fromarray(grace).save(data / "grace.png")
+    Image.fromarray(astronaut).save(anon / "astronaut.png")  # untouched: identity kept, detected
+    Image.fromarray(_grey_out(grace)).save(anon / "grace.jpg", quality=95)  # suffix may differ
+    return data, anon
+
+
+@pytest.fixture(scope="module")
+def folder_report(folders, tmp_path_factory) -> Path:
+    data, anon = folders
+    out = tmp_path_factory.mktemp("report")
+    assert main(["--anonymized", str(anon), "--data", str(data), "--out", str(out), *FAST]) == 0
+    return out
+
+
+def test_folder_mode_measures_real_differences(folder_report):
+    report = json.loads((folder_report / "metrics.json").read_text())
+    faces = {row["image"]: row for row in report["per_face"]}
+    assert set(faces) == {"astronaut", "grace"}
+    untouched, greyed = faces["astronaut"], faces["grace"]
+    assert untouched["identity.anonymized.dlib"] == pytest.approx(1.0, abs=1e-6)
+    assert untouched["same_person.anonymized.dlib"] == 1.0
+    assert untouched["detected.dlib-hog"] == 1.0 and untouched["box_distance.dlib-hog"] == 0.0
+    assert untouched["landmarks68_nme"] == pytest.approx(0.0, abs=1e-6)
+    assert greyed["same_person.anonymized.dlib"] == 0.0
+    assert greyed["identity.anonymized.dlib"] < untouched["identity.anonymized.dlib"] - 0.05
+    assert greyed["detected.dlib-hog"] == 0.0 and greyed["detected.haar"] == 0.0
+    assert report["metrics"]["detected.dlib-hog"] == {"mean": 0.5, "std": 0.5, "n": 2, "missing": 0}
+    assert "recovery.mae" not in report["metrics"]  # nothing recovered in folder mode without --recovered
+    assert report["models"]["identity, same_person, diversity, fed"] == ["dlib"]
+
+
+def test_html_report_renders_with_existing_images(folders, folder_report):
+    data, anon = folders
+    out = folder_report
+    parser = _Collect()
+    parser.feed((out / "report.html").read_text())
+    assert parser.images, "the report shows images"
+    for src in parser.images:
+        assert not src.startswith(("http:", "https:", "/")), "offline, relative links only"
+        assert (out / src).is_file(), src
+        assert Image.open(out / src).size[0] > 0
+    text = " ".join(parser.text)
+    assert "identity.anonymized.dlib" in text and "detected.haar" in text and "Which models measured what" in text
+    assert any("plots/identity.png" == s for s in parser.images)
+    # a second run refuses to overwrite without --overwrite
+    assert main(["--anonymized", str(anon), "--data", str(data), "--out", str(out), *FAST]) == 9
+
+
+def test_method_mode_recovers_exactly(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    Image.fromarray(load_sample("astronaut")).save(data / "astronaut.png")
+    out = tmp_path / "report"
+    assert main(["--method", "pixelate", "--data", str(data), "--out", str(out), *FAST, "--no-landmarks68"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())["metrics"]
+    assert metrics["recovery.mae"]["mean"] == 0.0 and metrics["recovery.psnr"]["mean"] == 100.0
+    assert metrics["identity.recovered.dlib"]["mean"] == pytest.approx(1.0, abs=1e-6)
+    assert metrics["identity.anonymized.dlib"]["mean"] < 0.99
+
+
+def test_pairs_tar_at_far(tmp_path):
+    astronaut, grace = load_sample("astronaut"), load_sample("grace_hopper")
+    data, anon = tmp_path / "lfw", tmp_path / "anon"
+    people = {
+        "Astronaut": [astronaut, cv2.flip(astronaut, 1)],
+        "Grace": [grace, cv2.flip(grace, 1)],
+    }
+    for name, images in people.items():
+        (data / name).mkdir(parents=True)
+        (anon / name).mkdir(parents=True)
+        for k, img in enumerate(images, start=1):
+            Image.fromarray(img).save(data / name / f"{name}_{k:04d}.jpg", quality=95)
+            Image.fromarray(_grey_out(img)).save(anon / name / f"{name}_{k:04d}.png")
+    pairs = tmp_path / "pairs.txt"
+    pairs.write_text("Astronaut\t1\t2\nGrace\t1\t2\nAstronaut\t1\tGrace\t2\nGrace\t1\tAstronaut\t2\n")
+    out = tmp_path / "report"
+    fast = ["--recognizer", "dlib", "--detector", "haar", "--no-facemesh", "--no-landmarks68"]
+    args = ["--anonymized", str(anon), "--data", str(data), "--pairs", str(pairs), "--far", "0.5", "--out", str(out), *fast]
+    assert main(args) == 0
+    dataset = json.loads((out / "metrics.json").read_text())["dataset"]
+    # originals: both genuine pairs beat the lower impostor score; greyed-out second images do not
+    assert dataset["tar@far=0.5.original.dlib"] == 1.0
+    assert dataset["tar@far=0.5.anonymized.dlib"] < 1.0
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        [],  # neither --method nor --anonymized
+        ["--method", "blur", "--anonymized", "."],
+        ["--method", "no-such-method"],
+        ["--method", "blur", "--option", "novalue"],
+        ["--anonymized", "/no/such/dir"],
+        ["--method", "blur", "--pairs", "pairs.txt"],  # --pairs without --data
+        ["--method", "blur", "--far", "2"],
+    ],
+)
+def test_bad_usage_gives_typed_exit_codes(args, tmp_path):
+    assert main([*args, "--out", str(tmp_path / "o")]) == InputError.exit_code
+
+
+def test_parse_options():
+    assert parse_options(["sigma=3", "mode=fast", "flag=true"]) == {"sigma": 3, "mode": "fast", "flag": True}
