@@ -1,0 +1,66 @@
+"""The runner on hand-built EvalItems: wrong-key, recovery and diversity paths, and the t-SNE plot."""
+
+import math
+
+import cv2
+import numpy as np
+import pytest
+
+from faceveil.eval.report import write_plots
+from faceveil.eval.runner import EvalConfig, evaluate, face_region, recovery_metrics
+from faceveil.eval.samples import load_sample
+from faceveil.eval.sources import EvalItem
+from faceveil.faces.types import Face
+
+ASTRONAUT_FACE = Face(box=(175.0, 76.0, 265.0, 166.0))  # dlib HOG's box on skimage's astronaut
+
+
+def test_face_region_grows_and_clips():
+    assert face_region(Face(box=(10, 10, 20, 30)), (100, 100, 3), 0.5) == (5, 0, 25, 40)
+    assert face_region(Face(box=(90, 90, 99, 99)), (95, 100, 3), 0.2) == (88, 88, 100, 95)
+
+
+def test_recovery_metrics_on_face_region_only():
+    img = load_sample("astronaut")
+    changed = img.copy()
+    changed[0:20, 0:20] = 0  # outside the face region: must not count
+    exact = recovery_metrics(img, changed, ASTRONAUT_FACE)
+    assert exact["mae"] == 0.0 and exact["psnr"] == 100.0 and exact["ssim"] == pytest.approx(1.0)
+    shifted = img.astype(np.int16)
+    shifted[40:190, 150:290] += 4  # covers the region (box +- 20 % = 157..283 x 58..184)
+    off = recovery_metrics(img, np.clip(shifted, 0, 255).astype(np.uint8), ASTRONAUT_FACE)
+    assert off["mae"] == pytest.approx(4.0, abs=0.1)
+    assert off["psnr"] == pytest.approx(10 * math.log10(255**2 / 16), abs=0.3)
+
+
+def test_wrong_key_and_diversity_paths_and_tsne_plot(tmp_path):
+    img = load_sample("astronaut")
+    x0, y0, x1, y1 = (int(v) for v in ASTRONAUT_FACE.box)
+    blurred = img.copy()
+    blurred[y0:y1, x0:x1] = cv2.GaussianBlur(img[y0:y1, x0:x1], (0, 0), 8)
+    noise = img.copy()
+    noise[y0:y1, x0:x1] = np.random.default_rng(0).integers(0, 255, (y1 - y0, x1 - x0, 3), dtype=np.uint8)
+    grace = load_sample("grace_hopper")[139:325, 180:366]
+    swapped = img.copy()
+    swapped[y0:y1, x0:x1] = cv2.resize(grace, (x1 - x0, y1 - y0))
+    item = EvalItem(
+        "astronaut", img, blurred, [ASTRONAUT_FACE], recovered=img.copy(), recovery_kind="pixels", wrong_key=noise,
+        variants=[blurred, noise, swapped, img.copy()],
+    )
+    config = EvalConfig(recognizers=("dlib",), detectors=("haar",), landmarks68=False, facemesh=False)
+    result = evaluate([item], config)
+    row = result.per_face[0]
+    assert row["identity.recovered.dlib"] == pytest.approx(1.0, abs=1e-6)
+    assert row["identity.wrong_key.dlib"] < row["identity.recovered.dlib"] - 0.1
+    assert row["wrong_key.psnr"] < 15 and row["recovery.psnr"] == 100.0
+    assert row["diversity.dlib"] > 0.02  # four different faces, one of them the original
+    assert len(result.diversity_points["dlib"]) == 4
+    plots = write_plots(result, tmp_path)
+    assert {p.name for p in plots} >= {"identity.png", "diversity_tsne_dlib.png"}
+    assert all(p.stat().st_size > 1000 for p in plots)
+
+
+def test_no_faces_is_reported_not_crashed():
+    img = load_sample("astronaut")
+    result = evaluate([EvalItem("empty", img, img, [])], EvalConfig(recognizers=("dlib",), detectors=(), landmarks68=False, facemesh=False))
+    assert result.per_face == [] and any("no face" in n for n in result.notes)
