@@ -38,12 +38,13 @@ import numpy as np
 from faceveil.crypto.container import pixel_digest
 from faceveil.crypto.envelope import ContentKey
 from faceveil.errors import InputError, NoFacesError, OutputExistsError, PayloadCorruptError, PayloadMissingError, TamperedPixelsError
-from faceveil.faces.track import FaceTracker, TrackerConfig, TrackStats, TrackedFace
+from faceveil.faces.track import LookaheadTracker, TrackedFace, TrackerConfig, TrackStats
 from faceveil.faces.types import Face
 from faceveil.io.carriers import sidecar_path
 from faceveil.io.video import (
     EncodeOptions,
     TimeSpan,
+    VideoFrame,
     VideoInfo,
     VideoWriter,
     from_display,
@@ -80,6 +81,8 @@ class VideoOptions:
     payload: where the recovery payload goes; "embedded" = MKV attachment (other containers cannot
         hold one, so a sidecar is written instead and the report says so).
     chunk_seconds: payload chunk length; the unit of memory and of independent decoding.
+    lookahead: frames held back so a face first detected late is also covered in the frames just
+        before (faceveil.faces.track.LookaheadTracker); costs that many frames of memory.
     """
 
     encode: EncodeOptions = EncodeOptions()
@@ -87,12 +90,15 @@ class VideoOptions:
     tracker: TrackerConfig = TrackerConfig()
     payload: PayloadMode = "both"
     chunk_seconds: float = 1.0
+    lookahead: int = 2
 
     def __post_init__(self) -> None:
         if self.payload not in ("embedded", "sidecar", "both", "none"):
             raise InputError(f"payload must be embedded, sidecar, both or none, got {self.payload!r}")
         if not 0.04 <= self.chunk_seconds <= 8:
             raise InputError(f"chunk_seconds must be in [0.04, 8], got {self.chunk_seconds}")
+        if not 0 <= self.lookahead <= 64:
+            raise InputError(f"lookahead must be in [0, 64] frames, got {self.lookahead}")
 
 
 @dataclass(frozen=True)
@@ -281,60 +287,46 @@ def anonymize_video(
     t_start = time.perf_counter()
     info = probe_video(src)
     _check_destination(src, dst, overwrite, protect)
+    if _payload_places(options.payload, dst)[1] and sidecar_path(dst).exists() and not overwrite:
+        raise OutputExistsError(f"{sidecar_path(dst)} already exists; refusing to overwrite it (use --overwrite)")
     if options.payload != "none" and not recipients:
         from faceveil.errors import KeyMaterialError
 
         raise KeyMaterialError("no key for the recovery payload: give a passphrase or a recipient, or use payload none")
     method_obj = _resolve_method(method)
-    fallback = create_method(method_obj.fallback) if method_obj.space == "aligned" else None
     detector_obj = _resolve_detector(detector)
     content_key = ContentKey.generate() if options.payload != "none" else None
-    run_salt = int(np.random.SeedSequence().entropy % (1 << 63))
-    tracker = FaceTracker(options.tracker)
+    tracker: LookaheadTracker[tuple] = LookaheadTracker(options.tracker, options.lookahead)
     report = VideoReport(input=src, output=dst, method=method_obj.name, audio_streams=len(info.audio) if options.encode.keep_audio else 0)
     total = _span_frames_estimate(info, options.span)
     frame_shape = (*to_display(np.empty((info.height, info.width, 0), np.uint8), info.rotation).shape[:2], 3)
 
     scratch = _Scratch(dst)
+    payload_writer = None
     try:
         video_tmp = scratch.path("video" + dst.suffix.lower())
-        payload_writer = None
         if content_key is not None:
             chunk_frames = max(1, min(240, int(round(float(info.fps) * options.chunk_seconds))))
             payload_writer = VideoPayloadWriter(scratch.path("chunks.bin"), content_key, chunk_frames)
-        timings = {"decode": 0.0, "detect": 0.0, "anonymize": 0.0, "encode": 0.0, "payload": 0.0}
-        summaries: dict[int, TrackSummary] = {}
         with VideoWriter(video_tmp, info, options.encode, options.span, container_format=output_format(dst)) as writer:
-            report.codec, report.lossless = writer.choice.codec, writer.choice.lossless
+            sink = _FrameSink(method_obj, content_key, writer, payload_writer, info.rotation, report)
             frames = iter_frames(src, options.span)
             while True:
                 t = time.perf_counter()
                 frame = next(frames, None)
-                timings["decode"] += time.perf_counter() - t
+                sink.timings["decode"] += time.perf_counter() - t
                 if frame is None:
                     break
                 upright = to_display(frame.rgb, info.rotation)
                 t = time.perf_counter()
-                tracked = tracker.update(detector_obj.detect(upright))
-                timings["detect"] += time.perf_counter() - t
-                t = time.perf_counter()
-                faces = [tf.face for tf in tracked]
-                result = anonymize_frame(upright, faces, method_obj, track_contexts(faces, content_key, run_salt), fallback=fallback)
-                timings["anonymize"] += time.perf_counter() - t
-                _summarise(summaries, frame.index, tracked)
-                for outcome in result.outcomes:
-                    if outcome.fallback_reason and not any(outcome.fallback_reason in n for n in report.notes):
-                        report.notes.append(f"{outcome.method} used instead of {method_obj.name} for some faces ({outcome.fallback_reason})")
-                if payload_writer is not None:
-                    t = time.perf_counter()
-                    payload_writer.add(_frame_record(frame.index, upright, result, lossless=writer.choice.lossless))
-                    timings["payload"] += time.perf_counter() - t
-                t = time.perf_counter()
-                writer.write(from_display(result.rgb, info.rotation), frame.pts)
-                timings["encode"] += time.perf_counter() - t
-                report.frames += 1
-                if progress is not None:
-                    progress(VideoProgress(report.frames, total, time.perf_counter() - t_start))
+                detections = detector_obj.detect(upright)
+                sink.timings["detect"] += time.perf_counter() - t
+                for (held_frame, held_upright), tracked in tracker.push(detections, (frame, upright)):
+                    sink.process(held_frame, held_upright, tracked)
+                    if progress is not None:
+                        progress(VideoProgress(report.frames, total, time.perf_counter() - t_start))
+            for (held_frame, held_upright), tracked in tracker.flush():
+                sink.process(held_frame, held_upright, tracked)
         if writer.transcoded_audio:
             report.notes.append(f"{output_format(dst)} cannot hold {', '.join(writer.transcoded_audio)} audio: re-encoded to Opus")
         if report.frames == 0:
@@ -343,7 +335,7 @@ def anonymize_video(
             raise NoFacesError(f"{src}: no face found in any frame")
         report.duration_s = report.frames / float(info.fps)
         report.tracking = tracker.stats
-        report.tracks = [summaries[k] for k in sorted(summaries)]
+        report.tracks = [sink.summaries[k] for k in sorted(sink.summaries)]
         if not report.lossless:
             report.notes.append(f"lossy output ({report.codec}): recovery restores the face regions exactly; "
                                 "other pixels stay as decoded. Use lossless for bit-exact recovery.")
@@ -353,12 +345,49 @@ def anonymize_video(
         else:
             t = time.perf_counter()
             _store_payload(payload_writer, video_tmp, dst, scratch, report, info, method_obj, recipients, options, overwrite, frame_shape)
-            timings["payload"] += time.perf_counter() - t
-        timings["total"] = time.perf_counter() - t_start
-        report.timings = timings
+            sink.timings["payload"] += time.perf_counter() - t
+        report.timings = {**sink.timings, "total": time.perf_counter() - t_start}
         return report
     finally:
+        if payload_writer is not None:
+            payload_writer.discard()  # no-op once finished; frees the scratch file after an error
         scratch.cleanup()
+
+
+class _FrameSink:
+    """Anonymizes tracked frames as the look-ahead tracker releases them: method → payload record → encoder."""
+
+    def __init__(self, method: AnonymizationMethod, content_key: ContentKey | None, writer: VideoWriter,
+                 payload_writer: VideoPayloadWriter | None, rotation: int, report: VideoReport) -> None:
+        self.method = method
+        self.fallback = create_method(method.fallback) if method.space == "aligned" else None
+        self.content_key = content_key
+        self.run_salt = int(np.random.SeedSequence().entropy % (1 << 63))  # seeds when there is no key
+        self.writer, self.payload_writer, self.rotation, self.report = writer, payload_writer, rotation, report
+        self.summaries: dict[int, TrackSummary] = {}
+        self.timings = {"decode": 0.0, "detect": 0.0, "anonymize": 0.0, "encode": 0.0, "payload": 0.0}
+        report.codec, report.lossless = writer.choice.codec, writer.choice.lossless
+
+    def process(self, frame: VideoFrame, upright: np.ndarray, tracked: Sequence[TrackedFace]) -> None:
+        """frame: decoded frame (stored orientation); upright: (H, W, 3) the same turned for viewing."""
+        t = time.perf_counter()
+        faces = [tf.face for tf in tracked]
+        contexts = track_contexts(faces, self.content_key, self.run_salt)
+        result = anonymize_frame(upright, faces, self.method, contexts, fallback=self.fallback)
+        self.timings["anonymize"] += time.perf_counter() - t
+        _summarise(self.summaries, frame.index, tracked)
+        for outcome in result.outcomes:
+            if outcome.fallback_reason and not any(outcome.fallback_reason in n for n in self.report.notes):
+                self.report.notes.append(f"{outcome.method} used instead of {self.method.name} for some faces "
+                                         f"({outcome.fallback_reason})")
+        if self.payload_writer is not None:
+            t = time.perf_counter()
+            self.payload_writer.add(_frame_record(frame.index, upright, result, lossless=self.writer.choice.lossless))
+            self.timings["payload"] += time.perf_counter() - t
+        t = time.perf_counter()
+        self.writer.write(from_display(result.rgb, self.rotation), frame.pts)
+        self.timings["encode"] += time.perf_counter() - t
+        self.report.frames += 1
 
 
 def _summarise(summaries: dict[int, TrackSummary], index: int, tracked: Sequence[TrackedFace]) -> None:
@@ -404,23 +433,29 @@ def _store_payload(writer: VideoPayloadWriter, video_tmp: Path, dst: Path, scrat
                 "tracking": report.tracking.to_dict(),
             },
         )
-    where = options.payload
-    if where in ("embedded", "both") and not supports_attachments(dst):
-        if where == "embedded":
-            report.notes.append(f"{dst.suffix} files cannot carry attachments: wrote the payload as a sidecar (use .mkv to embed)")
-        where = "sidecar"
-    if where in ("embedded", "both"):
+    embed, sidecar = _payload_places(options.payload, dst)
+    if options.payload == "embedded" and not embed:
+        report.notes.append(f"{dst.suffix} files cannot carry attachments: wrote the payload as a sidecar (use .mkv to embed)")
+    if embed:
         final_tmp = scratch.path("final" + dst.suffix.lower())
         remux_with_attachments(video_tmp, final_tmp, {ATTACHMENT_NAME: payload_path.read_bytes()})
         video_tmp = final_tmp
         report.payload.append("embedded")
-    if where in ("sidecar", "both"):
+    if sidecar:
         side = sidecar_path(dst)
-        if side.exists() and not overwrite:
+        if side.exists() and not overwrite:  # checked up front too; something may have appeared since
             raise OutputExistsError(f"{side} already exists; refusing to overwrite it (use --overwrite)")
         os.replace(payload_path, side)
         report.payload.append(str(side))
     os.replace(video_tmp, dst)
+
+
+def _payload_places(mode: PayloadMode, dst: Path) -> tuple[bool, bool]:
+    """(embed as an MKV attachment, write a sidecar) for a payload mode; only Matroska can embed."""
+    if mode == "none":
+        return False, False
+    embed = mode in ("embedded", "both") and supports_attachments(dst)
+    return embed, mode in ("sidecar", "both") or not embed
 
 
 # --------------------------------------------------------------------------------------------- recover

@@ -331,6 +331,7 @@ class VideoPayloadWriter:
         return written
 
     def discard(self) -> None:
+        """Drop the scratch file (safe to call after :meth:`finish`, which already removed it)."""
         self._scratch.close()
         self._scratch_path.unlink(missing_ok=True)
 

@@ -103,6 +103,17 @@ def test_face_is_anonymized_in_every_frame_including_missed_detections(clip, ano
     assert [t.bridged_frames for t in report.tracks] == [len(DROPPED)]
 
 
+def test_face_missed_in_its_first_frames_is_backfilled(clip, detector, tmp_path):
+    out = tmp_path / "late.mkv"
+    report = anonymize_video(clip.path, out, method="solid", detector=MissingDetector(detector, {0, 1}),
+                             options=VideoOptions(encode=EncodeOptions(lossless=True), payload="none", lookahead=2))
+    assert report.tracking.backfilled_faces == 2
+    assert report.tracking.frames_with_faces == clip.frames
+    for i, (a, b) in enumerate(zip(iter_frames(clip.path), iter_frames(out))):
+        rows, cols = face_core(clip.face_boxes[i])
+        assert np.abs(a.rgb[rows, cols].astype(int) - b.rgb[rows, cols].astype(int)).mean() > 20, f"frame {i}"
+
+
 def test_audio_frame_count_and_frame_spacing_are_preserved(clip, anonymized):
     out, report = anonymized
     assert audio_packets(out) == audio_packets(clip.path) and len(audio_packets(out)) > 5

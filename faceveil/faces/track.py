@@ -11,6 +11,8 @@ A small IoU tracker with a constant-velocity (alpha-beta) filter per track:
 - **gap bridging**: a track that misses detections keeps being reported at its predicted position
   (marked ``bridged``) for up to ``max_gap`` frames, growing a little per missed frame because its
   position becomes less certain. One missed detection therefore never exposes a face.
+- **look-ahead** (:class:`LookaheadTracker`): frames are held back a few frames so a track's first
+  box can also be applied to the frames just before its first detection.
 
 Boxes are (x0, y0, x1, y1) floats in frame pixels. Typical use, one call per frame::
 
@@ -21,13 +23,17 @@ Boxes are (x0, y0, x1, y1) floats in frame pixels. Typical use, one call per fra
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
+from typing import Generic, TypeVar
 
 import numpy as np
 
 from faceveil.errors import InputError
 from faceveil.faces.types import Face
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -86,6 +92,7 @@ class TrackStats:
     frames_with_faces: int = 0
     bridged_frames: int = 0  # frames with at least one bridged face
     bridged_faces: int = 0  # bridged (track, frame) pairs
+    backfilled_faces: int = 0  # bridged pairs added before a track's first detection (look-ahead)
 
     def to_dict(self) -> dict:
         return {
@@ -94,6 +101,7 @@ class TrackStats:
             "frames_with_faces": self.frames_with_faces,
             "bridged_frames": self.bridged_frames,
             "bridged_faces": self.bridged_faces,
+            "backfilled_faces": self.backfilled_faces,
         }
 
 
@@ -202,6 +210,10 @@ class FaceTracker:
     def active_tracks(self) -> int:
         return len(self._tracks)
 
+    def known_ids(self) -> set[int]:
+        """Ids of the tracks alive before the next update."""
+        return {t.track_id for t in self._tracks}
+
     # -- per-track steps
 
     def _start(self, det: Face, box: np.ndarray) -> _Track:
@@ -242,4 +254,57 @@ class FaceTracker:
         return TrackedFace(face, bridged=True)
 
 
-__all__ = ["FaceTracker", "TrackStats", "TrackedFace", "TrackerConfig", "iou_matrix"]
+class LookaheadTracker(Generic[T]):
+    """A :class:`FaceTracker` that holds frames back for ``lookahead`` frames so new tracks can be
+    back-filled: when a face is first detected at frame t, it is also anonymized (marked bridged, at
+    its first box, grown like a bridged box) in the up to ``lookahead`` held frames before t. A face
+    whose first detection comes late therefore does not flash visible in the frames just before.
+
+    ``push`` takes a frame's detections and any item (the frame itself) and returns the frames that
+    leave the buffer, in order, with their final face lists; ``flush`` releases the rest.
+    Memory: ``lookahead`` items.
+    """
+
+    def __init__(self, config: TrackerConfig = TrackerConfig(), lookahead: int = 2) -> None:
+        if lookahead < 0:
+            raise InputError(f"lookahead must be >= 0 frames, got {lookahead}")
+        self.tracker = FaceTracker(config)
+        self.lookahead = lookahead
+        self._held: deque[tuple[T, list[TrackedFace]]] = deque()
+
+    @property
+    def stats(self) -> TrackStats:
+        return self.tracker.stats
+
+    def push(self, detections: Sequence[Face], item: T) -> list[tuple[T, list[TrackedFace]]]:
+        known = self.tracker.known_ids()
+        tracked = self.tracker.update(detections)
+        for tf in tracked:
+            if tf.track_id not in known:
+                self._backfill(tf)
+        self._held.append((item, tracked))
+        released = []
+        while len(self._held) > self.lookahead:
+            released.append(self._held.popleft())
+        return released
+
+    def flush(self) -> list[tuple[T, list[TrackedFace]]]:
+        released = list(self._held)
+        self._held.clear()
+        return released
+
+    def _backfill(self, new: TrackedFace) -> None:
+        box = np.array(new.face.box, dtype=np.float64)
+        stats = self.tracker.stats
+        for distance, (_, faces) in enumerate(reversed(self._held), start=1):
+            grown = _grow(box, self.tracker.config.gap_growth * distance)
+            face = replace(new.face, box=tuple(float(v) for v in grown))
+            stats.frames_with_faces += not faces
+            stats.bridged_frames += not any(tf.bridged for tf in faces)
+            stats.bridged_faces += 1
+            stats.backfilled_faces += 1
+            faces.append(TrackedFace(face, bridged=True))
+            faces.sort(key=lambda tf: tf.track_id)
+
+
+__all__ = ["FaceTracker", "LookaheadTracker", "TrackStats", "TrackedFace", "TrackerConfig", "iou_matrix"]

@@ -114,3 +114,36 @@ def test_bad_config_is_an_input_error():
         TrackerConfig(max_gap=-1)
     with pytest.raises(InputError):
         TrackerConfig(alpha=0.0)
+
+
+def test_lookahead_backfills_frames_before_a_late_first_detection():
+    from faceveil.faces.track import LookaheadTracker
+
+    tracker = LookaheadTracker(TrackerConfig(), lookahead=2)
+    released = []
+    first_seen = 7  # the face is in the scene from frame 5 but only detected from frame 7
+    for f in range(12):
+        dets = [Face(box=moving_box(f, vx=1.0))] if f >= first_seen else []
+        released += tracker.push(dets, f)
+    released += tracker.flush()
+    assert [item for item, _ in released] == list(range(12))  # every frame, in order, exactly once
+    faces_per_frame = {item: faces for item, faces in released}
+    assert all(faces_per_frame[f] == [] for f in range(5))  # look-ahead reaches 2 frames back only
+    for f in (5, 6):
+        [tf] = faces_per_frame[f]
+        assert tf.bridged and tf.track_id == 0
+        assert contains(tf.face.box, moving_box(f, vx=1.0), tol=1.5)  # covers the not-yet-detected face
+    assert not faces_per_frame[first_seen][0].bridged
+    assert tracker.stats.backfilled_faces == 2
+    assert tracker.stats.frames_with_faces == 7  # frames 5..11
+    assert tracker.stats.bridged_frames == 2
+
+
+def test_lookahead_zero_releases_immediately():
+    from faceveil.faces.track import LookaheadTracker
+
+    tracker = LookaheadTracker(lookahead=0)
+    assert tracker.push([Face(box=(0, 0, 10, 10))], "a")[0][0] == "a"
+    assert tracker.flush() == []
+    with pytest.raises(InputError):
+        LookaheadTracker(lookahead=-1)
