@@ -1,0 +1,132 @@
+"""PRO-Face S benchmark: quality on held-out real faces and speed at 256x256, in one run.
+
+Quality (faceveil.methods.proface_s.evaluate): astronaut + grace_hopper, FFHQ-aligned 256 px crops
+(CenterFace landmarks), pre-obfuscations blur / median / pixelate / mask; see that module for
+each metric. Quality bar of issue 3: protected PSNR >= 30 dB, recovered PSNR >= 32 dB and SSIM >=
+0.95, wrong-key and one-bit-different-key recovery PSNR <= 15 dB.
+
+Speed: images/s for forward (protect) and reverse (recover) at batch 1 and 8, on CPU and (when
+present) CUDA, for
+- ``paper-eager-fp32``: the paper's formulation as released: eager fp32, NCHW, under no_grad;
+- ``faceveil-fp32``: inference_mode (what the method runs);
+- ``faceveil-fp32-cl``: inference_mode + channels_last memory format;
+- ``faceveil-bf16``: inference_mode + channels_last under bf16 autocast (CPU with AVX512-BF16 / CUDA), reported with its
+  recovery PSNR drop against fp32 so the trade-off is visible. fp16 autocast on CUDA likewise.
+
+Usage: python benchmarks/bench_proface_s.py [--weights PATH] [--threads 1] [--json out.json]
+        [--skip-quality] [--skip-speed] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from faceveil.methods.proface_s.checkpoint import load_proface_s
+from faceveil.methods.proface_s.evaluate import aligned_eval_faces, evaluate, summarize
+from faceveil.methods.proface_s.method import resolve_weights
+
+SIZE = 256
+
+
+def _inputs(batch: int, device: torch.device, channels_last: bool):
+    gen = torch.Generator().manual_seed(0)
+    images = [torch.rand(batch, 3, SIZE, SIZE, generator=gen) * 2 - 1 for _ in range(2)]
+    key = torch.randint(0, 2, (batch, 1, SIZE, SIZE), generator=gen).float() * 2 - 1
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    return [t.to(device).contiguous(memory_format=fmt) for t in (*images, key)]
+
+
+def _time(fn, device: torch.device, repeats: int) -> float:
+    fn()  # warm-up (allocator, kernels selection)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def speed(weights: Path, device: torch.device, repeats: int) -> list[dict]:
+    variants = [
+        ("paper-eager-fp32", False, None, torch.no_grad),
+        ("faceveil-fp32", False, None, torch.inference_mode),
+        ("faceveil-fp32-cl", True, None, torch.inference_mode),
+    ]
+    variants.append(("faceveil-bf16", True, torch.bfloat16, torch.inference_mode))
+    if device.type == "cuda":
+        variants.append(("faceveil-fp16", True, torch.float16, torch.inference_mode))
+    rows = []
+    for name, channels_last, amp_dtype, grad_mode in variants:
+        net = load_proface_s(weights, device)
+        if channels_last:
+            net = net.to(memory_format=torch.channels_last)
+        for batch in (1, 8):
+            original, obfuscated, key = _inputs(batch, device, channels_last)
+            amp = torch.autocast(device.type, dtype=amp_dtype) if amp_dtype else contextlib.nullcontext()
+
+            def forward():
+                with grad_mode(), amp:
+                    return net.protect(original, obfuscated, key)
+
+            protected = forward().float()
+
+            def reverse():
+                with grad_mode(), amp:
+                    return net.recover(protected, key)
+
+            t_fwd, t_rev = _time(forward, device, repeats), _time(reverse, device, repeats)
+            row = {"device": str(device), "variant": name, "batch": batch,
+                   "forward_img_per_s": round(batch / t_fwd, 2), "reverse_img_per_s": round(batch / t_rev, 2)}
+            if amp_dtype is not None:  # accuracy cost of reduced precision, vs an fp32 recovery
+                ref_net = load_proface_s(weights, device)
+                with torch.inference_mode():
+                    ref = ref_net.recover(ref_net.protect(original.contiguous(), obfuscated.contiguous(), key.contiguous()), key.contiguous())
+                mse = torch.mean((reverse().float() - ref) ** 2).item() / 4  # [-1, 1] -> [0, 1] scale
+                row["recovery_psnr_vs_fp32"] = round(10 * np.log10(1 / max(mse, 1e-12)), 2)
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--weights", default=None, help="weight file (default: shipped)")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--json", type=Path, default=None, help="write all results here")
+    parser.add_argument("--skip-quality", action="store_true")
+    parser.add_argument("--skip-speed", action="store_true")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    weights = resolve_weights(args.weights)
+    report = {"weights": str(weights), "torch": torch.__version__, "cpu": platform.processor() or platform.machine(),
+              "threads": args.threads}
+    if not args.skip_quality:
+        faces = aligned_eval_faces(SIZE)
+        rows = evaluate(load_proface_s(weights), faces)
+        for row in rows:
+            print(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in row.items()}), flush=True)
+        report["quality_rows"] = rows
+        report["quality_mean"] = summarize(rows)
+        print("mean:", json.dumps({k: round(v, 3) for k, v in report["quality_mean"].items()}), flush=True)
+    if not args.skip_speed:
+        devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
+        report["speed"] = [row for device in devices for row in speed(weights, device, args.repeats)]
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
