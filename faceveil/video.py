@@ -4,6 +4,8 @@ anonymize:  decode (streaming) → turn upright (rotation metadata) → detect �
             smoothed boxes, bridged gaps) → anonymize every tracked face with its track's seed →
             record the original pixels of every changed rectangle → encode (timestamps kept, audio
             remuxed) → encrypted region stream (faceveil.video_payload) as sidecar and/or MKV attachment.
+            Frames are held back ``lookahead`` frames so a face first detected late is covered in
+            the frames just before its first detection too.
 recover:    find the payload (explicit file, MKV attachment, sidecar) → unlock with the key → decode
             the anonymized video frame by frame, put the original rectangles back → encode. With a
             lossless output codec the recovered frames equal the decoded original frames exactly;
@@ -37,7 +39,7 @@ import numpy as np
 
 from faceveil.crypto.container import pixel_digest
 from faceveil.crypto.envelope import ContentKey
-from faceveil.errors import InputError, NoFacesError, OutputExistsError, PayloadCorruptError, PayloadMissingError, TamperedPixelsError
+from faceveil.errors import InputError, KeyMaterialError, NoFacesError, OutputExistsError, PayloadMissingError, TamperedPixelsError
 from faceveil.faces.track import LookaheadTracker, TrackedFace, TrackerConfig, TrackStats
 from faceveil.faces.types import Face
 from faceveil.io.carriers import sidecar_path
@@ -62,7 +64,6 @@ from faceveil.video_payload import (
     FrameRecord,
     TrackRegion,
     VideoPayloadWriter,
-    is_video_payload,
     open_video_payload,
     read_video_header,
 )
@@ -290,8 +291,6 @@ def anonymize_video(
     if _payload_places(options.payload, dst)[1] and sidecar_path(dst).exists() and not overwrite:
         raise OutputExistsError(f"{sidecar_path(dst)} already exists; refusing to overwrite it (use --overwrite)")
     if options.payload != "none" and not recipients:
-        from faceveil.errors import KeyMaterialError
-
         raise KeyMaterialError("no key for the recovery payload: give a passphrase or a recipient, or use payload none")
     method_obj = _resolve_method(method)
     detector_obj = _resolve_detector(detector)
