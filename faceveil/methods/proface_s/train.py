@@ -61,6 +61,8 @@ class TrainConfig:
     quantize: bool = True  # train recovery on 8-bit-rounded protected images, as they are saved
     face_fraction: float = 0.3
     max_minutes: float | None = None  # stop (and checkpoint) after this much wall time
+    grad_clip: float = 2.0  # max global gradient norm
+    keep_snapshots: bool = False  # also keep weights_step{N}.pt at every checkpoint
     num_threads: int | None = None  # torch CPU threads
     extra: dict = field(default_factory=dict)  # free-form notes recorded in checkpoints
 
@@ -142,6 +144,8 @@ class Trainer:
         images = folder_images(config.data) if config.data is not None else default_images()
         self.data_sources = images.sources
         self.step_index = 0
+        self.skipped_steps = 0
+        self.last_grad_norm = float("nan")
         self.out_dir = Path(config.out_dir)
         if config.resume and (self.out_dir / "last.pt").exists():
             self._resume(self.out_dir / "last.pt")
@@ -174,6 +178,7 @@ class Trainer:
         return cfg.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
 
     def step(self) -> LossTerms:
+        """One optimisation step. A non-finite loss (a diverging batch) is skipped, not applied."""
         original, obfuscated, key, wrong = self.batch()
         for group in self.optimizer.param_groups:
             group["lr"] = self.learning_rate()
@@ -185,12 +190,16 @@ class Trainer:
             self.config.mode, self.perceptual,
         )  # fmt: skip
         self.optimizer.zero_grad(set_to_none=True)
+        self.step_index += 1
+        if not torch.isfinite(terms.total):
+            self.skipped_steps += 1
+            return terms
         self.scaler.scale(terms.total).backward()
         self.scaler.unscale_(self.optimizer)
-        nn.utils.clip_grad_norm_(self.net.parameters(), 10.0)  # flows can spike early; keep steps bounded
+        # affine couplings can blow up under a large step (exp scales); bound every update
+        self.last_grad_norm = float(nn.utils.clip_grad_norm_(self.net.parameters(), self.config.grad_clip))
         self.scaler.step(self.optimizer)
         self.scaler.update()
-        self.step_index += 1
         return terms
 
     def run(self) -> Path | None:
@@ -207,7 +216,8 @@ class Trainer:
             if self.rank == 0 and (self.step_index % cfg.log_every == 0 or out_of_time):
                 self._log(log_path, {"step": self.step_index, "loss": round(terms.total.item(), 5),
                                      "img": round(terms.img.item(), 5), "rec": round(terms.rec.item(), 5),
-                                     "wr": round(terms.wr.item(), 5), "lr": self.learning_rate(), "elapsed_s": round(time.monotonic() - start, 1)})
+                                     "wr": round(terms.wr.item(), 5), "grad_norm": round(self.last_grad_norm, 3),
+                                     "skipped": self.skipped_steps, "lr": self.learning_rate(), "elapsed_s": round(time.monotonic() - start, 1)})
             if self.step_index % cfg.checkpoint_every == 0 or out_of_time:
                 self.save()
             if out_of_time:
@@ -232,6 +242,8 @@ class Trainer:
         tmp = self.out_dir / "weights.pt.tmp"
         ckpt.save_weights(self.net, tmp, meta=meta)
         tmp.replace(self.out_dir / "weights.pt")
+        if self.config.keep_snapshots:
+            ckpt.save_weights(self.net, self.out_dir / f"weights_step{self.step_index}.pt", meta=meta)
 
     def _resume(self, path: Path) -> None:
         state = ckpt.read_checkpoint(path)
@@ -296,6 +308,8 @@ def train_command(
     init_weights: Path | None = typer.Option(None, help="start from these weights"),
     quantize: bool = typer.Option(True, help="train on 8-bit-rounded protected images"),
     max_minutes: float | None = typer.Option(None, help="stop after this many minutes"),
+    grad_clip: float = typer.Option(2.0, help="max gradient norm"),
+    keep_snapshots: bool = typer.Option(False, help="keep weights_step{N}.pt at every checkpoint"),
     num_threads: int | None = typer.Option(None, help="torch CPU threads"),
 ) -> None:
     config = TrainConfig(
@@ -303,6 +317,7 @@ def train_command(
         batch_size=batch_size, steps=steps, lr=lr, lr_schedule=lr_schedule, lpips_vgg=lpips_vgg, lpips_lin=lpips_lin, amp=amp,
         device=device, seed=seed, checkpoint_every=checkpoint_every, log_every=log_every, resume=resume,
         init_weights=init_weights, quantize=quantize, max_minutes=max_minutes, num_threads=num_threads,
+        grad_clip=grad_clip, keep_snapshots=keep_snapshots,
     )  # fmt: skip
     path = train(config)
     if path is not None:

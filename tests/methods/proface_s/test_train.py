@@ -26,7 +26,7 @@ def test_default_data_excludes_the_evaluation_faces():
 
 def test_steps_on_a_fixed_batch_reduce_the_loss(tmp_path):
     torch.manual_seed(0)
-    trainer = Trainer(_config(tmp_path, batch_size=2, crop_size=32, lr=2e-3))
+    trainer = Trainer(_config(tmp_path, batch_size=2, crop_size=32, lr=2e-3, grad_clip=10.0))
     fixed = trainer.batch()
     trainer.batch = lambda: fixed  # overfit one batch: the loss must fall
     losses = [trainer.step().total.item() for _ in range(12)]
@@ -73,3 +73,13 @@ def test_bad_config_is_a_clear_error(tmp_path, bad):
 def test_missing_data_folder(tmp_path):
     with pytest.raises(InputError, match="not found"):
         Trainer(_config(tmp_path, data=tmp_path / "nope"))
+
+
+def test_a_diverging_batch_is_skipped(tmp_path):
+    trainer = Trainer(_config(tmp_path))
+    original, obfuscated, key, wrong = trainer.batch()
+    trainer.batch = lambda: (original * float("nan"), obfuscated, key, wrong)
+    before = [p.clone() for p in trainer.net.parameters()]
+    trainer.step()
+    assert trainer.skipped_steps == 1 and trainer.step_index == 1
+    assert all(torch.equal(a, b) for a, b in zip(before, trainer.net.parameters()))
