@@ -64,6 +64,7 @@ from faceveil.video_payload import (
     FrameRecord,
     TrackRegion,
     VideoPayloadWriter,
+    VideoPixelDigest,
     open_video_payload,
     read_video_header,
 )
@@ -132,6 +133,12 @@ class TrackSummary:
     frames: int = 0
     bridged_frames: int = 0
     first_box: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrackSummary:
+        box = d.get("box") or [0.0, 0.0, 0.0, 0.0]
+        return cls(int(d.get("track_id", -1)), int(d.get("first_frame", 0)), int(d.get("last_frame", 0)),
+                   int(d.get("frames", 0)), int(d.get("bridged_frames", 0)), tuple(float(v) for v in box[:4]))
 
     def to_dict(self) -> dict:
         return {
@@ -515,6 +522,7 @@ def recover_video(
         report = VideoReport(input=src, output=dst, method=header.method, payload=[where], audio_streams=len(info.audio))
         report.tracking = TrackStats(**{k: v for k, v in header.extra.get("tracking", {}).items()
                                         if k in TrackStats.__dataclass_fields__ and isinstance(v, int)})
+        report.tracks = [TrackSummary.from_dict(f) for f in header.faces if isinstance(f, dict)]
         position = stream.tell()  # the records iterator reads on from here
         report.payload_bytes = stream.seek(0, io.SEEK_END)
         stream.seek(position)
@@ -552,8 +560,13 @@ def recover_video(
     return report
 
 
-def inspect_video_file(path: Path, payload_file: Path | None = None) -> dict:
-    """What a video carries, readable without a key: streams and the payload's public header."""
+def inspect_video_file(path: Path, payload_file: Path | None = None, *, check_pixels: bool = True) -> dict:
+    """What a video carries, readable without a key: streams and the payload's public header.
+
+    Same keys as ``faceveil.api.inspect`` for photos; ``faces`` lists the tracks. With
+    ``check_pixels`` and a lossless video, every frame is decoded and compared with the digest in the
+    header (``pixels_match_payload``); for lossy videos that check is impossible and the value is None.
+    """
     info = probe_video(path)
     result: dict = {
         "file": str(path),
@@ -568,9 +581,30 @@ def inspect_video_file(path: Path, payload_file: Path | None = None) -> dict:
     try:
         with _payload_source(path, payload_file) as (stream, where):
             header, _ = read_video_header(stream)
+            size = stream.seek(0, io.SEEK_END)
     except PayloadMissingError:
         return result | {"payload": None}
-    return result | {"payload": where, "container": header.to_dict()}
+    video = header.extra.get("video", {})
+    pixels_ok = None
+    if check_pixels and video.get("pixel_digests"):
+        digest = VideoPixelDigest()
+        for frame in iter_frames(path):
+            digest.add(pixel_digest(to_display(frame.rgb, info.rotation)))
+        pixels_ok = digest.frames == video.get("frames") and digest.digest() == header.pixel_sha256
+    return result | {
+        "payload": where,
+        "payload_bytes": size,
+        "format_version": header.version,
+        "method": header.method,
+        "method_params": header.method_params,
+        "faces": header.faces,
+        "face_count": len(header.faces),
+        "regions": video.get("frames"),
+        "recipients": header.recipients,
+        "created": header.created,
+        "pixels_match_payload": pixels_ok,
+        "container": header.to_dict(),
+    }
 
 
 # --------------------------------------------------------------------------------------------- api.py adapters

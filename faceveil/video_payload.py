@@ -248,6 +248,27 @@ def _decode_region(take, previous: dict[int, TrackRegion], width: int, height: i
 # --------------------------------------------------------------------------------------------- encryption
 
 
+class VideoPixelDigest:
+    """SHA-256 over the per-frame ``pixel_digest`` of every anonymized frame, in order.
+
+    ``complete`` stays True only if every frame contributed a digest (lossless outputs)."""
+
+    def __init__(self) -> None:
+        self._hash = hashlib.sha256(b"faceveil/video-pixels/v1\x00")
+        self.frames = 0
+        self.complete = True
+
+    def add(self, frame_digest: bytes | None) -> None:
+        self.frames += 1
+        if frame_digest is None:
+            self.complete = False
+        else:
+            self._hash.update(frame_digest)
+
+    def digest(self) -> bytes:
+        return self._hash.digest()
+
+
 def _chunk_key(content_key: ContentKey, stream_id: bytes, index: int) -> bytes:
     return content_key.derive(f"video/{stream_id.hex()}/chunk/{index}", 32)
 
@@ -277,10 +298,12 @@ class VideoPayloadWriter:
         self._scratch_path = scratch
         self._scratch = open(scratch, "wb")  # noqa: SIM115 - closed in finish()/discard()
         self._hash = hashlib.sha256()
+        self._frames_digest = VideoPixelDigest()
 
     def add(self, record: FrameRecord) -> None:
         self.stats.frames += 1
         self.stats.regions += len(record.regions)
+        self._frames_digest.add(record.digest)
         chunk = self._encoder.add(record)
         if chunk is not None:
             self._write_chunk(chunk)
@@ -309,14 +332,20 @@ class VideoPayloadWriter:
             "chunks": self.stats.chunks,
             "chunk_frames": self._encoder.chunk_frames,
             "chunks_sha256": self._hash.hexdigest(),
+            "pixel_digests": self._frames_digest.complete,
         }
+        # With a digest for every frame (lossless output), the header's pixel hash covers the whole
+        # video, so `inspect` can tell without a key whether the video was modified; otherwise it
+        # only binds the header to this payload's chunks.
+        pixel_sha256 = (self._frames_digest.digest() if self._frames_digest.complete
+                        else hashlib.sha256(b"faceveil/video/v1\x00" + self.stream_id + self._hash.digest()).digest())
         header = seal(
             regions=[],
             method=method,
             method_params=method_params,
             image_shape=frame_shape,
             faces=list(tracks),
-            pixel_sha256=hashlib.sha256(b"faceveil/video/v1\x00" + self.stream_id + self._hash.digest()).digest(),
+            pixel_sha256=pixel_sha256,
             recipients=recipients,
             content_key=self.content_key,
             extra={**extra, "video": stream},

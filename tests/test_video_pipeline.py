@@ -136,6 +136,7 @@ def test_lossless_round_trip_is_exact_from_the_embedded_payload(clip, anonymized
         side_moved.rename(sidecar_path(out))
     assert rec.payload == ["embedded"] and rec.lossless
     assert rec.payload_bytes == report.payload_bytes
+    assert [t.to_dict() for t in rec.tracks] == [t.to_dict() for t in report.tracks]
     assert rec.tracking.bridged_frames == len(DROPPED)  # the anonymization's tracking summary, from the header
     original, recovered = list(iter_frames(clip.path)), list(iter_frames(back))
     assert len(recovered) == len(original)
@@ -183,6 +184,7 @@ def test_payload_of_another_video_is_refused(clip, anonymized, identity, tmp_pat
         encode=EncodeOptions(lossless=True), payload="none"))
     with pytest.raises(TamperedPixelsError):
         recover_video(other, tmp_path / "x.mkv", [identity], payload_file=sidecar_path(out))
+    assert inspect_video_file(other, payload_file=sidecar_path(out))["pixels_match_payload"] is False
 
 
 def test_missing_payload_is_reported(clip, tmp_path, identity):
@@ -198,6 +200,7 @@ def test_lossy_mp4_keeps_timestamps_and_restores_faces_exactly(clip, detector, i
     report = anonymize_video(clip.path, out, method="mosaic", detector=detector, recipients=[identity.recipient],
                              options=VideoOptions(payload="embedded"))
     assert not report.lossless and any("lossy" in n for n in report.notes)
+    assert inspect_video_file(out)["pixels_match_payload"] is None  # lossy: not checkable
     assert report.payload == [str(sidecar_path(out))]  # MP4 cannot carry attachments
     assert any("sidecar" in n for n in report.notes)
     original, result = list(iter_frames(clip.path)), list(iter_frames(out))
@@ -291,6 +294,8 @@ def test_inspect_reads_the_public_header_without_a_key(anonymized):
     assert info["container"]["method"] == "solid"
     assert info["container"]["extra"]["video"]["frames"] == report.frames
     assert info["container"]["faces"][0]["track_id"] == 0
+    assert info["face_count"] == 1 and info["payload_bytes"] == report.payload_bytes
+    assert info["pixels_match_payload"] is True  # lossless: every frame checked against the header digest
 
 
 def test_api_anonymize_and_recover_a_video(clip, tmp_path):
