@@ -27,6 +27,7 @@ from faceveil.methods.proface_s.obfuscations import OBFUSCATIONS, FaceSwapHook, 
 
 KEY_MODES = ("secure", "compat")
 DEFAULT_WEIGHTS = "proface-s"  # registry name of the shipped weights
+REGISTERED_WEIGHTS = ("proface-s", "proface-s-official")  # names registered in faceveil/methods/proface_s/__init__.py
 
 
 def to_model_range(crops: Sequence[np.ndarray]):
@@ -38,17 +39,24 @@ def to_model_range(crops: Sequence[np.ndarray]):
 
 def to_uint8(images) -> list[np.ndarray]:
     """(B, 3, S, S) tensor in [-1, 1] -> list of (S, S, 3) uint8 (rounded, clipped)."""
-    arr = ((images.clamp(-1, 1) + 1) * 127.5).round().to(dtype=__import__("torch").uint8)
+    import torch
+
+    arr = ((images.clamp(-1, 1) + 1) * 127.5).round().to(dtype=torch.uint8)
     return list(arr.permute(0, 2, 3, 1).cpu().numpy())
 
 
 def resolve_weights(weights: str | Path | None) -> Path:
-    """A weight file path from an explicit path or a registered model name (default: shipped)."""
-    from faceveil.models_registry import _SPECS, require_model
+    """A weight file path from an explicit path or a registered name (default: shipped weights)."""
+    from faceveil.models_registry import require_model
 
-    if weights is None or str(weights) in _SPECS:
+    if weights is None or str(weights) in REGISTERED_WEIGHTS:
         return require_model(str(weights or DEFAULT_WEIGHTS))
-    return Path(weights)
+    path = Path(weights)
+    if not path.is_file():
+        from faceveil.errors import ModelUnavailableError
+
+        raise ModelUnavailableError(f"PRO-Face S weights not found: {path}")
+    return path
 
 
 @register_method("proface-s")
@@ -91,30 +99,34 @@ class ProFaceSMethod(PixelRecoverableMethod):
         self.device = device
         self.batch_size = max(1, int(batch_size))
         self._net = None
-        self._weights_path: Path | None = None
+        self._weights_sha256: str | None = None
 
     # -- model ---------------------------------------------------------------------------------
+    def weights_sha256(self) -> str:
+        """sha256 of the weight file in use (recorded in params() so recovery uses the same net)."""
+        if self._weights_sha256 is None:
+            from faceveil.methods.proface_s.checkpoint import file_sha256
+
+            self._weights_sha256 = file_sha256(resolve_weights(self.weights))
+        return self._weights_sha256
+
     @property
     def net(self):
         """The loaded network (lazily, so creating the method for params() is cheap)."""
         if self._net is None:
-            from faceveil.methods.proface_s.checkpoint import file_sha256, load_proface_s
+            from faceveil.methods.proface_s.checkpoint import load_proface_s
 
-            path = resolve_weights(self.weights)
-            sha = file_sha256(path)
+            sha = self.weights_sha256()
             if self.expected_weights_sha256 and sha != self.expected_weights_sha256 and not self.allow_unverified:
                 raise InputError(
                     f"these faces were protected with PRO-Face S weights sha256 {self.expected_weights_sha256[:12]}…, "
-                    f"but {path} is {sha[:12]}…; pass the same weights (weights=...)"
+                    f"but the weights given are {sha[:12]}…; pass the same weights (weights=...)"
                 )
-            self._net, self._weights_path, self._weights_sha256 = load_proface_s(path, self.device), path, sha
+            self._net = load_proface_s(resolve_weights(self.weights), self.device)
         return self._net
 
     def params(self) -> dict:
-        net_sha = self._weights_sha256 if self._net is not None else None
-        params = {"obfuscation": self.obfuscation, "key_mode": self.key_mode}
-        if net_sha or self.expected_weights_sha256:
-            params["weights_sha256"] = net_sha or self.expected_weights_sha256
+        params = {"obfuscation": self.obfuscation, "key_mode": self.key_mode, "weights_sha256": self.weights_sha256()}
         if self.key_mode == "compat":
             params["key_check"] = keys.compat_key_check(self.password, self.crop_size, self.crop_size)
         return params
@@ -127,7 +139,7 @@ class ProFaceSMethod(PixelRecoverableMethod):
             return keys.compat_key_bits(self.password, h, w)
         return keys.secure_key_bits(context.derive_secret, h, w)
 
-    def _check_password(self, crop_shape: tuple[int, ...]) -> None:
+    def _check_password(self) -> None:
         if self.key_mode == "compat" and self.expected_key_check and not self.allow_unverified:
             keys.verify_compat_password(self.password, self.crop_size, self.crop_size, self.expected_key_check)
 
@@ -143,8 +155,7 @@ class ProFaceSMethod(PixelRecoverableMethod):
 
     def recover(self, crops: Sequence[np.ndarray], contexts: Sequence[FaceContext]) -> list[np.ndarray]:
         _validate(crops, contexts)
-        if crops:
-            self._check_password(crops[0].shape)
+        self._check_password()
         key_maps = [self.key_map(c.shape, ctx) for c, ctx in zip(crops, contexts)]
         return recover_batch(self.net, crops, key_maps, self.batch_size)
 
