@@ -28,7 +28,7 @@ import io
 import os
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -123,6 +123,27 @@ class VideoProgress:
 
 
 ProgressCallback = Callable[[VideoProgress], None]
+
+
+@contextlib.contextmanager
+def console_progress(label: str, *, enabled: bool = True) -> Iterator[ProgressCallback | None]:
+    """A rich progress bar (frames, fps, ETA) on stderr for the CLI; yields the callback to pass as
+    ``progress=``, or None when disabled (e.g. ``--quiet`` or not a terminal)."""
+    if not enabled:
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("{task.fields[fps]:.1f} fps"), TextColumn("ETA"), TimeRemainingColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task(label, total=None, fps=0.0)
+
+        def update(p: VideoProgress) -> None:
+            bar.update(task, completed=p.frames_done, total=p.frames_total, fps=p.fps)
+
+        yield update
 
 
 @dataclass
@@ -316,6 +337,8 @@ def anonymize_video(
             payload_writer = VideoPayloadWriter(scratch.path("chunks.bin"), content_key, chunk_frames)
         with VideoWriter(video_tmp, info, options.encode, options.span, container_format=output_format(dst)) as writer:
             sink = _FrameSink(method_obj, content_key, writer, payload_writer, info.rotation, report)
+            if progress is not None:
+                sink.on_frame = lambda: progress(VideoProgress(report.frames, total, time.perf_counter() - t_start))
             frames = iter_frames(src, options.span)
             while True:
                 t = time.perf_counter()
@@ -329,8 +352,6 @@ def anonymize_video(
                 sink.timings["detect"] += time.perf_counter() - t
                 for (held_frame, held_upright), tracked in tracker.push(detections, (frame, upright)):
                     sink.process(held_frame, held_upright, tracked)
-                    if progress is not None:
-                        progress(VideoProgress(report.frames, total, time.perf_counter() - t_start))
             for (held_frame, held_upright), tracked in tracker.flush():
                 sink.process(held_frame, held_upright, tracked)
         if writer.transcoded_audio:
@@ -371,6 +392,7 @@ class _FrameSink:
         self.run_salt = int(np.random.SeedSequence().entropy % (1 << 63))  # seeds when there is no key
         self.writer, self.payload_writer, self.rotation, self.report = writer, payload_writer, rotation, report
         self.summaries: dict[int, TrackSummary] = {}
+        self.on_frame: Callable[[], None] | None = None  # called after each written frame (progress)
         self.timings = {"decode": 0.0, "detect": 0.0, "anonymize": 0.0, "encode": 0.0, "payload": 0.0}
         report.codec, report.lossless = writer.choice.codec, writer.choice.lossless
 
@@ -394,6 +416,8 @@ class _FrameSink:
         self.writer.write(from_display(result.rgb, self.rotation), frame.pts)
         self.timings["encode"] += time.perf_counter() - t
         self.report.frames += 1
+        if self.on_frame is not None:
+            self.on_frame()
 
 
 def _summarise(summaries: dict[int, TrackSummary], index: int, tracked: Sequence[TrackedFace]) -> None:

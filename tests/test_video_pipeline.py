@@ -220,9 +220,12 @@ def test_passphrase_recipient_and_time_span(clip, detector, tmp_path):
     weak = Argon2Params(time_cost=1, memory_kib=8192, parallelism=1)  # fast for tests only
     key = PassphraseKey.create("correct horse", weak, allow_weak=True)
     out = tmp_path / "span.mkv"
-    report = anonymize_video(clip.path, out, detector=detector, recipients=[key],
+    updates = []
+    report = anonymize_video(clip.path, out, detector=detector, recipients=[key], progress=updates.append,
                              options=VideoOptions(encode=EncodeOptions(lossless=True), span=TimeSpan(0.2, 0.6)))
     assert report.frames == 10
+    assert [u.frames_done for u in updates] == list(range(1, 11))
+    assert all(u.frames_total == 10 and u.fps > 0 for u in updates) and updates[-1].eta_s == 0
     frames = list(iter_frames(out))
     assert len(frames) == 10
     back = tmp_path / "back.mkv"
