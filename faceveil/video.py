@@ -18,7 +18,8 @@ Python API::
                              options=VideoOptions(encode=EncodeOptions(lossless=True)))
     recover_video("clip.anon.mkv", "clip.back.mkv", [PassphraseKey.for_opening("pw")])
 
-Memory is bounded: one decoded frame, the encoder's look-ahead and one payload chunk (~1 s of regions).
+Memory is bounded: ``lookahead`` + 1 decoded frames, the encoder's look-ahead and one payload chunk
+(~1 s of regions), whatever the video length.
 """
 
 from __future__ import annotations
@@ -268,6 +269,12 @@ def _check_destination(src: Path, dst: Path, overwrite: bool, protect: Iterable[
         raise OutputExistsError(f"{dst} already exists; refusing to overwrite it (use --overwrite)")
 
 
+def _upright_shape(info: VideoInfo) -> tuple[int, int, int]:
+    """(H, W, 3) of frames turned upright: the shape detection, methods and the payload work in."""
+    width, height = info.display_size
+    return height, width, 3
+
+
 def _span_frames_estimate(info: VideoInfo, span: TimeSpan) -> int | None:
     if info.duration_s is None:
         return info.frame_count
@@ -326,7 +333,7 @@ def anonymize_video(
     tracker: LookaheadTracker[tuple] = LookaheadTracker(options.tracker, options.lookahead)
     report = VideoReport(input=src, output=dst, method=method_obj.name, audio_streams=len(info.audio) if options.encode.keep_audio else 0)
     total = _span_frames_estimate(info, options.span)
-    frame_shape = (*to_display(np.empty((info.height, info.width, 0), np.uint8), info.rotation).shape[:2], 3)
+    frame_shape = _upright_shape(info)
 
     scratch = _Scratch(dst)
     payload_writer = None
@@ -537,7 +544,7 @@ def recover_video(
     with _payload_source(src, Path(payload_file) if payload_file else None) as (stream, where):
         opened, records = open_video_payload(stream, identities)
         header = opened.info
-        frame_shape = (*to_display(np.empty((info.height, info.width, 0), np.uint8), info.rotation).shape[:2], 3)
+        frame_shape = _upright_shape(info)
         if tuple(header.image_shape) != frame_shape:
             raise TamperedPixelsError(f"{src}: frames are {frame_shape[1]}x{frame_shape[0]} but the payload belongs to a "
                                       f"{header.image_shape[1]}x{header.image_shape[0]} video")

@@ -344,8 +344,10 @@ def _choose_codec(fmt: str, options: EncodeOptions, width: int, height: int) -> 
         pix_fmt = next((p for p in ("bgr0", "gbrp", "rgb24", "bgr24") if p in supported), None)
         if pix_fmt is None:
             raise InputError(f"encoder {codec!r} has no RGB pixel format, so it cannot be lossless for RGB frames; use ffv1")
-        if codec in ("libx264rgb", "libx265"):
-            opts["qp" if codec == "libx264rgb" else "x265-params"] = "0" if codec == "libx264rgb" else "lossless=1"
+        if codec == "libx264rgb":
+            opts["qp"] = "0"
+        elif codec == "libx265":
+            opts["x265-params"] = "lossless=1"
         elif codec.startswith("libvpx"):
             opts["lossless"] = "1"
         elif codec not in ("ffv1", "utvideo", "png", "rawvideo"):
