@@ -306,6 +306,8 @@ def read_attachment(path: str | os.PathLike, name: str) -> bytes | None:
 def output_format(path: str | os.PathLike) -> str:
     """FFmpeg muxer name for an output path, from its extension (InputError if unsupported)."""
     suffix = Path(path).suffix.lower()
+    if suffix == ".avi":  # readable, but AVI stores no real timestamps, rotation or B-frame order
+        raise InputError(f"{path}: AVI output is not supported (it cannot keep timestamps or rotation); write .mkv or .mp4")
     if suffix not in _FORMAT_BY_SUFFIX:
         raise InputError(f"{path}: unsupported video output type {suffix!r}; use one of {', '.join(sorted(_FORMAT_BY_SUFFIX))}")
     return _FORMAT_BY_SUFFIX[suffix]
