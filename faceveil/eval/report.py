@@ -4,7 +4,7 @@ Layout of the output directory::
 
     metrics.json         every metric as mean ± std (and per face)
     report.html          tables, image grids, plots; opens offline (relative links only)
-    images/<item>_<face>_<role>.png   face crops: original | anonymized | recovered | wrong key
+    images/<item>_<face>_<role>.png   face crops: original | anonymized | recovered | wrong key | obfuscated
     plots/*.png          matplotlib figures
 """
 
@@ -23,7 +23,7 @@ from faceveil.errors import OutputExistsError
 from faceveil.eval.runner import EvalResult, face_region
 from faceveil.eval.sources import EvalItem
 
-GRID_ROLES = ("original", "anonymized", "recovered", "wrong_key")
+GRID_ROLES = ("original", "anonymized", "recovered", "wrong_key", "obfuscated")
 GRID_HEIGHT = 160  # px of each crop in the grid
 GRID_MARGIN = 0.5  # context around the face box in grid crops
 
@@ -56,7 +56,7 @@ class ReportWriter:
         """Save the face crops of one item for the grid (called by evaluate's on_item)."""
         from PIL import Image
 
-        images = {"original": item.original, "anonymized": item.anonymized, "recovered": item.recovered, "wrong_key": item.wrong_key}
+        images = {"original": item.original, "anonymized": item.anonymized, "recovered": item.recovered, "wrong_key": item.wrong_key, "obfuscated": item.obfuscated}
         for i, face in enumerate(item.faces):
             if len(self.rows) >= self.max_grid_faces:
                 return
@@ -115,7 +115,7 @@ def write_plots(result: EvalResult, plot_dir: Path) -> list[Path]:
     identity = {k: v for k, v in result.metrics.items() if k.startswith("identity.") and v.n}
     if identity:
         recognizers = sorted({k.split(".")[2] for k in identity})
-        roles = [r for r in ("anonymized", "recovered", "wrong_key") if any(k.split(".")[1] == r for k in identity)]
+        roles = [r for r in ("anonymized", "recovered", "wrong_key", "obfuscated") if any(k.split(".")[1] == r for k in identity)]
         fig, ax = plt.subplots(figsize=(6.5, 3.5))
         width = 0.8 / len(roles)
         for j, role in enumerate(roles):

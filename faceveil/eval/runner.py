@@ -10,6 +10,9 @@ Per face (boxes from the reference detector on the original) we measure, where t
 - ``landmarks68_nme`` (dlib) and ``facemesh_nme`` (468 points): mean point distance / inter-ocular;
 - ``pose_distance`` (degrees), ``shape_distance`` and ``expression_distance`` (pose-normalised mesh);
 - ``recovery.<mae|psnr|ssim|ms_ssim>`` and ``wrong_key.<...>`` on the face region (box + 20 %);
+- ``protected_vs_obfuscated.<...>`` (hiding methods such as PRO-Face S): the same image metrics
+  between the anonymized face and the plain obfuscation it was made from, and
+  ``identity.obfuscated.<recognizer>``;
 - ``diversity.<recognizer>``: mean pairwise cosine distance of the face's extra anonymizations.
 
 Dataset level: ``fed.<recognizer>``, the Fréchet embedding distance between original and anonymized
@@ -189,7 +192,7 @@ def evaluate(items: Iterable[EvalItem], config: EvalConfig, models: AnalysisMode
                 if ref is None:
                     continue
                 embeddings[rname]["original"].append(ref)
-                others = {"anonymized": item.anonymized, "recovered": item.recovered, "wrong_key": item.wrong_key}
+                others = {"anonymized": item.anonymized, "recovered": item.recovered, "wrong_key": item.wrong_key, "obfuscated": item.obfuscated}
                 for role, image in others.items():
                     if image is None:
                         continue
@@ -207,6 +210,8 @@ def evaluate(items: Iterable[EvalItem], config: EvalConfig, models: AnalysisMode
                 out |= {f"recovery.{k}": v for k, v in recovery_metrics(item.original, item.recovered, face).items()}
             if item.wrong_key is not None:
                 out |= {f"wrong_key.{k}": v for k, v in recovery_metrics(item.original, item.wrong_key, face).items()}
+            if item.obfuscated is not None:
+                out |= {f"protected_vs_obfuscated.{k}": v for k, v in recovery_metrics(item.obfuscated, item.anonymized, face).items()}
             per_face.append({"image": item.name, "face": i, "box": [round(v, 1) for v in face.box]} | {k: round(float(v), 6) for k, v in out.items() if math.isfinite(v)})
         if on_item is not None:
             on_item(item)

@@ -29,6 +29,7 @@ class EvalItem:
     recovery_kind: str | None = None  # "payload" (exact pixels) or "pixels" (learned inverse)
     wrong_key: np.ndarray | None = None  # recovery attempted with a wrong key (learned methods)
     variants: list[np.ndarray] = field(default_factory=list)  # more anonymizations with fresh keys
+    obfuscated: np.ndarray | None = None  # the plain obfuscation a hiding method started from
 
 
 def load_rgb(path: Path) -> np.ndarray:
@@ -121,6 +122,22 @@ class MethodSource:
         contexts = face_contexts(faces, ContentKey.generate())
         return anonymize_frame(rgb, faces, self.method, contexts), contexts
 
+    def obfuscated_reference(self, rgb: np.ndarray, faces: list[Face], contexts) -> np.ndarray | None:
+        """The method's pre-obfuscation alone, with the anonymization's own contexts (None if the
+        method has none)."""
+        from faceveil.eval.obfuscation_reference import ObfuscationReference
+        from faceveil.pipeline import anonymize_frame
+
+        if not ObfuscationReference.supports(self.method):
+            return None
+        fallback = self._fallback()
+        return anonymize_frame(rgb, faces, ObfuscationReference(self.method), contexts, fallback=fallback).rgb
+
+    def _fallback(self):
+        from faceveil.methods.base import create_method
+
+        return create_method(self.method.fallback)
+
     def item(self, name: str, rgb: np.ndarray) -> EvalItem:
         from faceveil.crypto.envelope import ContentKey
         from faceveil.pipeline import changed_regions, face_contexts, recover_frame_from_pixels, restore_regions
@@ -136,7 +153,8 @@ class MethodSource:
             regions = changed_regions(rgb, frame.rgb, [o.rect for o in frame.outcomes])
             recovered, wrong, kind = restore_regions(frame.rgb, regions), None, "payload"
         variants = [self._anonymize(rgb, faces)[0].rgb for _ in range(self.diversity)]
-        return EvalItem(name, rgb, frame.rgb, list(faces), recovered, kind, wrong, variants)
+        obfuscated = self.obfuscated_reference(rgb, faces, contexts)
+        return EvalItem(name, rgb, frame.rgb, list(faces), recovered, kind, wrong, variants, obfuscated)
 
     def items(self, data_dir: Path | None, skipped: list[str] | None = None) -> Iterator[EvalItem]:
         skipped = skipped if skipped is not None else []

@@ -64,3 +64,38 @@ def test_no_faces_is_reported_not_crashed():
     img = load_sample("astronaut")
     result = evaluate([EvalItem("empty", img, img, [])], EvalConfig(recognizers=("dlib",), detectors=(), landmarks68=False, facemesh=False))
     assert result.per_face == [] and any("no face" in n for n in result.notes)
+
+
+def test_obfuscated_reference_of_a_hiding_method():
+    """PRO-Face S hides the face in an obfuscation of it; the reference reproduces that obfuscation
+    (no weights needed: only the method's obfuscation settings are used)."""
+    from faceveil.crypto.envelope import ContentKey
+    from faceveil.eval.sources import MethodSource
+    from faceveil.pipeline import face_contexts
+
+    source = MethodSource("proface-s", {"obfuscation": "pixelate"})
+    img = load_sample("astronaut")
+    faces = source.detector.detect(img)
+    contexts = face_contexts(faces, ContentKey.generate())
+    ref = source.obfuscated_reference(img, faces, contexts)
+    assert ref is not None and ref.shape == img.shape
+    x0, y0, x1, y1 = face_region(faces[0], img.shape, 0.0)
+    inside = np.abs(ref[y0:y1, x0:x1].astype(int) - img[y0:y1, x0:x1]).mean()
+    assert inside > 5  # the face is pixelated
+    np.testing.assert_array_equal(ref[400:, :100], img[400:, :100])  # far from the face: untouched
+    np.testing.assert_array_equal(ref, source.obfuscated_reference(img, faces, contexts))  # same seeds, same image
+    assert MethodSource("blur").obfuscated_reference(img, faces, contexts) is None  # no hiding: no reference
+
+
+def test_protected_vs_obfuscated_metrics():
+    img = load_sample("astronaut")
+    x0, y0, x1, y1 = (int(v) for v in ASTRONAUT_FACE.box)
+    obfuscated = img.copy()
+    obfuscated[y0:y1, x0:x1] = cv2.GaussianBlur(img[y0:y1, x0:x1], (0, 0), 6)
+    protected = np.clip(obfuscated.astype(int) + 2, 0, 255).astype(np.uint8)  # hides data as a faint change
+    item = EvalItem("astronaut", img, protected, [ASTRONAUT_FACE], obfuscated=obfuscated)
+    result = evaluate([item], EvalConfig(recognizers=("dlib",), detectors=(), landmarks68=False, facemesh=False))
+    row = result.per_face[0]
+    assert row["protected_vs_obfuscated.mae"] == pytest.approx(2.0, abs=0.05)
+    assert row["protected_vs_obfuscated.psnr"] > 40
+    assert row["identity.obfuscated.dlib"] == pytest.approx(row["identity.anonymized.dlib"], abs=0.02)

@@ -1,0 +1,40 @@
+"""The plain obfuscation a PRO-Face S-style method starts from, reproduced for comparison.
+
+PRO-Face S hides the original face inside an obfuscated version of it (blur, pixelate, ...); the
+protected output should look like that obfuscation (PRO-Face S paper: protected vs obfuscated PSNR /
+SSIM) and should not reveal more identity than it. A method qualifies when it exposes
+``obfuscation`` (a kind name) and works in the aligned space; the reference is produced with the
+same per-face seeds, so it is exactly the image the method obfuscated before hiding.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from faceveil.methods.base import AnonymizationMethod, FaceContext
+
+
+class ObfuscationReference(AnonymizationMethod):
+    """Apply ``wrapped``'s pre-obfuscation alone, in its space and crop size."""
+
+    name = "obfuscation-reference"
+
+    def __init__(self, wrapped: AnonymizationMethod) -> None:
+        self.wrapped = wrapped
+        self.space = wrapped.space
+        self.crop_size = wrapped.crop_size
+        self.min_eye_distance = wrapped.min_eye_distance
+        self.fallback = wrapped.fallback
+
+    @staticmethod
+    def supports(method: AnonymizationMethod) -> bool:
+        return isinstance(getattr(method, "obfuscation", None), str) and method.space == "aligned"
+
+    def anonymize(self, crops: Sequence[np.ndarray], contexts: Sequence[FaceContext]) -> list[np.ndarray]:
+        from faceveil.methods.proface_s.obfuscations import obfuscate
+
+        kind, hook = self.wrapped.obfuscation, getattr(self.wrapped, "faceswap", None)
+        # Same generator construction as the method itself: one default_rng(seed) per face.
+        return [obfuscate(crop, kind, np.random.default_rng(ctx.seed), hook) for crop, ctx in zip(crops, contexts)]
