@@ -18,8 +18,8 @@ Python API::
                              options=VideoOptions(encode=EncodeOptions(lossless=True)))
     recover_video("clip.anon.mkv", "clip.back.mkv", [PassphraseKey.for_opening("pw")])
 
-Memory is bounded: ``lookahead`` + 1 decoded frames, the encoder's look-ahead and one payload chunk
-(~1 s of regions), whatever the video length.
+Memory is bounded: ``lookahead`` + ``batch_frames`` decoded frames, the encoder's look-ahead and one
+payload chunk (~1 s of regions), whatever the video length.
 """
 
 from __future__ import annotations
@@ -60,7 +60,8 @@ from faceveil.io.video import (
     to_display,
 )
 from faceveil.methods.base import AnonymizationMethod, FaceContext, create_method
-from faceveil.pipeline import anonymize_frame, changed_regions, restore_regions
+from faceveil.faces.align import align_face, eye_distance, paste_back
+from faceveil.pipeline import FaceOutcome, FrameResult, anonymize_frame, changed_regions, restore_regions
 from faceveil.video_payload import (
     FrameRecord,
     TrackRegion,
@@ -86,6 +87,7 @@ class VideoOptions:
     chunk_seconds: payload chunk length; the unit of memory and of independent decoding.
     lookahead: frames held back so a face first detected late is also covered in the frames just
         before (faceveil.faces.track.LookaheadTracker); costs that many frames of memory.
+    batch_frames: aligned (learned) methods process the faces of this many frames in one batch.
     """
 
     encode: EncodeOptions = EncodeOptions()
@@ -94,6 +96,7 @@ class VideoOptions:
     payload: PayloadMode = "both"
     chunk_seconds: float = 1.0
     lookahead: int = 2
+    batch_frames: int = 8
 
     def __post_init__(self) -> None:
         if self.payload not in ("embedded", "sidecar", "both", "none"):
@@ -102,6 +105,8 @@ class VideoOptions:
             raise InputError(f"chunk_seconds must be in [0.04, 8], got {self.chunk_seconds}")
         if not 0 <= self.lookahead <= 64:
             raise InputError(f"lookahead must be in [0, 64] frames, got {self.lookahead}")
+        if not 1 <= self.batch_frames <= 256:
+            raise InputError(f"batch_frames must be in [1, 256], got {self.batch_frames}")
 
 
 @dataclass(frozen=True)
@@ -343,7 +348,7 @@ def anonymize_video(
             chunk_frames = max(1, min(240, int(round(float(info.fps) * options.chunk_seconds))))
             payload_writer = VideoPayloadWriter(scratch.path("chunks.bin"), content_key, chunk_frames)
         with VideoWriter(video_tmp, info, options.encode, options.span, container_format=output_format(dst)) as writer:
-            sink = _FrameSink(method_obj, content_key, writer, payload_writer, info.rotation, report)
+            sink = _FrameSink(method_obj, content_key, writer, payload_writer, info.rotation, report, options.batch_frames)
             if progress is not None:
                 sink.on_frame = lambda: progress(VideoProgress(report.frames, total, time.perf_counter() - t_start))
             frames = iter_frames(src, options.span)
@@ -361,6 +366,7 @@ def anonymize_video(
                     sink.process(held_frame, held_upright, tracked)
             for (held_frame, held_upright), tracked in tracker.flush():
                 sink.process(held_frame, held_upright, tracked)
+            sink.finish()
         if writer.transcoded_audio:
             report.notes.append(f"{output_format(dst)} cannot hold {', '.join(writer.transcoded_audio)} audio: re-encoded to Opus")
         if report.frames == 0:
@@ -389,27 +395,46 @@ def anonymize_video(
 
 
 class _FrameSink:
-    """Anonymizes tracked frames as the look-ahead tracker releases them: method → payload record → encoder."""
+    """Anonymizes tracked frames as the look-ahead tracker releases them: method → payload record → encoder.
+
+    Aligned (learned) methods get the faces of ``batch_frames`` consecutive frames in one call, so a
+    GPU sees real batches even when each frame holds one face; region methods run frame by frame."""
 
     def __init__(self, method: AnonymizationMethod, content_key: ContentKey | None, writer: VideoWriter,
-                 payload_writer: VideoPayloadWriter | None, rotation: int, report: VideoReport) -> None:
+                 payload_writer: VideoPayloadWriter | None, rotation: int, report: VideoReport,
+                 batch_frames: int = 1) -> None:
         self.method = method
         self.fallback = create_method(method.fallback) if method.space == "aligned" else None
+        self.batch_frames = batch_frames if method.space == "aligned" else 1
         self.content_key = content_key
         self.run_salt = int(np.random.SeedSequence().entropy % (1 << 63))  # seeds when there is no key
         self.writer, self.payload_writer, self.rotation, self.report = writer, payload_writer, rotation, report
         self.summaries: dict[int, TrackSummary] = {}
         self.on_frame: Callable[[], None] | None = None  # called after each written frame (progress)
         self.timings = {"decode": 0.0, "detect": 0.0, "anonymize": 0.0, "encode": 0.0, "payload": 0.0}
+        self._pending: list[tuple[VideoFrame, np.ndarray, Sequence[TrackedFace]]] = []
         report.codec, report.lossless = writer.choice.codec, writer.choice.lossless
 
     def process(self, frame: VideoFrame, upright: np.ndarray, tracked: Sequence[TrackedFace]) -> None:
         """frame: decoded frame (stored orientation); upright: (H, W, 3) the same turned for viewing."""
+        self._pending.append((frame, upright, tracked))
+        if len(self._pending) >= self.batch_frames:
+            self.finish()
+
+    def finish(self) -> None:
+        """Anonymize and write every pending frame (call once more after the last frame)."""
+        if not self._pending:
+            return
+        pending, self._pending = self._pending, []
         t = time.perf_counter()
-        faces = [tf.face for tf in tracked]
-        contexts = track_contexts(faces, self.content_key, self.run_salt)
-        result = anonymize_frame(upright, faces, self.method, contexts, fallback=self.fallback)
+        faces = [[tf.face for tf in tracked] for _, _, tracked in pending]
+        contexts = [track_contexts(f, self.content_key, self.run_salt) for f in faces]
+        results = anonymize_frames([u for _, u, _ in pending], faces, contexts, self.method, self.fallback)
         self.timings["anonymize"] += time.perf_counter() - t
+        for (frame, upright, tracked), result in zip(pending, results):
+            self._emit(frame, upright, tracked, result)
+
+    def _emit(self, frame: VideoFrame, upright: np.ndarray, tracked: Sequence[TrackedFace], result: FrameResult) -> None:
         _summarise(self.summaries, frame.index, tracked)
         for outcome in result.outcomes:
             if outcome.fallback_reason and not any(outcome.fallback_reason in n for n in self.report.notes):
@@ -425,6 +450,40 @@ class _FrameSink:
         self.report.frames += 1
         if self.on_frame is not None:
             self.on_frame()
+
+
+def anonymize_frames(
+    frames: Sequence[np.ndarray],
+    faces: Sequence[Sequence[Face]],
+    contexts: Sequence[Sequence[FaceContext]],
+    method: AnonymizationMethod,
+    fallback: AnonymizationMethod | None = None,
+) -> list[FrameResult]:
+    """:func:`faceveil.pipeline.anonymize_frame` for several frames, with ONE ``method.anonymize`` call
+    for the aligned crops of all of them (GPU batching across frames).
+
+    frames[k]: (H, W, 3) uint8 upright RGB; faces[k] / contexts[k]: that frame's faces. Faces the model
+    cannot take (no landmarks, too small) go through anonymize_frame and its fallback, exactly as
+    for photos; aligned faces are cropped from that result, processed together, and pasted back.
+    """
+    if method.space != "aligned" or len(frames) == 1:
+        return [anonymize_frame(f, fa, method, c, fallback=fallback) for f, fa, c in zip(frames, faces, contexts)]
+    results, jobs = [], []  # jobs: (frame k, face, context, AlignedFace)
+    for k, (rgb, frame_faces, frame_contexts) in enumerate(zip(frames, faces, contexts)):
+        # same rule as anonymize_frame; the others take its fallback path
+        takes = [f.landmarks is not None and eye_distance(f) >= method.min_eye_distance for f in frame_faces]
+        rest = [i for i, ok in enumerate(takes) if not ok]
+        result = anonymize_frame(rgb, [frame_faces[i] for i in rest], method, [frame_contexts[i] for i in rest],
+                                 fallback=fallback)
+        jobs += [(k, frame_faces[i], frame_contexts[i], align_face(result.rgb, frame_faces[i], size=method.crop_size))
+                 for i, ok in enumerate(takes) if ok]
+        results.append(result)
+    if jobs:
+        crops = method.anonymize([job[3].crop for job in jobs], [job[2] for job in jobs])
+        for (k, face, _, aligned), crop in zip(jobs, crops):
+            results[k].rgb, rect = paste_back(results[k].rgb, crop, aligned)
+            results[k].outcomes.append(FaceOutcome(face, method.name, rect))
+    return results
 
 
 def _summarise(summaries: dict[int, TrackSummary], index: int, tracked: Sequence[TrackedFace]) -> None:

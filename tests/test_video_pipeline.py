@@ -18,6 +18,7 @@ from faceveil.errors import (
     WrongKeyError,
 )
 from faceveil.faces.types import Face
+from faceveil.methods.base import AnonymizationMethod
 from faceveil.io.carriers import sidecar_path
 from faceveil.io.video import EncodeOptions, TimeSpan, iter_frames, probe_video, read_attachment, to_display
 from faceveil.video import (
@@ -333,3 +334,36 @@ def test_every_method_works_on_video_and_recovers_exactly(method, tmp_path, dete
     recover_video(out, tmp_path / "back.mkv", [identity])
     for a, b in zip(original, iter_frames(tmp_path / "back.mkv")):
         np.testing.assert_array_equal(a.rgb, b.rgb)
+
+
+class InvertAligned(AnonymizationMethod):
+    """A cheap stand-in for a learned method: works on aligned crops and records its batch sizes."""
+
+    name = "invert-aligned"
+    space = "aligned"
+    crop_size = 64
+
+    def __init__(self) -> None:
+        self.batches: list[int] = []
+
+    def anonymize(self, crops, contexts):
+        self.batches.append(len(crops))
+        return [255 - c for c in crops]
+
+
+def test_aligned_methods_are_batched_across_frames_with_identical_results(tmp_path, detector):
+    clip = write_synthetic_clip(tmp_path / "b.mp4", seconds=0.2, audio_codec=None)  # 5 frames, one face each
+    outputs = {}
+    for batch in (1, 4):
+        method = InvertAligned()
+        out = tmp_path / f"b{batch}.mkv"
+        anonymize_video(clip.path, out, method=method, detector=detector,
+                        options=VideoOptions(encode=EncodeOptions(lossless=True), payload="none", batch_frames=batch))
+        outputs[batch] = [f.rgb for f in iter_frames(out)]
+        assert method.batches == ([1] * 5 if batch == 1 else [4, 1])
+    for a, b in zip(outputs[1], outputs[4]):
+        np.testing.assert_array_equal(a, b)
+    original = [f.rgb for f in iter_frames(clip.path)]
+    for i, (a, b) in enumerate(zip(original, outputs[4])):
+        rows, cols = face_core(clip.face_boxes[i])
+        assert np.abs(a[rows, cols].astype(int) - b[rows, cols].astype(int)).mean() > 20

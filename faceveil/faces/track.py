@@ -3,7 +3,8 @@
 A small IoU tracker with a constant-velocity (alpha-beta) filter per track:
 
 - **association**: detections are matched to the tracks' *predicted* boxes by IoU with an optimal
-  assignment (Hungarian, scipy); unmatched detections start new tracks.
+  assignment (Hungarian, scipy), then leftovers by centre distance (fast motion: boxes that no longer
+  overlap); unmatched detections start new tracks.
 - **smoothing**: the box follows the detection through an alpha-beta filter, which removes frame-to-
   frame jitter of the obfuscated area (flicker). Because a causal filter lags a moving face, the box we
   report is the union of the smoothed box and the raw detection: smoothing may enlarge the covered
@@ -41,6 +42,8 @@ class TrackerConfig:
     """Tracker settings.
 
     iou_threshold: minimum IoU between a track's predicted box and a detection to associate them.
+    max_center_distance: second chance for detections no track overlaps: match by centre distance up
+        to this many box sizes (0 disables), for faces moving faster than their width per frame.
     max_gap: frames a track is still anonymized (at its predicted box) after its last detection.
     alpha: weight of the new detection in the box estimate (1 = no smoothing, raw detections).
     beta: weight of the observed motion in the velocity estimate (0 = no motion model).
@@ -49,6 +52,7 @@ class TrackerConfig:
     """
 
     iou_threshold: float = 0.15
+    max_center_distance: float = 1.5
     max_gap: int = 8
     alpha: float = 0.6
     beta: float = 0.3
@@ -58,6 +62,8 @@ class TrackerConfig:
     def __post_init__(self) -> None:
         if not 0.0 <= self.iou_threshold < 1.0:
             raise InputError(f"tracker iou_threshold must be in [0, 1), got {self.iou_threshold}")
+        if self.max_center_distance < 0:
+            raise InputError(f"tracker max_center_distance must be >= 0, got {self.max_center_distance}")
         if self.max_gap < 0:
             raise InputError(f"tracker max_gap must be >= 0, got {self.max_gap}")
         if not 0.0 < self.alpha <= 1.0 or not 0.0 <= self.beta <= 1.0:
@@ -135,15 +141,45 @@ def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
 
 
-def _associate(predicted: np.ndarray, detected: np.ndarray, threshold: float) -> list[tuple[int, int]]:
-    """Optimal one-to-one (track, detection) pairs with IoU >= threshold."""
+def center_distance_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Distance between box centres in units of the ``a`` box's size (mean of width and height).
+    a: (N, 4), b: (M, 4) -> (N, M) float64."""
+    a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
+    b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
+    ca = (a[:, :2] + a[:, 2:]) / 2
+    cb = (b[:, :2] + b[:, 2:]) / 2
+    size = np.maximum(((a[:, 2] - a[:, 0]) + (a[:, 3] - a[:, 1])) / 2, 1e-6)
+    return np.linalg.norm(ca[:, None, :] - cb[None, :, :], axis=-1) / size[:, None]
+
+
+def _size_ratio(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """max(area) / min(area) of every box pair, (N, M) >= 1."""
+    area_a = np.prod(np.clip(a[:, 2:] - a[:, :2], 1e-6, None), axis=1)
+    area_b = np.prod(np.clip(b[:, 2:] - b[:, :2], 1e-6, None), axis=1)
+    return np.maximum(area_a[:, None], area_b[None, :]) / np.minimum(area_a[:, None], area_b[None, :])
+
+
+def _associate(predicted: np.ndarray, detected: np.ndarray, config: TrackerConfig) -> list[tuple[int, int]]:
+    """Optimal one-to-one (track, detection) pairs: first by IoU >= threshold; then, among what is
+    left, by centre distance <= ``max_center_distance`` box sizes for boxes of similar size, which
+    keeps the identity of a face that moves more than its own width between frames (fast motion,
+    low frame rates), where the boxes no longer overlap."""
     if len(predicted) == 0 or len(detected) == 0:
         return []
     from scipy.optimize import linear_sum_assignment
 
     iou = iou_matrix(predicted, detected)
     rows, cols = linear_sum_assignment(-iou)
-    return [(int(r), int(c)) for r, c in zip(rows, cols) if iou[r, c] >= max(threshold, 1e-9)]
+    pairs = [(int(r), int(c)) for r, c in zip(rows, cols) if iou[r, c] >= max(config.iou_threshold, 1e-9)]
+    free_t = [i for i in range(len(predicted)) if i not in {p[0] for p in pairs}]
+    free_d = [j for j in range(len(detected)) if j not in {p[1] for p in pairs}]
+    if free_t and free_d and config.max_center_distance > 0:
+        dist = center_distance_matrix(predicted[free_t], detected[free_d])
+        dist[_size_ratio(predicted[free_t], detected[free_d]) > 2.0] = np.inf  # not the same face
+        cost = np.where(np.isfinite(dist), dist, 1e6)
+        rows, cols = linear_sum_assignment(cost)
+        pairs += [(free_t[r], free_d[c]) for r, c in zip(rows, cols) if dist[r, c] <= config.max_center_distance]
+    return pairs
 
 
 def _grow(box: np.ndarray, fraction: float) -> np.ndarray:
@@ -174,7 +210,7 @@ class FaceTracker:
         cfg = self.config
         det_boxes = np.array([d.box for d in detections], dtype=np.float64).reshape(-1, 4)
         predicted = np.array([t.predicted() for t in self._tracks]).reshape(-1, 4)
-        pairs = _associate(predicted, det_boxes, cfg.iou_threshold)
+        pairs = _associate(predicted, det_boxes, cfg)
         matched_tracks = {ti for ti, _ in pairs}
         matched_dets = {di for _, di in pairs}
 
@@ -307,4 +343,4 @@ class LookaheadTracker(Generic[T]):
             faces.sort(key=lambda tf: tf.track_id)
 
 
-__all__ = ["FaceTracker", "LookaheadTracker", "TrackStats", "TrackedFace", "TrackerConfig", "iou_matrix"]
+__all__ = ["FaceTracker", "LookaheadTracker", "TrackStats", "TrackedFace", "TrackerConfig", "center_distance_matrix", "iou_matrix"]

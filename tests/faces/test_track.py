@@ -147,3 +147,22 @@ def test_lookahead_zero_releases_immediately():
     assert tracker.flush() == []
     with pytest.raises(InputError):
         LookaheadTracker(lookahead=-1)
+
+
+def test_fast_motion_without_overlap_keeps_one_track():
+    tracker = FaceTracker()
+    for f in range(8):
+        out = tracker.update([Face(box=moving_box(f, vx=70.0, size=60.0))])  # > one width per frame
+        assert [tf.track_id for tf in out if not tf.bridged] == [0]
+    assert tracker.stats.tracks == 1
+
+
+def test_far_or_differently_sized_detections_start_new_tracks():
+    tracker = FaceTracker()
+    tracker.update([Face(box=(100, 100, 150, 150))])
+    # same centre but 16x the area (IoU 0.06): a different face, e.g. someone walking into the camera
+    out = tracker.update([Face(box=(25, 25, 225, 225))])
+    assert [(tf.track_id, tf.bridged) for tf in out] == [(0, True), (1, False)]
+    out = tracker.update([Face(box=(400, 100, 450, 150))])  # 5 box sizes away
+    assert (2, False) in [(tf.track_id, tf.bridged) for tf in out]
+    assert tracker.stats.tracks == 3
