@@ -73,6 +73,9 @@ from faceveil.video_payload import (
 
 PayloadMode = Literal["embedded", "sidecar", "both", "none"]
 ATTACHMENT_NAME = "faceveil-recovery.fvv"
+# Matroska attachments live in the file header and are read into memory whole (by PyAV and by
+# players), so long videos keep their payload in the sidecar instead.
+MAX_ATTACHMENT_BYTES = 256 * 2**20
 
 
 @dataclass(frozen=True)
@@ -532,6 +535,10 @@ def _store_payload(writer: VideoPayloadWriter, video_tmp: Path, dst: Path, scrat
     embed, sidecar = _payload_places(options.payload, dst)
     if options.payload == "embedded" and not embed:
         report.notes.append(f"{dst.suffix} files cannot carry attachments: wrote the payload as a sidecar (use .mkv to embed)")
+    if embed and report.payload_bytes > MAX_ATTACHMENT_BYTES:
+        report.notes.append(f"the {report.payload_bytes / 2**20:.0f} MiB payload is too large to embed "
+                            f"(limit {MAX_ATTACHMENT_BYTES // 2**20} MiB): wrote it as a sidecar")
+        embed, sidecar = False, True
     if embed:
         final_tmp = scratch.path("final" + dst.suffix.lower())
         remux_with_attachments(video_tmp, final_tmp, {ATTACHMENT_NAME: payload_path.read_bytes()})

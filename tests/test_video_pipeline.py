@@ -367,3 +367,15 @@ def test_aligned_methods_are_batched_across_frames_with_identical_results(tmp_pa
     for i, (a, b) in enumerate(zip(original, outputs[4])):
         rows, cols = face_core(clip.face_boxes[i])
         assert np.abs(a[rows, cols].astype(int) - b[rows, cols].astype(int)).mean() > 20
+
+
+def test_payload_too_large_to_embed_goes_to_a_sidecar(clip, detector, identity, tmp_path, monkeypatch):
+    import faceveil.video as video
+
+    monkeypatch.setattr(video, "MAX_ATTACHMENT_BYTES", 1000)
+    out = tmp_path / "big.mkv"
+    report = anonymize_video(clip.path, out, method="solid", detector=detector, recipients=[identity.recipient],
+                             options=VideoOptions(payload="embedded"))
+    assert report.payload == [str(sidecar_path(out))] and any("too large to embed" in n for n in report.notes)
+    assert read_attachment(out, ATTACHMENT_NAME) is None
+    recover_video(out, tmp_path / "back.mkv", [identity])  # finds the sidecar
