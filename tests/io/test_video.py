@@ -78,7 +78,7 @@ def test_time_span_selects_frames(clip):
         TimeSpan(start=-1)
 
 
-@pytest.mark.parametrize("suffix", [".mkv", ".mp4", ".webm"])
+@pytest.mark.parametrize("suffix", [".mkv", ".mp4", ".mov", ".webm"])
 def test_lossless_round_trip_is_exact(clip, tmp_path, suffix):
     out = tmp_path / f"out{suffix}"
     options = EncodeOptions(lossless=True)
@@ -96,9 +96,19 @@ def test_lossy_mp4_keeps_timestamps_audio_and_count(clip, tmp_path):
     copy_video(clip.path, out, EncodeOptions(crf=30))
     original, back = list(iter_frames(clip.path)), list(iter_frames(out))
     assert [f.time for f in back] == pytest.approx([f.time for f in original])
+    assert probe_video(out).fps == Fraction(25)
     assert audio_packets(out) == audio_packets(clip.path) and len(audio_packets(out)) > 5
     # lossy, but close: CRF 30 on this texture stays within a few grey levels on average
     assert np.mean([np.abs(a.rgb.astype(int) - b.rgb.astype(int)).mean() for a, b in zip(original, back)]) < 12
+
+
+@pytest.mark.parametrize(("suffix", "codec"), [(".mp4", "libx265"), (".mkv", "libvpx-vp9"), (".mov", "mpeg4")])
+def test_other_codecs_can_be_chosen(clip, tmp_path, suffix, codec):
+    out = tmp_path / f"c{suffix}"
+    copy_video(clip.path, out, EncodeOptions(codec=codec, crf=30))
+    info = probe_video(out)
+    assert info.video_codec == {"libx265": "hevc", "libvpx-vp9": "vp9", "mpeg4": "mpeg4"}[codec]
+    assert len(list(iter_frames(out))) == clip.frames
 
 
 def test_mkv_keeps_frame_spacing_and_audio_packets(clip, tmp_path):
