@@ -771,13 +771,14 @@ def _astronaut_face(height: int) -> np.ndarray:
 
 
 def synthetic_frames(
-    size: tuple[int, int], count: int, face_height: int, *, noise: float = 0.0, seed: int = 7
+    size: tuple[int, int], count: int, face_height: int, *, noise: float = 0.0, seed: int = 7, moving: bool = True
 ) -> tuple[list[np.ndarray], list[tuple[int, int, int, int]]]:
     """``count`` upright RGB frames (H, W, 3) uint8 of display ``size`` (W, H) and the pasted face boxes.
 
     The background is a fixed random texture scrolling 2 px per frame; the face sweeps left to right
     at sub-pixel positions, bobs vertically and breathes in scale (+-5 %), so tracking and the region
     payload see real motion. ``noise`` adds Gaussian sensor noise (std in grey levels) to every frame.
+    ``moving=False`` keeps the face still in the middle (background still scrolls).
     """
     import cv2
 
@@ -790,9 +791,9 @@ def synthetic_frames(
     frames, boxes = [], []
     for i in range(count):
         frame = texture[:height, 2 * i : 2 * i + width].copy()
-        scale = 1.0 + 0.05 * np.sin(i / 5)
-        x = 10 + (width - fw * 1.05 - 20) * i / max(count - 1, 1)
-        y = (height - fh * scale) / 2 + 0.1 * height * np.sin(i / 4)
+        scale = 1.0 + 0.05 * np.sin(i / 5) if moving else 1.0
+        x = 10 + (width - fw * 1.05 - 20) * i / max(count - 1, 1) if moving else (width - fw) / 2
+        y = (height - fh * scale) / 2 + (0.1 * height * np.sin(i / 4) if moving else 0.0)
         matrix = np.array([[scale, 0, x], [0, scale, y]], dtype=np.float64)
         mask = cv2.warpAffine(np.ones((fh, fw), np.float32), matrix, (width, height), flags=cv2.INTER_LINEAR)
         warped = cv2.warpAffine(face, matrix, (width, height), flags=cv2.INTER_LINEAR)
@@ -816,6 +817,7 @@ def write_synthetic_clip(
     audio_codec: str | None = "aac",
     noise: float = 0.0,
     crf: int = 23,
+    moving: bool = True,
 ) -> SyntheticClip:
     """Write a generated clip with a moving face and (optionally) a 440 Hz sine audio track.
 
@@ -824,7 +826,7 @@ def write_synthetic_clip(
     """
     path = Path(path)
     count = max(1, int(round(seconds * fps)))
-    frames, boxes = synthetic_frames(size, count, face_height, noise=noise)
+    frames, boxes = synthetic_frames(size, count, face_height, noise=noise, moving=moving)
     suffix = path.suffix.lower()
     codec = codec or ("libvpx-vp9" if suffix == ".webm" else "libx264")
     with av.open(str(path), mode="w") as out:

@@ -8,7 +8,8 @@ A small IoU tracker with a constant-velocity (alpha-beta) filter per track:
 - **smoothing**: the box follows the detection through an alpha-beta filter, which removes frame-to-
   frame jitter of the obfuscated area (flicker). Because a causal filter lags a moving face, the box we
   report is the union of the smoothed box and the raw detection: smoothing may enlarge the covered
-  area but never uncovers part of a detected face.
+  area but never uncovers part of a detected face. A small dead band then holds the box still while a
+  still face only wobbles by sub-pixel amounts.
 - **gap bridging**: a track that misses detections keeps being reported at its predicted position
   (marked ``bridged``) for up to ``max_gap`` frames, growing a little per missed frame because its
   position becomes less certain. One missed detection therefore never exposes a face.
@@ -49,6 +50,8 @@ class TrackerConfig:
     beta: weight of the observed motion in the velocity estimate (0 = no motion model).
     gap_growth: fractional box growth per missed frame (position uncertainty while bridging).
     velocity_decay: velocity multiplier per missed frame, so a lost track does not fly away.
+    deadband: the reported box stays put while no edge moves more than this fraction of its size
+        (stops region methods from jumping on sub-pixel wobble; 0 disables).
     """
 
     iou_threshold: float = 0.15
@@ -58,6 +61,7 @@ class TrackerConfig:
     beta: float = 0.3
     gap_growth: float = 0.05
     velocity_decay: float = 0.8
+    deadband: float = 0.03
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.iou_threshold < 1.0:
@@ -70,6 +74,8 @@ class TrackerConfig:
             raise InputError(f"tracker alpha must be in (0, 1] and beta in [0, 1], got {self.alpha}, {self.beta}")
         if self.gap_growth < 0 or not 0.0 <= self.velocity_decay <= 1.0:
             raise InputError("tracker gap_growth must be >= 0 and velocity_decay in [0, 1]")
+        if not 0.0 <= self.deadband < 0.25:
+            raise InputError(f"tracker deadband must be in [0, 0.25), got {self.deadband}")
 
 
 @dataclass(frozen=True)
@@ -119,6 +125,7 @@ class _Track:
     landmarks: np.ndarray | None  # (5, 2) float32, last detection's, relative to ``box``'s frame
     landmark_box: np.ndarray  # (4,) box the landmarks were measured in, to move them along
     score: float
+    reported: np.ndarray | None = None  # (4,) the box last handed out (dead band reference)
     misses: int = 0
     hits: int = 1
 
@@ -260,6 +267,7 @@ class FaceTracker:
             landmarks=None if det.landmarks is None else np.asarray(det.landmarks, dtype=np.float32),
             landmark_box=box.copy(),
             score=float(det.score),
+            reported=box.copy(),
         )
         self._next_id += 1
         self.stats.tracks += 1
@@ -277,6 +285,14 @@ class FaceTracker:
         track.landmark_box = box.copy()
         track.score = float(det.score)
         cover = np.concatenate([np.minimum(track.box[:2], box[:2]), np.maximum(track.box[2:], box[2:])])
+        # Dead band: sub-pixel wobble of a still face would still move the integer pixel region now
+        # and then, and region methods (mosaic cells, pixelate blocks) then jump visibly: keep the
+        # previous box while no edge moves more than `deadband` of the box size. The region the
+        # methods cover has a margin far wider than that band, so the face stays covered.
+        size = max(float(np.mean(cover[2:] - cover[:2])), 1.0)
+        if track.reported is not None and np.all(np.abs(cover - track.reported) <= cfg.deadband * size):
+            cover = track.reported
+        track.reported = cover
         face = Face(box=tuple(float(v) for v in cover), landmarks=track.landmarks, score=track.score, track_id=track.track_id)
         return TrackedFace(face, bridged=False)
 
@@ -285,6 +301,7 @@ class FaceTracker:
         track.box = track.predicted()
         track.velocity = track.velocity * cfg.velocity_decay
         cover = _grow(track.box, cfg.gap_growth * track.misses)
+        track.reported = cover
         landmarks = _move_landmarks(track.landmarks, track.landmark_box, track.box)
         face = Face(box=tuple(float(v) for v in cover), landmarks=landmarks, score=track.score, track_id=track.track_id)
         return TrackedFace(face, bridged=True)

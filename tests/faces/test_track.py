@@ -166,3 +166,15 @@ def test_far_or_differently_sized_detections_start_new_tracks():
     out = tracker.update([Face(box=(400, 100, 450, 150))])  # 5 box sizes away
     assert (2, False) in [(tf.track_id, tf.bridged) for tf in out]
     assert tracker.stats.tracks == 3
+
+
+def test_dead_band_holds_a_still_face_box_but_follows_real_motion():
+    rng = np.random.default_rng(1)
+    tracker = FaceTracker()
+    reported = []
+    for f in range(30):
+        wobble = rng.uniform(-0.4, 0.4, size=4)  # sub-pixel detector noise on a still 60 px face
+        reported.append(tracker.update([Face(box=tuple(np.array([100.0, 100, 160, 160]) + wobble))])[0].face.box)
+    assert len(set(reported[1:])) <= 2  # held still (at most one re-centring), not 29 different boxes
+    moved = tracker.update([Face(box=(110.0, 100, 170, 160))])[0].face.box
+    assert moved[2] >= 170.0  # a 10 px move is followed at once and stays covered
