@@ -269,6 +269,39 @@ def models(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] 
     return 0
 
 
+# `faceveil eval` is a typer sub-app of its own (cheap to import); training commands live with their
+# methods and import torch, so they are forwarded lazily instead of imported with the CLI.
+from faceveil.eval.cli import app as _eval_app  # noqa: E402
+
+app.add_typer(_eval_app, name="eval")
+
+train_app = typer.Typer(help="Train a learned method (options: faceveil train METHOD --help).", no_args_is_help=True,
+                        context_settings={"help_option_names": ["-h", "--help"]})
+app.add_typer(train_app, name="train")
+_FORWARD = {"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []}
+
+
+def _forward(sub_app, args: list[str], prog: str) -> int:
+    result = sub_app(args=args, prog_name=prog, standalone_mode=False)
+    return result if isinstance(result, int) else 0
+
+
+@train_app.command("proface-s", context_settings=_FORWARD, add_help_option=False)
+def train_proface_s(ctx: typer.Context) -> int:
+    """Train PRO-Face S (invertible obfuscation; see --help for data, modes, resolution)."""
+    from faceveil.methods.proface_s.train import app as proface_train
+
+    return _forward(proface_train, list(ctx.args), "faceveil train proface-s")
+
+
+@train_app.command("g2face", context_settings=_FORWARD, add_help_option=False)
+def train_g2face(ctx: typer.Context) -> int:
+    """Train G2Face (published or offline priors; see --help)."""
+    from faceveil.methods.g2face.train import app as g2face_train
+
+    return _forward(g2face_train, list(ctx.args), "faceveil train g2face")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: turns every FaceveilError into one line on stderr and its exit code."""
     try:

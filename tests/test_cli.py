@@ -244,5 +244,6 @@ def test_missing_key_material_is_a_clear_error(astronaut_png, tmp_path, monkeypa
 
 
 def test_help_everywhere():
-    for cmd in ([], ["anonymize"], ["recover"], ["inspect"], ["keygen"], ["models"]):
+    for cmd in ([], ["anonymize"], ["recover"], ["inspect"], ["keygen"], ["models"], ["eval"], ["train"],
+                ["train", "proface-s"], ["train", "g2face"]):
         assert run(*cmd, "--help") == 0
