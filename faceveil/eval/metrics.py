@@ -289,11 +289,27 @@ def frechet_embedding_distance(emb_a: np.ndarray, emb_b: np.ndarray) -> float:
     if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1] or min(len(a), len(b)) < 2:
         raise InputError("Fréchet distance needs two (N, D) embedding sets with N >= 2 and equal D")
     mu_a, mu_b = a.mean(0), b.mean(0)
-    cov_a, cov_b = np.atleast_2d(np.cov(a, rowvar=False)), np.atleast_2d(np.cov(b, rowvar=False))
-    # Tr((S_a S_b)^(1/2)) = sum of sqrt(eigenvalues) of the PSD matrix S_a^(1/2) S_b S_a^(1/2):
-    # symmetric eigen-decompositions only, so no complex round-off from a general sqrtm.
-    w, v = np.linalg.eigh(cov_a)
-    sqrt_a = (v * np.sqrt(np.clip(w, 0.0, None))) @ v.T
-    trace_root = float(np.sqrt(np.clip(np.linalg.eigvalsh(sqrt_a @ cov_b @ sqrt_a), 0.0, None)).sum())
-    value = float(((mu_a - mu_b) ** 2).sum() + np.trace(cov_a) + np.trace(cov_b) - 2.0 * trace_root)
+    xa, xb = a - mu_a, b - mu_b
+    value = float(((mu_a - mu_b) ** 2).sum()) + _covariance_trace_terms(xa, xb)
     return max(value, 0.0)  # tiny negative values are round-off
+
+
+def _covariance_trace_terms(xa: np.ndarray, xb: np.ndarray, route: str = "auto") -> float:
+    """Tr(S_a + S_b - 2 (S_a S_b)^(1/2)) for centred samples xa (N, D), xb (M, D), S = x^T x / (n - 1).
+
+    Tr((S_a S_b)^(1/2)) is the sum of square roots of the eigenvalues of S_a S_b. When there are
+    fewer samples than dimensions (the usual case: a few hundred faces, 512-2048-d features) the
+    same non-zero eigenvalues come from the small N x M matrix xa xb^T (AB and BA share them), whose
+    singular values / sqrt((n-1)(m-1)) are exactly those square roots. Otherwise use the D x D
+    symmetric route S_a^(1/2) S_b S_a^(1/2). Both use only symmetric / SVD decompositions.
+    """
+    na, nb, dim = len(xa) - 1, len(xb) - 1, xa.shape[1]
+    trace_a, trace_b = float((xa**2).sum()) / na, float((xb**2).sum()) / nb
+    if route == "gram" or (route == "auto" and min(na, nb) + 1 < dim):
+        trace_root = float(np.linalg.svd(xa @ xb.T, compute_uv=False).sum()) / np.sqrt(na * nb)
+    else:
+        cov_a, cov_b = xa.T @ xa / na, xb.T @ xb / nb
+        w, v = np.linalg.eigh(cov_a)
+        sqrt_a = (v * np.sqrt(np.clip(w, 0.0, None))) @ v.T
+        trace_root = float(np.sqrt(np.clip(np.linalg.eigvalsh(sqrt_a @ cov_b @ sqrt_a), 0.0, None)).sum())
+    return trace_a + trace_b - 2.0 * trace_root

@@ -17,6 +17,9 @@ Per face (boxes from the reference detector on the original) we measure, where t
 
 Dataset level: ``fed.<recognizer>``, the Fréchet embedding distance between original and anonymized
 face embeddings (a FID-like realism proxy over a recognizer, *not* FID).
+
+With the user's standard weights (faceveil.analysis.perceptual): ``lpips.<anonymized|recovered>``
+per face and ``fid`` (face crops, original vs anonymized) for the dataset.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ class EvalConfig:
     detectors: tuple[str, ...] = ALL_DETECTORS
     landmarks68: bool = True
     facemesh: bool = True
+    perceptual: bool = True  # LPIPS and FID, when their user-supplied weights are present
     method: str | None = None  # the evaluated method (decides which recognizer is excluded)
 
 
@@ -93,6 +97,23 @@ class AnalysisModels:
             from faceveil.analysis.mediapipe_models import FaceMesh
 
             self.facemesh = FaceMesh()
+        self.lpips = self.fid = None
+        if config.perceptual:
+            self._init_perceptual()
+
+    def _init_perceptual(self) -> None:
+        from faceveil.analysis import perceptual as P
+        from faceveil.models_registry import user_weight
+
+        missing = lambda *files: [f for f in files if user_weight(f)() is None]  # noqa: E731
+        if not (lacking := missing(P.ALEXNET_FILE, P.LPIPS_ALEX_FILE)):
+            self.lpips = P.Lpips()
+        else:
+            self.notes.append(f"LPIPS not computed: user weights {', '.join(lacking)} missing in $FACEVEIL_WEIGHTS")
+        if not missing(P.FID_INCEPTION_FILE):
+            self.fid = P.FidFeatures()
+        else:
+            self.notes.append(f"FID not computed: {P.FID_INCEPTION_FILE} missing in $FACEVEIL_WEIGHTS (fed.<recognizer> is reported instead)")
 
     def guarded(self, what: str, fn: Callable[[], float | None]) -> float | None:
         """Run one measurement; a model that turns out to be missing disables it with a note."""
@@ -173,12 +194,29 @@ def _geometry_metrics(models: AnalysisModels, item: EvalItem, face: Face, out: d
         out["expression_distance"] = M.descriptor_distance(expression_descriptor(mesh_a), expression_descriptor(mesh_b))
 
 
+def _perceptual_metrics(models: AnalysisModels, item: EvalItem, face: Face, out: dict, fid_crops: dict[str, list[np.ndarray]]) -> None:
+    x0, y0, x1, y1 = face_region(face, item.original.shape)
+    if x1 - x0 < 8 or y1 - y0 < 8:
+        return
+    crop = lambda image: image[y0:y1, x0:x1]  # noqa: E731
+    if models.lpips is not None:
+        for role, image in (("anonymized", item.anonymized), ("recovered", item.recovered)):
+            if image is not None:
+                value = models.guarded("LPIPS", lambda: models.lpips.distance(crop(item.original), crop(image)))
+                if value is not None:
+                    out[f"lpips.{role}"] = value
+    if models.fid is not None:
+        fid_crops["original"].append(crop(item.original).copy())
+        fid_crops["anonymized"].append(crop(item.anonymized).copy())
+
+
 def evaluate(items: Iterable[EvalItem], config: EvalConfig, models: AnalysisModels | None = None, on_item: Callable[[EvalItem], None] | None = None) -> EvalResult:
     """Measure every item; ``on_item`` is called after each (the report saves its image grid there)."""
     models = models or AnalysisModels(config)
     per_face: list[dict] = []
     embeddings: dict[str, dict[str, list[np.ndarray]]] = defaultdict(lambda: defaultdict(list))
     diversity_points: dict[str, list[tuple[str, np.ndarray]]] = defaultdict(list)
+    fid_crops: dict[str, list[np.ndarray]] = {"original": [], "anonymized": []}
     n_items = 0
     for item in items:
         n_items += 1
@@ -212,6 +250,7 @@ def evaluate(items: Iterable[EvalItem], config: EvalConfig, models: AnalysisMode
                 out |= {f"wrong_key.{k}": v for k, v in recovery_metrics(item.original, item.wrong_key, face).items()}
             if item.obfuscated is not None:
                 out |= {f"protected_vs_obfuscated.{k}": v for k, v in recovery_metrics(item.obfuscated, item.anonymized, face).items()}
+            _perceptual_metrics(models, item, face, out, fid_crops)
             per_face.append({"image": item.name, "face": i, "box": [round(v, 1) for v in face.box]} | {k: round(float(v), 6) for k, v in out.items() if math.isfinite(v)})
         if on_item is not None:
             on_item(item)
@@ -221,6 +260,10 @@ def evaluate(items: Iterable[EvalItem], config: EvalConfig, models: AnalysisMode
     for rname, roles in embeddings.items():
         if len(roles["original"]) >= 2 and len(roles["anonymized"]) >= 2:
             dataset[f"fed.{rname}"] = M.frechet_embedding_distance(np.stack(roles["original"]), np.stack(roles["anonymized"]))
+    if models.fid is not None and len(fid_crops["original"]) >= 2:
+        fid = models.guarded("FID", lambda: M.frechet_embedding_distance(models.fid.features(fid_crops["original"]), models.fid.features(fid_crops["anonymized"])))
+        if fid is not None:
+            dataset["fid"] = fid
     notes = list(models.notes)
     if n_items and not per_face:
         notes.append("the reference detector found no face in any original image: nothing to measure")
@@ -242,4 +285,8 @@ def _models_used(models: AnalysisModels) -> dict[str, list[str]]:
         used["landmarks68_nme"] = ["dlib shape_predictor_68"]
     if models.facemesh is not None:
         used["facemesh_nme, pose_distance, shape_distance, expression_distance"] = ["MediaPipe FaceMesh (human-models)"]
+    if models.lpips is not None:
+        used["lpips"] = ["LPIPS v0.1 AlexNet (user weights)"]
+    if models.fid is not None:
+        used["fid"] = ["FID Inception 2015-12-05 (user weights)"]
     return used

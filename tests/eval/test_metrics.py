@@ -7,6 +7,7 @@ import pytest
 
 from faceveil.errors import InputError
 from faceveil.eval import metrics as m
+from faceveil.eval import metrics as m_mod
 
 
 def test_summary_skips_nan_and_counts_it():
@@ -122,3 +123,14 @@ def test_frechet_embedding_distance():
     # shifting every embedding by v adds |v|^2 and nothing else
     v = np.array([1.0, 2.0, 0.0, -2.0])
     assert m.frechet_embedding_distance(x, x + v) == pytest.approx(9.0, rel=1e-6)
+
+
+def test_frechet_small_sample_route_equals_covariance_route():
+    rng = np.random.default_rng(2)
+    for n, m, dim in ((6, 9, 40), (30, 25, 4)):
+        xa = rng.normal(size=(n, dim))
+        xb = rng.normal(size=(m, dim)) * 1.5 + 0.2
+        xa, xb = xa - xa.mean(0), xb - xb.mean(0)
+        gram = m_mod._covariance_trace_terms(xa, xb, route="gram")
+        cov = m_mod._covariance_trace_terms(xa, xb, route="covariance")
+        assert gram == pytest.approx(cov, rel=1e-6)  # rank-deficient covariances: sqrt of ~1e-15 round-off

@@ -99,3 +99,30 @@ def test_protected_vs_obfuscated_metrics():
     assert row["protected_vs_obfuscated.mae"] == pytest.approx(2.0, abs=0.05)
     assert row["protected_vs_obfuscated.psnr"] > 40
     assert row["identity.obfuscated.dlib"] == pytest.approx(row["identity.anonymized.dlib"], abs=0.02)
+
+
+def test_lpips_and_fid_run_when_weight_files_are_supplied(monkeypatch, tmp_path):
+    """Stand-in weight files with the official layouts (random values) exercise loading and the
+    report path; the numbers themselves are meaningless here."""
+    import torch
+    from torchvision.models import alexnet
+
+    from faceveil.analysis import perceptual as P
+
+    torch.manual_seed(0)
+    torch.save(P.build_fid_inception().state_dict(), tmp_path / P.FID_INCEPTION_FILE)
+    features_only = {k: v for k, v in alexnet(weights=None).state_dict().items() if k.startswith("features.")}
+    torch.save(features_only, tmp_path / P.ALEXNET_FILE)  # the classifier (240 MB) is never used
+    _, heads = P.build_lpips()
+    torch.save(heads.state_dict(), tmp_path / P.LPIPS_ALEX_FILE)
+    monkeypatch.setenv("FACEVEIL_WEIGHTS", str(tmp_path))
+
+    img = load_sample("astronaut")
+    blurred = cv2.GaussianBlur(img, (0, 0), 5)
+    faces = [ASTRONAUT_FACE, Face(box=(300.0, 300.0, 380.0, 380.0))]  # two crops: FID needs >= 2
+    item = EvalItem("astronaut", img, blurred, faces, recovered=img.copy(), recovery_kind="payload")
+    result = evaluate([item], EvalConfig(recognizers=("dlib",), detectors=(), landmarks68=False, facemesh=False))
+    assert result.per_face[0]["lpips.recovered"] == pytest.approx(0.0, abs=1e-6)
+    assert "lpips.anonymized" in result.per_face[0]
+    assert math.isfinite(result.dataset["fid"])
+    assert "fid" in result.models and not any("FID not computed" in n for n in result.notes)
