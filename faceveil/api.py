@@ -91,6 +91,34 @@ class FileReport:
         return d
 
 
+@dataclass(frozen=True)
+class VideoSettings:
+    """Video-only choices (photos ignore them): output codec, quality, time span, audio, progress bar."""
+
+    codec: str | None = None  # FFmpeg encoder; None = the container's default
+    crf: int | None = None  # quality for x264/x265/VP9 (lower = better); None = 18
+    lossless: bool = False  # exact recovery of whole frames (FFV1 / x264rgb qp0 / VP9 lossless)
+    start: float | None = None  # seconds
+    end: float | None = None
+    keep_audio: bool = True
+    progress: bool = False  # rich progress bar with fps and ETA on stderr
+
+    def encode_options(self, *, default_lossless: bool | None = None):
+        from faceveil.io.video import EncodeOptions
+
+        kw = {"codec": self.codec, "keep_audio": self.keep_audio,
+              "lossless": self.lossless if default_lossless is None else (self.lossless or default_lossless)}
+        if self.crf is not None:
+            kw["crf"] = self.crf
+        return EncodeOptions(**kw)
+
+    def options(self, payload: str):
+        from faceveil.io.video import TimeSpan
+        from faceveil.video import VideoOptions
+
+        return VideoOptions(encode=self.encode_options(), span=TimeSpan(self.start, self.end), payload=payload)
+
+
 # ---------------------------------------------------------------------------------------------
 # key material
 
@@ -162,7 +190,7 @@ def _is_batch(items: list, inputs: list) -> bool:
 def plan_output(src: Path, root: Path, output: Path | None, *, batch: bool, suffix: str, fmt_ext: str | None) -> Path:
     """Where one input's output goes: the given file, a mirrored path in an output folder, or
     ``<stem><suffix><ext>`` beside the input."""
-    ext = fmt_ext or src.suffix
+    ext = fmt_ext or (".mkv" if src.suffix.lower() == ".avi" else src.suffix)  # AVI cannot keep timestamps
     if output is None:
         return src.with_name(f"{src.stem}{suffix}{ext}")
     if batch or output.is_dir() or str(output).endswith(os.sep):
@@ -297,6 +325,7 @@ def anonymize(
     overwrite: bool = False,
     require_faces: bool = False,
     argon2_params: Argon2Params | None = None,
+    video: VideoSettings = VideoSettings(),
     on_file=None,
 ) -> list[FileReport]:
     """Anonymize every face in one or more images (files or folders, recursive).
@@ -324,21 +353,23 @@ def anonymize(
     reports = []
     for src, root in items:
         dst = plan_output(src, root, Path(output) if output else None, batch=batch, suffix=".anon", fmt_ext=fmt_ext)
-        reports.append(_run_one(lambda: _anonymize_one(anonymizer, src, dst, overwrite, inputs_resolved, batch), src, dst))
+        reports.append(_run_one(lambda: _anonymize_one(anonymizer, src, dst, overwrite, inputs_resolved, batch, video),
+                                src, dst))
         if on_file:
             on_file(reports[-1])
     return reports
 
 
-def _anonymize_one(anonymizer: Anonymizer, src: Path, dst: Path, overwrite: bool, protect, batch: bool) -> FileReport:
+def _anonymize_one(anonymizer: Anonymizer, src: Path, dst: Path, overwrite: bool, protect, batch: bool,
+                   settings: VideoSettings) -> FileReport:
     if batch:
         _make_output_dir(dst)
     if src.suffix.lower() in VIDEO_EXTENSIONS:
-        try:
-            from faceveil import video
-        except ImportError:
-            raise InputError(f"{src}: video support is not available in this build") from None
-        return video.anonymize_video_file(anonymizer, src, dst, overwrite=overwrite, protect=protect)
+        from faceveil import video
+
+        with video.console_progress(src.name, enabled=settings.progress) as progress:
+            return video.anonymize_video_file(anonymizer, src, dst, overwrite=overwrite, protect=protect,
+                                              options=settings.options(anonymizer.payload), progress=progress)
     return anonymizer.process_file(src, dst, overwrite=overwrite, protect=protect)
 
 
@@ -421,6 +452,7 @@ def recover(
     output_format: str | None = None,
     keep_metadata: bool = True,
     overwrite: bool = False,
+    video: VideoSettings | None = None,
     on_file=None,
 ) -> list[FileReport]:
     """Recover originals (bit-exact for lossless outputs). The original metadata (stored encrypted in
@@ -437,10 +469,19 @@ def recover(
 
         def one(src=src, dst=dst) -> FileReport:
             if src.suffix.lower() in VIDEO_EXTENSIONS:
-                from faceveil import video
+                from faceveil import video as video_pipeline
 
-                return video.recover_video_file(src, dst, identities, overwrite=overwrite, protect=protect,
-                                                payload_file=Path(payload_file) if payload_file else None)
+                if from_pixels:
+                    raise InputError(f"{src}: --from-pixels is for photos; videos recover from their exact payload")
+                if batch:
+                    _make_output_dir(dst)
+                settings = video or VideoSettings()
+                # None: keep the payload's choice (lossless stays lossless) unless the caller set a codec
+                encode = settings.encode_options() if (settings.codec or settings.lossless or settings.crf) else None
+                with video_pipeline.console_progress(src.name, enabled=settings.progress) as progress:
+                    return video_pipeline.recover_video_file(
+                        src, dst, identities, overwrite=overwrite, protect=protect, encode=encode, progress=progress,
+                        payload_file=Path(payload_file) if payload_file else None)
             if not src.exists():
                 raise InputError(f"{src}: no such file")
             data = src.read_bytes()

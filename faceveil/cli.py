@@ -140,6 +140,12 @@ def anonymize(
     require_faces: Annotated[bool, typer.Option("--require-faces", help="Fail a file in which no face is found.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing output files (inputs are never overwritten).")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary on stdout.")] = False,
+    codec: Annotated[Optional[str], typer.Option("--codec", help="Video: FFmpeg encoder (libx264, libx265, libvpx-vp9, ffv1...).", rich_help_panel="Video")] = None,
+    crf: Annotated[Optional[int], typer.Option("--crf", help="Video: quality for x264/x265/VP9 (lower is better; default 18).", rich_help_panel="Video")] = None,
+    lossless: Annotated[bool, typer.Option("--lossless", help="Video: lossless output, so recovery is frame-exact.", rich_help_panel="Video")] = False,
+    start: Annotated[Optional[float], typer.Option("--start", help="Video: first second to process.", rich_help_panel="Video")] = None,
+    end: Annotated[Optional[float], typer.Option("--end", help="Video: second to stop at.", rich_help_panel="Video")] = None,
+    no_audio: Annotated[bool, typer.Option("--no-audio", help="Video: drop the audio (kept, not re-encoded, by default).", rich_help_panel="Video")] = False,
 ) -> int:
     """Anonymize every face; write the anonymized copy plus an encrypted recovery payload."""
     from faceveil import api
@@ -157,6 +163,8 @@ def anonymize(
             payload=payload, detector=detector, threshold=threshold, output_format=output_format,
             keep_metadata=keep_metadata, keep_icc=keep_icc, quality=quality, overwrite=overwrite,
             require_faces=require_faces, on_file=progress,
+            video=api.VideoSettings(codec=codec, crf=crf, lossless=lossless, start=start, end=end,
+                                    keep_audio=not no_audio, progress=not as_json and sys.stderr.isatty()),
         )
     finally:
         progress.close()
@@ -181,6 +189,8 @@ def recover(
     strip_metadata: Annotated[bool, typer.Option("--strip-metadata", help="Do not restore the original EXIF/XMP/ICC.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing output files.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary on stdout.")] = False,
+    codec: Annotated[Optional[str], typer.Option("--codec", help="Video: encoder for the recovered video (default: lossless if the anonymized one was).", rich_help_panel="Video")] = None,
+    crf: Annotated[Optional[int], typer.Option("--crf", help="Video: quality for lossy codecs.", rich_help_panel="Video")] = None,
 ) -> int:
     """Restore the original faces with the passphrase or private key (bit-exact for lossless files)."""
     from faceveil import api
@@ -195,6 +205,7 @@ def recover(
             inputs, output, passphrase=passphrase, private_keys=key, key_passphrase=key_passphrase,
             payload_file=payload_file, from_pixels=from_pixels, output_format=output_format,
             keep_metadata=not strip_metadata, overwrite=overwrite, on_file=progress,
+            video=api.VideoSettings(codec=codec, crf=crf, progress=not as_json and sys.stderr.isatty()),
         )
     finally:
         progress.close()
@@ -222,11 +233,17 @@ def inspect(
     print(f"  method: {info['method']} {json.dumps(info['method_params']) if info['method_params'] else ''}".rstrip())
     print(f"  faces: {info['face_count']}")
     for f in info["faces"]:
-        print(f"    box {f['box']} score {f.get('score')} via {f.get('method')}")
+        if "track_id" in f:  # video: one entry per track
+            print(f"    track {f['track_id']}: frames {f['first_frame']}-{f['last_frame']} "
+                  f"({f['bridged_frames']} bridged), first box {f['box']}")
+        else:
+            print(f"    box {f['box']} score {f.get('score')} via {f.get('method')}")
     for r in info["recipients"]:
         desc = ", ".join(f"{k}={v}" for k, v in r.items() if k != "type")
         print(f"  recipient: {r['type']} ({desc})")
-    print(f"  pixels match payload hash: {'yes' if info['pixels_match_payload'] else 'NO (modified after anonymization)'}")
+    match = info.get("pixels_match_payload")
+    verdict = {True: "yes", False: "NO (modified after anonymization)", None: "not checkable (lossy video)"}[match]
+    print(f"  pixels match payload hash: {verdict}")
     return 0
 
 
