@@ -23,7 +23,7 @@ from faceveil.analysis.recognizer import Recognizer
 from faceveil.errors import FaceveilError, InputError
 
 # Recognizer(s) each learned method used as a loss during training (excluded from its evaluation).
-TRAINING_RECOGNIZERS: dict[str, tuple[str, ...]] = {"g2face": ("arcface",), "proface_s": ("arcface",)}
+TRAINING_RECOGNIZERS: dict[str, tuple[str, ...]] = {"g2face": ("arcface",)}  # PRO-Face S trains on image losses only
 
 
 def _dlib() -> Recognizer:
