@@ -66,7 +66,7 @@ def speed(batch: list[int] = typer.Option([1, 4]), repeats: int = 3, threads: in
                 identity = engine.identity_of(x)
 
                 def generator_only():
-                    with torch.no_grad(), engine._autocast():
+                    with torch.no_grad(), engine.autocast():
                         gen(x, styles, bits, noise=engine.noise(seeds))
 
                 def anonymize():

@@ -72,7 +72,7 @@ class G2FaceNetworks:
     @classmethod
     def create(cls, config: GeneratorConfig = GeneratorConfig(), extractor: ExtractorConfig = ExtractorConfig()) -> G2FaceNetworks:
         """Freshly initialised networks (published sizes by default)."""
-        mapper = MapperConfig(style_dim=config.style_dim, split=_split(config.n_latent))
+        mapper = MapperConfig(style_dim=config.style_dim, split=style_split(config.n_latent))
         return cls(G2FaceGenerator(config), StyleMapper(mapper), DummyIdentityMapper(), HidingExtractor(extractor))
 
     def load_state(self, checkpoint: Mapping[str, Mapping[str, torch.Tensor]], source: str = "G2Face.pth") -> G2FaceNetworks:
@@ -88,7 +88,7 @@ class G2FaceNetworks:
         return cls.create().load_state(read_checkpoint(path), source=str(path)).eval()
 
 
-def _split(n_latent: int) -> tuple[int, int, int]:
+def style_split(n_latent: int) -> tuple[int, int, int]:
     """Coarse / middle / fine W+ rows; the published 6/6/2 at 14 rows, scaled down for small sizes."""
     if n_latent == 14:
         return (6, 6, 2)

@@ -41,7 +41,7 @@ class G2FaceEngine:
     def size(self) -> int:
         return self.networks.generator.config.size
 
-    def _autocast(self):
+    def autocast(self):
         if self.autocast_dtype is None:
             return torch.autocast(self.device.type, enabled=False)
         return torch.autocast(self.device.type, dtype=self.autocast_dtype)
@@ -58,14 +58,14 @@ class G2FaceEngine:
 
     @torch.no_grad()
     def identity_of(self, images: torch.Tensor) -> torch.Tensor:
-        with self._autocast():
+        with self.autocast():
             return self.identity(images.to(self.device)).float()
 
     @torch.no_grad()
     def anonymize(self, images: torch.Tensor, seeds: Sequence[int], bits: torch.Tensor) -> torch.Tensor:
         """images (B, 3, S, S), bits (B, n_bits) -> anonymized (B, 3, S, S) clamped to [-1, 1]."""
         images = images.to(self.device)
-        with self._autocast():
+        with self.autocast():
             styles = self.networks.style_mlp(self.dummy_identity(seeds), self.geometry(images))
             out = self.networks.generator(images, styles, bits.to(self.device), noise=self.noise(seeds))
         return out.float().clamp(-1, 1)
@@ -73,14 +73,14 @@ class G2FaceEngine:
     @torch.no_grad()
     def read_bits(self, images: torch.Tensor) -> torch.Tensor:
         """Anonymized images -> bit logits (B, n_bits) (> 0 means 1)."""
-        with self._autocast():
+        with self.autocast():
             return self.networks.extractor(images.to(self.device)).float()
 
     @torch.no_grad()
     def recover(self, images: torch.Tensor, identity: torch.Tensor, bits: torch.Tensor, seeds: Sequence[int]) -> torch.Tensor:
         """anonymized (B, 3, S, S), original identity (B, 512), bits read (B, n_bits) -> (B, 3, S, S)."""
         images = images.to(self.device)
-        with self._autocast():
+        with self.autocast():
             styles = self.networks.style_mlp(identity.to(self.device), self.geometry(images))
             out = self.networks.generator(images, styles, bits.to(self.device), noise=self.noise(seeds))
         return out.float().clamp(-1, 1)

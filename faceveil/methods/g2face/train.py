@@ -6,8 +6,8 @@ face, again hiding random bits; (3) discriminator step on real vs. (alternately)
 recovered faces, with lazy R1. Random bits (not float embeddings) so encrypted payloads, which
 look random, are carried as well as the paper's floats.
 
-Multi-GPU: ``torchrun --nproc_per_node N -m faceveil.methods.g2face.train ...`` (DDP, one batch of
-``batch_size`` per GPU).
+Multi-GPU: ``torchrun --nproc_per_node N -m faceveil.methods.g2face.train ...`` (one batch of
+``batch_size`` per GPU, gradients averaged across processes after every backward).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from faceveil.errors import InputError
-from faceveil.methods.g2face.checkpoint import G2FaceNetworks, init_from_stylegan2, read_checkpoint
+from faceveil.methods.g2face.checkpoint import G2FaceNetworks, init_from_stylegan2, read_checkpoint, style_split
 from faceveil.methods.g2face.config import ExtractorConfig, GeneratorConfig, MapperConfig, TrainConfig
 from faceveil.methods.g2face.discriminator import Discriminator
 from faceveil.methods.g2face.generator import G2FaceGenerator
@@ -39,7 +39,6 @@ from faceveil.methods.g2face.losses import (
     ReconstructionLoss,
 )
 from faceveil.methods.g2face.mapper import DummyIdentityMapper, StyleMapper
-from faceveil.methods.g2face.checkpoint import _split
 from faceveil.methods.g2face.morphable import MorphableModel
 from faceveil.methods.g2face.priors import geometry_from_coefficients
 
@@ -73,7 +72,7 @@ class Priors:
 
 def build_networks(cfg: TrainConfig, priors: Priors) -> G2FaceNetworks:
     gen_cfg = GeneratorConfig(size=cfg.size, channel_scale=cfg.channel_scale)
-    mapper = MapperConfig(identity_dim=priors.identity_dim, geometry_dim=priors.geometry_dim, split=_split(gen_cfg.n_latent))
+    mapper = MapperConfig(identity_dim=priors.identity_dim, geometry_dim=priors.geometry_dim, split=style_split(gen_cfg.n_latent))
     return G2FaceNetworks(
         G2FaceGenerator(gen_cfg),
         StyleMapper(mapper),
@@ -108,12 +107,13 @@ class G2FaceTrainer:
             _set_requires_grad(prior, False)  # frozen, but gradients flow through to the images
         self.nets = build_networks(cfg, priors).to(self.device)
         self.discriminator = Discriminator(cfg.size, channel_scale=cfg.channel_scale).to(self.device)
-        self._wrap = (lambda m: nn.parallel.DistributedDataParallel(m, broadcast_buffers=False)) if distributed else (lambda m: m)
-        self.G = self._wrap(self.nets.generator)
-        self.mapper = self._wrap(self.nets.style_mlp)
-        self.map_2_id = self._wrap(self.nets.map_2_id)
-        self.extractor = self._wrap(self.nets.extractor)
-        self.D = self._wrap(self.discriminator)
+        # Data parallelism by explicit gradient averaging (not DDP wrappers): each iteration runs
+        # several forwards per backward and toggles D's requires_grad, which DDP's reducer rejects.
+        self.distributed = distributed
+        if distributed:
+            self._broadcast_parameters()
+        self.G, self.mapper, self.map_2_id = self.nets.generator, self.nets.style_mlp, self.nets.map_2_id
+        self.extractor, self.D = self.nets.extractor, self.discriminator
         self.optimizer, self.optimizer_d = self._optimizers()
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda s: lr_factor(s, cfg))
         self.losses = {
@@ -149,9 +149,28 @@ class G2FaceTrainer:
     def _random_bits(self, batch: int) -> torch.Tensor:
         return torch.randint(0, 2, (batch, self.nets.generator.config.n_bits), device=self.device).float()
 
+    def _broadcast_parameters(self) -> None:
+        import torch.distributed as dist
+
+        for module in (*self.nets.modules().values(), self.discriminator):
+            for tensor in (*module.parameters(), *module.buffers()):
+                dist.broadcast(tensor.data, src=0)
+
+    def _average_gradients(self, optimizer: torch.optim.Optimizer) -> None:
+        import torch.distributed as dist
+
+        world = dist.get_world_size()
+        for group in optimizer.param_groups:
+            for p in group["params"]:
+                if p.grad is not None:
+                    dist.all_reduce(p.grad)
+                    p.grad.div_(world)
+
     def _backward(self, loss: torch.Tensor, optimizer: torch.optim.Optimizer) -> None:
         optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
+        if self.distributed:
+            self._average_gradients(optimizer)
         self.scaler.step(optimizer)
         self.scaler.update()
 
