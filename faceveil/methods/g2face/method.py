@@ -29,7 +29,7 @@ DEFAULT_BATCH = 4
 def published_engine(device: str | torch.device | None = None, autocast_dtype: torch.dtype | None = None) -> G2FaceEngine:
     """Engine from the user's published weights; ModelUnavailableError lists every missing file."""
     paths = required_weight_paths()
-    dev = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = resolve_device(device)
     return G2FaceEngine(
         networks=G2FaceNetworks.from_file(paths["g2face"]),
         identity=ArcFaceIdentity.from_file(paths["arcface_iresnet50"]),
@@ -37,6 +37,19 @@ def published_engine(device: str | torch.device | None = None, autocast_dtype: t
         device=dev,
         autocast_dtype=autocast_dtype,
     )
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """None -> CUDA when available else CPU; a bad or unavailable device name is an InputError."""
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise InputError(f"unknown device {device!r} (use cpu, cuda or cuda:N)") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise InputError(f"device {device!r} requested but CUDA is not available")
+    return dev
 
 
 def crops_to_tensor(crops: Sequence[np.ndarray], size: int) -> torch.Tensor:

@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import torch
+import typer
 from torch import nn
 
 from faceveil.errors import InputError
@@ -319,7 +320,9 @@ def run_training(cfg: TrainConfig, out_dir: Path, priors: str = "published", dat
             torch.cuda.set_device(dev)
         rank = dist.get_rank()
     else:
-        dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        from faceveil.methods.g2face.method import resolve_device
+
+        dev = resolve_device(device)
         rank = 0
     trainer = G2FaceTrainer(cfg, make_priors(priors, dev, bfm), dev, distributed=distributed)
     if stylegan is not None and resume is None:
@@ -341,37 +344,32 @@ def run_training(cfg: TrainConfig, out_dir: Path, priors: str = "published", dat
     return out_dir / "last.pth"
 
 
-def _typer_app():
-    import typer
-
-    app = typer.Typer(help="Train G2Face.", no_args_is_help=False, add_completion=False)
-
-    @app.command()
-    def train(
-        out: Path = typer.Option(Path("runs/g2face"), help="output folder for checkpoints"),
-        data: Path | None = typer.Option(None, help="folder of aligned face crops (default: package sample faces)"),
-        priors: str = typer.Option("published", help="published (ArcFace + Deep3DFaceRecon weights) or offline (MobileFace + FaceMesh)"),
-        stylegan: Path | None = typer.Option(None, help="rosinality StyleGAN2 checkpoint (550000.pt) to initialise synthesis"),
-        resume: Path | None = typer.Option(None, help="training checkpoint to resume"),
-        bfm: Path | None = typer.Option(None, help="Deep3DFaceRecon BFM_model_front.mat: published shape/landmark/shading loss"),
-        steps: int = typer.Option(TrainConfig.steps), batch_size: int = typer.Option(TrainConfig.batch_size),
-        size: int = typer.Option(TrainConfig.size), channel_scale: float = typer.Option(TrainConfig.channel_scale),
-        amp: str = typer.Option(TrainConfig.amp, help="off, bf16 or fp16"),
-        device: str | None = typer.Option(None), seed: int = typer.Option(TrainConfig.seed),
-    ) -> None:
-        cfg = TrainConfig(size=size, channel_scale=channel_scale, batch_size=batch_size, steps=steps, amp=amp, seed=seed)
-        path = run_training(cfg, out, priors=priors, data=data, stylegan=stylegan, resume=resume, device=device, bfm=bfm)
+def train_command(
+    out: Path = typer.Option(Path("runs/g2face"), help="output folder for checkpoints"),
+    data: Path | None = typer.Option(None, help="folder of aligned face crops (default: package sample faces)"),
+    priors: str = typer.Option("published", help="published (ArcFace + Deep3DFaceRecon weights) or offline (MobileFace + FaceMesh)"),
+    stylegan: Path | None = typer.Option(None, help="rosinality StyleGAN2 checkpoint (550000.pt) to initialise synthesis and D"),
+    resume: Path | None = typer.Option(None, help="training checkpoint to resume"),
+    bfm: Path | None = typer.Option(None, help="Deep3DFaceRecon BFM_model_front.mat: published shape/landmark/shading loss"),
+    steps: int = typer.Option(TrainConfig.steps),
+    batch_size: int = typer.Option(TrainConfig.batch_size, help="per GPU / process"),
+    size: int = typer.Option(TrainConfig.size),
+    channel_scale: float = typer.Option(TrainConfig.channel_scale, help="< 1 shrinks every width (small proof runs)"),
+    amp: str = typer.Option(TrainConfig.amp, help="off, bf16 or fp16"),
+    device: str | None = typer.Option(None),
+    seed: int = typer.Option(TrainConfig.seed),
+) -> None:
+    """Train G2Face (published recipe); writes OUT/last.pth, usable as G2Face.pth at 256 px."""
+    cfg = TrainConfig(size=size, channel_scale=channel_scale, batch_size=batch_size, steps=steps, amp=amp, seed=seed)
+    path = run_training(cfg, out, priors=priors, data=data, stylegan=stylegan, resume=resume, device=device, bfm=bfm)
+    if path.exists():  # only rank 0 writes
         typer.echo(f"wrote {path}")
 
-    return app
 
-
-def __getattr__(name: str):
-    # ``faceveil.methods.g2face.train:app`` builds the typer app on first access (typer stays optional here)
-    if name == "app":
-        return _typer_app()
-    raise AttributeError(name)
+# `faceveil train g2face`: mount with train_app.command("g2face")(train_command), or add_typer(app).
+app = typer.Typer(help="Train G2Face.", add_completion=False)
+app.command()(train_command)
 
 
 if __name__ == "__main__":
-    _typer_app()()
+    app()

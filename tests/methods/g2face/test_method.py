@@ -102,3 +102,11 @@ def test_secure_recovery_without_key_is_a_key_error(method):
     anon = method.anonymize([crop("astronaut")], [ctx(3, key=None)])
     with pytest.raises(KeyMaterialError):
         method.recover(anon, [ctx(3, key=None)])
+
+
+def test_bad_device_is_an_input_error():
+    from faceveil.methods.g2face.method import resolve_device
+
+    with pytest.raises(InputError):
+        resolve_device("tpu:7")
+    assert resolve_device("cpu").type == "cpu"
