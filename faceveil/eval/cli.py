@@ -11,6 +11,7 @@ import json
 import shlex
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -60,76 +61,102 @@ def eval_command(
     overwrite: Annotated[bool, typer.Option("--overwrite", help="replace an existing report in --out")] = False,
 ) -> None:
     """Evaluate a method (--method) or a folder of anonymized images (--anonymized)."""
-    summary = run_eval(
+    request = EvalRequest(
         method=method, options=parse_options(option), anonymized=anonymized, recovered=recovered, data=data, pairs=pairs,
-        out=out, recognizers=recognizer, detectors=detector, face_detector=face_detector,
+        out=out, recognizers=tuple(recognizer), detectors=tuple(detector), face_detector=face_detector,
         landmarks68=not no_landmarks68, facemesh=not no_facemesh, diversity=diversity, far=far, overwrite=overwrite,
     )
-    print(summary)
+    print(run_eval(request))
 
 
-def run_eval(
-    *, method: str | None, options: dict, anonymized: Path | None, recovered: Path | None, data: Path | None, pairs: Path | None,
-    out: Path, recognizers: list[str], detectors: list[str], face_detector: str, landmarks68: bool, facemesh: bool,
-    diversity: int, far: float, overwrite: bool, argv: list[str] | None = None,
-) -> str:
-    """Run an evaluation and write the report; returns a one-paragraph text summary."""
+@dataclass(frozen=True)
+class EvalRequest:
+    """Everything `faceveil eval` was asked to do (the CLI flags, typed)."""
+
+    out: Path
+    method: str | None = None
+    options: dict = field(default_factory=dict)
+    anonymized: Path | None = None
+    recovered: Path | None = None
+    data: Path | None = None  # None: the package-shipped sample faces
+    pairs: Path | None = None
+    recognizers: tuple[str, ...] = ()  # empty: every available one
+    detectors: tuple[str, ...] = ()  # empty: every one
+    face_detector: str = "centerface"
+    landmarks68: bool = True
+    facemesh: bool = True
+    diversity: int = 0
+    far: float = 1e-3
+    overwrite: bool = False
+
+    def validate(self) -> None:
+        if (self.method is None) == (self.anonymized is None):
+            raise InputError("give exactly one of --method NAME or --anonymized DIR")
+        if self.recovered is not None and self.anonymized is None:
+            raise InputError("--recovered goes with --anonymized")
+        if self.diversity and self.method is None:
+            raise InputError("--diversity needs --method (it re-runs the method with fresh keys)")
+        if self.diversity < 0:
+            raise InputError("--diversity must be >= 0")
+        if self.pairs is not None and self.data is None:
+            raise InputError("--pairs needs --data (the folder the pair names are relative to)")
+        if not 0 < self.far < 1:
+            raise InputError(f"--far must be in (0, 1), got {self.far}")
+
+
+def run_eval(request: EvalRequest, argv: list[str] | None = None) -> str:
+    """Run an evaluation and write the report; returns a short text summary."""
     from faceveil.eval.report import ReportWriter
     from faceveil.eval.runner import ALL_DETECTORS, AnalysisModels, EvalConfig, evaluate
 
-    if (method is None) == (anonymized is None):
-        raise InputError("give exactly one of --method NAME or --anonymized DIR")
-    if recovered is not None and anonymized is None:
-        raise InputError("--recovered goes with --anonymized")
-    if diversity and method is None:
-        raise InputError("--diversity needs --method (it re-runs the method with fresh keys)")
-    if pairs is not None and data is None:
-        raise InputError("--pairs needs --data (the folder the pair names are relative to)")
-    if not 0 < far < 1:
-        raise InputError(f"--far must be in (0, 1), got {far}")
-
-    writer = ReportWriter(Path(out))
-    writer.check_writable(overwrite)
+    request.validate()
+    writer = ReportWriter(Path(request.out))
+    writer.check_writable(request.overwrite)
     import torch
 
     torch.set_num_threads(max(1, min(4, torch.get_num_threads())))
     config = EvalConfig(
-        recognizers=tuple(recognizers) or None, detectors=tuple(detectors) or ALL_DETECTORS,
-        landmarks68=landmarks68, facemesh=facemesh, method=(method or "").replace("-", "_") or None,
+        recognizers=request.recognizers or None,
+        detectors=request.detectors or ALL_DETECTORS,
+        landmarks68=request.landmarks68,
+        facemesh=request.facemesh,
+        method=request.method.replace("-", "_") if request.method else None,
     )
     models = AnalysisModels(config)
     skipped: list[str] = []
     started = time.perf_counter()
-    if method is not None:
-        from faceveil.eval.sources import MethodSource
-
-        source = MethodSource(method, options, face_detector, diversity)
-        items = source.items(data, skipped)
-    else:
-        from faceveil.eval.sources import folder_items
-        from faceveil.faces.detect import create_detector
-
-        source = None
-        items = folder_items(data, anonymized, create_detector(face_detector), recovered, skipped)
+    source, items = _items(request, skipped)
     result = evaluate(items, config, models, on_item=writer.add_item)
     result.notes += [f"skipped {s}" for s in skipped]
+    if request.pairs is not None:
+        _add_verification(result, request, source, models)
 
-    if pairs is not None:
-        _add_verification(result, pairs, data, anonymized, source, models, face_detector, far)
-
+    evaluated = f"method {request.method} {json.dumps(request.options) if request.options else ''}".strip() if request.method else f"folder {request.anonymized}"
     header = {
         "command": _command_line(argv),
-        "evaluated": f"method {method} {json.dumps(options) if options else ''}".strip() if method else f"folder {anonymized}",
-        "originals": str(data) if data else "package-shipped sample faces (astronaut, grace_hopper, cameraman)",
-        "faces found by": face_detector,
+        "evaluated": evaluated,
+        "originals": str(request.data) if request.data else "package-shipped sample faces (astronaut, grace_hopper, cameraman)",
+        "faces found by": request.face_detector,
         "seconds": f"{time.perf_counter() - started:.1f}",
     }
-    json_path, html_path = writer.write(result, f"faceveil eval: {header['evaluated']}", header, overwrite)
+    json_path, html_path = writer.write(result, f"faceveil eval: {evaluated}", header, request.overwrite)
     lines = [f"{len(result.per_face)} face(s) measured; wrote {json_path} and {html_path}"]
-    for key in sorted(result.metrics):
-        if key.startswith(("identity.anonymized", "detected.", "recovery.psnr")):
-            lines.append(f"  {key}: {result.metrics[key]}")
+    lines += [f"  {k}: {result.metrics[k]}" for k in sorted(result.metrics) if k.startswith(("identity.anonymized", "detected.", "recovery.psnr"))]
     return "\n".join(lines)
+
+
+def _items(request: EvalRequest, skipped: list[str]):
+    """(method source or None, iterator of EvalItem) for the request's mode."""
+    if request.method is not None:
+        from faceveil.eval.sources import MethodSource
+
+        source = MethodSource(request.method, request.options, request.face_detector, request.diversity)
+        return source, source.items(request.data, skipped)
+    from faceveil.eval.sources import folder_items
+    from faceveil.faces.detect import create_detector
+
+    detector = create_detector(request.face_detector)
+    return None, folder_items(request.data, request.anonymized, detector, request.recovered, skipped)
 
 
 def _command_line(argv: list[str] | None) -> str:
@@ -143,24 +170,27 @@ def _command_line(argv: list[str] | None) -> str:
     return shlex.join([program, *sys.argv[1:]])
 
 
-def _add_verification(result, pairs_file: Path, data: Path, anonymized_dir: Path | None, source, models, face_detector: str, far: float) -> None:
+def _add_verification(result, request: EvalRequest, source, models) -> None:
+    """TAR@FAR on the request's pairs file, second image anonymized (by the method, or from the folder)."""
     from faceveil.eval.pairs import parse_pairs
-    from faceveil.eval.sources import load_rgb
+    from faceveil.eval.sources import IMAGE_SUFFIXES, load_rgb
     from faceveil.eval.verification import evaluate_pairs
     from faceveil.faces.detect import create_detector
 
     def anonymize(path: Path, rgb):
         if source is not None:
             return source.item(path.stem, rgb).anonymized
-        rel = path.relative_to(data).with_suffix("")
-        for suffix in (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"):
-            candidate = (anonymized_dir / rel).with_suffix(suffix)
+        rel = path.relative_to(request.data).with_suffix("")
+        for suffix in IMAGE_SUFFIXES:
+            candidate = (request.anonymized / rel).with_suffix(suffix)
             if candidate.exists():
                 return load_rgb(candidate)
-        raise InputError(f"no anonymized image for {rel} in {anonymized_dir}")
+        raise InputError(f"no anonymized image for {rel} in {request.anonymized}")
 
     skipped: list[str] = []
-    results = evaluate_pairs(parse_pairs(pairs_file, data), anonymize, models.recognizers, create_detector(face_detector), far, skipped)
+    pairs = parse_pairs(request.pairs, request.data)
+    far = request.far
+    results = evaluate_pairs(pairs, anonymize, models.recognizers, create_detector(request.face_detector), far, skipped)
     for r in results:
         result.dataset[f"tar@far={far:g}.original.{r.recognizer}"] = r.original.tar
         result.dataset[f"tar@far={far:g}.anonymized.{r.recognizer}"] = r.anonymized.tar

@@ -210,64 +210,85 @@ def _perceptual_metrics(models: AnalysisModels, item: EvalItem, face: Face, out:
         fid_crops["anonymized"].append(crop(item.anonymized).copy())
 
 
+@dataclass
+class _Collected:
+    """What the dataset-level metrics and plots need from all faces."""
+
+    embeddings: dict[str, dict[str, list[np.ndarray]]] = field(default_factory=lambda: defaultdict(lambda: defaultdict(list)))
+    diversity_points: dict[str, list[tuple[str, np.ndarray]]] = field(default_factory=lambda: defaultdict(list))
+    fid_crops: dict[str, list[np.ndarray]] = field(default_factory=lambda: {"original": [], "anonymized": []})
+
+
+def _identity_metrics(models: AnalysisModels, item: EvalItem, index: int, face: Face, out: dict, collected: _Collected) -> None:
+    compared = {"anonymized": item.anonymized, "recovered": item.recovered, "wrong_key": item.wrong_key, "obfuscated": item.obfuscated}
+    for rname, rec in models.recognizers.items():
+        ref = models.guarded(f"recognizer {rname}", lambda: rec.embed(item.original, face))
+        if ref is None:
+            continue
+        collected.embeddings[rname]["original"].append(ref)
+        for role, image in compared.items():
+            if image is None:
+                continue
+            emb = rec.embed(image, face)
+            collected.embeddings[rname][role].append(emb)
+            sim = rec.similarity(ref, emb)
+            out[f"identity.{role}.{rname}"] = sim
+            out[f"same_person.{role}.{rname}"] = float(sim > rec.same_person_cosine)
+        if len(item.variants) >= 2:
+            variant_embs = np.stack([rec.embed(v, face) for v in item.variants])
+            out[f"diversity.{rname}"] = M.identity_diversity(variant_embs)
+            collected.diversity_points[rname] += [(f"{item.name}#{index}", e) for e in variant_embs]
+
+
+def _image_metrics(item: EvalItem, face: Face, out: dict) -> None:
+    """Pixel-level comparisons on the face region: recovery, wrong key, protected vs obfuscated."""
+    pairs = (("recovery", item.original, item.recovered), ("wrong_key", item.original, item.wrong_key), ("protected_vs_obfuscated", item.obfuscated, item.anonymized))
+    for prefix, reference, other in pairs:
+        if reference is not None and other is not None:
+            out |= {f"{prefix}.{k}": v for k, v in recovery_metrics(reference, other, face).items()}
+
+
+def _dataset_metrics(models: AnalysisModels, collected: _Collected) -> dict[str, float]:
+    dataset = {}
+    for rname, roles in collected.embeddings.items():
+        if len(roles["original"]) >= 2 and len(roles["anonymized"]) >= 2:
+            dataset[f"fed.{rname}"] = M.frechet_embedding_distance(np.stack(roles["original"]), np.stack(roles["anonymized"]))
+    crops = collected.fid_crops
+    if models.fid is not None and len(crops["original"]) >= 2:
+        fid = models.guarded("FID", lambda: M.frechet_embedding_distance(models.fid.features(crops["original"]), models.fid.features(crops["anonymized"])))
+        if fid is not None:
+            dataset["fid"] = fid
+    return dataset
+
+
 def evaluate(items: Iterable[EvalItem], config: EvalConfig, models: AnalysisModels | None = None, on_item: Callable[[EvalItem], None] | None = None) -> EvalResult:
     """Measure every item; ``on_item`` is called after each (the report saves its image grid there)."""
     models = models or AnalysisModels(config)
     per_face: list[dict] = []
-    embeddings: dict[str, dict[str, list[np.ndarray]]] = defaultdict(lambda: defaultdict(list))
-    diversity_points: dict[str, list[tuple[str, np.ndarray]]] = defaultdict(list)
-    fid_crops: dict[str, list[np.ndarray]] = {"original": [], "anonymized": []}
+    collected = _Collected()
     n_items = 0
     for item in items:
         n_items += 1
-        faces = item.faces
-        record: dict[int, dict] = {i: {} for i in range(len(faces))}
-        _detection_metrics(models, item, record, faces)
-        for i, face in enumerate(faces):
+        record: dict[int, dict] = {i: {} for i in range(len(item.faces))}
+        _detection_metrics(models, item, record, item.faces)
+        for i, face in enumerate(item.faces):
             out = record[i]
-            for rname, rec in models.recognizers.items():
-                ref = models.guarded(f"recognizer {rname}", lambda: rec.embed(item.original, face))
-                if ref is None:
-                    continue
-                embeddings[rname]["original"].append(ref)
-                others = {"anonymized": item.anonymized, "recovered": item.recovered, "wrong_key": item.wrong_key, "obfuscated": item.obfuscated}
-                for role, image in others.items():
-                    if image is None:
-                        continue
-                    emb = rec.embed(image, face)
-                    embeddings[rname][role].append(emb)
-                    sim = rec.similarity(ref, emb)
-                    out[f"identity.{role}.{rname}"] = sim
-                    out[f"same_person.{role}.{rname}"] = float(sim > rec.same_person_cosine)
-                if len(item.variants) >= 2:
-                    variant_embs = np.stack([rec.embed(v, face) for v in item.variants])
-                    out[f"diversity.{rname}"] = M.identity_diversity(variant_embs)
-                    diversity_points[rname] += [(f"{item.name}#{i}", e) for e in variant_embs]
+            _identity_metrics(models, item, i, face, out, collected)
             _geometry_metrics(models, item, face, out)
-            if item.recovered is not None:
-                out |= {f"recovery.{k}": v for k, v in recovery_metrics(item.original, item.recovered, face).items()}
-            if item.wrong_key is not None:
-                out |= {f"wrong_key.{k}": v for k, v in recovery_metrics(item.original, item.wrong_key, face).items()}
-            if item.obfuscated is not None:
-                out |= {f"protected_vs_obfuscated.{k}": v for k, v in recovery_metrics(item.obfuscated, item.anonymized, face).items()}
-            _perceptual_metrics(models, item, face, out, fid_crops)
-            per_face.append({"image": item.name, "face": i, "box": [round(v, 1) for v in face.box]} | {k: round(float(v), 6) for k, v in out.items() if math.isfinite(v)})
+            _image_metrics(item, face, out)
+            _perceptual_metrics(models, item, face, out, collected.fid_crops)
+            values = {k: round(float(v), 6) for k, v in out.items() if math.isfinite(v)}
+            per_face.append({"image": item.name, "face": i, "box": [round(v, 1) for v in face.box]} | values)
         if on_item is not None:
             on_item(item)
 
-    metrics = _aggregate(per_face)
-    dataset = {}
-    for rname, roles in embeddings.items():
-        if len(roles["original"]) >= 2 and len(roles["anonymized"]) >= 2:
-            dataset[f"fed.{rname}"] = M.frechet_embedding_distance(np.stack(roles["original"]), np.stack(roles["anonymized"]))
-    if models.fid is not None and len(fid_crops["original"]) >= 2:
-        fid = models.guarded("FID", lambda: M.frechet_embedding_distance(models.fid.features(fid_crops["original"]), models.fid.features(fid_crops["anonymized"])))
-        if fid is not None:
-            dataset["fid"] = fid
     notes = list(models.notes)
     if n_items and not per_face:
         notes.append("the reference detector found no face in any original image: nothing to measure")
-    return EvalResult(metrics, dataset, per_face, notes, _models_used(models), {k: dict(v) for k, v in embeddings.items()}, dict(diversity_points))
+    return EvalResult(
+        _aggregate(per_face), _dataset_metrics(models, collected), per_face, notes, _models_used(models),
+        {k: dict(v) for k, v in collected.embeddings.items()}, dict(collected.diversity_points),
+    )
 
 
 def _aggregate(per_face: list[dict]) -> dict[str, M.Summary]:

@@ -153,3 +153,21 @@ def test_bad_usage_gives_typed_exit_codes(args, tmp_path):
 
 def test_parse_options():
     assert parse_options(["sigma=3", "mode=fast", "flag=true"]) == {"sigma": 3, "mode": "fast", "flag": True}
+
+
+def test_sub_app_wires_into_a_parent_typer_app():
+    import typer
+    from typer.testing import CliRunner
+
+    from faceveil.eval.cli import app as eval_app
+
+    parent = typer.Typer()
+
+    @parent.command()
+    def version():  # a parent needs one command of its own for typer to keep sub-app routing
+        print("0")
+
+    parent.add_typer(eval_app, name="eval")
+    result = CliRunner().invoke(parent, ["eval", "--help"])
+    assert result.exit_code == 0
+    assert "--anonymized" in result.output and "--method" in result.output
