@@ -13,10 +13,9 @@ Multi-GPU: ``torchrun --nproc_per_node N -m faceveil.methods.g2face.train ...`` 
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
@@ -180,12 +179,13 @@ class G2FaceTrainer:
         out_id = self.priors.identity(out)
         out_geo, out_terms = self.priors.geometry_and_terms(out)
         total = torch.zeros((), device=self.device)
-        for name, (value, parts) in {
-            "geometry": self.losses["geometry"](geometry_ref, out_terms),
-            "recon": self.losses["recon"](out, real),
-            "adv": self.losses["adv"](self.D(out)),
-            "hiding": self.losses["hiding"](self.extractor(out + torch.randn_like(out) * self.cfg.hiding_noise_std), bits),
-        }.items():
+        noisy = out + torch.randn_like(out) * self.cfg.hiding_noise_std  # robustness to small perturbations
+        for value, parts in (
+            self.losses["geometry"](geometry_ref, out_terms),
+            self.losses["recon"](out, real),
+            self.losses["adv"](self.D(out)),
+            self.losses["hiding"](self.extractor(noisy), bits),
+        ):
             total = total + value
             logs.update({f"{tag}/{k}": float(v) for k, v in parts.items()})
         return total, out_id, out_geo
