@@ -1,9 +1,10 @@
 """IEEE-754 float32 <-> bits, the paper's message format (512 floats -> 16384 bits).
 
 Bit order per value is the IEEE layout read most-significant first: sign, 8 exponent bits,
-23 mantissa bits, values in sequence. Bits are float tensors in {0, 1}. This is exact (we
-reinterpret the bit pattern rather than compute it with logarithms), and equal to the published
-arithmetic converter for every normal float.
+23 mantissa bits, values in sequence; (B, 512) floats -> (B, 16384) bits is the published
+(B, 512, 32) layout flattened. Bits are float tensors in {0, 1}. This is exact (we reinterpret the
+bit pattern rather than compute it with logarithms), and equal to the published arithmetic
+converter wherever that one is defined (normal floats with 2^-126 <= |v| < 256).
 """
 
 from __future__ import annotations

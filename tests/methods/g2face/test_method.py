@@ -110,3 +110,15 @@ def test_bad_device_is_an_input_error():
     with pytest.raises(InputError):
         resolve_device("tpu:7")
     assert resolve_device("cpu").type == "cpu"
+
+
+def test_bf16_autocast_engine_stays_close_to_fp32(method):
+    from faceveil.methods.g2face.engine import G2FaceEngine
+
+    engine = method.engine
+    bf16 = G2FaceEngine(engine.networks, engine.identity, engine.geometry, autocast_dtype=torch.bfloat16)
+    x = crops_to_tensor([crop("grace_hopper")], 256)
+    bits = torch.randint(0, 2, (1, 16384), generator=torch.Generator().manual_seed(0)).float()
+    full, half = engine.anonymize(x, [4], bits), bf16.anonymize(x, [4], bits)
+    assert torch.isfinite(half).all()
+    assert (full - half).abs().mean() < 0.05
