@@ -72,7 +72,7 @@ def build_canonical_mesh(meshes: list[np.ndarray]) -> tuple[np.ndarray, np.ndarr
 
 def _level_pitch(canonical: np.ndarray, meshes: list[np.ndarray]) -> np.ndarray:
     """Rotate the canonical mesh about x so the portraits' mean pitch against it is zero."""
-    from faceveil.analysis.mesh_geometry import HeadPose, SHAPE_POINTS, pose_to_rotation, rotation_to_pose
+    from faceveil.analysis.mesh_geometry import SHAPE_POINTS, HeadPose, pose_to_rotation, rotation_to_pose
 
     idx = list(SHAPE_POINTS)
     pitch = np.mean([rotation_to_pose(procrustes(canonical[idx], m[idx]).rotation).pitch for m in meshes])

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
+
 import numpy as np
 
 from faceveil.analysis._images import as_rgb_uint8
@@ -21,6 +22,7 @@ from faceveil.analysis.haar_model import HAAR_MODEL
 from faceveil.errors import InputError
 from faceveil.faces.types import Face
 from faceveil.models_registry import require_model
+
 
 @dataclass(frozen=True)
 class HaarConfig:

@@ -170,13 +170,13 @@ def _save(fig, path: Path) -> Path:
 
 # --- HTML -----------------------------------------------------------------------------------------------
 
-_CSS = """
-body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px;color:#222}
-table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}
-th{background:#f3f3f3}td.num{text-align:right;font-variant-numeric:tabular-nums}
-.grid td{text-align:center;vertical-align:top}.grid img{height:%dpx}.na{color:#999;font-size:90%%}
-code{background:#f3f3f3;padding:1px 4px}
-""" % GRID_HEIGHT
+_CSS = f"""
+body{{font-family:system-ui,sans-serif;margin:2em;max-width:1200px;color:#222}}
+table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:3px 8px;text-align:left}}
+th{{background:#f3f3f3}}td.num{{text-align:right;font-variant-numeric:tabular-nums}}
+.grid td{{text-align:center;vertical-align:top}}.grid img{{height:{GRID_HEIGHT}px}}.na{{color:#999;font-size:90%}}
+code{{background:#f3f3f3;padding:1px 4px}}
+"""
 
 
 def _fmt(v: float) -> str:

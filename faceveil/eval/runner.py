@@ -202,7 +202,7 @@ def _perceptual_metrics(models: AnalysisModels, item: EvalItem, face: Face, out:
     if models.lpips is not None:
         for role, image in (("anonymized", item.anonymized), ("recovered", item.recovered)):
             if image is not None:
-                value = models.guarded("LPIPS", lambda: models.lpips.distance(crop(item.original), crop(image)))
+                value = models.guarded("LPIPS", lambda image=image: models.lpips.distance(crop(item.original), crop(image)))
                 if value is not None:
                     out[f"lpips.{role}"] = value
     if models.fid is not None:
@@ -222,7 +222,7 @@ class _Collected:
 def _identity_metrics(models: AnalysisModels, item: EvalItem, index: int, face: Face, out: dict, collected: _Collected) -> None:
     compared = {"anonymized": item.anonymized, "recovered": item.recovered, "wrong_key": item.wrong_key, "obfuscated": item.obfuscated}
     for rname, rec in models.recognizers.items():
-        ref = models.guarded(f"recognizer {rname}", lambda: rec.embed(item.original, face))
+        ref = models.guarded(f"recognizer {rname}", lambda rec=rec: rec.embed(item.original, face))
         if ref is None:
             continue
         collected.embeddings[rname]["original"].append(ref)

@@ -5,14 +5,13 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import cv2
-import numpy as np
 import pytest
 from PIL import Image
 
 from faceveil.analysis.dlib_models import DlibHogDetector
+from faceveil.errors import InputError
 from faceveil.eval.cli import main, parse_options
 from faceveil.eval.samples import load_sample
-from faceveil.errors import InputError
 
 FAST = ["--recognizer", "dlib", "--detector", "haar", "--detector", "dlib-hog", "--no-facemesh"]
 

@@ -127,9 +127,9 @@ def test_frechet_embedding_distance():
 
 def test_frechet_small_sample_route_equals_covariance_route():
     rng = np.random.default_rng(2)
-    for n, m, dim in ((6, 9, 40), (30, 25, 4)):
-        xa = rng.normal(size=(n, dim))
-        xb = rng.normal(size=(m, dim)) * 1.5 + 0.2
+    for n_a, n_b, dim in ((6, 9, 40), (30, 25, 4)):
+        xa = rng.normal(size=(n_a, dim))
+        xb = rng.normal(size=(n_b, dim)) * 1.5 + 0.2
         xa, xb = xa - xa.mean(0), xb - xb.mean(0)
         gram = m_mod._covariance_trace_terms(xa, xb, route="gram")
         cov = m_mod._covariance_trace_terms(xa, xb, route="covariance")
