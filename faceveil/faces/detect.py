@@ -267,4 +267,7 @@ def create_detector(name: str = "centerface", **config) -> FaceDetector:
     """A detector by registered name; keyword options go to its config. Unknown name -> InputError."""
     if name not in _DETECTORS:
         raise InputError(f"unknown face detector {name!r}; choose one of: {', '.join(available_detectors())}")
-    return _DETECTORS[name](**config)
+    try:
+        return _DETECTORS[name](**config)
+    except TypeError as exc:  # an option the detector does not take; plug-ins need not check this themselves
+        raise InputError(f"invalid option for face detector {name!r}: {exc}") from None
