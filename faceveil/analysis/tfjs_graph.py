@@ -6,9 +6,9 @@ interpret the graph node by node. Activations stay in TensorFlow's NHWC layout b
 Reshape/Mean/Pad keep TF semantics); convolutions permute to NCHW around the torch call. Everything
 is plain torch, so models are differentiable (usable as identity losses) and run on any device.
 
-Only the ops used by the models faceveil ships support for are implemented (MobileNet-style CNNs:
-convolutions, fused bias/activations, pooling, elementwise math); an unknown op raises
-:class:`~faceveil.errors.ModelUnavailableError` naming it.
+Only the ops of the graphs faceveil runs are implemented (MobileNet-style CNNs: convolutions with TF
+padding, fused bias/ReLU/PReLU, max pooling, elementwise math, Mean/Reshape/Pad/MatMul); an unknown
+op raises :class:`~faceveil.errors.ModelUnavailableError` naming it.
 """
 
 from __future__ import annotations
@@ -103,10 +103,6 @@ def _attr_bool(node: GraphNode, key: str) -> bool:
     return bool(node.attr.get(key, {}).get("b", False))
 
 
-def _attr_float(node: GraphNode, key: str, default: float = 0.0) -> float:
-    return float(node.attr.get(key, {}).get("f", default))
-
-
 # --- convolution / pooling in TF semantics --------------------------------------------------------------
 
 
@@ -154,46 +150,26 @@ def _conv2d(node: GraphNode, x: torch.Tensor, kernel_hwio: torch.Tensor, depthwi
     return y.permute(0, 2, 3, 1)
 
 
-def _pool(node: GraphNode, x: torch.Tensor, kind: str) -> torch.Tensor:
+def _max_pool(node: GraphNode, x: torch.Tensor) -> torch.Tensor:
     _check_nhwc(node)
     ksize, strides = _attr_ints(node, "ksize"), _attr_ints(node, "strides")
     kh, kw, stride = ksize[1], ksize[2], (strides[1], strides[2])
-    xc = x.permute(0, 3, 1, 2)
-    if kind == "max":
-        xc = _pad_nchw(xc, node, kh, kw, stride, (1, 1), value=-math.inf)
-        y = F.max_pool2d(xc, (kh, kw), stride)
-    else:
-        if _attr_str(node, "padding") == "SAME" and (kh > 1 or kw > 1):
-            # TF averages only over valid pixels: divide a zero-padded sum by the padded count of ones.
-            ones = _pad_nchw(torch.ones_like(xc[:, :1]), node, kh, kw, stride, (1, 1))
-            xc = _pad_nchw(xc, node, kh, kw, stride, (1, 1))
-            return (F.avg_pool2d(xc, (kh, kw), stride) / F.avg_pool2d(ones, (kh, kw), stride)).permute(0, 2, 3, 1)
-        y = F.avg_pool2d(xc, (kh, kw), stride)
-    return y.permute(0, 2, 3, 1)
+    xc = _pad_nchw(x.permute(0, 3, 1, 2), node, kh, kw, stride, (1, 1), value=-math.inf)  # TF never pools padding
+    return F.max_pool2d(xc, (kh, kw), stride).permute(0, 2, 3, 1)
 
 
 def _apply_fused(node: GraphNode, y: torch.Tensor, extra: list[torch.Tensor]) -> torch.Tensor:
-    """Grappler-fused epilogue: fused_ops e.g. ["BiasAdd", "Relu"] with args [bias, (prelu alpha)]."""
-    ops = _attr_strs(node, "fused_ops")
+    """Grappler-fused epilogue: fused_ops ["BiasAdd"], ["BiasAdd", "Relu"] or ["BiasAdd", "Prelu"],
+    with args [bias, (prelu alpha)]."""
     args = iter(extra)
-    for op in ops:
-        if op in ("BiasAdd", "Add"):
+    for op in _attr_strs(node, "fused_ops"):
+        if op == "BiasAdd":
             y = y + next(args)
         elif op == "Relu":
             y = torch.relu(y)
-        elif op == "Relu6":
-            y = torch.clamp(y, 0.0, 6.0)
         elif op == "Prelu":
             alpha = next(args)
             y = torch.where(y >= 0, y, y * alpha)
-        elif op == "LeakyRelu":
-            y = F.leaky_relu(y, _attr_float(node, "leakyrelu_alpha", 0.2))
-        elif op == "Elu":
-            y = F.elu(y)
-        elif op == "Sigmoid":
-            y = torch.sigmoid(y)
-        elif op == "Tanh":
-            y = torch.tanh(y)
         else:
             raise ModelUnavailableError(f"TF.js node {node.name!r}: fused op {op!r} not supported")
     return y
@@ -223,74 +199,35 @@ def _matmul(node: GraphNode, a: list[torch.Tensor]) -> torch.Tensor:
     return x @ w
 
 
-def _squeeze(node: GraphNode, a: list[torch.Tensor]) -> torch.Tensor:
-    dims = _attr_ints(node, "squeeze_dims")
-    x = a[0]
-    if not dims:
-        return x.squeeze()
-    for d in sorted((d % x.dim() for d in dims), reverse=True):
-        x = x.squeeze(d)
-    return x
-
-
 def _pad(node: GraphNode, a: list[torch.Tensor]) -> torch.Tensor:
     pairs = a[1].reshape(-1, 2).tolist()  # per axis (before, after), TF order
     flat = [int(v) for pair in reversed(pairs) for v in pair]  # torch wants last axis first
-    value = float(a[2].item()) if len(a) > 2 else 0.0
-    return F.pad(a[0], flat, value=value)
+    return F.pad(a[0], flat)
 
 
-def _resize_bilinear(node: GraphNode, a: list[torch.Tensor]) -> torch.Tensor:
-    size = [int(v) for v in a[1].tolist()]
-    align = _attr_bool(node, "align_corners")
-    half = _attr_bool(node, "half_pixel_centers")
-    if not align and not half:
-        raise ModelUnavailableError(f"TF.js node {node.name!r}: legacy ResizeBilinear sampling not supported")
-    y = F.interpolate(a[0].permute(0, 3, 1, 2), size=size, mode="bilinear", align_corners=align)
-    return y.permute(0, 2, 3, 1)
-
-
+# Exactly the ops of the graphs faceveil runs (FaceRes, MobileFace, BlazeFace, FaceMesh).
 OPS: dict[str, Op] = {
     "Identity": lambda n, a: a[0],
     "Add": lambda n, a: a[0] + a[1],
     "AddV2": lambda n, a: a[0] + a[1],
-    "AddN": lambda n, a: torch.stack(a).sum(0),
     "Sub": lambda n, a: a[0] - a[1],
     "Mul": lambda n, a: a[0] * a[1],
-    "RealDiv": lambda n, a: a[0] / a[1],
     "Maximum": lambda n, a: torch.maximum(a[0], a[1]),
     "Minimum": lambda n, a: torch.minimum(a[0], a[1]),
-    "Abs": lambda n, a: a[0].abs(),
-    "Neg": lambda n, a: -a[0],
-    "Square": lambda n, a: a[0] * a[0],
-    "Sqrt": lambda n, a: a[0].sqrt(),
-    "Rsqrt": lambda n, a: torch.rsqrt(a[0]),
     "Relu": lambda n, a: torch.relu(a[0]),
-    "Relu6": lambda n, a: torch.clamp(a[0], 0.0, 6.0),
     "Sigmoid": lambda n, a: torch.sigmoid(a[0]),
-    "Tanh": lambda n, a: torch.tanh(a[0]),
     "Prelu": lambda n, a: torch.where(a[0] >= 0, a[0], a[0] * a[1]),
     "Softmax": lambda n, a: torch.softmax(a[0], dim=-1),
     "Mean": _reduce(torch.mean),
-    "Sum": _reduce(torch.sum),
-    "Max": _reduce(torch.amax),
     "Reshape": lambda n, a: a[0].reshape([int(v) for v in a[1].tolist()]),
-    "Squeeze": _squeeze,
     "Pad": _pad,
-    "PadV2": _pad,
-    "MirrorPad": None,  # placeholder so the error message below names it; not used by our models
-    "ConcatV2": lambda n, a: torch.cat(a[:-1], dim=int(a[-1].item()) % a[0].dim()),
     "MatMul": _matmul,
     "_FusedMatMul": lambda n, a: _apply_fused(n, _matmul(n, a[:2]), a[2:]),
     "Conv2D": lambda n, a: _conv2d(n, a[0], a[1], depthwise=False),
     "DepthwiseConv2dNative": lambda n, a: _conv2d(n, a[0], a[1], depthwise=True),
     "_FusedConv2D": lambda n, a: _apply_fused(n, _conv2d(n, a[0], a[1], depthwise=False), a[2:]),
-    "FusedDepthwiseConv2dNative": lambda n, a: _apply_fused(n, _conv2d(n, a[0], a[1], depthwise=True), a[2:]),
-    "MaxPool": lambda n, a: _pool(n, a[0], "max"),
-    "AvgPool": lambda n, a: _pool(n, a[0], "avg"),
-    "ResizeBilinear": _resize_bilinear,
+    "MaxPool": lambda n, a: _max_pool(n, a[0]),
 }
-OPS = {k: v for k, v in OPS.items() if v is not None}
 
 
 class TfjsGraphModel(nn.Module):

@@ -119,3 +119,35 @@ def test_unsupported_op_is_reported(tmp_path):
     path = _write_model(tmp_path, [{"name": "x", "op": "Placeholder"}, {"name": "y", "op": "FancyOp", "input": ["x"]}], [])
     with pytest.raises(ModelUnavailableError, match="FancyOp"):
         TfjsGraphModel(path, ["y"])
+
+
+def test_maxpool_same_never_pools_padding_and_pad_then_prelu(tmp_path):
+    """Pad -> MaxPool(2x2, stride 2, SAME) -> _FusedConv2D(1x1, BiasAdd + Prelu) on negative inputs:
+    zero padding from Pad is real data, SAME padding of the pool is not."""
+    paddings = np.array([[0, 0], [1, 0], [0, 0], [0, 0]], dtype=np.int32)  # one zero row on top
+    kernel = np.ones((1, 1, 1, 1), dtype=np.float32)
+    bias = np.array([-1.0], dtype=np.float32)
+    alpha = np.array([0.5], dtype=np.float32)
+    nodes = [
+        {"name": "x", "op": "Placeholder"},
+        _const("p"), _const("k"), _const("b"), _const("a"),
+        {"name": "padded", "op": "Pad", "input": ["x", "p"]},
+        {"name": "pool", "op": "MaxPool", "input": ["padded"], "attr": {"padding": _s("SAME"), "ksize": {"list": {"i": ["1", "2", "2", "1"]}}, "strides": {"list": {"i": ["1", "2", "2", "1"]}}}},
+        {"name": "y", "op": "_FusedConv2D", "input": ["pool", "k", "b", "a"], "attr": {"padding": _s("VALID"), "strides": {"list": {"i": ["1", "1", "1", "1"]}},
+         "fused_ops": {"list": {"s": [_s("BiasAdd")["s"], _s("Prelu")["s"]]}}}},
+    ]  # fmt: skip
+    path = _write_model(
+        tmp_path,
+        nodes,
+        [
+            ({"name": "p", "shape": [4, 2], "dtype": "int32"}, paddings.tobytes()),
+            ({"name": "k", "shape": [1, 1, 1, 1], "dtype": "float32"}, kernel.tobytes()),
+            ({"name": "b", "shape": [1], "dtype": "float32"}, bias.tobytes()),
+            ({"name": "a", "shape": [1], "dtype": "float32"}, alpha.tobytes()),
+        ],
+    )
+    x = -np.arange(1, 7, dtype=np.float32).reshape(1, 2, 3, 1)  # [[-1,-2,-3],[-4,-5,-6]]
+    out = TfjsGraphModel(path, ["y"])(torch.from_numpy(x))["y"].numpy()[0, :, :, 0]
+    # padded (3x3): [[0,0,0],[-1,-2,-3],[-4,-5,-6]]; SAME pool 2x2/2 on 3x3 pads one row/col after (ignored):
+    # max windows: [[0, 0], [-4, -6]]; then +bias -1 -> [[-1,-1],[-5,-7]]; PReLU 0.5 -> [[-0.5,-0.5],[-2.5,-3.5]]
+    np.testing.assert_allclose(out, [[-0.5, -0.5], [-2.5, -3.5]])
