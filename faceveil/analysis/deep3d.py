@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-import torchvision
 from torch import nn
 
 DEEP3D_INPUT_SIZE = 224
@@ -20,6 +19,8 @@ COEFF_NAMES = ("id", "exp", "tex", "angle", "gamma", "trans_xy", "trans_z")
 class ReconNet(nn.Module):
     def __init__(self):
         super().__init__()
+        import torchvision  # deferred: only needed when the regressor is built
+
         self.backbone = torchvision.models.resnet50(weights=None)
         self.backbone.fc = nn.Identity()  # the published backbone has no classifier
         self.final_layers = nn.ModuleList([nn.Conv2d(2048, n, 1) for n in HEAD_SIZES])

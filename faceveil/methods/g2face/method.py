@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from faceveil.errors import InputError, KeyMaterialError
-from faceveil.methods.base import FaceContext, PixelRecoverableMethod, register_method
+from faceveil.methods.base import FaceContext, PixelRecoverableMethod
 from faceveil.methods.g2face.bitcodec import logits_to_bits
 from faceveil.methods.g2face.checkpoint import G2FaceNetworks
 from faceveil.methods.g2face.engine import G2FaceEngine
@@ -133,8 +133,3 @@ class G2FaceMethod(PixelRecoverableMethod):
             restored = self.engine.recover(images, torch.stack(identities), logits_to_bits(logits), [c.seed for c in ctx])
             out += tensor_to_crops(restored)
         return out
-
-
-@register_method("g2face")
-def create_g2face(**options) -> G2FaceMethod:
-    return G2FaceMethod(**options)

@@ -1,0 +1,14 @@
+"""Registers the ``g2face`` method without importing torch: the factory imports the implementation
+only when the method is created, so ``faceveil --help`` and the classical methods stay fast."""
+
+from __future__ import annotations
+
+from faceveil.methods.base import AnonymizationMethod, register_method
+
+
+@register_method("g2face")
+def create_g2face(**options) -> AnonymizationMethod:
+    """options: payload_mode ("secure" | "paper"), device, batch_size (see G2FaceMethod)."""
+    from faceveil.methods.g2face.method import G2FaceMethod
+
+    return G2FaceMethod(**options)
