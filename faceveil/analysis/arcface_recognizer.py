@@ -79,3 +79,6 @@ class ArcFaceRecognizer:
 
     def similarity(self, emb_a: np.ndarray, emb_b: np.ndarray) -> float:
         return cosine_similarity(emb_a, emb_b)
+
+    def same_person(self, emb_a: np.ndarray, emb_b: np.ndarray) -> bool:
+        return self.similarity(emb_a, emb_b) > self.same_person_cosine

@@ -116,6 +116,10 @@ class DlibRecognizer:
     def similarity(self, emb_a: np.ndarray, emb_b: np.ndarray) -> float:
         return cosine_similarity(emb_a, emb_b)
 
+    def same_person(self, emb_a: np.ndarray, emb_b: np.ndarray) -> bool:
+        """dlib's rule: Euclidean distance below 0.6."""
+        return float(np.linalg.norm(np.asarray(emb_a) - np.asarray(emb_b))) < DLIB_SAME_PERSON_DISTANCE
+
     def distance(self, rgb_a: np.ndarray, face_a: Face, rgb_b: np.ndarray, face_b: Face) -> float:
         """Euclidean distance between the two faces' descriptors; < 0.6 = same person."""
         return float(np.linalg.norm(self.descriptor(rgb_a, face_a) - self.descriptor(rgb_b, face_b)))

@@ -31,6 +31,10 @@ class Recognizer(Protocol):
         """Cosine similarity in [-1, 1] of two (D,) embeddings; higher = more alike."""
         ...
 
+    def same_person(self, emb_a: np.ndarray, emb_b: np.ndarray) -> bool:
+        """The model's own verification decision (its published distance rule where it has one)."""
+        ...
+
 
 def cosine_similarity(emb_a: np.ndarray, emb_b: np.ndarray) -> float:
     """Cosine of the angle between two (D,) vectors; 0.0 if either is all zeros."""

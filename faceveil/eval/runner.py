@@ -233,7 +233,7 @@ def _identity_metrics(models: AnalysisModels, item: EvalItem, index: int, face: 
             collected.embeddings[rname][role].append(emb)
             sim = rec.similarity(ref, emb)
             out[f"identity.{role}.{rname}"] = sim
-            out[f"same_person.{role}.{rname}"] = float(sim > rec.same_person_cosine)
+            out[f"same_person.{role}.{rname}"] = float(rec.same_person(ref, emb))
         if len(item.variants) >= 2:
             variant_embs = np.stack([rec.embed(v, face) for v in item.variants])
             out[f"diversity.{rname}"] = M.identity_diversity(variant_embs)

@@ -53,6 +53,7 @@ def test_different_people_are_far(recognizer, hog, astronaut, grace_hopper):
     a = recognizer.embed(astronaut, main_face(hog, astronaut))
     g = recognizer.embed(grace_hopper, main_face(hog, grace_hopper))
     assert recognizer.similarity(a, g) < recognizer.same_person_cosine
+    assert not recognizer.same_person(a, g) and recognizer.same_person(a, a)
 
 
 def test_descriptor_works_without_detection(recognizer, hog, astronaut):

@@ -51,6 +51,7 @@ def test_separates_same_person_variants_from_another_person(recognizer, hog, ast
         }.items():
             same = recognizer.similarity(ref, recognizer.embed(variant, vface))
             assert same > recognizer.same_person_cosine, f"{recognizer.name} {name}: {same:.3f}"
+            assert recognizer.same_person(ref, recognizer.embed(variant, vface))
             assert same > different + 0.3
 
 
