@@ -11,9 +11,13 @@ Totals (paper): Random mode ``0.3 L_img + 0.5 L_rec + 0.2 L_wr``; Obfs mode
 ``0.2 L_img + 0.3 L_rec + 0.5 L_wr``, with
 - ``L_img = image_distance(protected, obfuscated)``
 - ``L_rec = image_distance(recovered, original)``
-- ``L_wr``: triplet ``relu(d(orig, recovered) - d(orig, wrong_recovered) + 1.2)`` with
-  ``d = image_distance``; Obfs mode adds ``image_distance(wrong_recovered, obfuscated)`` so a
-  wrong key shows the obfuscated face instead of noise.
+- ``L_wr = d(wrong, target) + relu(d(wrong, target) - d(wrong, original) + 1.2)`` with
+  ``d = image_distance`` and ``wrong`` the recovery under a wrong key: a pull towards the target
+  plus a triplet (anchor = wrong recovery, positive = target, negative = original, margin 1.2).
+  The target is what a wrong key should show: in Random mode the wrong key's own noise image
+  (the +-1 key map as RGB, i.e. what the flow's "secret as noise" input looks like), in Obfs mode
+  the obfuscated face. The pull matters: a triplet alone is satisfied by a noisy texture that still
+  shows the face's structure.
 """
 
 from __future__ import annotations
@@ -171,18 +175,20 @@ def proface_s_loss(
     protected: torch.Tensor,
     recovered: torch.Tensor,
     wrong_recovered: torch.Tensor,
+    wrong_key_noise: torch.Tensor,
     mode: str,
     perceptual: PerceptualDistance,
     margin: float = TRIPLET_MARGIN,
 ) -> LossTerms:
-    """Weighted PRO-Face S objective for one batch (all inputs (B, 3, H, W) in [-1, 1])."""
+    """Weighted PRO-Face S objective for one batch (images (B, 3, H, W) in [-1, 1];
+    ``wrong_key_noise`` (B, 3, H, W) is the wrong key map as an RGB image, the Random-mode target)."""
     weights = MODE_WEIGHTS[mode]
-    d_rec = image_distance(recovered, original, perceptual)
-    d_wrong = image_distance(wrong_recovered.clamp(-1, 1), original, perceptual)
+    target = wrong_key_noise if mode == "random" else obfuscated
+    wrong = wrong_recovered.clamp(-1, 1)
+    d_wrong_target = image_distance(wrong, target, perceptual)
+    d_wrong_original = image_distance(wrong, original, perceptual)
     l_img = image_distance(protected, obfuscated, perceptual).mean()
-    l_rec = d_rec.mean()
-    l_wr = F.relu(d_rec - d_wrong + margin).mean()
-    if mode == "obfs":
-        l_wr = l_wr + image_distance(wrong_recovered, obfuscated, perceptual).mean()
+    l_rec = image_distance(recovered, original, perceptual).mean()
+    l_wr = (d_wrong_target + F.relu(d_wrong_target - d_wrong_original + margin)).mean()
     total = weights.img * l_img + weights.rec * l_rec + weights.wr * l_wr
     return LossTerms(total, l_img.detach(), l_rec.detach(), l_wr.detach())

@@ -187,7 +187,7 @@ class Trainer:
             protected, recovered, wrong_recovered = self.graph(original, obfuscated, key, wrong)
         terms = proface_s_loss(
             original, obfuscated, protected.float(), recovered.float(), wrong_recovered.float(),
-            self.config.mode, self.perceptual,
+            wrong.expand(-1, 3, -1, -1), self.config.mode, self.perceptual,
         )  # fmt: skip
         self.optimizer.zero_grad(set_to_none=True)
         self.step_index += 1

@@ -59,17 +59,22 @@ def test_lpips_from_weight_files(tmp_path):
 
 def test_loss_terms_follow_the_mode_weights(aligned_faces):
     orig = _face_tensor(aligned_faces, size=64)
-    obf = torch.nn.functional.avg_pool2d(orig, 5, 1, 2)
-    noise = torch.rand_like(orig) * 2 - 1
+    obf = torch.nn.functional.avg_pool2d(orig, 9, 1, 4, count_include_pad=False)
+    key_noise = (torch.rand(1, 1, 64, 64, generator=torch.Generator().manual_seed(0)) > 0.5).float() * 2 - 1
+    key_noise = key_noise.expand(-1, 3, -1, -1)
     for mode, w in MODE_WEIGHTS.items():
-        t = proface_s_loss(orig, obf, obf, orig, noise, mode, ms_ssim_distance)
+        t = proface_s_loss(orig, obf, obf, orig, key_noise, key_noise, mode, ms_ssim_distance)
         assert t.img.item() == pytest.approx(0, abs=1e-4) and t.rec.item() == pytest.approx(0, abs=1e-4)
         expected = w.img * t.img.item() + w.rec * t.rec.item() + w.wr * t.wr.item()
         assert t.total.item() == pytest.approx(expected, rel=1e-5, abs=1e-6)
-    # random mode: noise as wrong recovery is far enough from the original to satisfy the 1.2 margin
-    assert proface_s_loss(orig, obf, obf, orig, noise, "random", ms_ssim_distance).wr.item() == 0
-    # a wrong recovery equal to the original is penalised by the margin
-    assert proface_s_loss(orig, obf, obf, orig, orig, "random", ms_ssim_distance).wr.item() == pytest.approx(1.2, abs=1e-3)
-    # obfs mode wants the wrong recovery to look like the obfuscated face
-    assert proface_s_loss(orig, obf, obf, orig, noise, "obfs", ms_ssim_distance).wr.item() > 1.0
+
+    def wr(mode, wrong):
+        return proface_s_loss(orig, obf, obf, orig, wrong, key_noise, mode, ms_ssim_distance).wr.item()
+
+    # Random mode: a wrong key should give the key's noise image; the original is the worst answer
+    assert wr("random", key_noise) == pytest.approx(0, abs=1e-4)
+    d = image_distance(orig, key_noise, ms_ssim_distance).item()
+    assert wr("random", orig) == pytest.approx(2 * d + 1.2, rel=1e-3)
+    # Obfs mode: the obfuscated face is the target
+    assert wr("obfs", obf) < wr("obfs", key_noise) and wr("obfs", obf) < wr("obfs", orig)
     assert image_distance(orig, orig, ms_ssim_distance).item() == pytest.approx(0, abs=1e-4)
