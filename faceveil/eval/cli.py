@@ -58,13 +58,14 @@ def eval_command(
     no_facemesh: Annotated[bool, typer.Option("--no-facemesh", help="skip FaceMesh landmark, pose, shape and expression distances")] = False,
     diversity: Annotated[int, typer.Option("--diversity", help="with --method: extra anonymizations per face for diversity and the t-SNE plot")] = 0,
     far: Annotated[float, typer.Option("--far", help="false accept rate for TAR@FAR")] = 1e-3,
+    seed: Annotated[Optional[int], typer.Option("--seed", help="with --method: derive content keys from this seed (reproducible runs)")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="replace an existing report in --out")] = False,
 ) -> None:
     """Evaluate a method (--method) or a folder of anonymized images (--anonymized)."""
     request = EvalRequest(
         method=method, options=parse_options(option), anonymized=anonymized, recovered=recovered, data=data, pairs=pairs,
         out=out, recognizers=tuple(recognizer), detectors=tuple(detector), face_detector=face_detector,
-        landmarks68=not no_landmarks68, facemesh=not no_facemesh, diversity=diversity, far=far, overwrite=overwrite,
+        landmarks68=not no_landmarks68, facemesh=not no_facemesh, diversity=diversity, far=far, seed=seed, overwrite=overwrite,
     )
     print(run_eval(request))
 
@@ -87,6 +88,7 @@ class EvalRequest:
     facemesh: bool = True
     diversity: int = 0
     far: float = 1e-3
+    seed: int | None = None  # content keys derived from it (method mode); None = random
     overwrite: bool = False
 
     def validate(self) -> None:
@@ -96,6 +98,8 @@ class EvalRequest:
             raise InputError("--recovered goes with --anonymized")
         if self.diversity and self.method is None:
             raise InputError("--diversity needs --method (it re-runs the method with fresh keys)")
+        if self.seed is not None and self.method is None:
+            raise InputError("--seed goes with --method")
         if self.diversity < 0:
             raise InputError("--diversity must be >= 0")
         if self.pairs is not None and self.data is None:
@@ -150,7 +154,7 @@ def _items(request: EvalRequest, skipped: list[str]):
     if request.method is not None:
         from faceveil.eval.sources import MethodSource
 
-        source = MethodSource(request.method, request.options, request.face_detector, request.diversity)
+        source = MethodSource(request.method, request.options, request.face_detector, request.diversity, request.seed)
         return source, source.items(request.data, skipped)
     from faceveil.eval.sources import folder_items
     from faceveil.faces.detect import create_detector

@@ -7,6 +7,7 @@ recovery, a wrong-key recovery and extra anonymizations for diversity.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -99,7 +100,9 @@ class MethodSource:
     """Runs a faceveil method on originals exactly as ``faceveil anonymize`` does (same detector,
     same per-face contexts from a random content key), and recovers as a key holder would."""
 
-    def __init__(self, method: str, options: dict | None = None, detector: str = "centerface", diversity: int = 0) -> None:
+    def __init__(self, method: str, options: dict | None = None, detector: str = "centerface", diversity: int = 0, seed: int | None = None) -> None:
+        """seed: derive every content key from it (reproducible runs, e.g. benchmarks); None = random
+        keys as in real use. Methods draw their per-face randomness from the content key."""
         from faceveil.faces.detect import create_detector
         from faceveil.methods.base import create_method
 
@@ -108,6 +111,16 @@ class MethodSource:
         self.method = create_method(method, **(options or {}))
         self.detector = create_detector(detector)
         self.diversity = diversity
+        self.seed = seed
+        self._keys_made = 0
+
+    def _new_key(self):
+        from faceveil.crypto.envelope import ContentKey
+
+        if self.seed is None:
+            return ContentKey.generate()
+        self._keys_made += 1
+        return ContentKey(hashlib.sha256(f"faceveil-eval/{self.seed}/{self._keys_made}".encode()).digest())
 
     @property
     def pixel_recoverable(self) -> bool:
@@ -116,10 +129,9 @@ class MethodSource:
         return isinstance(self.method, PixelRecoverableMethod)
 
     def _anonymize(self, rgb: np.ndarray, faces: list[Face]):
-        from faceveil.crypto.envelope import ContentKey
         from faceveil.pipeline import anonymize_frame, face_contexts
 
-        contexts = face_contexts(faces, ContentKey.generate())
+        contexts = face_contexts(faces, self._new_key())
         return anonymize_frame(rgb, faces, self.method, contexts), contexts
 
     def obfuscated_reference(self, rgb: np.ndarray, faces: list[Face], contexts) -> np.ndarray | None:
@@ -139,14 +151,13 @@ class MethodSource:
         return create_method(self.method.fallback)
 
     def item(self, name: str, rgb: np.ndarray) -> EvalItem:
-        from faceveil.crypto.envelope import ContentKey
         from faceveil.pipeline import changed_regions, face_contexts, recover_frame_from_pixels, restore_regions
 
         faces = self.detector.detect(rgb)
         frame, contexts = self._anonymize(rgb, faces)
         if self.pixel_recoverable:
             recovered = recover_frame_from_pixels(frame.rgb, faces, self.method, contexts)
-            wrong = recover_frame_from_pixels(frame.rgb, faces, self.method, face_contexts(faces, ContentKey.generate()))
+            wrong = recover_frame_from_pixels(frame.rgb, faces, self.method, face_contexts(faces, self._new_key()))
             kind = "pixels"
         else:
             # What `faceveil recover` does with the payload: put the recorded original rectangles back.
