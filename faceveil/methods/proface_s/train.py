@@ -104,8 +104,11 @@ def to_tensor(batch_u8: np.ndarray, device: torch.device) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(batch_u8)).to(device).permute(0, 3, 1, 2).float() / 127.5 - 1
 
 
-def _dist_info() -> tuple[int, int, int]:
-    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("LOCAL_RANK", 0))
+def _dist_info() -> tuple[bool, int, int, int]:
+    """(launched by torchrun, rank, world size, local rank) from torchrun's environment."""
+    launched = "WORLD_SIZE" in os.environ and "MASTER_ADDR" in os.environ
+    env = os.environ.get
+    return launched, int(env("RANK", 0)), int(env("WORLD_SIZE", 1)), int(env("LOCAL_RANK", 0))
 
 
 def _pick_device(name: str, local_rank: int) -> torch.device:
@@ -120,8 +123,8 @@ class Trainer:
     def __init__(self, config: TrainConfig):
         config.validate()
         self.config = config
-        self.rank, self.world, local_rank = _dist_info()
-        if self.world > 1 and not torch.distributed.is_initialized():
+        self.distributed, self.rank, self.world, local_rank = _dist_info()
+        if self.distributed and not torch.distributed.is_initialized():
             torch.distributed.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
         self.device = _pick_device(config.device, local_rank)
         if self.device.type == "cuda":
@@ -132,7 +135,7 @@ class Trainer:
         if config.init_weights is not None:
             ckpt.load_state_into(self.net, ckpt.extract_state_dict(ckpt.read_checkpoint(config.init_weights)))
         self.graph: nn.Module = _TrainingGraph(self.net, config.quantize)
-        if self.world > 1:
+        if self.distributed:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.graph = nn.parallel.DistributedDataParallel(self.graph, device_ids=ids)
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=config.lr)
@@ -279,7 +282,7 @@ def train(config: TrainConfig) -> Path | None:
     try:
         return trainer.run()
     finally:
-        if trainer.world > 1 and torch.distributed.is_initialized():
+        if trainer.distributed and torch.distributed.is_initialized():
             torch.distributed.destroy_process_group()
 
 

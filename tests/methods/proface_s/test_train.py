@@ -83,3 +83,23 @@ def test_a_diverging_batch_is_skipped(tmp_path):
     trainer.step()
     assert trainer.skipped_steps == 1 and trainer.step_index == 1
     assert all(torch.equal(a, b) for a, b in zip(before, trainer.net.parameters()))
+
+
+def test_distributed_data_parallel_path(tmp_path, monkeypatch):
+    # a one-process torchrun-style environment exercises the DDP wrapper, gloo backend, rank-0 writes
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    for name, value in dict(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK="0", WORLD_SIZE="1", LOCAL_RANK="0").items():
+        monkeypatch.setenv(name, value)
+    try:
+        trainer = Trainer(_config(tmp_path, steps=2, crop_size=16, batch_size=1))
+        assert isinstance(trainer.graph, torch.nn.parallel.DistributedDataParallel)
+        path = trainer.run()
+    finally:
+        if torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
+    assert path is not None and path.exists()
+    assert trainer.step_index == 2
