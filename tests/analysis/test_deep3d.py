@@ -13,7 +13,8 @@ torch.set_num_threads(1)
 
 
 def _layout(key: str):
-    for d in (os.environ.get("FACEVEIL_REFERENCE_DIR", "/nonexistent"), Path(__file__).resolve().parents[2] / "shared" / "reference",
+    for d in (os.environ.get("FACEVEIL_REFERENCE_DIR", "/nonexistent"), Path(__file__).resolve().parents[1] / "data",
+              Path(__file__).resolve().parents[2] / "shared" / "reference",
               Path(__file__).resolve().parents[3] / "shared" / "reference"):
         p = Path(d) / "reference_checkpoints.json"
         if p.exists():

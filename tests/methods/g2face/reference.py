@@ -12,6 +12,7 @@ import torch
 
 _CANDIDATES = [
     Path(os.environ.get("FACEVEIL_REFERENCE_DIR", "/nonexistent")),
+    Path(__file__).resolve().parents[2] / "data",  # the copy kept with the tests (tests/data/README.md)
     Path(__file__).resolve().parents[3] / "shared" / "reference",
     Path(__file__).resolve().parents[4] / "shared" / "reference",
 ]
