@@ -249,8 +249,11 @@ class Anonymizer:
         if faces is None:
             faces = self.detector.detect(rgb)
         report.timings["detect"] = time.perf_counter() - t
-        if self.require_faces and not faces:
-            raise NoFacesError(f"{report.input}: no face found (threshold too high?)")
+        if not faces:
+            if self.require_faces:
+                raise NoFacesError(f"{report.input}: no face found (threshold too high?)")
+            # A missed face is a privacy leak: say so loudly rather than print a quiet "0 faces".
+            report.notes.append("no face found: check the output; lower --threshold if a face was missed")
         content_key = ContentKey.generate() if self.payload != "none" else None
         contexts = face_contexts(faces, content_key)
         frame = anonymize_frame(rgb, faces, self.method, contexts)
