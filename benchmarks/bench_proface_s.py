@@ -44,59 +44,66 @@ def _inputs(batch: int, device: torch.device, channels_last: bool):
     return [t.to(device).contiguous(memory_format=fmt) for t in (*images, key)]
 
 
-def _time(fn, device: torch.device, repeats: int) -> float:
-    fn()  # warm-up (allocator, kernels selection)
+def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize()
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
-def speed(weights: Path, device: torch.device, repeats: int) -> list[dict]:
+def _variants(device: torch.device) -> list[tuple[str, bool, torch.dtype | None, type]]:
+    """(name, channels_last, autocast dtype, grad mode)."""
     variants = [
         ("paper-eager-fp32", False, None, torch.no_grad),
         ("faceveil-fp32", False, None, torch.inference_mode),
         ("faceveil-fp32-cl", True, None, torch.inference_mode),
+        ("faceveil-bf16", True, torch.bfloat16, torch.inference_mode),
     ]
-    variants.append(("faceveil-bf16", True, torch.bfloat16, torch.inference_mode))
     if device.type == "cuda":
         variants.append(("faceveil-fp16", True, torch.float16, torch.inference_mode))
-    rows = []
-    for name, channels_last, amp_dtype, grad_mode in variants:
+    return variants
+
+
+def speed(weights: Path, device: torch.device, repeats: int) -> list[dict]:
+    """images/s per (variant, batch, direction). Variants are timed round-robin, best of
+    ``repeats``, so a shared machine's changing load hits them alike."""
+    cases = {}
+    for name, channels_last, amp_dtype, grad_mode in _variants(device):
         net = load_proface_s(weights, device)
         if channels_last:
             net = net.to(memory_format=torch.channels_last)
         for batch in (1, 8):
             original, obfuscated, key = _inputs(batch, device, channels_last)
-            amp = torch.autocast(device.type, dtype=amp_dtype) if amp_dtype else contextlib.nullcontext()
 
-            def forward():
+            def run(direction, net=net, o=original, b=obfuscated, k=key, amp_dtype=amp_dtype, grad_mode=grad_mode):
+                amp = torch.autocast(device.type, dtype=amp_dtype) if amp_dtype else contextlib.nullcontext()
                 with grad_mode(), amp:
-                    return net.protect(original, obfuscated, key)
+                    if direction == "forward":
+                        return net.protect(o, b, k)
+                    return net.recover(b, k)
 
-            protected = forward().float()
-
-            def reverse():
-                with grad_mode(), amp:
-                    return net.recover(protected, key)
-
-            t_fwd, t_rev = _time(forward, device, repeats), _time(reverse, device, repeats)
-            row = {"device": str(device), "variant": name, "batch": batch,
-                   "forward_img_per_s": round(batch / t_fwd, 2), "reverse_img_per_s": round(batch / t_rev, 2)}
-            if amp_dtype is not None:  # accuracy cost of reduced precision, vs an fp32 recovery
-                ref_net = load_proface_s(weights, device)
-                with torch.inference_mode():
-                    ref = ref_net.recover(ref_net.protect(original.contiguous(), obfuscated.contiguous(), key.contiguous()), key.contiguous())
-                mse = torch.mean((reverse().float() - ref) ** 2).item() / 4  # [-1, 1] -> [0, 1] scale
-                row["recovery_psnr_vs_fp32"] = round(10 * np.log10(1 / max(mse, 1e-12)), 2)
-            rows.append(row)
-            print(json.dumps(row), flush=True)
+            cases[(name, batch)] = (run, amp_dtype, original, obfuscated, key)
+    best = {(case, d): float("inf") for case in cases for d in ("forward", "reverse")}
+    for (case, direction) in best:  # warm-up
+        cases[case][0](direction)
+    for _ in range(repeats):
+        for (case, direction) in best:
+            _sync(device)
+            start = time.perf_counter()
+            cases[case][0](direction)
+            _sync(device)
+            best[(case, direction)] = min(best[(case, direction)], time.perf_counter() - start)
+    rows = []
+    reference = load_proface_s(weights, device)
+    for (name, batch), (run, amp_dtype, original, obfuscated, key) in cases.items():
+        row = {"device": str(device), "variant": name, "batch": batch,
+               "forward_img_per_s": round(batch / best[((name, batch), "forward")], 3),
+               "reverse_img_per_s": round(batch / best[((name, batch), "reverse")], 3)}
+        if amp_dtype is not None:  # accuracy cost of reduced precision: recovery vs fp32 recovery
+            with torch.inference_mode():
+                fp32 = reference.recover(obfuscated.contiguous(), key.contiguous())
+            mse = torch.mean((run("reverse").float() - fp32) ** 2).item() / 4  # [-1, 1] -> [0, 1] range
+            row["recovery_psnr_vs_fp32"] = round(10 * np.log10(1 / max(mse, 1e-12)), 2)
+        rows.append(row)
+        print(json.dumps(row), flush=True)
     return rows
 
 
