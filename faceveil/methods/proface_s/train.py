@@ -194,7 +194,7 @@ class Trainer:
         )  # fmt: skip
         self.optimizer.zero_grad(set_to_none=True)
         self.step_index += 1
-        if not torch.isfinite(terms.total):
+        if not self._all_finite(terms.total):
             self.skipped_steps += 1
             return terms
         self.scaler.scale(terms.total).backward()
@@ -204,6 +204,13 @@ class Trainer:
         self.scaler.step(self.optimizer)
         self.scaler.update()
         return terms
+
+    def _all_finite(self, loss: torch.Tensor) -> bool:
+        """True when the loss is finite on every rank (ranks must agree to skip, or DDP would hang)."""
+        finite = torch.isfinite(loss.detach()).to(torch.int32).reshape(1)
+        if self.distributed:
+            torch.distributed.all_reduce(finite, op=torch.distributed.ReduceOp.MIN)
+        return bool(finite.item())
 
     def run(self) -> Path | None:
         cfg = self.config
