@@ -45,12 +45,12 @@ def parse_options(pairs: list[str]) -> dict:
 @app.callback(invoke_without_command=True)
 def eval_command(
     method: Annotated[Optional[str], typer.Option("--method", "-m", help="faceveil method to run (blur, pixelate, median, mosaic, solid, proface-s, g2face)")] = None,
-    option: Annotated[list[str], typer.Option("--option", "-o", help="method option KEY=VALUE (repeatable)")] = [],  # noqa: B006
+    option: Annotated[list[str], typer.Option("--option", "-O", help="method option KEY=VALUE (repeatable), as in faceveil anonymize")] = [],  # noqa: B006
     anonymized: Annotated[Optional[Path], typer.Option("--anonymized", help="folder of anonymized images from any tool, paired with --data by file name")] = None,
     recovered: Annotated[Optional[Path], typer.Option("--recovered", help="with --anonymized: folder of recovered images, paired by file name")] = None,
     data: Annotated[Optional[Path], typer.Option("--data", help="folder of original images (default: the package-shipped sample faces)")] = None,
     pairs: Annotated[Optional[Path], typer.Option("--pairs", help="LFW-format pairs.txt (names relative to --data) for TAR@FAR")] = None,
-    out: Annotated[Path, typer.Option("--out", help="output folder for metrics.json, report.html and images")] = Path("faceveil-eval"),
+    out: Annotated[Path, typer.Option("--out", "-o", help="output folder for metrics.json, report.html and images")] = Path("faceveil-eval"),
     recognizer: Annotated[list[str], typer.Option("--recognizer", help="recognizer(s) to use (default: all available, minus the method's training recognizer)")] = [],  # noqa: B006
     detector: Annotated[list[str], typer.Option("--detector", help="detector(s) for detection rate (default: all)")] = [],  # noqa: B006
     face_detector: Annotated[str, typer.Option("--face-detector", help="detector that finds the faces to anonymize and measure")] = "centerface",
