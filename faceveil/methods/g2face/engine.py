@@ -27,8 +27,8 @@ def _generator_for(seed: int) -> torch.Generator:
 @dataclass
 class G2FaceEngine:
     networks: G2FaceNetworks
-    identity: nn.Module  # (B, 3, S, S) -> (B, 512)
-    geometry: nn.Module  # (B, 3, S, S) -> (B, 147)
+    identity: nn.Module  # (B, 3, S, S) -> (B, identity_dim): 512 published, 256 offline
+    geometry: nn.Module  # (B, 3, S, S) -> (B, geometry_dim): 147 published, 1404 offline
     device: torch.device = torch.device("cpu")
     autocast_dtype: torch.dtype | None = None  # e.g. torch.bfloat16 for faster CPU/GPU inference
 
@@ -41,14 +41,23 @@ class G2FaceEngine:
     def size(self) -> int:
         return self.networks.generator.config.size
 
+    @property
+    def identity_dim(self) -> int:
+        return self.networks.map_2_id.dim
+
+    @property
+    def n_bits(self) -> int:
+        """Size of the hidden message: (S / 2)^2 bits."""
+        return self.networks.generator.config.n_bits
+
     def autocast(self):
         if self.autocast_dtype is None:
             return torch.autocast(self.device.type, enabled=False)
         return torch.autocast(self.device.type, dtype=self.autocast_dtype)
 
     def dummy_identity(self, seeds: Sequence[int]) -> torch.Tensor:
-        """One reproducible pseudonym per seed: map_2_id(z), z ~ N(0, I) drawn from the seed. (B, 512)."""
-        z = torch.stack([torch.randn(512, generator=_generator_for(s)) for s in seeds]).to(self.device)
+        """One reproducible pseudonym per seed: map_2_id(z), z ~ N(0, I) drawn from the seed. (B, identity_dim)."""
+        z = torch.stack([torch.randn(self.identity_dim, generator=_generator_for(s)) for s in seeds]).to(self.device)
         return self.networks.map_2_id(z)
 
     def noise(self, seeds: Sequence[int]) -> list[torch.Tensor]:
@@ -78,7 +87,7 @@ class G2FaceEngine:
 
     @torch.no_grad()
     def recover(self, images: torch.Tensor, identity: torch.Tensor, bits: torch.Tensor, seeds: Sequence[int]) -> torch.Tensor:
-        """anonymized (B, 3, S, S), original identity (B, 512), bits read (B, n_bits) -> (B, 3, S, S)."""
+        """anonymized (B, 3, S, S), original identity (B, identity_dim), bits read (B, n_bits) -> (B, 3, S, S)."""
         images = images.to(self.device)
         with self.autocast():
             styles = self.networks.style_mlp(identity.to(self.device), self.geometry(images))

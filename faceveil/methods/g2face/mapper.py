@@ -40,7 +40,7 @@ class StyleMapper(nn.Module):
 
 
 class DummyIdentityMapper(nn.Module):
-    """``map_2_id``: Gaussian noise z (B, 512) -> a plausible dummy identity embedding (B, 512).
+    """``map_2_id``: Gaussian noise z (B, dim) -> a plausible dummy identity embedding (B, dim) (dim 512 published).
 
     Linear - LeakyReLU(0.2) - Linear - LeakyReLU(0.2) - BatchNorm1d; the BatchNorm's running
     statistics match the embedding distribution, so use eval mode at inference.
@@ -48,6 +48,7 @@ class DummyIdentityMapper(nn.Module):
 
     def __init__(self, dim: int = IDENTITY_DIM):
         super().__init__()
+        self.dim = dim  # identity embedding size; z has the same size
         self.map_2_id = nn.Sequential(
             nn.Linear(dim, dim), nn.LeakyReLU(0.2), nn.Linear(dim, dim), nn.LeakyReLU(0.2), nn.BatchNorm1d(dim)
         )

@@ -1,15 +1,21 @@
-"""The ``g2face`` anonymization method for faceveil's pipeline (aligned 256 px FFHQ-framed crops).
+"""The ``g2face`` anonymization method for faceveil's pipeline (aligned FFHQ-framed crops, 256 px
+for the published networks, the trained size for a checkpoint given as ``weights=``).
 
 The hidden message is, by default, the original's ArcFace embedding encrypted under a per-face key
 from ``FaceContext.derive_secret`` (``payload_mode="secure"``); ``payload_mode="paper"`` hides the
 plaintext float bits as published. Without key material (no recovery payload requested) the secure
 mode hides random bits: the output still looks the same, and nothing about the identity leaks.
+
+Networks: by default the published G2Face.pth + ArcFace + Deep3DFaceRecon from $FACEVEIL_WEIGHTS;
+``weights=PATH`` (+ ``priors="offline"`` for a checkpoint trained with the offline priors) loads a
+trained checkpoint instead, and ``params()`` records it so recovery rebuilds the same method.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -21,9 +27,12 @@ from faceveil.methods.g2face.checkpoint import G2FaceNetworks
 from faceveil.methods.g2face.engine import G2FaceEngine
 from faceveil.methods.g2face.payload import KEY_BYTES, KEY_LABEL, PAYLOAD_MODES, make_payload_codec
 from faceveil.methods.g2face.priors import ArcFaceIdentity, Deep3DGeometry
+from faceveil.methods.g2face.trained import CheckpointSource, checkpoint_engine
 from faceveil.methods.g2face.weights import required_weight_paths
 
 DEFAULT_BATCH = 4
+PUBLISHED_SIZE = 256
+PUBLISHED_MIN_EYE_DISTANCE = 16.0  # px between the eyes below which a 256 px crop is mostly upsampling blur
 
 
 def published_engine(device: str | torch.device | None = None, autocast_dtype: torch.dtype | None = None) -> G2FaceEngine:
@@ -70,25 +79,46 @@ def tensor_to_crops(images: torch.Tensor) -> list[np.ndarray]:
 class G2FaceMethod(PixelRecoverableMethod):
     name = "g2face"
     space = "aligned"
-    crop_size = 256
-    min_eye_distance = 16.0  # below this the 256 px crop is mostly upsampling blur
+    crop_size = PUBLISHED_SIZE  # per instance: the engine's size (the pipeline aligns to method.crop_size)
+    min_eye_distance = PUBLISHED_MIN_EYE_DISTANCE
     fallback = "mosaic"
 
     def __init__(self, payload_mode: str = "secure", device: str | None = None, batch_size: int = DEFAULT_BATCH,
-                 engine: G2FaceEngine | None = None):
+                 engine: G2FaceEngine | None = None, weights: str | Path | None = None, priors: str = "published",
+                 weights_sha256: str | None = None, config: dict | None = None):
+        """weights: a G2Face checkpoint (path, or a file name in $FACEVEIL_WEIGHTS) instead of the published
+        G2Face.pth; priors: "published" (ArcFace + Deep3DFaceRecon) or "offline" (MobileFace + FaceMesh),
+        what the checkpoint was trained with; weights_sha256 / config: recorded by params() so recovery
+        refuses a different checkpoint."""
         if payload_mode not in PAYLOAD_MODES:
             raise InputError(f"unknown payload mode {payload_mode!r}; choose one of: {', '.join(PAYLOAD_MODES)}")
-        if batch_size < 1:
-            raise InputError("batch_size must be >= 1")
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise InputError("batch_size must be an integer >= 1")
         self.payload_mode = payload_mode
-        self.codec = make_payload_codec(payload_mode)
         self.batch_size = batch_size
-        self.engine = engine if engine is not None else published_engine(device)
-        if self.engine.size != self.crop_size:
-            raise InputError(f"g2face engine works at {self.engine.size} px, the method at {self.crop_size} px")
+        self.source: CheckpointSource | None = None  # None: published weights or an injected engine
+        if engine is not None:
+            self.engine = engine
+        elif weights is not None:
+            self.engine, self.source = checkpoint_engine(weights, priors, resolve_device(device),
+                                                         expected_sha256=weights_sha256, expected_layout=config)
+        elif priors != "published":
+            raise InputError(f"priors={priors!r} needs weights=PATH: a checkpoint trained with "
+                             f"`faceveil train g2face --priors {priors}`")
+        else:
+            self.engine = published_engine(device)
+        # a checkpoint trained at another size works on crops of that size; the smallest usable face
+        # scales with it (a 64 px model needs a quarter of the eye distance of a 256 px one)
+        self.crop_size = self.engine.size
+        self.min_eye_distance = PUBLISHED_MIN_EYE_DISTANCE * self.engine.size / PUBLISHED_SIZE
+        self.codec = make_payload_codec(payload_mode, self.engine.n_bits, self.engine.identity_dim)
 
     def params(self) -> dict:
-        return {"payload_mode": self.payload_mode}
+        """payload_mode, plus (for a checkpoint given as weights=) priors, file name, sha256 and layout."""
+        params = {"payload_mode": self.payload_mode}
+        if self.source is not None:
+            params |= self.source.params()
+        return params
 
     def _key(self, ctx: FaceContext) -> bytes | None:
         return ctx.derive_secret(KEY_LABEL, KEY_BYTES) if ctx.derive_secret is not None else None
@@ -99,7 +129,7 @@ class G2FaceMethod(PixelRecoverableMethod):
         if self.payload_mode == "secure" and key is None:
             # nothing to protect the identity with: hide uniform noise, indistinguishable from ciphertext
             seed = int.from_bytes(os.urandom(8), "big")
-            return torch.randint(0, 2, (self.engine.networks.generator.config.n_bits,), generator=torch.Generator().manual_seed(seed)).float()
+            return torch.randint(0, 2, (self.engine.n_bits,), generator=torch.Generator().manual_seed(seed)).float()
         return self.codec.encode(identity, key)
 
     def anonymize(self, crops: Sequence[np.ndarray], contexts: Sequence[FaceContext]) -> list[np.ndarray]:

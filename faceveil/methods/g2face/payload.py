@@ -37,6 +37,10 @@ KEY_LABEL = "g2face/identity-payload/v1"  # HKDF label for FaceContext.derive_se
 KEY_BYTES = 32
 _AAD = b"faceveil/g2face/identity-payload/v1"
 _WHITENING_SEED = 0x67326661  # public constant: whitening is not a secret, only a scrambler
+# Fewest RS parity bytes per codeword a derived layout may keep: 20 correctable errors, and the
+# erasure retries in SecurePayload._decode_word keep 20 of them unused to detect mis-corrections.
+MIN_PARITY = 40
+PUBLISHED_CHANNEL_BITS = 16384
 
 
 @dataclass(frozen=True)
@@ -77,6 +81,26 @@ class SecureLayout:
         if self.codewords * self.codeword_bytes > self.channel_bytes:
             raise ValueError("coded payload does not fit the channel")
 
+    @classmethod
+    def for_channel(cls, channel_bits: int, embedding_dim: int) -> SecureLayout:
+        """The layout for another channel / embedding size (a checkpoint trained at another size or
+        with other priors): as many full 255-byte codewords as the channel holds, the sealed payload
+        spread evenly over them. The published (16384, 512) gives exactly the default layout.
+        InputError when fewer than MIN_PARITY parity bytes per codeword would remain."""
+        channel_bytes = channel_bits // 8
+        codewords = max(1, channel_bytes // 255)
+        codeword_bytes = min(255, channel_bytes // codewords)
+        sealed = cls(channel_bits=channel_bits, embedding_dim=embedding_dim).sealed_bytes
+        data = -(-sealed // codewords)  # ceil
+        if codeword_bytes - data < MIN_PARITY:
+            needed = (sealed + codewords * MIN_PARITY) * 8
+            raise InputError(
+                f"a {channel_bits}-bit hidden channel is too small for the secure payload of a {embedding_dim}-d "
+                f"identity (needs about {needed} bits: {sealed} sealed bytes + {MIN_PARITY} parity bytes per codeword); "
+                "use a checkpoint trained at a larger size")
+        return cls(channel_bits=channel_bits, embedding_dim=embedding_dim, codewords=codewords,
+                   codeword_bytes=codeword_bytes, data_per_codeword=data)
+
 
 class PayloadCodec(Protocol):
     mode: str
@@ -94,11 +118,20 @@ class PaperPayload:
 
     mode = "paper"
 
+    def __init__(self, channel_bits: int = PUBLISHED_CHANNEL_BITS, embedding_dim: int = 512):
+        if embedding_dim * 32 > channel_bits:
+            raise InputError(f"a {channel_bits}-bit hidden channel cannot carry a {embedding_dim}-d float32 identity "
+                             f"in paper mode (needs {embedding_dim * 32} bits)")
+        self.channel_bits, self.embedding_dim = channel_bits, embedding_dim
+
     def encode(self, embedding: torch.Tensor, key: bytes | None = None) -> torch.Tensor:
-        return float_to_bits(embedding.reshape(-1))
+        """(embedding_dim,) -> (channel_bits,) bits; a smaller identity than the channel is zero-padded."""
+        bits = float_to_bits(embedding.reshape(-1))
+        return torch.cat([bits, bits.new_zeros(self.channel_bits - bits.shape[0])])
 
     def decode(self, logits: torch.Tensor, key: bytes | None = None) -> torch.Tensor:
-        return bits_to_float(logits_to_bits(logits.reshape(-1)))
+        used = logits.reshape(-1)[: self.embedding_dim * 32]
+        return bits_to_float(logits_to_bits(used))
 
 
 class SecurePayload:
@@ -215,9 +248,11 @@ class SecurePayload:
         return self.open(sealed, key, corrected)
 
 
-def make_payload_codec(mode: str) -> PayloadCodec:
+def make_payload_codec(mode: str, channel_bits: int = PUBLISHED_CHANNEL_BITS, embedding_dim: int = 512) -> PayloadCodec:
+    """The codec for a generator hiding ``channel_bits`` bits and an identity prior of ``embedding_dim``
+    values (published: 16384 and 512); InputError when the payload does not fit the channel."""
     if mode == "secure":
-        return SecurePayload()
+        return SecurePayload(SecureLayout.for_channel(channel_bits, embedding_dim))
     if mode == "paper":
-        return PaperPayload()
+        return PaperPayload(channel_bits, embedding_dim)
     raise InputError(f"unknown payload mode {mode!r}; choose one of: {', '.join(PAYLOAD_MODES)}")

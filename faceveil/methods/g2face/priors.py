@@ -1,12 +1,16 @@
 """The two frozen priors G2Face conditions on, behind small interfaces so that substitutes
 (e.g. a package-shipped recognizer) can replace the published networks:
 
-- identity: face crops (B, 3, S, S) in [-1, 1] -> identity embedding (B, 512)
-- geometry: face crops (B, 3, S, S) in [-1, 1] -> 3DMM coefficients id | exp | angles (B, 147)
+- identity: face crops (B, 3, S, S) in [-1, 1] -> identity embedding (B, identity_dim)
+- geometry: face crops (B, 3, S, S) in [-1, 1] -> geometry vector (B, geometry_dim)
+
+``published``: ArcFace (512) + Deep3DFaceRecon id | exp | angles (147), user weights;
+``offline``: MobileFace (256) + normalised FaceMesh (1404), npm human-models.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -15,7 +19,7 @@ from torch import nn
 from faceveil.analysis.arcface import IResNet, embed_faces, iresnet50
 from faceveil.analysis.deep3d import ReconNet, regress_coefficients
 from faceveil.methods.g2face.checkpoint import load_strict, read_checkpoint
-from faceveil.methods.g2face.config import COEFF_SLICES
+from faceveil.methods.g2face.config import COEFF_SLICES, IDENTITY_DIM, N_GEOMETRY_COEFFS
 from faceveil.errors import InputError
 
 
@@ -117,3 +121,31 @@ def central_crop(faces: torch.Tensor, fraction: float, size: int) -> torch.Tenso
     top = (s - side) // 2
     x = faces[..., top : top + side, top : top + side]
     return torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+
+
+PRIOR_KINDS: tuple[str, ...] = ("published", "offline")
+
+
+@dataclass
+class PriorPair:
+    """An identity and a geometry prior with their output sizes (what the mapper was trained on)."""
+
+    kind: str
+    identity: nn.Module
+    geometry: nn.Module
+    identity_dim: int
+    geometry_dim: int
+
+
+def load_priors(kind: str) -> PriorPair:
+    """Load one set of priors; ModelUnavailableError names any missing weight file."""
+    if kind == "published":
+        from faceveil.methods.g2face.weights import ARCFACE, DEEP3D
+        from faceveil.models_registry import require_models
+
+        paths = require_models([ARCFACE.name, DEEP3D.name])
+        return PriorPair(kind, ArcFaceIdentity.from_file(paths[ARCFACE.name]), Deep3DGeometry.from_file(paths[DEEP3D.name]),
+                         IDENTITY_DIM, N_GEOMETRY_COEFFS)
+    if kind == "offline":
+        return PriorPair(kind, MobileFaceIdentity(), FaceMeshGeometry(), MobileFaceIdentity.dim, FaceMeshGeometry.dim)
+    raise InputError(f"unknown priors {kind!r}; choose one of: {', '.join(PRIOR_KINDS)}")

@@ -8,7 +8,8 @@ from faceveil.methods.base import AnonymizationMethod, register_method
 
 @register_method("g2face")
 def create_g2face(**options) -> AnonymizationMethod:
-    """options: payload_mode ("secure" | "paper"), device, batch_size (see G2FaceMethod)."""
+    """options: payload_mode ("secure" | "paper"), device, batch_size, weights (a trained checkpoint),
+    priors ("published" | "offline"), weights_sha256, config (see G2FaceMethod)."""
     from faceveil.methods.g2face.method import G2FaceMethod
 
     return G2FaceMethod(**options)

@@ -23,11 +23,10 @@ import typer
 from torch import nn
 
 from faceveil.errors import InputError
-from faceveil.methods.g2face.checkpoint import G2FaceNetworks, init_from_stylegan2, read_checkpoint, style_split
-from faceveil.methods.g2face.config import ExtractorConfig, GeneratorConfig, MapperConfig, TrainConfig
+from faceveil.methods.g2face.checkpoint import G2FaceNetworks, init_from_stylegan2, read_checkpoint
+from faceveil.methods.g2face.config import TrainConfig
 from faceveil.methods.g2face.discriminator import Discriminator
-from faceveil.methods.g2face.generator import G2FaceGenerator
-from faceveil.methods.g2face.hiding import HidingExtractor
+from faceveil.methods.g2face.layout import NetworkLayout
 from faceveil.methods.g2face.losses import (
     DiscriminatorLoss,
     GeneratorAdversarialLoss,
@@ -38,7 +37,6 @@ from faceveil.methods.g2face.losses import (
     LossWeights,
     ReconstructionLoss,
 )
-from faceveil.methods.g2face.mapper import DummyIdentityMapper, StyleMapper
 from faceveil.methods.g2face.morphable import MorphableModel
 from faceveil.methods.g2face.priors import geometry_from_coefficients
 
@@ -71,14 +69,9 @@ class Priors:
 
 
 def build_networks(cfg: TrainConfig, priors: Priors) -> G2FaceNetworks:
-    gen_cfg = GeneratorConfig(size=cfg.size, channel_scale=cfg.channel_scale)
-    mapper = MapperConfig(identity_dim=priors.identity_dim, geometry_dim=priors.geometry_dim, split=style_split(gen_cfg.n_latent))
-    return G2FaceNetworks(
-        G2FaceGenerator(gen_cfg),
-        StyleMapper(mapper),
-        DummyIdentityMapper(priors.identity_dim),
-        HidingExtractor(ExtractorConfig(cfg.extractor_width, cfg.extractor_blocks)),
-    )
+    return NetworkLayout(size=cfg.size, channel_scale=cfg.channel_scale, extractor_width=cfg.extractor_width,
+                         extractor_blocks=cfg.extractor_blocks, identity_dim=priors.identity_dim,
+                         geometry_dim=priors.geometry_dim).build()
 
 
 def lr_factor(step: int, cfg: TrainConfig) -> float:
@@ -287,20 +280,13 @@ class G2FaceTrainer:
 def make_priors(kind: str, device: torch.device, bfm: Path | None = None) -> Priors:
     """``published``: ArcFace + Deep3DFaceRecon (user weights); ``offline``: MobileFace + FaceMesh
     (npm human-models, installed by scripts/fetch_npm_models.sh)."""
-    from faceveil.methods.g2face import priors as p
+    from faceveil.methods.g2face.priors import load_priors
 
-    if kind == "published":
-        from faceveil.methods.g2face.weights import ARCFACE, DEEP3D
-        from faceveil.models_registry import require_models
-
-        paths = require_models([ARCFACE.name, DEEP3D.name])
-        face_model = MorphableModel.from_mat(bfm).to(device) if bfm is not None else None
-        return Priors(p.ArcFaceIdentity.from_file(paths[ARCFACE.name]), p.Deep3DGeometry.from_file(paths[DEEP3D.name]), 512, 147, face_model)
-    if bfm is not None:
+    if bfm is not None and kind != "published":
         raise InputError("--bfm needs the published priors (Deep3DFaceRecon coefficients)")
-    if kind == "offline":
-        return Priors(p.MobileFaceIdentity(), p.FaceMeshGeometry(), p.MobileFaceIdentity.dim, p.FaceMeshGeometry.dim)
-    raise InputError(f"unknown priors {kind!r}; choose published or offline")
+    pair = load_priors(kind)
+    face_model = MorphableModel.from_mat(bfm).to(device) if bfm is not None else None
+    return Priors(pair.identity, pair.geometry, pair.identity_dim, pair.geometry_dim, face_model)
 
 
 def run_training(cfg: TrainConfig, out_dir: Path, priors: str = "published", data: Path | None = None,
