@@ -124,6 +124,11 @@ def central_crop(faces: torch.Tensor, fraction: float, size: int) -> torch.Tenso
 
 
 PRIOR_KINDS: tuple[str, ...] = ("published", "offline")
+# (identity_dim, geometry_dim) each kind produces, known without loading any weights
+PRIOR_DIMS: dict[str, tuple[int, int]] = {
+    "published": (IDENTITY_DIM, N_GEOMETRY_COEFFS),
+    "offline": (MobileFaceIdentity.dim, FaceMeshGeometry.dim),
+}
 
 
 @dataclass
@@ -145,7 +150,7 @@ def load_priors(kind: str) -> PriorPair:
 
         paths = require_models([ARCFACE.name, DEEP3D.name])
         return PriorPair(kind, ArcFaceIdentity.from_file(paths[ARCFACE.name]), Deep3DGeometry.from_file(paths[DEEP3D.name]),
-                         IDENTITY_DIM, N_GEOMETRY_COEFFS)
+                         *PRIOR_DIMS[kind])
     if kind == "offline":
-        return PriorPair(kind, MobileFaceIdentity(), FaceMeshGeometry(), MobileFaceIdentity.dim, FaceMeshGeometry.dim)
+        return PriorPair(kind, MobileFaceIdentity(), FaceMeshGeometry(), *PRIOR_DIMS[kind])
     raise InputError(f"unknown priors {kind!r}; choose one of: {', '.join(PRIOR_KINDS)}")

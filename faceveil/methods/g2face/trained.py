@@ -19,7 +19,7 @@ from faceveil.errors import InputError, ModelUnavailableError
 from faceveil.methods.g2face.checkpoint import read_checkpoint
 from faceveil.methods.g2face.engine import G2FaceEngine
 from faceveil.methods.g2face.layout import NetworkLayout
-from faceveil.methods.g2face.priors import PRIOR_KINDS, PriorPair, load_priors
+from faceveil.methods.g2face.priors import PRIOR_DIMS, PRIOR_KINDS, load_priors
 from faceveil.models_registry import weights_dir
 
 
@@ -57,13 +57,16 @@ class CheckpointSource:
         return {"priors": self.priors, "weights": self.path.name, "weights_sha256": self.sha256, "config": self.layout.to_dict()}
 
 
-def check_priors_match(layout: NetworkLayout, pair: PriorPair, source: str) -> None:
-    """The mapper's input must be exactly what the priors produce (offline and published differ)."""
-    if (layout.identity_dim, layout.geometry_dim) != (pair.identity_dim, pair.geometry_dim):
-        trained = next((k for k in PRIOR_KINDS if k != pair.kind), "other")
+def check_priors_match(layout: NetworkLayout, priors: str, source: str) -> None:
+    """The mapper's input must be exactly what the priors produce (offline and published differ);
+    checked before any prior weights are loaded, so the error names the real problem."""
+    dims = PRIOR_DIMS[priors]
+    if (layout.identity_dim, layout.geometry_dim) != dims:
+        fitting = [k for k, d in PRIOR_DIMS.items() if d == (layout.identity_dim, layout.geometry_dim)]
+        hint = f" (it was trained with priors={fitting[0]!r})" if fitting else ""
         raise InputError(
             f"{source} was trained on {layout.identity_dim}-d identity + {layout.geometry_dim}-d geometry priors, "
-            f"but priors={pair.kind!r} give {pair.identity_dim} + {pair.geometry_dim} (try priors={trained!r})")
+            f"but priors={priors!r} give {dims[0]} + {dims[1]}{hint}")
 
 
 def checkpoint_engine(weights: str | Path, priors: str, device: torch.device, *, expected_sha256: str | None = None,
@@ -85,8 +88,12 @@ def checkpoint_engine(weights: str | Path, priors: str, device: torch.device, *,
     layout = NetworkLayout.from_checkpoint(state, str(path))
     if expected_layout is not None and NetworkLayout.from_dict(expected_layout, "g2face config") != layout:
         raise InputError(f"{path}: network layout {layout.to_dict()} differs from the recorded {expected_layout}")
+    check_priors_match(layout, priors, str(path))
+    try:
+        networks = layout.build()
+    except (RuntimeError, ValueError) as exc:  # shapes no G2Face network can have (e.g. zero widths)
+        raise InputError(f"{path}: cannot build G2Face networks of layout {layout.to_dict()} ({exc})") from None
+    networks.load_state(state, source=str(path)).eval()
     pair = load_priors(priors)
-    check_priors_match(layout, pair, str(path))
-    networks = layout.build().load_state(state, source=str(path)).eval()
     engine = G2FaceEngine(networks, pair.identity, pair.geometry, device=device)
     return engine, CheckpointSource(path, sha, priors, layout)
