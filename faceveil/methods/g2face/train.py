@@ -345,7 +345,7 @@ def train_command(
     device: str | None = typer.Option(None),
     seed: int = typer.Option(TrainConfig.seed),
 ) -> None:
-    """Train G2Face (published recipe); writes OUT/last.pth, usable as G2Face.pth at 256 px."""
+    """Train G2Face (published recipe); writes OUT/last.pth, usable as the method with -O weights=OUT/last.pth (-O priors=offline)."""
     cfg = TrainConfig(size=size, channel_scale=channel_scale, batch_size=batch_size, steps=steps, amp=amp, seed=seed)
     path = run_training(cfg, out, priors=priors, data=data, stylegan=stylegan, resume=resume, device=device, bfm=bfm)
     if path.exists():  # only rank 0 writes
