@@ -103,3 +103,31 @@ def test_constant_bit_map_is_not_a_valid_payload(codec, sign):
     # without whitening, all-zero bits would be the valid all-zero Reed-Solomon codeword
     with pytest.raises(PayloadCorruptError):
         codec.decode(torch.full((16384,), sign), KEY)
+
+
+def test_layout_for_the_published_channel_is_the_published_layout():
+    assert SecureLayout.for_channel(16384, 512) == SecureLayout()
+
+
+def test_smaller_identity_gets_more_parity_and_survives_more_errors():
+    """A 256-d identity (offline MobileFace prior) in the 16384-bit channel: 8 x RS(255, 68)."""
+    codec = make_payload_codec("secure", 16384, 256)
+    assert codec.layout.data_per_codeword == 68 and codec.layout.correctable_bytes_per_codeword == 93
+    identity = torch.randn(256, generator=torch.Generator().manual_seed(2))
+    logits = bits_to_logits(codec.encode(identity, KEY))
+    # 85 wrong bytes in every codeword: beyond the published 61, within this layout's 93
+    stacked = np.arange(8 * 255).reshape(255, 8)  # channel byte j*8 + c belongs to codeword c
+    for byte in stacked[:85].reshape(-1):
+        logits[byte * 8] = -logits[byte * 8]
+    torch.testing.assert_close(codec.decode(logits, KEY), identity.half().float())
+
+
+def test_paper_mode_pads_a_smaller_identity_and_payloads_must_fit_the_channel():
+    paper = make_payload_codec("paper", 16384, 256)
+    identity = torch.randn(256, generator=torch.Generator().manual_seed(3))
+    bits = paper.encode(identity, None)
+    assert bits.shape == (16384,) and not bits[256 * 32 :].any()
+    assert torch.equal(paper.decode(bits_to_logits(bits), None), identity)
+    for mode, channel in (("paper", 4096), ("secure", 4096), ("secure", 1024)):
+        with pytest.raises(InputError):
+            make_payload_codec(mode, channel, 256)
