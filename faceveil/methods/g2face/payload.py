@@ -11,6 +11,10 @@ Secure layout of the 16384-bit channel (see docs/models/g2face.md for the arithm
                 XORed with a fixed public whitening sequence (so a constant bit map, e.g. from a
                 blank or untrained extractor, is not the valid all-zero codeword)
 
+Another channel or identity size (a checkpoint trained at another size or with the offline priors)
+gets ``SecureLayout.for_channel``: the same construction over as many full codewords as fit, and
+8-bit values (``int8`` times one float16 scale) when float16 would leave too little parity.
+
 Each codeword corrects 61 wrong bytes (or up to 123 bytes flagged as erasures from low-confidence
 extractor logits). Interleaving puts consecutive channel bytes into different codewords, so a burst
 (a scratch, an occluded band of the 128 x 128 bit map) is shared among all 8 codewords.
@@ -54,10 +58,12 @@ class SecureLayout:
     codewords: int = 8
     codeword_bytes: int = 255  # RS over GF(256): at most 255 bytes per codeword
     data_per_codeword: int = 132
+    value_bytes: int = 2  # 2: float16 values; 1: int8 values times one float16 scale (small channels)
 
     @property
     def plaintext_bytes(self) -> int:
-        return self.embedding_dim * 2  # float16
+        scale = 2 if self.value_bytes == 1 else 0
+        return self.embedding_dim * self.value_bytes + scale
 
     @property
     def sealed_bytes(self) -> int:
@@ -90,16 +96,17 @@ class SecureLayout:
         channel_bytes = channel_bits // 8
         codewords = max(1, channel_bytes // 255)
         codeword_bytes = min(255, channel_bytes // codewords)
-        sealed = cls(channel_bits=channel_bits, embedding_dim=embedding_dim).sealed_bytes
-        data = -(-sealed // codewords)  # ceil
-        if codeword_bytes - data < MIN_PARITY:
-            needed = (sealed + codewords * MIN_PARITY) * 8
-            raise InputError(
-                f"a {channel_bits}-bit hidden channel is too small for the secure payload of a {embedding_dim}-d "
-                f"identity (needs about {needed} bits: {sealed} sealed bytes + {MIN_PARITY} parity bytes per codeword); "
-                "use a checkpoint trained at a larger size")
-        return cls(channel_bits=channel_bits, embedding_dim=embedding_dim, codewords=codewords,
-                   codeword_bytes=codeword_bytes, data_per_codeword=data)
+        for value_bytes in (2, 1):  # float16 when it fits, else 8-bit values
+            sealed = cls(channel_bits=channel_bits, embedding_dim=embedding_dim, value_bytes=value_bytes).sealed_bytes
+            data = -(-sealed // codewords)  # ceil
+            if codeword_bytes - data >= MIN_PARITY:
+                return cls(channel_bits=channel_bits, embedding_dim=embedding_dim, codewords=codewords,
+                           codeword_bytes=codeword_bytes, data_per_codeword=data, value_bytes=value_bytes)
+        needed = (sealed + codewords * MIN_PARITY) * 8
+        raise InputError(
+            f"a {channel_bits}-bit hidden channel is too small for the secure payload of a {embedding_dim}-d "
+            f"identity (needs about {needed} bits: {sealed} sealed bytes of 8-bit values + {MIN_PARITY} parity bytes "
+            "per codeword); use a checkpoint trained at a larger size")
 
 
 class PayloadCodec(Protocol):
@@ -135,7 +142,7 @@ class PaperPayload:
 
 
 class SecurePayload:
-    """AEAD-encrypted float16 embedding + interleaved Reed-Solomon, filling the channel."""
+    """AEAD-encrypted float16 (or scaled int8) embedding + interleaved Reed-Solomon, filling the channel."""
 
     mode = "secure"
 
@@ -168,8 +175,7 @@ class SecurePayload:
         values = embedding.detach().reshape(-1).to(torch.float32).cpu().numpy()
         if values.shape[0] != self.layout.embedding_dim:
             raise InputError(f"identity embedding must have {self.layout.embedding_dim} values, got {values.shape[0]}")
-        fp16_max = float(np.finfo(np.float16).max)
-        plaintext = np.clip(values, -fp16_max, fp16_max).astype("<f2").tobytes()
+        plaintext = self._quantize(values)
         nonce = os.urandom(self.layout.nonce_bytes) if nonce is None else nonce
         return nonce + ChaCha20Poly1305(key).encrypt(nonce, plaintext, _AAD)
 
@@ -185,7 +191,25 @@ class SecurePayload:
             if corrected_bytes > lay.codewords * lay.correctable_bytes_per_codeword // 4:
                 raise PayloadCorruptError("the hidden identity is damaged beyond repair (or the key is wrong)") from None
             raise WrongKeyError("the hidden identity does not open with this key") from None
-        return torch.from_numpy(np.frombuffer(plaintext, dtype="<f2").astype(np.float32))
+        return torch.from_numpy(self._dequantize(plaintext))
+
+    def _quantize(self, values: np.ndarray) -> bytes:
+        """(embedding_dim,) float32 -> plaintext bytes: float16 values, or a float16 scale + int8 values."""
+        fp16_max = float(np.finfo(np.float16).max)
+        values = np.clip(values, -fp16_max, fp16_max)
+        if self.layout.value_bytes == 2:
+            return values.astype("<f2").tobytes()
+        # quantize with the scale as stored (float16-rounded), so decoding multiplies by the same number
+        scale = np.float16(np.abs(values).max() / 127) or np.float16(1)
+        levels = np.clip(np.round(values / np.float32(scale)), -127, 127).astype(np.int8)
+        return np.array([scale], dtype="<f2").tobytes() + levels.tobytes()
+
+    def _dequantize(self, plaintext: bytes) -> np.ndarray:
+        """Inverse of _quantize -> (embedding_dim,) float32."""
+        if self.layout.value_bytes == 2:
+            return np.frombuffer(plaintext, dtype="<f2").astype(np.float32)
+        scale = np.frombuffer(plaintext[:2], dtype="<f2").astype(np.float32)[0]
+        return np.frombuffer(plaintext[2:], dtype=np.int8).astype(np.float32) * scale
 
     def encode_bytes(self, sealed: bytes) -> bytes:
         lay = self.layout

@@ -4,6 +4,7 @@ re-create the same method, and typed errors for missing / wrong checkpoints."""
 
 import hashlib
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -107,6 +108,19 @@ def test_secure_payload_fits_and_an_untrained_extractor_is_a_corrupt_payload(sce
     result = anonymize_frame(rgb, faces, method, contexts)
     with pytest.raises(PayloadCorruptError):  # one training step: the extractor reads noise
         recover_frame_from_pixels(result.rgb, faces, method, contexts)
+
+
+def test_a_128_px_checkpoint_works_on_128_px_crops(scene, tmp_path):
+    """The pipeline aligns to the instance's crop_size (the method rejects crops of any other size)."""
+    path = run_training(replace(TINY_OFFLINE, size=128), tmp_path, priors="offline", device="cpu")
+    method = create_method("g2face", weights=str(path), priors="offline")
+    assert method.crop_size == 128 and method.min_eye_distance == 8.0
+    assert method.codec.layout.value_bytes == 1  # 4096 bits: the identity travels as 8-bit values
+    rgb, faces = scene
+    result = anonymize_frame(rgb, faces, method, face_contexts(faces, ContentKey.generate()))
+    (outcome,) = result.outcomes
+    assert outcome.method == "g2face" and outcome.fallback_reason is None
+    assert np.any(result.rgb != rgb) and not changed_outside(rgb, result.rgb, outcome.rect)
 
 
 def test_params_re_create_an_equal_method_from_weights_dir(scene, checkpoint, paper_method, monkeypatch, tmp_path):

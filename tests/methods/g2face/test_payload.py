@@ -128,6 +128,21 @@ def test_paper_mode_pads_a_smaller_identity_and_payloads_must_fit_the_channel():
     bits = paper.encode(identity, None)
     assert bits.shape == (16384,) and not bits[256 * 32 :].any()
     assert torch.equal(paper.decode(bits_to_logits(bits), None), identity)
-    for mode, channel in (("paper", 4096), ("secure", 4096), ("secure", 1024)):
+    for mode, channel in (("paper", 4096), ("secure", 1024)):
         with pytest.raises(InputError):
             make_payload_codec(mode, channel, 256)
+
+
+def test_small_channel_carries_8_bit_values():
+    """128 px: 4096 bits hold a 256-d identity as int8 x float16 scale (float16 would leave no parity)."""
+    codec = make_payload_codec("secure", 4096, 256)
+    assert codec.layout.value_bytes == 1 and codec.layout.codewords == 2 and codec.layout.parity_per_codeword >= 40
+    identity = torch.randn(256, generator=torch.Generator().manual_seed(4))
+    bits = codec.encode(identity, KEY)
+    assert bits.shape == (4096,)
+    decoded = codec.decode(bits_to_logits(bits), KEY)
+    step = identity.abs().max() / 127
+    assert (decoded - identity).abs().max() <= step * 0.51  # half a quantization step (+ fp16 scale rounding)
+    assert torch.nn.functional.cosine_similarity(decoded, identity, dim=0) > 0.999
+    with pytest.raises(WrongKeyError):
+        codec.decode(bits_to_logits(bits), bytes(32))
