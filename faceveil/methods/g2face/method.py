@@ -26,7 +26,7 @@ from faceveil.methods.g2face.bitcodec import logits_to_bits
 from faceveil.methods.g2face.checkpoint import G2FaceNetworks
 from faceveil.methods.g2face.engine import G2FaceEngine
 from faceveil.methods.g2face.payload import KEY_BYTES, KEY_LABEL, PAYLOAD_MODES, make_payload_codec
-from faceveil.methods.g2face.priors import ArcFaceIdentity, Deep3DGeometry
+from faceveil.methods.g2face.priors import PRIOR_KINDS, ArcFaceIdentity, Deep3DGeometry
 from faceveil.methods.g2face.trained import CheckpointSource, checkpoint_engine
 from faceveil.methods.g2face.weights import required_weight_paths
 
@@ -94,6 +94,8 @@ class G2FaceMethod(PixelRecoverableMethod):
             raise InputError(f"unknown payload mode {payload_mode!r}; choose one of: {', '.join(PAYLOAD_MODES)}")
         if not isinstance(batch_size, int) or batch_size < 1:
             raise InputError("batch_size must be an integer >= 1")
+        if priors not in PRIOR_KINDS:
+            raise InputError(f"unknown priors {priors!r}; choose one of: {', '.join(PRIOR_KINDS)}")
         self.payload_mode = payload_mode
         self.batch_size = batch_size
         self.source: CheckpointSource | None = None  # None: published weights or an injected engine

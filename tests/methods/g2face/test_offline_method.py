@@ -164,8 +164,9 @@ def test_missing_unreadable_and_unrelated_files_are_typed_errors(tmp_path, monke
         create_method("g2face", weights=str(tmp_path / "other.pth"), priors="offline")
     with pytest.raises(InputError, match="needs weights"):
         create_method("g2face", priors="offline")
-    with pytest.raises(InputError, match="unknown priors"):
-        create_method("g2face", weights="nothere.pth", priors="magic")
+    for weights in ("nothere.pth", None):
+        with pytest.raises(InputError, match="unknown priors"):
+            create_method("g2face", weights=weights, priors="magic")
 
 
 def test_checkpoint_not_matching_priors_or_its_own_layout_is_an_input_error(checkpoint, tmp_path):
