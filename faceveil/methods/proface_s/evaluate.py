@@ -3,8 +3,9 @@ grace_hopper photos, which the default training set excludes).
 
 For each face and obfuscation we measure, with a key map derived like the secure mode does
 from 32 random bytes of key material (``hkdf_key_map``):
-- ``protected_psnr``: protected vs pre-obfuscated (float output, before 8-bit rounding)
-- ``recovered_psnr`` / ``recovered_ssim``: recovery vs original, from the float protected image
+- ``protected_psnr``: protected vs pre-obfuscated (float output clamped to the image range, before
+  8-bit rounding)
+- ``recovered_psnr`` / ``recovered_ssim``: recovery vs original, from that float protected image
 - ``png_recovered_psnr``: recovery after an actual PNG encode/decode of the protected image
 - ``noise_recovered_psnr``: recovery after additive Gaussian noise sigma = 0.01 (of the [0, 1] range)
 - ``wrong_key_psnr``: recovery with independent key material
@@ -116,7 +117,8 @@ def evaluate_face(net: ProFaceS, name: str, original: np.ndarray, obfuscation: s
     obfuscated = obfuscate(original, obfuscation, rng)
     key = key_tensor(key_map)
     with torch.inference_mode():
-        protected = net.protect(_tensor(original), _tensor(obfuscated), key)
+        # an image cannot hold values outside [-1, 1]; training clamps there too (quantize_ste)
+        protected = net.protect(_tensor(original), _tensor(obfuscated), key).clamp(-1, 1)
         protected_f = _float_image(protected)
 
         def recover(prot_img: np.ndarray | torch.Tensor, k: np.ndarray) -> np.ndarray:
