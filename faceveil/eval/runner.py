@@ -13,7 +13,9 @@ Per face (boxes from the reference detector on the original) we measure, where t
 - ``protected_vs_obfuscated.<...>`` (hiding methods such as PRO-Face S): the same image metrics
   between the anonymized face and the plain obfuscation it was made from, and
   ``identity.obfuscated.<recognizer>``;
-- ``diversity.<recognizer>``: mean pairwise cosine distance of the face's extra anonymizations.
+- ``diversity.<recognizer>``: mean pairwise cosine distance of the face's extra anonymizations;
+- ``payload.bit_error_rate.<clean|png|jpeg90>`` and ``payload.decoded_rate.<...>`` (methods hiding
+  bits, e.g. G2Face; measured by the source, see faceveil.eval.payload_channel).
 
 Dataset level: ``fed.<recognizer>``, the Fréchet embedding distance between original and anonymized
 face embeddings (a FID-like realism proxy over a recognizer, *not* FID).
@@ -277,6 +279,7 @@ def evaluate(items: Iterable[EvalItem], config: EvalConfig, models: AnalysisMode
             _geometry_metrics(models, item, face, out)
             _image_metrics(item, face, out)
             _perceptual_metrics(models, item, face, out, collected.fid_crops)
+            out |= item.payload.get(i, {})
             values = {k: round(float(v), 6) for k, v in out.items() if math.isfinite(v)}
             per_face.append({"image": item.name, "face": i, "box": [round(v, 1) for v in face.box]} | values)
         if on_item is not None:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from faceveil.errors import FaceveilError, InputError
+from faceveil.errors import FaceveilError, InputError, PayloadCorruptError, WrongKeyError
 from faceveil.faces.types import Face
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
@@ -31,6 +31,7 @@ class EvalItem:
     wrong_key: np.ndarray | None = None  # recovery attempted with a wrong key (learned methods)
     variants: list[np.ndarray] = field(default_factory=list)  # more anonymizations with fresh keys
     obfuscated: np.ndarray | None = None  # the plain obfuscation a hiding method started from
+    payload: dict[int, dict[str, float]] = field(default_factory=dict)  # face index -> payload.* metrics (methods hiding bits)
 
 
 def load_rgb(path: Path) -> np.ndarray:
@@ -134,6 +135,18 @@ class MethodSource:
         contexts = face_contexts(faces, self._new_key())
         return anonymize_frame(rgb, faces, self.method, contexts), contexts
 
+    def _anonymize_measuring_payload(self, rgb: np.ndarray, faces: list[Face]):
+        """``_anonymize``, plus face index -> payload.* metrics when the method hides bits."""
+        from faceveil.eval.payload_channel import HiddenBitsMethod, HiddenBitsRecorder, payload_metrics
+        from faceveil.pipeline import anonymize_frame, face_contexts
+
+        if not isinstance(self.method, HiddenBitsMethod):
+            return *self._anonymize(rgb, faces), {}
+        contexts = face_contexts(faces, self._new_key())
+        recorder = HiddenBitsRecorder(self.method)
+        frame = anonymize_frame(rgb, faces, recorder, contexts)
+        return frame, contexts, payload_metrics(self.method, frame.rgb, faces, contexts, recorder.sent)
+
     def obfuscated_reference(self, rgb: np.ndarray, faces: list[Face], contexts) -> np.ndarray | None:
         """The method's pre-obfuscation alone, with the anonymization's own contexts (None if the
         method has none)."""
@@ -150,14 +163,25 @@ class MethodSource:
 
         return create_method(self.method.fallback)
 
+    def _recover_from_pixels(self, anonymized: np.ndarray, faces: list[Face], contexts) -> np.ndarray | None:
+        """The key holder's pixel recovery, or None where the method refuses it: a payload-carrying
+        method (G2Face secure) rejects a wrong key or a payload damaged beyond its error correction,
+        which the recovery metrics then report as missing instead of ending the run."""
+        from faceveil.pipeline import recover_frame_from_pixels
+
+        try:
+            return recover_frame_from_pixels(anonymized, faces, self.method, contexts)
+        except (PayloadCorruptError, WrongKeyError):
+            return None
+
     def item(self, name: str, rgb: np.ndarray) -> EvalItem:
-        from faceveil.pipeline import changed_regions, face_contexts, recover_frame_from_pixels, restore_regions
+        from faceveil.pipeline import changed_regions, face_contexts, restore_regions
 
         faces = self.detector.detect(rgb)
-        frame, contexts = self._anonymize(rgb, faces)
+        frame, contexts, payload = self._anonymize_measuring_payload(rgb, faces)
         if self.pixel_recoverable:
-            recovered = recover_frame_from_pixels(frame.rgb, faces, self.method, contexts)
-            wrong = recover_frame_from_pixels(frame.rgb, faces, self.method, face_contexts(faces, self._new_key()))
+            recovered = self._recover_from_pixels(frame.rgb, faces, contexts)
+            wrong = self._recover_from_pixels(frame.rgb, faces, face_contexts(faces, self._new_key()))
             kind = "pixels"
         else:
             # What `faceveil recover` does with the payload: put the recorded original rectangles back.
@@ -165,7 +189,7 @@ class MethodSource:
             recovered, wrong, kind = restore_regions(frame.rgb, regions), None, "payload"
         variants = [self._anonymize(rgb, faces)[0].rgb for _ in range(self.diversity)]
         obfuscated = self.obfuscated_reference(rgb, faces, contexts)
-        return EvalItem(name, rgb, frame.rgb, list(faces), recovered, kind, wrong, variants, obfuscated)
+        return EvalItem(name, rgb, frame.rgb, list(faces), recovered, kind, wrong, variants, obfuscated, payload)
 
     def items(self, data_dir: Path | None, skipped: list[str] | None = None) -> Iterator[EvalItem]:
         skipped = skipped if skipped is not None else []

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from faceveil.errors import InputError, KeyMaterialError
+from faceveil.errors import InputError, KeyMaterialError, PayloadCorruptError, WrongKeyError
 from faceveil.methods.base import FaceContext, PixelRecoverableMethod
 from faceveil.methods.g2face.bitcodec import logits_to_bits
 from faceveil.methods.g2face.checkpoint import G2FaceNetworks
@@ -135,16 +135,47 @@ class G2FaceMethod(PixelRecoverableMethod):
         return self.codec.encode(identity, key)
 
     def anonymize(self, crops: Sequence[np.ndarray], contexts: Sequence[FaceContext]) -> list[np.ndarray]:
+        return self.anonymize_with_hidden_bits(crops, contexts)[0]
+
+    def anonymize_with_hidden_bits(self, crops: Sequence[np.ndarray], contexts: Sequence[FaceContext]) -> tuple[list[np.ndarray], np.ndarray]:
+        """``anonymize``, also returning the message hidden in each crop: (B, n_bits) uint8 in {0, 1}
+        (the secure message has a fresh nonce each time, so it can only be known at hiding time)."""
         if len(crops) != len(contexts):
             raise InputError("one FaceContext per crop is required")
         out: list[np.ndarray] = []
+        hidden = [np.zeros((0, self.engine.n_bits), np.uint8)]
         for start in range(0, len(crops), self.batch_size):
             ctx = contexts[start : start + self.batch_size]
             images = crops_to_tensor(crops[start : start + self.batch_size], self.crop_size)
             identity = self.engine.identity_of(images).cpu()
             bits = torch.stack([self._message(identity[i], c) for i, c in enumerate(ctx)])
             out += tensor_to_crops(self.engine.anonymize(images, [c.seed for c in ctx], bits))
-        return out
+            hidden.append(bits.to(torch.uint8).numpy())
+        return out, np.concatenate(hidden)
+
+    def read_hidden_bits(self, crops: Sequence[np.ndarray], contexts: Sequence[FaceContext]) -> tuple[np.ndarray, list[bool | None]]:
+        """The extractor's hard bits from anonymized crops, (B, n_bits) uint8 before error correction,
+        and per crop whether the secure payload still decodes (None: paper mode has no error
+        correction to succeed or fail, or there is no key to open it with)."""
+        if len(crops) != len(contexts):
+            raise InputError("one FaceContext per crop is required")
+        read = [np.zeros((0, self.engine.n_bits), np.uint8)]
+        decoded: list[bool | None] = []
+        for start in range(0, len(crops), self.batch_size):
+            logits = self.engine.read_bits(crops_to_tensor(crops[start : start + self.batch_size], self.crop_size)).cpu()
+            read.append(logits_to_bits(logits).to(torch.uint8).numpy())
+            decoded += [self._decodes(logits[i], c) for i, c in enumerate(contexts[start : start + self.batch_size])]
+        return np.concatenate(read), decoded
+
+    def _decodes(self, logits: torch.Tensor, ctx: FaceContext) -> bool | None:
+        key = self._key(ctx)
+        if self.payload_mode != "secure" or key is None:
+            return None
+        try:
+            self.codec.decode(logits, key)
+        except (PayloadCorruptError, WrongKeyError):
+            return False
+        return True
 
     def recover(self, crops: Sequence[np.ndarray], contexts: Sequence[FaceContext]) -> list[np.ndarray]:
         """Raises KeyMaterialError (secure mode without key), PayloadCorruptError (too many bit
