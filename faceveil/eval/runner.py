@@ -14,7 +14,7 @@ Per face (boxes from the reference detector on the original) we measure, where t
   between the anonymized face and the plain obfuscation it was made from, and
   ``identity.obfuscated.<recognizer>``;
 - ``diversity.<recognizer>``: mean pairwise cosine distance of the face's extra anonymizations;
-- ``payload.bit_error_rate.<clean|png|jpeg90>`` and ``payload.decoded_rate.<...>`` (methods hiding
+- ``payload.bit_error_rate.<crop|clean|png|jpeg90>`` and ``payload.decoded_rate.<...>`` (methods hiding
   bits, e.g. G2Face; measured by the source, see faceveil.eval.payload_channel).
 
 Dataset level: ``fed.<recognizer>``, the Fréchet embedding distance between original and anonymized

@@ -145,7 +145,7 @@ class MethodSource:
         contexts = face_contexts(faces, self._new_key())
         recorder = HiddenBitsRecorder(self.method)
         frame = anonymize_frame(rgb, faces, recorder, contexts)
-        return frame, contexts, payload_metrics(self.method, frame.rgb, faces, contexts, recorder.sent)
+        return frame, contexts, payload_metrics(recorder, frame.rgb, faces, contexts)
 
     def obfuscated_reference(self, rgb: np.ndarray, faces: list[Face], contexts) -> np.ndarray | None:
         """The method's pre-obfuscation alone, with the anonymization's own contexts (None if the

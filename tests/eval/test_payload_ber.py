@@ -16,8 +16,9 @@ from tests.methods.g2face.small import small_engine
 
 torch.set_num_threads(1)
 
-BER_KEYS = [f"payload.bit_error_rate.{c}" for c in ("clean", "png", "jpeg90")]
-DECODED_KEYS = [f"payload.decoded_rate.{c}" for c in ("clean", "png", "jpeg90")]
+READINGS = ("crop", "clean", "png", "jpeg90")  # the method's own crop, then the photo through each channel
+BER_KEYS = [f"payload.bit_error_rate.{c}" for c in READINGS]
+DECODED_KEYS = [f"payload.decoded_rate.{c}" for c in READINGS]
 LIGHT = EvalConfig(recognizers=("dlib",), detectors=("haar",), landmarks68=False, facemesh=False, perceptual=False)
 
 
