@@ -15,6 +15,7 @@ Recreate the method for recovery with ``create_method("proface-s", **params, pas
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from faceveil.methods.proface_s.obfuscations import OBFUSCATIONS, FaceSwapHook, 
 
 KEY_MODES = ("secure", "compat")
 DEFAULT_WEIGHTS = "proface-s"  # registry name of the shipped weights
+LEAKY_WITH_SHIPPED_WEIGHTS = ("mask", "hybrid")  # measured: the face shows through the flat mask
 REGISTERED_WEIGHTS = ("proface-s", "proface-s-official")  # names registered in faceveil/methods/proface_s/__init__.py
 
 
@@ -88,6 +90,12 @@ class ProFaceSMethod(PixelRecoverableMethod):
             raise InputError(f"unknown PRO-Face S key mode {key_mode!r}; choose one of: {', '.join(KEY_MODES)}")
         if key_mode == "compat" and not password:
             raise KeyMaterialError("PRO-Face S key_mode='compat' needs a password")
+        if obfuscation in LEAKY_WITH_SHIPPED_WEIGHTS and weights in (None, DEFAULT_WEIGHTS):
+            warnings.warn(
+                f"PRO-Face S obfuscation {obfuscation!r}: with the shipped CPU-trained weights the original face "
+                "shows through the cartoon mask (docs/models/proface_s.md); prefer blur, median or pixelate",
+                stacklevel=2,
+            )
         self.obfuscation = obfuscation
         self.key_mode = key_mode
         self.password = password

@@ -135,3 +135,8 @@ def test_weights_are_listed_as_installed():
     assert status["proface-s"].installed
     assert not status["proface-s"].required
     assert "proface-s-official" in status
+
+
+def test_mask_with_shipped_weights_warns():
+    with pytest.warns(UserWarning, match="shows through"):
+        create_method("proface-s", obfuscation="mask")
