@@ -431,8 +431,12 @@ def recover_image(
         method = create_method(info.method, **info.method_params)
         if not isinstance(method, PixelRecoverableMethod):
             raise InputError(f"method {info.method!r} hides nothing in the pixels; recover without --from-pixels")
-        faces = [_face_from_dict(f) for f in info.faces]
-        rgb = recover_frame_from_pixels(image.rgb(), faces, method, face_contexts(faces, opened.content_key))
+        # Contexts are re-derived by face index, so keep every face's index; faces that got the fallback
+        # (too small for the model) hide nothing and stay as they are.
+        contexts = face_contexts([_face_from_dict(f) for f in info.faces], opened.content_key)
+        mine = [i for i, f in enumerate(info.faces) if f.get("method") == info.method]
+        rgb = recover_frame_from_pixels(image.rgb(), [contexts[i].face for i in mine], method,
+                                        [contexts[i] for i in mine], rects=[tuple(info.faces[i]["rect"]) for i in mine])
         pixels = merge_rgb(image.pixels, rgb)
         report.notes.append("recovered from the anonymized pixels (approximate), not from the exact payload")
     else:

@@ -104,7 +104,7 @@ def anonymize_frame(
     for idx, m in ((region_idx, method), (fallback_idx, fallback or create_method(method.fallback))):
         if not idx:
             continue
-        rects = [region_rect(faces[i], out.shape) for i in idx]
+        rects = [method_region_rect(faces[i], out.shape, m) for i in idx]
         crops = [out[y : y + h, x : x + w].copy() for x, y, w, h in rects]
         t = time.perf_counter()
         results = m.anonymize(crops, [contexts[i] for i in idx])
@@ -137,12 +137,45 @@ def anonymize_frame(
     return FrameResult(out, [o for o in outcomes if o is not None], timings)
 
 
+def method_region_rect(face: Face, image_shape: tuple[int, ...], method: AnonymizationMethod) -> Rect:
+    """The face's region rectangle, with sides rounded to ``method.region_multiple`` (grown where the
+    image allows, shifted inward at the border, shrunk only when the image itself is too small)."""
+    x, y, w, h = region_rect(face, image_shape)
+    m = method.region_multiple
+    if m <= 1:
+        return x, y, w, h
+    img_h, img_w = image_shape[:2]
+
+    def fit(start: int, size: int, limit: int) -> tuple[int, int]:
+        size = min(-(-size // m) * m, (limit // m) * m)
+        return max(0, min(start, limit - size)), size
+
+    x, w = fit(x, w, img_w)
+    y, h = fit(y, h, img_h)
+    return x, y, w, h
+
+
 def recover_frame_from_pixels(
-    rgb: np.ndarray, faces: Sequence[Face], method: PixelRecoverableMethod, contexts: Sequence[FaceContext]
+    rgb: np.ndarray,
+    faces: Sequence[Face],
+    method: PixelRecoverableMethod,
+    contexts: Sequence[FaceContext],
+    rects: Sequence[Rect] | None = None,
 ) -> np.ndarray:
-    """Approximate recovery from anonymized pixels alone (learned methods): re-align each face with
-    the landmarks recorded at anonymization time, run the method's inverse, paste back."""
+    """Approximate recovery from anonymized pixels alone (learned methods).
+
+    Region methods read back exactly the rectangles they wrote (``rects``, as recorded in the
+    container); aligned methods re-align each face with the landmarks recorded at anonymization time,
+    run the method's inverse and paste back.
+    """
     out = rgb.copy()
+    if method.space == "region":
+        if rects is None or len(rects) != len(faces):
+            raise ValueError("region methods recover from the rectangles recorded at anonymization time")
+        crops = [out[y : y + h, x : x + w].copy() for x, y, w, h in rects]
+        for (x, y, w, h), res in zip(rects, method.recover(crops, list(contexts))):
+            out[y : y + h, x : x + w] = res
+        return out
     idx = [i for i, f in enumerate(faces) if f.landmarks is not None and eye_distance(f) >= method.min_eye_distance]
     if not idx:
         return out
@@ -185,6 +218,7 @@ __all__ = [
     "anonymize_frame",
     "changed_regions",
     "face_contexts",
+    "method_region_rect",
     "pixel_digest",
     "recover_frame_from_pixels",
     "restore_regions",

@@ -3,8 +3,8 @@
 PRO-Face S hides the original face inside an obfuscated version of it (blur, pixelate, ...); the
 protected output should look like that obfuscation (PRO-Face S paper: protected vs obfuscated PSNR /
 SSIM) and should not reveal more identity than it. A method qualifies when it exposes
-``obfuscation`` (a kind name) and works in the aligned space; the reference is produced with the
-same per-face seeds, so it is exactly the image the method obfuscated before hiding.
+``obfuscation`` (a kind name); the reference is produced in the method's own space, crop rectangle
+and per-face seeds, so it is exactly the image the method obfuscated before hiding.
 """
 
 from __future__ import annotations
@@ -27,10 +27,11 @@ class ObfuscationReference(AnonymizationMethod):
         self.crop_size = wrapped.crop_size
         self.min_eye_distance = wrapped.min_eye_distance
         self.fallback = wrapped.fallback
+        self.region_multiple = wrapped.region_multiple  # same rectangles as the method itself
 
     @staticmethod
     def supports(method: AnonymizationMethod) -> bool:
-        return isinstance(getattr(method, "obfuscation", None), str) and method.space == "aligned"
+        return isinstance(getattr(method, "obfuscation", None), str)
 
     def anonymize(self, crops: Sequence[np.ndarray], contexts: Sequence[FaceContext]) -> list[np.ndarray]:
         from faceveil.methods.proface_s.obfuscations import obfuscate

@@ -4,7 +4,9 @@ A method never sees a whole photo. The pipeline (faceveil.pipeline) detects face
 method the pixels in the space it asks for:
 
 - ``space = "region"``: the axis-aligned face region (box grown by a margin), any size, (h, w, 3) uint8.
-  Classical obfuscations work here, so they cover the face regardless of pose or size.
+  Classical obfuscations work here, so they cover the face regardless of pose or size. So do learned
+  methods that hide data in their output pixels (PRO-Face S): the region is written back 1:1, with no
+  resampling that would destroy the hidden signal, so ``recover`` can read it from the pixels again.
 - ``space = "aligned"``: a 5-point similarity-aligned ``crop_size`` x ``crop_size`` FFHQ-framed crop,
   (S, S, 3) uint8 RGB. Learned methods (G2Face, PRO-Face S) work here; the pipeline warps the result
   back and feathers it in. Faces whose eye distance is below ``min_eye_distance`` are too small for
@@ -43,6 +45,8 @@ class AnonymizationMethod(ABC):
     crop_size: ClassVar[int] = 256
     min_eye_distance: ClassVar[float] = 0.0
     fallback: ClassVar[str] = "mosaic"
+    # Region methods whose network needs sides divisible by n (e.g. a Haar DWT) get rectangles rounded to it.
+    region_multiple: ClassVar[int] = 1
 
     def params(self) -> dict:
         """JSON-serialisable parameters, recorded (unencrypted) in the recovery container."""
