@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -48,3 +49,9 @@ def passphrase(monkeypatch) -> str:
     value = "correct horse battery staple"
     monkeypatch.setenv("FACEVEIL_PASSPHRASE", value)
     return value
+
+
+@pytest.fixture(scope="session")
+def reference_layouts() -> dict:
+    """Published checkpoint layouts {key: [[name, shape, dtype], ...]} (tests/data/README.md)."""
+    return json.loads((Path(__file__).parent / "data" / "reference_checkpoints.json").read_text())

@@ -9,14 +9,7 @@ from faceveil.eval.samples import load_sample
 from faceveil.faces.types import Face
 
 
-@pytest.fixture(scope="session")
-def astronaut() -> np.ndarray:
-    return load_sample("astronaut")
-
-
-@pytest.fixture(scope="session")
-def grace_hopper() -> np.ndarray:
-    return load_sample("grace_hopper")
+# `astronaut` and `grace_hopper` come from tests/conftest.py.
 
 
 @pytest.fixture(scope="session")

@@ -1,9 +1,5 @@
 """IResNet-50 ArcFace: published layout loads strictly; embeddings are per-sample and resize-aware."""
 
-import json
-import os
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
@@ -12,16 +8,6 @@ from faceveil.analysis.arcface import embed_faces, iresnet50
 from faceveil.eval.samples import load_sample
 
 torch.set_num_threads(1)
-
-
-def _layout(key: str):
-    for d in (os.environ.get("FACEVEIL_REFERENCE_DIR", "/nonexistent"), Path(__file__).resolve().parents[1] / "data",
-              Path(__file__).resolve().parents[2] / "shared" / "reference",
-              Path(__file__).resolve().parents[3] / "shared" / "reference"):
-        p = Path(d) / "reference_checkpoints.json"
-        if p.exists():
-            return json.loads(p.read_text())[key]
-    pytest.skip("reference_checkpoints.json not found")
 
 
 def _synthetic(entries, prefix=""):
@@ -42,9 +28,10 @@ def _synthetic(entries, prefix=""):
 
 
 @pytest.fixture(scope="module")
-def model():
+def model(reference_layouts):
     m = iresnet50()
-    m.load_state_dict({k[7:]: v for k, v in _synthetic(_layout("arcface_iresnet50"), "module.").items()}, strict=True)
+    m.load_state_dict({k[7:]: v for k, v in _synthetic(reference_layouts["arcface_iresnet50"], "module.").items()},
+                      strict=True)
     return m.eval()
 
 

@@ -1,9 +1,5 @@
 """Deep3DFaceRecon regressor: published layout loads strictly; 257 coefficients split as published."""
 
-import json
-import os
-from pathlib import Path
-
 import pytest
 import torch
 
@@ -12,20 +8,10 @@ from faceveil.analysis.deep3d import ReconNet, regress_coefficients, split_coeff
 torch.set_num_threads(1)
 
 
-def _layout(key: str):
-    for d in (os.environ.get("FACEVEIL_REFERENCE_DIR", "/nonexistent"), Path(__file__).resolve().parents[1] / "data",
-              Path(__file__).resolve().parents[2] / "shared" / "reference",
-              Path(__file__).resolve().parents[3] / "shared" / "reference"):
-        p = Path(d) / "reference_checkpoints.json"
-        if p.exists():
-            return json.loads(p.read_text())[key]
-    pytest.skip("reference_checkpoints.json not found")
-
-
-def test_published_layout_loads_strictly_and_heads_map_to_named_coefficients():
+def test_published_layout_loads_strictly_and_heads_map_to_named_coefficients(reference_layouts):
     g = torch.Generator().manual_seed(0)
     state = {}
-    for name, shape, dtype in _layout("deep3dfacerecon_net_recon"):
+    for name, shape, dtype in reference_layouts["deep3dfacerecon_net_recon"]:
         if dtype == "int64":
             state["module." + name] = torch.tensor(3)
         elif name.endswith("running_var"):

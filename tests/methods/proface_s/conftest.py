@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-# the copy kept with the tests (tests/data/README.md), so this runs on any clone
-REFERENCE_LAYOUT = Path(__file__).resolve().parents[2] / "data" / "reference_checkpoints.json"
 LAYOUT_KEY = "proface_s_modeldwt_inv3"
 
 
 @pytest.fixture(scope="session")
-def reference_layout() -> list[tuple[str, list[int]]]:
-    if not REFERENCE_LAYOUT.exists():
-        pytest.skip("reference checkpoint layout file not available")
-    return [(name, shape) for name, shape, _ in json.loads(REFERENCE_LAYOUT.read_text())[LAYOUT_KEY]]
+def reference_layout(reference_layouts) -> list[tuple[str, list[int]]]:
+    return [(name, shape) for name, shape, _ in reference_layouts[LAYOUT_KEY]]
 
 
 @pytest.fixture(scope="session")
