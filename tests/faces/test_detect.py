@@ -173,3 +173,28 @@ def test_dlib_detectors_plug_into_the_registry(samples):
     assert any(match([samples["astronaut"].face], [f])[0] is not None for f in faces)
     with pytest.raises(InputError):
         create_detector("dlib-hog", bogus=True)
+
+
+def test_tiles_cover_the_image_with_the_requested_overlap():
+    from faceveil.faces.detect import tile_rects
+
+    rects = tile_rects(3000, 4000, 1920, 256)
+    covered = np.zeros((3000, 4000), bool)
+    for x, y, w, h in rects:
+        assert w <= 1920 and h <= 1920 and x + w <= 4000 and y + h <= 3000
+        covered[y : y + h, x : x + w] = True
+    assert covered.all()
+    xs = sorted({x for x, _, _, _ in rects})
+    assert all(b - a <= 1920 - 256 for a, b in zip(xs, xs[1:]))  # neighbours overlap by >= 256 px
+    assert tile_rects(800, 600, 1920, 256) == [(0, 0, 600, 800)]
+
+
+def test_small_faces_in_a_large_photo_are_found_by_tiling(samples):
+    # A 12 MP photo with 40 px faces: downscaled to 1920 px they are ~19 px, below what CenterFace sees.
+    placements = [("astronaut", 700, 600, 40, 0), ("grace_hopper", 2300, 1500, 40, 10), ("astronaut", 3500, 2600, 40, -10),
+                  ("grace_hopper", 1930, 950, 40, 0)]  # the last one straddles a tile edge
+    image, truths = collage(samples, placements, size=(3000, 4000))
+    untiled = CenterFaceDetector(DetectorConfig(tile=False)).detect(image)
+    tiled = CenterFaceDetector(DetectorConfig()).detect(image)
+    assert sum(m is not None for m in match(truths, untiled)) < len(truths)
+    assert all(m is not None for m in match(truths, tiled))
