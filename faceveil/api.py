@@ -15,6 +15,7 @@ i.e. once per batch, never once per image.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -241,8 +242,6 @@ class Anonymizer:
 
     def anonymize_image(self, image: LoadedImage, fmt: str, faces: Sequence[Face] | None = None) -> tuple[bytes, bytes | None, FileReport]:
         """Anonymize a loaded image; returns (encoded output bytes without payload, container or None, report)."""
-        import time
-
         report = FileReport(input=image.path or Path("<array>"), method=self.method.name)
         rgb = image.rgb()
         t = time.perf_counter()
@@ -421,9 +420,9 @@ def recover_image(
     PayloadCorruptError / PayloadMissingError."""
     image = decode_image(data, name=name)
     blob, where = find_payload(path or Path(name), data, payload_file)
-    info = read_info(blob)
-    opened = open_container(blob, identities)
-    verify_pixels(opened.info, image.pixels)
+    opened = open_container(blob, identities)  # checksum first, then key, then authenticated body
+    info = opened.info
+    verify_pixels(info, image.pixels)
     if tuple(image.pixels.shape) != tuple(info.image_shape):
         raise InputError(f"{name}: image shape {image.pixels.shape} differs from the payload's {tuple(info.image_shape)}")
     report = FileReport(input=path or Path(name), method=info.method, faces=info.faces, payload=[where])

@@ -62,20 +62,6 @@ def read_passphrase(password_file: Optional[Path], *, confirm: bool, required: b
     return value
 
 
-def _parse_options(pairs: list[str]) -> dict:
-    """--option key=value pairs → method options; values parsed as JSON when they parse (numbers, bools)."""
-    out = {}
-    for pair in pairs:
-        if "=" not in pair:
-            raise InputError(f"--option expects KEY=VALUE, got {pair!r}")
-        key, value = pair.split("=", 1)
-        try:
-            out[key.strip().replace("-", "_")] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key.strip().replace("-", "_")] = value
-    return out
-
-
 class _Progress:
     """A progress bar on stderr for batches (off for single files, --json, or non-terminals)."""
 
@@ -149,8 +135,9 @@ def anonymize(
 ) -> int:
     """Anonymize every face; write the anonymized copy plus an encrypted recovery payload."""
     from faceveil import api
+    from faceveil.methods.base import parse_method_options
 
-    options = _parse_options(option)
+    options = parse_method_options(option)
     if obfuscation is not None:
         options["obfuscation"] = obfuscation
     passphrase = None

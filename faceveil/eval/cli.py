@@ -18,6 +18,7 @@ from typing import Annotated, Optional
 import typer
 
 from faceveil.errors import FaceveilError, InputError
+from faceveil.methods.base import parse_method_options as parse_options  # noqa: F401 (public name)
 
 app = typer.Typer(
     name="eval",
@@ -26,20 +27,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-
-
-def parse_options(pairs: list[str]) -> dict:
-    """KEY=VALUE method options; values are JSON when they parse (numbers, true/false), else strings."""
-    options = {}
-    for item in pairs:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise InputError(f"--option expects KEY=VALUE, got {item!r}")
-        try:
-            options[key] = json.loads(value)
-        except ValueError:
-            options[key] = value
-    return options
 
 
 @app.callback(invoke_without_command=True)

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Sequence
+import dataclasses
 from dataclasses import dataclass, replace
 from typing import Generic, TypeVar
 
@@ -107,14 +108,7 @@ class TrackStats:
     backfilled_faces: int = 0  # bridged pairs added before a track's first detection (look-ahead)
 
     def to_dict(self) -> dict:
-        return {
-            "tracks": self.tracks,
-            "frames": self.frames,
-            "frames_with_faces": self.frames_with_faces,
-            "bridged_frames": self.bridged_frames,
-            "bridged_faces": self.bridged_faces,
-            "backfilled_faces": self.backfilled_faces,
-        }
+        return dataclasses.asdict(self)
 
 
 @dataclass

@@ -91,6 +91,24 @@ def create_method(name: str, **options) -> AnonymizationMethod:
     return _REGISTRY[name](**options)
 
 
+def parse_method_options(pairs: Sequence[str]) -> dict:
+    """``KEY=VALUE`` strings (the CLIs' ``-O/--option``) → keyword options for :func:`create_method`.
+    Values are JSON when they parse (numbers, true/false), else strings; ``-`` in keys becomes ``_``."""
+    import json
+
+    options = {}
+    for item in pairs:
+        key, sep, value = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or not key:
+            raise InputError(f"--option expects KEY=VALUE, got {item!r}")
+        try:
+            options[key] = json.loads(value)
+        except ValueError:
+            options[key] = value
+    return options
+
+
 def _import_builtin_methods() -> None:
     # Imported lazily so `faceveil --help` does not pay for torch.
     import importlib

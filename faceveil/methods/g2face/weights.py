@@ -7,29 +7,20 @@ from pathlib import Path
 
 from faceveil.models_registry import ModelSpec, register_model, require_models, user_weight
 
-_WHERE = "$FACEVEIL_WEIGHTS (default ~/.cache/faceveil/weights)/{}"
+def _user_file(name: str, filename: str, description: str, source: str) -> ModelSpec:
+    return register_model(ModelSpec(name=name, description=f"{description} ({filename})", source=source,
+                                    locate=user_weight(filename),
+                                    where=f"$FACEVEIL_WEIGHTS (default ~/.cache/faceveil/weights)/{filename}"))
 
-G2FACE = register_model(ModelSpec(
-    name="g2face",
-    description="G2Face networks: generator, style mapper, dummy-identity mapper, hiding extractor (G2Face.pth)",
-    source="G2Face authors' release (Yang et al., IEEE TIFS 2024, arXiv:2408.09458); the authors' license",
-    locate=user_weight("G2Face.pth"),
-    where=_WHERE.format("G2Face.pth"),
-))
-ARCFACE = register_model(ModelSpec(
-    name="arcface_iresnet50",
-    description="ArcFace IResNet-50 identity encoder, ms1mv3_arcface_r50 (backbone.pth)",
-    source="insightface arcface_torch model zoo (non-commercial research license)",
-    locate=user_weight("backbone.pth"),
-    where=_WHERE.format("backbone.pth"),
-))
-DEEP3D = register_model(ModelSpec(
-    name="deep3dfacerecon",
-    description="Deep3DFaceRecon ResNet-50 3DMM coefficient regressor (epoch_20.pth, entry net_recon)",
-    source="Deep3DFaceRecon_pytorch release (sicxu/Deep3DFaceRecon_pytorch), research license",
-    locate=user_weight("epoch_20.pth"),
-    where=_WHERE.format("epoch_20.pth"),
-))
+
+G2FACE = _user_file("g2face", "G2Face.pth",
+                    "G2Face networks: generator, style mapper, dummy-identity mapper, hiding extractor",
+                    "G2Face authors' release (Yang et al., IEEE TIFS 2024, arXiv:2408.09458); the authors' license")
+ARCFACE = _user_file("arcface_iresnet50", "backbone.pth", "ArcFace IResNet-50 identity encoder, ms1mv3_arcface_r50",
+                     "insightface arcface_torch model zoo (non-commercial research license)")
+DEEP3D = _user_file("deep3dfacerecon", "epoch_20.pth",
+                    "Deep3DFaceRecon ResNet-50 3DMM coefficient regressor (entry net_recon)",
+                    "Deep3DFaceRecon_pytorch release (sicxu/Deep3DFaceRecon_pytorch), research license")
 
 REQUIRED = [G2FACE.name, ARCFACE.name, DEEP3D.name]
 
