@@ -62,6 +62,7 @@ class TrainConfig:
     face_fraction: float = 0.3
     max_minutes: float | None = None  # stop (and checkpoint) after this much wall time
     grad_clip: float = 2.0  # max global gradient norm
+    spike_factor: float = 4.0  # skip a step whose loss exceeds this x the running mean (0 = off)
     keep_snapshots: bool = False  # also keep weights_step{N}.pt at every checkpoint
     num_threads: int | None = None  # torch CPU threads
     extra: dict = field(default_factory=dict)  # free-form notes recorded in checkpoints
@@ -75,6 +76,8 @@ class TrainConfig:
             raise InputError(f"crop size must be an even number >= 16, got {self.crop_size}")
         if self.lr_schedule not in ("constant", "cosine"):
             raise InputError(f"lr schedule must be 'constant' or 'cosine', got {self.lr_schedule!r}")
+        if self.spike_factor != 0 and self.spike_factor <= 1:
+            raise InputError(f"spike factor must be 0 (off) or > 1, got {self.spike_factor}")
         if self.batch_size < 1 or self.steps < 1 or self.lr <= 0:
             raise InputError("batch size and steps must be >= 1 and the learning rate > 0")
 
@@ -148,6 +151,8 @@ class Trainer:
         self.data_sources = images.sources
         self.step_index = 0
         self.skipped_steps = 0
+        self.loss_ema: float | None = None  # running mean of accepted losses, for the spike guard
+        self.consecutive_skips = 0
         self.last_grad_norm = float("nan")
         self.out_dir = Path(config.out_dir)
         if config.resume and (self.out_dir / "last.pt").exists():
@@ -181,7 +186,8 @@ class Trainer:
         return cfg.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
 
     def step(self) -> LossTerms:
-        """One optimisation step. A non-finite loss (a diverging batch) is skipped, not applied."""
+        """One optimisation step. A non-finite loss (a diverging batch) or a loss spike (see
+        ``_accept``) is skipped, not applied."""
         original, obfuscated, key, wrong = self.batch()
         for group in self.optimizer.param_groups:
             group["lr"] = self.learning_rate()
@@ -194,7 +200,7 @@ class Trainer:
         )  # fmt: skip
         self.optimizer.zero_grad(set_to_none=True)
         self.step_index += 1
-        if not self._all_finite(terms.total):
+        if not self._accept(terms.total):
             self.skipped_steps += 1
             return terms
         self.scaler.scale(terms.total).backward()
@@ -205,12 +211,27 @@ class Trainer:
         self.scaler.update()
         return terms
 
-    def _all_finite(self, loss: torch.Tensor) -> bool:
-        """True when the loss is finite on every rank (ranks must agree to skip, or DDP would hang)."""
-        finite = torch.isfinite(loss.detach()).to(torch.int32).reshape(1)
+    def _accept(self, loss: torch.Tensor) -> bool:
+        """Whether to apply this step: the loss is finite and not a spike (> spike_factor x the
+        running mean of accepted losses) on every rank (ranks must agree, or DDP would hang).
+
+        Why: on CPU-length runs a single outlier batch (an Adam step taken on a huge gradient)
+        pushed the exp-scaled couplings into a region they never left. After 20 skips in a row the
+        running mean is reset, so a genuine shift in the loss level cannot stall training."""
+        value = float(loss.detach())
+        ok = math.isfinite(value)
+        factor = self.config.spike_factor
+        if ok and factor > 0 and self.loss_ema is not None and self.consecutive_skips < 20:
+            ok = value <= factor * self.loss_ema
+        flag = torch.tensor([int(ok)], dtype=torch.int32, device=loss.device)
         if self.distributed:
-            torch.distributed.all_reduce(finite, op=torch.distributed.ReduceOp.MIN)
-        return bool(finite.item())
+            torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MIN)
+        if bool(flag.item()):
+            self.consecutive_skips = 0
+            self.loss_ema = value if self.loss_ema is None else 0.98 * self.loss_ema + 0.02 * value
+            return True
+        self.consecutive_skips += 1
+        return False
 
     def run(self) -> Path | None:
         cfg = self.config
@@ -244,6 +265,7 @@ class Trainer:
             "optimizer_state": self.optimizer.state_dict(),
             "scaler_state": self.scaler.state_dict(),
             "step": self.step_index,
+            "loss_ema": self.loss_ema,
             "config": _jsonable(asdict(self.config)),
         }
         _atomic_save(state, self.out_dir / "last.pt")
@@ -261,6 +283,7 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer_state"])
         self.scaler.load_state_dict(state["scaler_state"])
         self.step_index = int(state["step"])
+        self.loss_ema = state.get("loss_ema")
 
     def _log(self, path: Path, record: dict) -> None:
         line = json.dumps(record)
@@ -319,6 +342,7 @@ def train_command(
     quantize: bool = typer.Option(True, help="train on 8-bit-rounded protected images"),
     max_minutes: float | None = typer.Option(None, help="stop after this many minutes"),
     grad_clip: float = typer.Option(2.0, help="max gradient norm"),
+    spike_factor: float = typer.Option(4.0, help="skip steps whose loss exceeds this x the running mean (0 = off)"),
     keep_snapshots: bool = typer.Option(False, help="keep weights_step{N}.pt at every checkpoint"),
     num_threads: int | None = typer.Option(None, help="torch CPU threads"),
 ) -> None:
@@ -327,7 +351,7 @@ def train_command(
         batch_size=batch_size, steps=steps, lr=lr, lr_schedule=lr_schedule, lpips_vgg=lpips_vgg, lpips_lin=lpips_lin, amp=amp,
         device=device, seed=seed, checkpoint_every=checkpoint_every, log_every=log_every, resume=resume,
         init_weights=init_weights, quantize=quantize, max_minutes=max_minutes, num_threads=num_threads,
-        grad_clip=grad_clip, keep_snapshots=keep_snapshots,
+        grad_clip=grad_clip, spike_factor=spike_factor, keep_snapshots=keep_snapshots,
     )  # fmt: skip
     path = train(config)
     if path is not None:

@@ -63,7 +63,7 @@ def test_folder_data_and_cli(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "bad", [dict(mode="noise"), dict(obfuscation="faceswap"), dict(crop_size=15), dict(lr=0), dict(lr_schedule="step")]
+    "bad", [dict(mode="noise"), dict(obfuscation="faceswap"), dict(crop_size=15), dict(lr=0), dict(lr_schedule="step"), dict(spike_factor=0.5)]
 )
 def test_bad_config_is_a_clear_error(tmp_path, bad):
     with pytest.raises(InputError):
@@ -83,6 +83,22 @@ def test_a_diverging_batch_is_skipped(tmp_path):
     trainer.step()
     assert trainer.skipped_steps == 1 and trainer.step_index == 1
     assert all(torch.equal(a, b) for a, b in zip(before, trainer.net.parameters()))
+
+
+def test_a_loss_spike_is_skipped_and_the_guard_cannot_stall(tmp_path):
+    trainer = Trainer(_config(tmp_path, spike_factor=4.0))
+    fixed = trainer.batch()
+    trainer.batch = lambda: fixed
+    trainer.step()
+    assert trainer.skipped_steps == 0 and trainer.loss_ema is not None
+    trainer.loss_ema /= 100  # the next (ordinary) loss now looks like a 100x spike
+    before = [p.clone() for p in trainer.net.parameters()]
+    trainer.step()
+    assert trainer.skipped_steps == 1
+    assert all(torch.equal(a, b) for a, b in zip(before, trainer.net.parameters()))
+    for _ in range(20):
+        trainer.step()  # 20 skips in a row reset the running mean: training goes on
+    assert trainer.skipped_steps == 20 and trainer.consecutive_skips == 0
 
 
 def test_distributed_data_parallel_path(tmp_path, monkeypatch):
