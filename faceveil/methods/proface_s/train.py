@@ -151,7 +151,10 @@ class Trainer:
         self.data_sources = images.sources
         self.step_index = 0
         self.skipped_steps = 0
-        self.loss_ema: float | None = None  # running mean of accepted losses, for the spike guard
+        # running mean of accepted losses per obfuscation kind, for the spike guard (kinds differ
+        # ~10x in loss: one shared mean would reject every hard batch, e.g. all mask batches)
+        self.loss_ema: dict[str, float] = {}
+        self.batch_kind = config.obfuscation
         self.consecutive_skips = 0
         self.last_grad_norm = float("nan")
         self.out_dir = Path(config.out_dir)
@@ -172,6 +175,7 @@ class Trainer:
         cfg = self.config
         originals = self.sampler.batch(cfg.batch_size)
         kind = resolve_kind(cfg.obfuscation, self.rng)  # hybrid: one kind per batch, as released
+        self.batch_kind = kind
         obfuscated = np.stack([obfuscate(img, kind, self.rng) for img in originals])
         size = cfg.crop_size
         key = random_key_bits(cfg.batch_size, size, size, self.torch_gen)
@@ -213,7 +217,8 @@ class Trainer:
 
     def _accept(self, loss: torch.Tensor) -> bool:
         """Whether to apply this step: the loss is finite and not a spike (> spike_factor x the
-        running mean of accepted losses) on every rank (ranks must agree, or DDP would hang).
+        running mean of accepted losses of the same obfuscation kind) on every rank (ranks must
+        agree, or DDP would hang).
 
         Why: on CPU-length runs a single outlier batch (an Adam step taken on a huge gradient)
         pushed the exp-scaled couplings into a region they never left. After 20 skips in a row the
@@ -221,14 +226,15 @@ class Trainer:
         value = float(loss.detach())
         ok = math.isfinite(value)
         factor = self.config.spike_factor
-        if ok and factor > 0 and self.loss_ema is not None and self.consecutive_skips < 20:
-            ok = value <= factor * self.loss_ema
+        ema = self.loss_ema.get(self.batch_kind)
+        if ok and factor > 0 and ema is not None and self.consecutive_skips < 20:
+            ok = value <= factor * ema
         flag = torch.tensor([int(ok)], dtype=torch.int32, device=loss.device)
         if self.distributed:
             torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MIN)
         if bool(flag.item()):
             self.consecutive_skips = 0
-            self.loss_ema = value if self.loss_ema is None else 0.98 * self.loss_ema + 0.02 * value
+            self.loss_ema[self.batch_kind] = value if ema is None else 0.98 * ema + 0.02 * value
             return True
         self.consecutive_skips += 1
         return False
@@ -283,7 +289,8 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer_state"])
         self.scaler.load_state_dict(state["scaler_state"])
         self.step_index = int(state["step"])
-        self.loss_ema = state.get("loss_ema")
+        ema = state.get("loss_ema")
+        self.loss_ema = dict(ema) if isinstance(ema, dict) else {}
 
     def _log(self, path: Path, record: dict) -> None:
         line = json.dumps(record)

@@ -90,8 +90,8 @@ def test_a_loss_spike_is_skipped_and_the_guard_cannot_stall(tmp_path):
     fixed = trainer.batch()
     trainer.batch = lambda: fixed
     trainer.step()
-    assert trainer.skipped_steps == 0 and trainer.loss_ema is not None
-    trainer.loss_ema /= 100  # the next (ordinary) loss now looks like a 100x spike
+    assert trainer.skipped_steps == 0 and set(trainer.loss_ema) == {trainer.batch_kind}
+    trainer.loss_ema[trainer.batch_kind] /= 100  # the next (ordinary) loss now looks like a 100x spike
     before = [p.clone() for p in trainer.net.parameters()]
     trainer.step()
     assert trainer.skipped_steps == 1
@@ -99,6 +99,16 @@ def test_a_loss_spike_is_skipped_and_the_guard_cannot_stall(tmp_path):
     for _ in range(20):
         trainer.step()  # 20 skips in a row reset the running mean: training goes on
     assert trainer.skipped_steps == 20 and trainer.consecutive_skips == 0
+
+
+def test_the_spike_guard_compares_a_batch_with_its_own_obfuscation_kind(tmp_path):
+    # hybrid batches differ ~10x in loss by kind (mask >> blur); a hard kind is not a spike
+    trainer = Trainer(_config(tmp_path, obfuscation="hybrid", spike_factor=4.0))
+    trainer.loss_ema = {"blur": 1e-6}
+    trainer.batch_kind = "mask"
+    assert trainer._accept(torch.tensor(0.5))
+    trainer.batch_kind = "blur"
+    assert not trainer._accept(torch.tensor(0.5))
 
 
 def test_distributed_data_parallel_path(tmp_path, monkeypatch):
