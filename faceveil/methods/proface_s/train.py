@@ -14,6 +14,7 @@ Outputs in ``out_dir``: ``last.pt`` (resumable: network, optimiser, AMP scaler, 
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
@@ -62,6 +63,7 @@ class TrainConfig:
     face_fraction: float = 0.3
     max_minutes: float | None = None  # stop (and checkpoint) after this much wall time
     grad_clip: float = 2.0  # max global gradient norm
+    ema_decay: float = 0.0  # > 0: also keep an exponential moving average of the weights and ship it
     spike_factor: float = 4.0  # skip a step whose loss exceeds this x the running mean (0 = off)
     keep_snapshots: bool = False  # also keep weights_step{N}.pt at every checkpoint
     num_threads: int | None = None  # torch CPU threads
@@ -76,6 +78,8 @@ class TrainConfig:
             raise InputError(f"crop size must be an even number >= 16, got {self.crop_size}")
         if self.lr_schedule not in ("constant", "cosine"):
             raise InputError(f"lr schedule must be 'constant' or 'cosine', got {self.lr_schedule!r}")
+        if not 0 <= self.ema_decay < 1:
+            raise InputError(f"EMA decay must be in [0, 1), got {self.ema_decay}")
         if self.spike_factor != 0 and self.spike_factor <= 1:
             raise InputError(f"spike factor must be 0 (off) or > 1, got {self.spike_factor}")
         if self.batch_size < 1 or self.steps < 1 or self.lr <= 0:
@@ -137,6 +141,10 @@ class Trainer:
         self.net = ProFaceS().to(self.device)
         if config.init_weights is not None:
             ckpt.load_state_into(self.net, ckpt.extract_state_dict(ckpt.read_checkpoint(config.init_weights)))
+        # Polyak average of the weights: on short, small-batch runs single snapshots are noisy and the
+        # average is the better network to ship (weights.pt holds it when enabled)
+        self.ema_net = copy.deepcopy(self.net).requires_grad_(False) if config.ema_decay > 0 else None
+        self.ema_updates = 0
         self.graph: nn.Module = _TrainingGraph(self.net, config.quantize)
         if self.distributed:
             ids = [self.device.index] if self.device.type == "cuda" else None
@@ -213,7 +221,23 @@ class Trainer:
         self.last_grad_norm = float(nn.utils.clip_grad_norm_(self.net.parameters(), self.config.grad_clip))
         self.scaler.step(self.optimizer)
         self.scaler.update()
+        self._update_ema()
         return terms
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        if self.ema_net is None:
+            return
+        self.ema_updates += 1
+        # warm-up: early on the average follows the weights closely (decay (1+n)/(10+n))
+        decay = min(self.config.ema_decay, (1 + self.ema_updates) / (10 + self.ema_updates))
+        for avg, live in zip(self.ema_net.parameters(), self.net.parameters()):
+            avg.lerp_(live, 1 - decay)
+
+    @property
+    def shipped_net(self) -> ProFaceS:
+        """The network written to weights.pt: the weight average when enabled, else the live one."""
+        return self.ema_net if self.ema_net is not None else self.net
 
     def _accept(self, loss: torch.Tensor) -> bool:
         """Whether to apply this step: the loss is finite and not a spike (> spike_factor x the
@@ -272,16 +296,19 @@ class Trainer:
             "scaler_state": self.scaler.state_dict(),
             "step": self.step_index,
             "loss_ema": self.loss_ema,
+            "ema_state": self.ema_net.state_dict() if self.ema_net is not None else None,
+            "ema_updates": self.ema_updates,
             "config": _jsonable(asdict(self.config)),
         }
         _atomic_save(state, self.out_dir / "last.pt")
         meta = {"step": self.step_index, "config": _jsonable(asdict(self.config)),
-                "perceptual": self.perceptual_name, "data": self.data_sources}
+                "perceptual": self.perceptual_name, "data": self.data_sources,
+                "weights": "ema" if self.ema_net is not None else "live"}
         tmp = self.out_dir / "weights.pt.tmp"
-        ckpt.save_weights(self.net, tmp, meta=meta)
+        ckpt.save_weights(self.shipped_net, tmp, meta=meta)
         tmp.replace(self.out_dir / "weights.pt")
         if self.config.keep_snapshots:
-            ckpt.save_weights(self.net, self.out_dir / f"weights_step{self.step_index}.pt", meta=meta)
+            ckpt.save_weights(self.shipped_net, self.out_dir / f"weights_step{self.step_index}.pt", meta=meta)
 
     def _resume(self, path: Path) -> None:
         state = ckpt.read_checkpoint(path)
@@ -289,6 +316,10 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer_state"])
         self.scaler.load_state_dict(state["scaler_state"])
         self.step_index = int(state["step"])
+        if self.ema_net is not None:
+            # resuming an EMA-less run with EMA on: start the average at the resumed weights
+            self.ema_net.load_state_dict(state.get("ema_state") or self.net.state_dict())
+            self.ema_updates = int(state.get("ema_updates", 0))
         ema = state.get("loss_ema")
         self.loss_ema = dict(ema) if isinstance(ema, dict) else {}
 
@@ -349,6 +380,7 @@ def train_command(
     quantize: bool = typer.Option(True, help="train on 8-bit-rounded protected images"),
     max_minutes: float | None = typer.Option(None, help="stop after this many minutes"),
     grad_clip: float = typer.Option(2.0, help="max gradient norm"),
+    ema_decay: float = typer.Option(0.0, help="> 0: ship an exponential moving average of the weights (e.g. 0.998)"),
     spike_factor: float = typer.Option(4.0, help="skip steps whose loss exceeds this x the running mean (0 = off)"),
     keep_snapshots: bool = typer.Option(False, help="keep weights_step{N}.pt at every checkpoint"),
     num_threads: int | None = typer.Option(None, help="torch CPU threads"),
@@ -358,7 +390,7 @@ def train_command(
         batch_size=batch_size, steps=steps, lr=lr, lr_schedule=lr_schedule, lpips_vgg=lpips_vgg, lpips_lin=lpips_lin, amp=amp,
         device=device, seed=seed, checkpoint_every=checkpoint_every, log_every=log_every, resume=resume,
         init_weights=init_weights, quantize=quantize, max_minutes=max_minutes, num_threads=num_threads,
-        grad_clip=grad_clip, spike_factor=spike_factor, keep_snapshots=keep_snapshots,
+        grad_clip=grad_clip, spike_factor=spike_factor, ema_decay=ema_decay, keep_snapshots=keep_snapshots,
     )  # fmt: skip
     path = train(config)
     if path is not None:

@@ -63,7 +63,7 @@ def test_folder_data_and_cli(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "bad", [dict(mode="noise"), dict(obfuscation="faceswap"), dict(crop_size=15), dict(lr=0), dict(lr_schedule="step"), dict(spike_factor=0.5)]
+    "bad", [dict(mode="noise"), dict(obfuscation="faceswap"), dict(crop_size=15), dict(lr=0), dict(lr_schedule="step"), dict(spike_factor=0.5), dict(ema_decay=1.0)]
 )
 def test_bad_config_is_a_clear_error(tmp_path, bad):
     with pytest.raises(InputError):
@@ -109,6 +109,24 @@ def test_the_spike_guard_compares_a_batch_with_its_own_obfuscation_kind(tmp_path
     assert trainer._accept(torch.tensor(0.5))
     trainer.batch_kind = "blur"
     assert not trainer._accept(torch.tensor(0.5))
+
+
+def test_weight_average_is_shipped_and_resumed(tmp_path):
+    cfg = _config(tmp_path, steps=3, ema_decay=0.9, lr=1e-2)
+    trainer = Trainer(cfg)
+    start = [p.clone() for p in trainer.net.parameters()]
+    trainer.run()
+    live, avg = list(trainer.net.parameters()), list(trainer.ema_net.parameters())
+    moved = [(a - s).abs().sum() for a, s in zip(avg, start)]
+    assert sum(moved) > 0  # the average follows training...
+    assert any(not torch.equal(a, b) for a, b in zip(live, avg))  # ...but is not the live weights
+    shipped = load_proface_s(cfg.out_dir / "weights.pt")
+    for a, b in zip(avg, shipped.parameters()):
+        assert torch.allclose(a, b, atol=1e-2)
+    resumed = Trainer(_config(tmp_path, steps=4, ema_decay=0.9, lr=1e-2))
+    assert resumed.ema_updates == trainer.ema_updates
+    for a, b in zip(avg, resumed.ema_net.parameters()):
+        assert torch.equal(a, b)
 
 
 def test_distributed_data_parallel_path(tmp_path, monkeypatch):
