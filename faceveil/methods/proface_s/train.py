@@ -44,7 +44,7 @@ class TrainConfig:
     out_dir: Path = Path("runs/proface_s")
     data: Path | None = None  # image folder; None = package-shipped images (data.py)
     mode: Mode = "random"  # wrong key -> noise ("random") or -> obfuscated face ("obfs")
-    obfuscation: str = "hybrid"
+    obfuscation: str = "hybrid"  # one kind, "hybrid" (all four), or a comma list drawn from per batch
     crop_size: int = 256
     batch_size: int = 8
     steps: int = 15000
@@ -69,11 +69,18 @@ class TrainConfig:
     num_threads: int | None = None  # torch CPU threads
     extra: dict = field(default_factory=dict)  # free-form notes recorded in checkpoints
 
+    def obfuscation_kinds(self) -> list[str]:
+        return [k.strip() for k in self.obfuscation.split(",") if k.strip()]
+
     def validate(self) -> None:
         if self.mode not in ("random", "obfs"):
             raise InputError(f"mode must be 'random' or 'obfs', got {self.mode!r}")
-        if self.obfuscation not in OBFUSCATIONS or self.obfuscation == "faceswap":
-            raise InputError(f"training obfuscation must be one of blur, median, pixelate, mask, hybrid; got {self.obfuscation!r}")
+        kinds = self.obfuscation_kinds()
+        if not kinds or any(k not in OBFUSCATIONS or k == "faceswap" for k in kinds) or ("hybrid" in kinds and len(kinds) > 1):
+            raise InputError(
+                "training obfuscation must be one of blur, median, pixelate, mask, hybrid, or a comma list of "
+                f"the first four (e.g. blur,median,pixelate); got {self.obfuscation!r}"
+            )
         if self.crop_size < 16 or self.crop_size % 2:
             raise InputError(f"crop size must be an even number >= 16, got {self.crop_size}")
         if self.lr_schedule not in ("constant", "cosine"):
@@ -182,7 +189,9 @@ class Trainer:
         """original, obfuscated (B, 3, S, S) in [-1, 1]; key, wrong key (B, 1, S, S) +-1."""
         cfg = self.config
         originals = self.sampler.batch(cfg.batch_size)
-        kind = resolve_kind(cfg.obfuscation, self.rng)  # hybrid: one kind per batch, as released
+        kinds = cfg.obfuscation_kinds()
+        # hybrid (or a list): one kind per batch, as released
+        kind = resolve_kind(kinds[0], self.rng) if len(kinds) == 1 else kinds[int(self.rng.integers(len(kinds)))]
         self.batch_kind = kind
         obfuscated = np.stack([obfuscate(img, kind, self.rng) for img in originals])
         size = cfg.crop_size
@@ -362,7 +371,7 @@ def train_command(
     out: Path = typer.Option(Path("runs/proface_s"), "--out", help="output folder (checkpoints, log)"),
     data: Path | None = typer.Option(None, help="image folder; default: package-shipped images"),
     mode: str = typer.Option("random", help="wrong-key behaviour: random (noise) | obfs (obfuscated face)"),
-    obfuscation: str = typer.Option("hybrid", help="blur | median | pixelate | mask | hybrid"),
+    obfuscation: str = typer.Option("hybrid", help="blur | median | pixelate | mask | hybrid (all four), or a comma list such as blur,median,pixelate (one kind per batch)"),
     crop_size: int = typer.Option(256, help="training crop size (px)"),
     batch_size: int = typer.Option(8),
     steps: int = typer.Option(15000),

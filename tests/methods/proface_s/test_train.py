@@ -63,7 +63,8 @@ def test_folder_data_and_cli(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "bad", [dict(mode="noise"), dict(obfuscation="faceswap"), dict(crop_size=15), dict(lr=0), dict(lr_schedule="step"), dict(spike_factor=0.5), dict(ema_decay=1.0)]
+    "bad", [dict(mode="noise"), dict(obfuscation="faceswap"), dict(crop_size=15), dict(lr=0), dict(lr_schedule="step"), dict(spike_factor=0.5), dict(ema_decay=1.0),
+     dict(obfuscation="blur,swirl"), dict(obfuscation="hybrid,blur"), dict(obfuscation=",")]
 )
 def test_bad_config_is_a_clear_error(tmp_path, bad):
     with pytest.raises(InputError):
@@ -109,6 +110,15 @@ def test_the_spike_guard_compares_a_batch_with_its_own_obfuscation_kind(tmp_path
     assert trainer._accept(torch.tensor(0.5))
     trainer.batch_kind = "blur"
     assert not trainer._accept(torch.tensor(0.5))
+
+
+def test_a_list_of_obfuscations_draws_one_kind_per_batch(tmp_path):
+    trainer = Trainer(_config(tmp_path, obfuscation="blur, pixelate"))
+    kinds = set()
+    for _ in range(12):
+        original, obfuscated, _, _ = trainer.batch()
+        kinds.add(trainer.batch_kind)
+    assert kinds == {"blur", "pixelate"}
 
 
 def test_weight_average_is_shipped_and_resumed(tmp_path):
