@@ -231,6 +231,7 @@ class Anonymizer:
         if not 1 <= quality <= 100:
             raise InputError(f"--quality must be in 1..100, got {quality}")
         self.method = create_method(method, **(method_options or {}))
+        self.method.check_can_anonymize()
         det_config = {} if threshold is None else {"threshold": threshold}
         self.detector = create_detector(detector, **det_config)
         self.recipients = list(recipients)

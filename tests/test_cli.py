@@ -283,3 +283,15 @@ def test_proface_s_photo_recovers_from_the_pixels_alone(tmp_path, astronaut_png,
     assert psnr(pixels(back)[region], astronaut[region]) > 28  # the network's recovery, from pixels alone
     assert run("recover", out, "-o", exact) == 0
     assert np.array_equal(pixels(exact), astronaut)  # the encrypted container still gives the exact original
+
+
+def test_proface_s_refuses_a_cover_its_weights_were_not_trained_on(tmp_path, astronaut_png, passphrase, capsys):
+    from faceveil.methods.proface_s.checkpoint import save_weights
+    from faceveil.methods.proface_s.model import ProFaceS
+
+    weights = tmp_path / "blur_only.pt"
+    save_weights(ProFaceS(), weights, meta={"config": {"obfuscation": "blur,median,pixelate"}})
+    out = tmp_path / "masked.png"
+    code = run("anonymize", astronaut_png, "-o", out, "--method", "proface-s", "--obfuscation", "mask", "-O", f"weights={weights}")
+    assert code == 3 and not out.exists()
+    assert "would leave the face visible" in capsys.readouterr().err

@@ -52,6 +52,10 @@ class AnonymizationMethod(ABC):
         """JSON-serialisable parameters, recorded (unencrypted) in the recovery container."""
         return {}
 
+    def check_can_anonymize(self) -> None:
+        """Raise a FaceveilError now if ``anonymize`` would refuse (called before any file is
+        read, so a batch run fails up front). Recovery never calls it."""
+
     @abstractmethod
     def anonymize(self, crops: Sequence[np.ndarray], contexts: Sequence[FaceContext]) -> list[np.ndarray]:
         """Anonymize a batch of face crops: each (h, w, 3) uint8 RGB -> same shape uint8 RGB."""

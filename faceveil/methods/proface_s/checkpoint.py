@@ -59,6 +59,24 @@ def read_checkpoint(path: Path) -> object:
         raise InputError(f"cannot read PRO-Face S weights {path}: {exc}") from exc
 
 
+TRAINABLE_OBFUSCATIONS = ("blur", "median", "pixelate", "mask")  # what "hybrid" means in training
+
+
+def trained_obfuscations(path: Path) -> tuple[str, ...] | None:
+    """The pre-obfuscations a faceveil weight file was (last) trained on, from its recorded training
+    config (``hybrid`` = all four); None when the file does not say (e.g. the authors' release)."""
+    obj = read_checkpoint(path)
+    if not isinstance(obj, dict):
+        return None
+    meta = obj.get("meta") if isinstance(obj.get("meta"), dict) else {}
+    config = meta.get("config") if isinstance(meta.get("config"), dict) else obj.get("config")
+    spec = config.get("obfuscation") if isinstance(config, dict) else None
+    if not isinstance(spec, str):
+        return None
+    kinds = tuple(k.strip() for k in spec.split(",") if k.strip())
+    return TRAINABLE_OBFUSCATIONS if kinds == ("hybrid",) else kinds
+
+
 def load_proface_s(path: Path, device: str | torch.device = "cpu") -> ProFaceS:
     """A ready-to-run (eval mode, float32) network from any accepted weight file."""
     model = ProFaceS()

@@ -18,12 +18,15 @@ container. ``key_mode="compat"`` uses the paper's password derivation; ``params(
 short key-check value, so a wrong password raises WrongKeyError unless ``allow_unverified=True``
 (which shows the network's wrong-key output, for research).
 
+Weights record the pre-obfuscations they were trained on (training config in their meta); anonymizing
+behind any other cover is refused up front (``check_can_anonymize``) because an untrained cover leaves
+the face visible, and ``hybrid`` draws only among the trained kinds.
+
 Recreate the method for recovery with ``create_method("proface-s", **params, password=...)``.
 """
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -36,7 +39,6 @@ from faceveil.methods.proface_s.obfuscations import OBFUSCATIONS, FaceSwapHook, 
 
 KEY_MODES = ("secure", "compat")
 DEFAULT_WEIGHTS = "proface-s"  # registry name of the shipped weights
-LEAKY_WITH_SHIPPED_WEIGHTS = ("mask", "hybrid")  # measured: the face shows through the flat mask
 REGISTERED_WEIGHTS = ("proface-s", "proface-s-official")  # names registered in faceveil/methods/proface_s/__init__.py
 
 
@@ -99,12 +101,6 @@ class ProFaceSMethod(PixelRecoverableMethod):
             raise InputError(f"unknown PRO-Face S key mode {key_mode!r}; choose one of: {', '.join(KEY_MODES)}")
         if key_mode == "compat" and not password:
             raise KeyMaterialError("PRO-Face S key_mode='compat' needs a password")
-        if obfuscation in LEAKY_WITH_SHIPPED_WEIGHTS and weights in (None, DEFAULT_WEIGHTS):
-            warnings.warn(
-                f"PRO-Face S obfuscation {obfuscation!r}: with the shipped CPU-trained weights the original face "
-                "shows through the cartoon mask (docs/models/proface_s.md); prefer blur, median or pixelate",
-                stacklevel=2,
-            )
         self.obfuscation = obfuscation
         self.key_mode = key_mode
         self.password = password
@@ -150,6 +146,37 @@ class ProFaceSMethod(PixelRecoverableMethod):
             params["key_check"] = keys.compat_key_check(self.password, self.crop_size, self.crop_size)
         return params
 
+    def usable_obfuscations(self) -> tuple[str, ...] | None:
+        """Kinds the weights were trained on (None: unknown, e.g. the authors' release, so all are
+        allowed). A network hides a face only behind covers it learnt: the shipped CPU weights,
+        trained on blur / median / pixelate, leave the face visible through a cartoon mask."""
+        from faceveil.methods.proface_s.checkpoint import trained_obfuscations
+
+        if not hasattr(self, "_usable"):
+            self._usable = trained_obfuscations(resolve_weights(self.weights))
+        return self._usable
+
+    def check_can_anonymize(self) -> None:
+        usable = self.usable_obfuscations()
+        if usable is None or self.obfuscation == "hybrid" or self.obfuscation in usable:
+            return
+        raise InputError(
+            f"PRO-Face S obfuscation {self.obfuscation!r}: the weights in use were trained on "
+            f"{', '.join(usable)} only, and would leave the face visible behind {self.obfuscation!r} "
+            "(docs/models/proface_s.md). Choose one of those, or pass weights trained with it "
+            "(faceveil train proface-s --obfuscation ..., then -O weights=PATH)"
+        )
+
+    def _cover_kind(self, rng: np.random.Generator) -> str:
+        """The concrete pre-obfuscation for one face; 'hybrid' draws among the kinds the weights know."""
+        if self.obfuscation != "hybrid":
+            return self.obfuscation
+        usable = self.usable_obfuscations()
+        choices = [k for k in ("blur", "median", "pixelate", "mask") if usable is None or k in usable]
+        if self.faceswap is not None and (usable is None or "faceswap" in usable):
+            choices.append("faceswap")
+        return choices[int(rng.integers(len(choices)))]
+
     # -- keys ----------------------------------------------------------------------------------
     def key_map(self, crop_shape: tuple[int, ...], context: FaceContext) -> np.ndarray:
         """(H, W) +-1 key map for one face."""
@@ -165,10 +192,11 @@ class ProFaceSMethod(PixelRecoverableMethod):
     # -- protocol ------------------------------------------------------------------------------
     def anonymize(self, crops: Sequence[np.ndarray], contexts: Sequence[FaceContext]) -> list[np.ndarray]:
         _validate(crops, contexts)
-        obfuscated = [
-            obfuscate(crop, self.obfuscation, np.random.default_rng(ctx.seed), self.faceswap)
-            for crop, ctx in zip(crops, contexts)
-        ]
+        self.check_can_anonymize()
+        obfuscated = []
+        for crop, ctx in zip(crops, contexts):
+            rng = np.random.default_rng(ctx.seed)
+            obfuscated.append(obfuscate(crop, self._cover_kind(rng), rng, self.faceswap))
         key_maps = [self.key_map(c.shape, ctx) for c, ctx in zip(crops, contexts)]
         return protect_batch(self.net, crops, obfuscated, key_maps, self.batch_size)
 

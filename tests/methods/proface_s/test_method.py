@@ -137,6 +137,42 @@ def test_weights_are_listed_as_installed():
     assert "proface-s-official" in status
 
 
-def test_mask_with_shipped_weights_warns():
-    with pytest.warns(UserWarning, match="shows through"):
-        create_method("proface-s", obfuscation="mask")
+@pytest.fixture(scope="module")
+def blur_only_weights(tmp_path_factory):
+    """A (fresh) network whose recorded training config says blur,median,pixelate."""
+    from faceveil.methods.proface_s.checkpoint import save_weights
+    from faceveil.methods.proface_s.model import ProFaceS
+
+    path = tmp_path_factory.mktemp("w") / "blur_only.pt"
+    save_weights(ProFaceS(), path, meta={"config": {"obfuscation": "blur,median,pixelate"}})
+    return path
+
+
+def test_weights_record_what_they_were_trained_on(tmp_path, blur_only_weights):
+    import torch
+
+    from faceveil.methods.proface_s.checkpoint import save_weights, trained_obfuscations
+    from faceveil.methods.proface_s.model import ProFaceS
+
+    assert trained_obfuscations(blur_only_weights) == ("blur", "median", "pixelate")
+    save_weights(ProFaceS(), tmp_path / "hybrid.pt", meta={"config": {"obfuscation": "hybrid"}})
+    assert trained_obfuscations(tmp_path / "hybrid.pt") == ("blur", "median", "pixelate", "mask")
+    torch.save(ProFaceS().state_dict(), tmp_path / "bare.pth")  # e.g. the authors' release: unknown
+    assert trained_obfuscations(tmp_path / "bare.pth") is None
+    assert create_method("proface-s", obfuscation="mask", weights=str(tmp_path / "bare.pth")).usable_obfuscations() is None
+
+
+def test_an_untrained_cover_is_refused_before_anything_is_hidden(crops, blur_only_weights):
+    method = create_method("proface-s", obfuscation="mask", weights=str(blur_only_weights))
+    with pytest.raises(InputError, match="trained on blur, median, pixelate only"):
+        method.check_can_anonymize()
+    with pytest.raises(InputError, match="would leave the face visible"):
+        method.anonymize(crops[:1], _contexts(1, b"k" * 32))
+
+
+def test_hybrid_draws_only_among_the_trained_covers(crops, blur_only_weights):
+    method = create_method("proface-s", obfuscation="hybrid", weights=str(blur_only_weights))
+    method.check_can_anonymize()
+    drawn = {method._cover_kind(np.random.default_rng(seed)) for seed in range(40)}
+    assert drawn == {"blur", "median", "pixelate"}
+    assert len(method.anonymize(crops[:1], _contexts(1, b"k" * 32))) == 1
