@@ -414,11 +414,13 @@ def find_payload(path: Path, data: bytes, payload_file: Path | None = None) -> t
 
 def recover_image(
     data: bytes, identities: Sequence, *, name: str = "<bytes>", path: Path | None = None,
-    payload_file: Path | None = None, from_pixels: bool = False,
+    payload_file: Path | None = None, from_pixels: bool = False, method_options: dict | None = None,
 ) -> tuple[np.ndarray, ImageMetadata, ContainerInfo, FileReport]:
     """Recover the original pixels of an anonymized image (bytes). Returns (pixels, original metadata,
-    container info, report). Raises WrongKeyError / TamperedPayloadError / TamperedPixelsError /
-    PayloadCorruptError / PayloadMissingError."""
+    container info, report). ``method_options`` (from-pixels only) add to / override the method
+    parameters recorded at anonymization, e.g. ``weights`` when non-default weights were used.
+    Raises WrongKeyError / TamperedPayloadError / TamperedPixelsError / PayloadCorruptError /
+    PayloadMissingError."""
     image = decode_image(data, name=name)
     blob, where = find_payload(path or Path(name), data, payload_file)
     opened = open_container(blob, identities)  # checksum first, then key, then authenticated body
@@ -428,7 +430,7 @@ def recover_image(
         raise InputError(f"{name}: image shape {image.pixels.shape} differs from the payload's {tuple(info.image_shape)}")
     report = FileReport(input=path or Path(name), method=info.method, faces=info.faces, payload=[where])
     if from_pixels:
-        method = create_method(info.method, **info.method_params)
+        method = create_method(info.method, **{**info.method_params, **(method_options or {})})
         if not isinstance(method, PixelRecoverableMethod):
             raise InputError(f"method {info.method!r} hides nothing in the pixels; recover without --from-pixels")
         # Contexts are re-derived by face index, so keep every face's index; faces that got the fallback
@@ -456,6 +458,7 @@ def recover(
     key_passphrase: str | bytes | None = None,
     payload_file: str | os.PathLike | None = None,
     from_pixels: bool = False,
+    method_options: dict | None = None,
     output_format: str | None = None,
     keep_metadata: bool = True,
     overwrite: bool = False,
@@ -463,7 +466,10 @@ def recover(
     on_file=None,
 ) -> list[FileReport]:
     """Recover originals (bit-exact for lossless outputs). The original metadata (stored encrypted in
-    the payload) is restored unless ``keep_metadata=False``."""
+    the payload) is restored unless ``keep_metadata=False``. ``method_options`` are for
+    ``from_pixels`` (e.g. ``{"weights": path}``; see ``recover_image``)."""
+    if method_options and not from_pixels:
+        raise InputError("method options (-O) only apply to --from-pixels recovery; the exact payload needs none")
     identities = make_identities(passphrase, private_keys, key_passphrase)
     single = isinstance(inputs, (str, os.PathLike))
     items = expand_inputs([inputs] if single else list(inputs))
@@ -497,6 +503,7 @@ def recover(
             pixels, meta, _info, report = recover_image(
                 data, identities, name=str(src), path=src,
                 payload_file=Path(payload_file) if payload_file else None, from_pixels=from_pixels,
+                method_options=method_options,
             )
             encoded = encode_image(pixels, format_for_path(dst), metadata=meta, keep_metadata=keep_metadata,
                                    keep_icc=keep_metadata, quality=100)

@@ -172,6 +172,7 @@ def recover(
     password_file: Annotated[Optional[Path], typer.Option("--password-file", help=f"Read the passphrase from this file (else ${PASSPHRASE_ENV}, else a prompt).")] = None,
     payload_file: Annotated[Optional[Path], typer.Option("--payload-file", help="Use this payload file instead of the embedded one / the sidecar.")] = None,
     from_pixels: Annotated[bool, typer.Option("--from-pixels", help="Recover from the anonymized pixels (learned methods), not the exact payload.")] = False,
+    option: Annotated[list[str], typer.Option("--option", "-O", help="With --from-pixels: method option KEY=VALUE (repeatable), e.g. -O weights=PATH when anonymized with non-default weights.")] = [],
     output_format: Annotated[Optional[str], typer.Option("--format", "-f", help="Output format (default: the input's).")] = None,
     strip_metadata: Annotated[bool, typer.Option("--strip-metadata", help="Do not restore the original EXIF/XMP/ICC.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing output files.")] = False,
@@ -181,7 +182,9 @@ def recover(
 ) -> int:
     """Restore the original faces with the passphrase or private key (bit-exact for lossless files)."""
     from faceveil import api
+    from faceveil.methods.base import parse_method_options
 
+    options = parse_method_options(option)
     key_passphrase = None
     if key_password_file is not None:
         key_passphrase = read_passphrase(key_password_file, confirm=False, required=True)
@@ -190,7 +193,7 @@ def recover(
     try:
         reports = api.recover(
             inputs, output, passphrase=passphrase, private_keys=key, key_passphrase=key_passphrase,
-            payload_file=payload_file, from_pixels=from_pixels, output_format=output_format,
+            payload_file=payload_file, from_pixels=from_pixels, method_options=options, output_format=output_format,
             keep_metadata=not strip_metadata, overwrite=overwrite, on_file=progress,
             video=api.VideoSettings(codec=codec, crf=crf, progress=not as_json and sys.stderr.isatty()),
         )

@@ -295,3 +295,20 @@ def test_proface_s_refuses_a_cover_its_weights_were_not_trained_on(tmp_path, ast
     code = run("anonymize", astronaut_png, "-o", out, "--method", "proface-s", "--obfuscation", "mask", "-O", f"weights={weights}")
     assert code == 3 and not out.exists()
     assert "would leave the face visible" in capsys.readouterr().err
+
+
+def test_from_pixels_recovery_with_non_default_weights(tmp_path, astronaut_png, astronaut, passphrase, capsys):
+    from faceveil.methods.proface_s import SHIPPED_WEIGHTS
+    from faceveil.methods.proface_s.checkpoint import load_proface_s, save_weights
+
+    weights = tmp_path / "mine.pt"  # the shipped network under another file (another sha256)
+    save_weights(load_proface_s(SHIPPED_WEIGHTS), weights, meta={"config": {"obfuscation": "blur"}})
+    out, back = tmp_path / "pfs.png", tmp_path / "back.png"
+    assert run("anonymize", astronaut_png, "-o", out, "--method", "proface-s", "-O", f"weights={weights}") == 0
+    assert run("recover", out, "-o", back, "--from-pixels") == 3  # recorded sha256 != the shipped file's
+    assert "pass the same weights" in capsys.readouterr().err and not back.exists()
+    assert run("recover", out, "-o", back, "--from-pixels", "-O", f"weights={weights}") == 0
+    x, y, w, h = __import__("faceveil.api", fromlist=["inspect"]).inspect(out)["faces"][0]["rect"]
+    diff = pixels(back)[y : y + h, x : x + w].astype(float) - astronaut[y : y + h, x : x + w].astype(float)
+    assert 10 * np.log10(255.0**2 / np.mean(diff**2)) > 28
+    assert run("recover", out, "-o", tmp_path / "exact.png", "-O", f"weights={weights}") == 3  # -O is for --from-pixels
