@@ -112,7 +112,7 @@ def anonymize(
     inputs: Annotated[list[Path], typer.Argument(help="Image/video files or folders (searched recursively).", show_default=False)],
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Output file (one input) or folder (several). Default: <name>.anon.<ext> beside each input.")] = None,
     method: Annotated[str, typer.Option("-m", "--method", help="mosaic (default), blur, pixelate, median, solid, proface-s, g2face.")] = "mosaic",
-    obfuscation: Annotated[Optional[str], typer.Option("--obfuscation", help="PRO-Face S pre-obfuscation: blur, median, pixelate, mask, hybrid.")] = None,
+    obfuscation: Annotated[Optional[str], typer.Option("--obfuscation", help="PRO-Face S pre-obfuscation: blur, median, pixelate, mask, hybrid (the shipped weights: blur, median, pixelate).")] = None,
     option: Annotated[list[str], typer.Option("--option", "-O", help="Method option KEY=VALUE (repeatable), e.g. -O cells=8.")] = [],
     threshold: Annotated[Optional[float], typer.Option("--threshold", "-t", help="Face detection threshold (lower finds more faces).")] = None,
     detector: Annotated[str, typer.Option("--detector", help="Face detector.")] = "centerface",
