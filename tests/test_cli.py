@@ -280,7 +280,7 @@ def test_proface_s_photo_recovers_from_the_pixels_alone(tmp_path, astronaut_png,
 
     assert psnr(pixels(out)[region], astronaut[region]) < 22  # the face is hidden behind the blur
     assert run("recover", out, "-o", back, "--from-pixels") == 0
-    assert psnr(pixels(back)[region], astronaut[region]) > 28  # the network's recovery, from pixels alone
+    assert psnr(pixels(back)[region], astronaut[region]) > 32  # the network's recovery, from pixels alone (37.6 dB)
     assert run("recover", out, "-o", exact) == 0
     assert np.array_equal(pixels(exact), astronaut)  # the encrypted container still gives the exact original
 
