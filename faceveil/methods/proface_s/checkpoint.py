@@ -59,9 +59,6 @@ def read_checkpoint(path: Path) -> object:
         raise InputError(f"cannot read PRO-Face S weights {path}: {exc}") from exc
 
 
-TRAINABLE_OBFUSCATIONS = ("blur", "median", "pixelate", "mask")  # what "hybrid" means in training
-
-
 def trained_obfuscations(path: Path) -> tuple[str, ...] | None:
     """The pre-obfuscations a faceveil weight file was (last) trained on, from its recorded training
     config (``hybrid`` = all four); None when the file does not say (e.g. the authors' release)."""
@@ -74,7 +71,9 @@ def trained_obfuscations(path: Path) -> tuple[str, ...] | None:
     if not isinstance(spec, str):
         return None
     kinds = tuple(k.strip() for k in spec.split(",") if k.strip())
-    return TRAINABLE_OBFUSCATIONS if kinds == ("hybrid",) else kinds
+    from faceveil.methods.proface_s.obfuscations import HYBRID_KINDS
+
+    return HYBRID_KINDS if kinds == ("hybrid",) else kinds
 
 
 def load_proface_s(path: Path, device: str | torch.device = "cpu") -> ProFaceS:

@@ -35,10 +35,11 @@ import numpy as np
 from faceveil.errors import InputError, KeyMaterialError
 from faceveil.methods.base import FaceContext, PixelRecoverableMethod, register_method
 from faceveil.methods.proface_s import keys
-from faceveil.methods.proface_s.obfuscations import OBFUSCATIONS, FaceSwapHook, obfuscate
+from faceveil.methods.proface_s.obfuscations import OBFUSCATIONS, FaceSwapHook, obfuscate, resolve_kind
 
 KEY_MODES = ("secure", "compat")
 DEFAULT_WEIGHTS = "proface-s"  # registry name of the shipped weights
+_UNREAD = object()  # usable_obfuscations() not read from the weights yet (None is a valid answer)
 REGISTERED_WEIGHTS = ("proface-s", "proface-s-official")  # names registered in faceveil/methods/proface_s/__init__.py
 
 
@@ -115,6 +116,7 @@ class ProFaceSMethod(PixelRecoverableMethod):
         self.batch_size = max(1, int(batch_size)) if batch_size else (1 if str(device) == "cpu" else 8)
         self._net = None
         self._weights_sha256: str | None = None
+        self._usable: tuple[str, ...] | None | object = _UNREAD
 
     # -- model ---------------------------------------------------------------------------------
     def weights_sha256(self) -> str:
@@ -152,7 +154,7 @@ class ProFaceSMethod(PixelRecoverableMethod):
         trained on blur / median / pixelate, leave the face visible through a cartoon mask."""
         from faceveil.methods.proface_s.checkpoint import trained_obfuscations
 
-        if not hasattr(self, "_usable"):
+        if self._usable is _UNREAD:
             self._usable = trained_obfuscations(resolve_weights(self.weights))
         return self._usable
 
@@ -171,11 +173,7 @@ class ProFaceSMethod(PixelRecoverableMethod):
         """The concrete pre-obfuscation for one face; 'hybrid' draws among the kinds the weights know."""
         if self.obfuscation != "hybrid":
             return self.obfuscation
-        usable = self.usable_obfuscations()
-        choices = [k for k in ("blur", "median", "pixelate", "mask") if usable is None or k in usable]
-        if self.faceswap is not None and (usable is None or "faceswap" in usable):
-            choices.append("faceswap")
-        return choices[int(rng.integers(len(choices)))]
+        return resolve_kind("hybrid", rng, self.faceswap, allowed=self.usable_obfuscations())
 
     # -- keys ----------------------------------------------------------------------------------
     def key_map(self, crop_shape: tuple[int, ...], context: FaceContext) -> np.ndarray:

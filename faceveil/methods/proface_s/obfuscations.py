@@ -28,7 +28,8 @@ BLUR_SIGMA_RANGE = (9.0, 21.0)
 MEDIAN_KERNEL = 23
 PIXELATE_BLOCK = 20
 
-OBFUSCATIONS = ("blur", "median", "pixelate", "mask", "faceswap", "hybrid")
+HYBRID_KINDS = ("blur", "median", "pixelate", "mask")  # what "hybrid" draws from (plus faceswap when hooked)
+OBFUSCATIONS = (*HYBRID_KINDS, "faceswap", "hybrid")
 
 FaceSwapHook = Callable[[np.ndarray, np.random.Generator], np.ndarray]
 """(h, w, 3) uint8 face crop, rng -> (h, w, 3) uint8 crop showing another identity."""
@@ -98,14 +99,17 @@ def cartoon_mask(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return out
 
 
-def resolve_kind(kind: str, rng: np.random.Generator, faceswap: FaceSwapHook | None = None) -> str:
+def resolve_kind(
+    kind: str, rng: np.random.Generator, faceswap: FaceSwapHook | None = None, allowed: tuple[str, ...] | None = None
+) -> str:
     """Name of the concrete obfuscation to apply; 'hybrid' picks one at random (faceswap only
-    when a hook is available)."""
+    when a hook is available; only kinds in ``allowed`` when given)."""
     if kind not in OBFUSCATIONS:
         raise InputError(f"unknown PRO-Face S obfuscation {kind!r}; choose one of: {', '.join(OBFUSCATIONS)}")
     if kind != "hybrid":
         return kind
-    choices = ["blur", "median", "pixelate", "mask"] + (["faceswap"] if faceswap is not None else [])
+    choices = [*HYBRID_KINDS] + (["faceswap"] if faceswap is not None else [])
+    choices = [k for k in choices if allowed is None or k in allowed]
     return choices[int(rng.integers(len(choices)))]
 
 

@@ -191,7 +191,7 @@ class Trainer:
         originals = self.sampler.batch(cfg.batch_size)
         kinds = cfg.obfuscation_kinds()
         # hybrid (or a list): one kind per batch, as released
-        kind = resolve_kind(kinds[0], self.rng) if len(kinds) == 1 else kinds[int(self.rng.integers(len(kinds)))]
+        kind = resolve_kind(kinds[0], self.rng) if len(kinds) == 1 else resolve_kind("hybrid", self.rng, allowed=tuple(kinds))
         self.batch_kind = kind
         obfuscated = np.stack([obfuscate(img, kind, self.rng) for img in originals])
         size = cfg.crop_size
