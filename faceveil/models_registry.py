@@ -82,13 +82,9 @@ def user_weight(filename: str) -> Callable[[], Path | None]:
 def _import_all() -> None:
     import importlib
 
-    for mod in (
-        "faceveil.faces.detect",
-        "faceveil.analysis.dlib_models",
-        "faceveil.methods.proface_s",
-        "faceveil.methods.g2face",
-        "faceveil.analysis",
-    ):
+    from faceveil.plugins import MODEL_MODULES
+
+    for mod in MODEL_MODULES:  # every plug-in's module registers its model files on import
         try:
             importlib.import_module(mod)
         except ModuleNotFoundError as exc:

@@ -5,8 +5,8 @@
 - ``blazeface``: MediaPipe BlazeFace (faceveil.analysis.mediapipe_models)
 - ``haar``: OpenCV's Viola-Jones frontal cascade (``cv2.data.haarcascades``, Intel licence / BSD)
 
-All return ``list[Face]`` for an (H, W, 3) uint8 RGB image. The analysis detectors are also added to
-faceveil.faces.detect's registry so the pipeline can use them (``--detector``).
+All return ``list[Face]`` for an (H, W, 3) uint8 RGB image. The factories are declared in
+faceveil.plugins.DETECTORS, so the pipeline (``--detector``) and the evaluation use the same table.
 """
 
 from __future__ import annotations
@@ -90,6 +90,7 @@ def _haar(**options):
     return HaarDetector(HaarConfig(**options))
 
 
+# name -> factory; faceveil.plugins.DETECTORS points at these
 EVAL_DETECTORS: dict[str, Callable[..., object]] = {
     "centerface": _centerface,
     "dlib-hog": _dlib_hog,
@@ -100,20 +101,12 @@ EVAL_DETECTORS: dict[str, Callable[..., object]] = {
 
 
 def create_eval_detector(name: str, **options):
-    """A detector by name (see EVAL_DETECTORS); object with ``detect(rgb) -> list[Face]``."""
-    if name not in EVAL_DETECTORS:
-        raise InputError(f"unknown detector {name!r}; choose from: {', '.join(EVAL_DETECTORS)}")
+    """A detector by name (faceveil.plugins.DETECTORS); object with ``detect(rgb) -> list[Face]``."""
+    from faceveil.plugins import DETECTORS
+
+    if name not in DETECTORS:
+        raise InputError(f"unknown detector {name!r}; choose from: {', '.join(DETECTORS.names())}")
     try:
-        return EVAL_DETECTORS[name](**options)
+        return DETECTORS.create(name, **options)
     except TypeError as exc:
         raise InputError(f"invalid option for detector {name!r}: {exc}") from None
-
-
-def _register_with_pipeline() -> None:
-    from faceveil.faces.detect import register_detector
-
-    for name in ("dlib-hog", "dlib-mmod", "blazeface", "haar"):
-        register_detector(name, EVAL_DETECTORS[name])
-
-
-_register_with_pipeline()

@@ -13,16 +13,12 @@ remaining near-unit-scale rotation with ``INTER_CUBIC``. Upscaling and mild scal
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
 from faceveil.errors import InputError
-from faceveil.faces.types import Face
-
-if TYPE_CHECKING:
-    from faceveil.faces.detect import FaceDetector
+from faceveil.faces.types import Face, FaceDetector, check_rgb_image  # noqa: F401 (check_rgb_image: public name)
 
 # Mean 5-point landmark positions of FFHQ-aligned 512 px faces (facexlib / GFPGAN template), in
 # LANDMARK_NAMES order (left eye, right eye, nose, left mouth corner, right mouth corner as seen).
@@ -104,14 +100,6 @@ def eye_distance(face: Face) -> float:
     """Distance in image pixels between the two eye landmarks (box-estimated if there are none)."""
     points = face_landmarks(face)
     return float(np.linalg.norm(points[1] - points[0]))
-
-
-def check_rgb_image(image: np.ndarray, what: str = "image") -> None:
-    """Raise InputError unless ``image`` is a non-empty (H, W, 3) uint8 array."""
-    if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
-        raise InputError(f"{what} must be an (H, W, 3) uint8 array, got {getattr(image, 'shape', type(image))}")
-    if image.shape[0] == 0 or image.shape[1] == 0:
-        raise InputError(f"{what} is empty: {image.shape}")
 
 
 def _matrix_scale(matrix: np.ndarray) -> float:

@@ -35,14 +35,12 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Protocol, runtime_checkable
 
 import cv2
 import numpy as np
 
 from faceveil.errors import InputError
-from faceveil.faces.align import check_rgb_image
-from faceveil.faces.types import Face
+from faceveil.faces.types import Face, FaceDetector, check_rgb_image
 from faceveil.models_registry import ModelSpec, package_file, register_model, require_model
 
 CENTERFACE_SPEC = register_model(
@@ -58,15 +56,6 @@ CENTERFACE_SPEC = register_model(
 
 _STRIDE = 4  # output grid stride of CenterFace's heads
 _INPUT_MULTIPLE = 32  # the backbone downsamples 5 times
-
-
-@runtime_checkable
-class FaceDetector(Protocol):
-    name: str
-
-    def detect(self, rgb: np.ndarray) -> list[Face]:
-        """Faces in an (H, W, 3) uint8 RGB image, box/landmarks in its pixel coordinates, best first."""
-        ...
 
 
 @dataclass(frozen=True)
@@ -260,16 +249,20 @@ def tile_rects(height: int, width: int, tile: int, overlap: int) -> list[tuple[i
 
 
 DetectorFactory = Callable[..., FaceDetector]
-_DETECTORS: dict[str, DetectorFactory] = {}
 
 
 def register_detector(name: str, factory: DetectorFactory) -> None:
-    """Make a detector available to :func:`create_detector` (dlib, BlazeFace, MTCNN, ... plug in here)."""
-    _DETECTORS[name] = factory
+    """Make a detector available to :func:`create_detector` at run time (third-party plug-ins; the
+    built-in ones are declared in ``faceveil.plugins.DETECTORS``)."""
+    from faceveil.plugins import DETECTORS, Plugin
+
+    DETECTORS.add(Plugin(name, factory, name))
 
 
 def available_detectors() -> list[str]:
-    return sorted(_DETECTORS)
+    from faceveil.plugins import DETECTORS
+
+    return sorted(DETECTORS.names())
 
 
 def _centerface_factory(**options) -> CenterFaceDetector:
@@ -280,31 +273,13 @@ def _centerface_factory(**options) -> CenterFaceDetector:
     return CenterFaceDetector(config)
 
 
-def _dlib_factory(class_name: str) -> DetectorFactory:
-    """dlib's detectors live with the evaluation tools (box only, no landmarks: the pipeline then uses
-    region methods); imported on use so the default path never loads dlib."""
-
-    def factory(**options) -> FaceDetector:
-        from faceveil.analysis import dlib_models
-
-        try:
-            return getattr(dlib_models, class_name)(**options)
-        except TypeError as exc:
-            raise InputError(f"invalid {class_name} option: {exc}") from None
-
-    return factory
-
-
-register_detector("centerface", _centerface_factory)
-register_detector("dlib-hog", _dlib_factory("DlibHogDetector"))
-register_detector("dlib-mmod", _dlib_factory("DlibMmodDetector"))
-
-
 def create_detector(name: str = "centerface", **config) -> FaceDetector:
     """A detector by registered name; keyword options go to its config. Unknown name -> InputError."""
-    if name not in _DETECTORS:
+    from faceveil.plugins import DETECTORS
+
+    if name not in DETECTORS:
         raise InputError(f"unknown face detector {name!r}; choose one of: {', '.join(available_detectors())}")
     try:
-        return _DETECTORS[name](**config)
+        return DETECTORS.create(name, **config)
     except TypeError as exc:  # an option the detector does not take; plug-ins need not check this themselves
         raise InputError(f"invalid option for face detector {name!r}: {exc}") from None

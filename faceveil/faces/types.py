@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
 
 import numpy as np
+
+from faceveil.errors import InputError
 
 # Landmark order used everywhere (CenterFace / RetinaFace / ArcFace convention), as seen by the viewer:
 # 0 left eye, 1 right eye, 2 nose tip, 3 left mouth corner, 4 right mouth corner.
@@ -41,3 +44,21 @@ class Face:
         if self.track_id is not None:
             d["track_id"] = int(self.track_id)
         return d
+
+
+@runtime_checkable
+class FaceDetector(Protocol):
+    name: str
+
+    def detect(self, rgb: np.ndarray) -> list[Face]:
+        """Faces in an (H, W, 3) uint8 RGB image, box/landmarks in its pixel coordinates, best first."""
+        ...
+
+
+def check_rgb_image(image: np.ndarray, what: str = "image") -> None:
+    """Raise InputError unless ``image`` is a non-empty (H, W, 3) uint8 array (the one RGB check that
+    detection, alignment and the methods share)."""
+    if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+        raise InputError(f"{what} must be an (H, W, 3) uint8 array, got {getattr(image, 'shape', type(image))}")
+    if image.shape[0] == 0 or image.shape[1] == 0:
+        raise InputError(f"{what} is empty: {image.shape}")

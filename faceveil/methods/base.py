@@ -72,27 +72,32 @@ class PixelRecoverableMethod(AnonymizationMethod):
         """Recover faces from anonymized crops: each (S, S, 3) uint8 RGB -> (S, S, 3) uint8 RGB."""
 
 
-_REGISTRY: dict[str, Callable[..., AnonymizationMethod]] = {}
-
-
 def register_method(name: str):
+    """Decorator adding a method to the registry at run time (third-party plug-ins; the built-in
+    methods are declared in ``faceveil.plugins.METHODS``)."""
+
     def deco(factory):
-        _REGISTRY[name] = factory
+        from faceveil.plugins import METHODS, Plugin
+
+        METHODS.add(Plugin(name, factory, (factory.__doc__ or name).strip().splitlines()[0]))
         return factory
 
     return deco
 
 
 def available_methods() -> list[str]:
-    _import_builtin_methods()
-    return sorted(_REGISTRY)
+    from faceveil.plugins import METHODS
+
+    return sorted(METHODS.names())
 
 
 def create_method(name: str, **options) -> AnonymizationMethod:
-    _import_builtin_methods()
-    if name not in _REGISTRY:
-        raise InputError(f"unknown method {name!r}; choose one of: {', '.join(sorted(_REGISTRY))}")
-    return _REGISTRY[name](**options)
+    """A method by registered name (``faceveil.plugins.METHODS``); unknown name -> InputError."""
+    from faceveil.plugins import METHODS
+
+    if name not in METHODS:
+        raise InputError(f"unknown method {name!r}; choose one of: {', '.join(available_methods())}")
+    return METHODS.create(name, **options)
 
 
 def parse_method_options(pairs: Sequence[str]) -> dict:
@@ -111,15 +116,3 @@ def parse_method_options(pairs: Sequence[str]) -> dict:
         except ValueError:
             options[key] = value
     return options
-
-
-def _import_builtin_methods() -> None:
-    # Imported lazily so `faceveil --help` does not pay for torch.
-    import importlib
-
-    for mod in ("faceveil.methods.classical", "faceveil.methods.proface_s", "faceveil.methods.g2face"):
-        try:
-            importlib.import_module(mod)
-        except ModuleNotFoundError as exc:  # a method package not written yet
-            if exc.name != mod:
-                raise

@@ -27,7 +27,7 @@ import cv2
 import numpy as np
 
 from faceveil.errors import InputError
-from faceveil.methods.base import AnonymizationMethod, FaceContext, register_method
+from faceveil.methods.base import AnonymizationMethod, FaceContext
 
 # ---------------------------------------------------------------------------------------------------------
 # Pure image functions: (h, w, 3) uint8 -> (h, w, 3) uint8. PRO-Face S reuses the first three on
@@ -255,7 +255,6 @@ class RegionMethod(AnonymizationMethod):
         """(h, w, 3) uint8 -> (h, w, 3) uint8; randomness only from ``rng``."""
 
 
-@register_method("blur")
 class GaussianBlurMethod(RegionMethod):
     name = "blur"
     config_type = BlurConfig
@@ -266,7 +265,6 @@ class GaussianBlurMethod(RegionMethod):
         return gaussian_blur(crop, _odd(self.config.kernel * scale), max(sigma, 0.3))
 
 
-@register_method("median")
 class MedianMethod(RegionMethod):
     name = "median"
     config_type = MedianConfig
@@ -275,7 +273,6 @@ class MedianMethod(RegionMethod):
         return median_blur(crop, _odd(self.config.kernel * region_scale(crop, self.config.reference_size)))
 
 
-@register_method("pixelate")
 class PixelateMethod(RegionMethod):
     name = "pixelate"
     config_type = PixelateConfig
@@ -285,7 +282,6 @@ class PixelateMethod(RegionMethod):
         return pixelate(crop, block)
 
 
-@register_method("solid")
 class SolidMethod(RegionMethod):
     name = "solid"
     config_type = SolidConfig
@@ -294,7 +290,6 @@ class SolidMethod(RegionMethod):
         return solid_fill(crop, self.config.colour)
 
 
-@register_method("mosaic")
 class MosaicMethod(RegionMethod):
     name = "mosaic"
     config_type = MosaicConfig

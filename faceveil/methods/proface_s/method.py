@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from faceveil.errors import InputError, KeyMaterialError
-from faceveil.methods.base import FaceContext, PixelRecoverableMethod, register_method
+from faceveil.methods.base import FaceContext, PixelRecoverableMethod
 from faceveil.methods.proface_s import keys
 from faceveil.methods.proface_s.obfuscations import OBFUSCATIONS, FaceSwapHook, obfuscate, resolve_kind
 
@@ -72,7 +72,6 @@ def resolve_weights(weights: str | Path | None) -> Path:
     return path
 
 
-@register_method("proface-s")
 class ProFaceSMethod(PixelRecoverableMethod):
     name = "proface-s"
     space = "region"  # 1:1 placement keeps the hidden signal readable (module docstring)
