@@ -37,7 +37,7 @@ def astronaut_png(tmp_path: Path, astronaut: np.ndarray) -> Path:
 
 @pytest.fixture
 def hopper_jpg(tmp_path: Path) -> Path:
-    from faceveil.eval.samples import _grace_hopper_path
+    from faceveil.testing import _grace_hopper_path
 
     path = tmp_path / "hopper.jpg"
     path.write_bytes(_grace_hopper_path().read_bytes())

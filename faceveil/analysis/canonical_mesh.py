@@ -82,7 +82,7 @@ def _level_pitch(canonical: np.ndarray, meshes: list[np.ndarray]) -> np.ndarray:
 def _sample_meshes() -> list[np.ndarray]:
     from faceveil.analysis.dlib_models import DlibHogDetector
     from faceveil.analysis.mediapipe_models import FaceMesh
-    from faceveil.eval.samples import load_sample
+    from faceveil.testing import load_sample
 
     hog, mesh = DlibHogDetector(), FaceMesh()
     out = []

@@ -59,7 +59,7 @@ def _by_stem(directory: Path) -> dict[str, Path]:
 def original_images(data_dir: Path | None) -> list[tuple[str, np.ndarray | Path]]:
     """(name, image or path) of the originals: ``data_dir``'s images, or the package-shipped faces."""
     if data_dir is None:
-        from faceveil.eval.samples import load_samples
+        from faceveil.testing import load_samples
 
         return list(load_samples().items())
     files = _by_stem(Path(data_dir))

@@ -63,6 +63,7 @@ def folder_report(folders, tmp_path_factory) -> Path:
     return out
 
 
+@pytest.mark.slow  # shares the 13 s folder_report fixture
 def test_folder_mode_measures_real_differences(folder_report):
     report = json.loads((folder_report / "metrics.json").read_text())
     faces = {row["image"]: row for row in report["per_face"]}
@@ -80,6 +81,7 @@ def test_folder_mode_measures_real_differences(folder_report):
     assert report["models"]["identity, same_person, diversity, fed"] == ["dlib"]
 
 
+@pytest.mark.slow  # shares the 13 s folder_report fixture
 def test_html_report_renders_with_existing_images(folders, folder_report):
     data, anon = folders
     out = folder_report

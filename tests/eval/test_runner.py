@@ -101,6 +101,7 @@ def test_protected_vs_obfuscated_metrics():
     assert row["identity.obfuscated.dlib"] == pytest.approx(row["identity.anonymized.dlib"], abs=0.02)
 
 
+@pytest.mark.slow  # >= 10 s on 2 shared cores (--durations)
 def test_lpips_and_fid_run_when_weight_files_are_supplied(monkeypatch, tmp_path):
     """Stand-in weight files with the official layouts (random values) exercise loading and the
     report path; the numbers themselves are meaningless here."""

@@ -189,6 +189,7 @@ def test_tiles_cover_the_image_with_the_requested_overlap():
     assert tile_rects(800, 600, 1920, 256) == [(0, 0, 600, 800)]
 
 
+@pytest.mark.slow  # >= 10 s on 2 shared cores (--durations)
 def test_small_faces_in_a_large_photo_are_found_by_tiling(samples):
     # A 12 MP photo with 40 px faces: downscaled to 1920 px they are ~19 px, below what CenterFace sees.
     placements = [("astronaut", 700, 600, 40, 0), ("grace_hopper", 2300, 1500, 40, 10), ("astronaut", 3500, 2600, 40, -10),

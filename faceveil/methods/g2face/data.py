@@ -20,7 +20,7 @@ SAMPLE_FACE_BOXES = {"astronaut": (130, 0, 380, 250), "grace_hopper": (90, 30, 4
 
 def sample_faces(size: int) -> torch.Tensor:
     """The package-shipped faces cropped and resized: (N, 3, size, size) in [-1, 1]."""
-    from faceveil.eval.samples import load_sample
+    from faceveil.testing import load_sample
 
     crops = []
     for name, box in SAMPLE_FACE_BOXES.items():

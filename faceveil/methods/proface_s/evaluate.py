@@ -36,7 +36,7 @@ NOISE_SIGMA = 0.01
 
 def aligned_eval_faces(size: int = 256, names: Sequence[str] = EVAL_FACES) -> dict[str, np.ndarray]:
     """name -> (size, size, 3) uint8 FFHQ-aligned crop of the sample's main CenterFace detection."""
-    from faceveil.eval.samples import load_sample
+    from faceveil.testing import load_sample
     from faceveil.faces.align import align_face
     from faceveil.faces.detect import create_detector
 

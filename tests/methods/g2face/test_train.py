@@ -24,6 +24,7 @@ def tiny_trainer(seed: int = 0) -> G2FaceTrainer:
     return G2FaceTrainer(TINY, priors)
 
 
+@pytest.mark.slow  # >= 10 s on 2 shared cores (--durations)
 def test_tiny_training_reduces_reconstruction_losses():
     trainer = tiny_trainer()
     stream = batches(sample_faces(TINY.size), TINY.batch_size, seed=0)

@@ -24,6 +24,7 @@ def test_default_data_excludes_the_evaluation_faces():
     assert len({c.tobytes() for c in crops}) == 6
 
 
+@pytest.mark.slow  # >= 10 s on 2 shared cores (--durations)
 def test_steps_on_a_fixed_batch_reduce_the_loss(tmp_path):
     torch.manual_seed(0)
     trainer = Trainer(_config(tmp_path, batch_size=2, crop_size=32, lr=2e-3, grad_clip=10.0))
@@ -86,6 +87,7 @@ def test_a_diverging_batch_is_skipped(tmp_path):
     assert all(torch.equal(a, b) for a, b in zip(before, trainer.net.parameters()))
 
 
+@pytest.mark.slow  # >= 10 s on 2 shared cores (--durations)
 def test_a_loss_spike_is_skipped_and_the_guard_cannot_stall(tmp_path):
     trainer = Trainer(_config(tmp_path, spike_factor=4.0))
     fixed = trainer.batch()
@@ -121,6 +123,7 @@ def test_a_list_of_obfuscations_draws_one_kind_per_batch(tmp_path):
     assert kinds == {"blur", "pixelate"}
 
 
+@pytest.mark.slow  # >= 10 s on 2 shared cores (--durations)
 def test_weight_average_is_shipped_and_resumed(tmp_path):
     cfg = _config(tmp_path, steps=3, ema_decay=0.9, lr=1e-2)
     trainer = Trainer(cfg)
