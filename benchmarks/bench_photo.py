@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from faceveil.api import Anonymizer, make_recipients
-from faceveil.eval.samples import load_sample
+from faceveil.testing import load_sample
 from faceveil.io.images import ImageMetadata, LoadedImage
 
 METHODS = ("mosaic", "blur", "pixelate", "median", "solid")

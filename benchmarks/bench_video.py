@@ -77,7 +77,7 @@ def load_method(name: str):
 
 def bench_faceveil(clip: Path, size: str, name: str, detector, workdir: Path) -> Row:
     from faceveil.crypto.keys import X25519Identity
-    from faceveil.video import VideoOptions, anonymize_video
+    from faceveil.pipeline.video import VideoOptions, anonymize_video
 
     method, problem = load_method(name)
     if method is None:
@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> None:
 
     torch.set_num_threads(args.threads)
     from faceveil.faces.detect import create_detector
-    from faceveil.video import write_synthetic_clip
+    from faceveil.testing import write_synthetic_clip
 
     detector = create_detector("centerface", intra_op_threads=args.threads)
     rows: list[Row] = []

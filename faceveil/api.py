@@ -15,16 +15,10 @@ i.e. once per batch, never once per image.
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
-import numpy as np
-
-from faceveil.crypto.container import ContainerInfo, open_container, read_info, seal, verify_pixels
-from faceveil.crypto.envelope import ContentKey
 from faceveil.crypto.keys import (
     Argon2Params,
     PassphraseKey,
@@ -32,64 +26,24 @@ from faceveil.crypto.keys import (
     X25519Recipient,
     load_key_file,
 )
-from faceveil.errors import FaceveilError, InputError, KeyMaterialError, NoFacesError, PayloadMissingError
-from faceveil.faces.detect import create_detector
-from faceveil.io.atomic import atomic_write_bytes
-from faceveil.io.carriers import embed_payload, extract_payload, sidecar_path, supports_embedding
-from faceveil.io.images import ImageMetadata, LoadedImage, decode_image, encode_image, format_for_path, load_image, merge_rgb
-from faceveil.methods.base import PixelRecoverableMethod, create_method
-from faceveil.pipeline import (
-    anonymize_frame,
-    changed_regions,
-    face_contexts,
-    pixel_digest,
-    recover_frame_from_pixels,
-    restore_regions,
-)
-from faceveil.faces.types import Face
+from faceveil.errors import FaceveilError, InputError, KeyMaterialError
+from faceveil.io.images import format_for_path
+from faceveil.io.suffixes import IMAGE_SUFFIXES, VIDEO_SUFFIXES
+from faceveil.pipeline.frame import face_from_dict as _face_from_dict  # noqa: F401 (old private name)
+from faceveil.pipeline.photo import Anonymizer, inspect_photo_file, recover_image, recover_photo_file
+from faceveil.pipeline.placement import DEFAULT_PAYLOAD, PAYLOAD_MODES, PayloadMode
+from faceveil.pipeline.placement import find_photo_payload as find_payload
+from faceveil.pipeline.report import FileReport, console_progress
+from faceveil.plugins import DEFAULT_DETECTOR, DEFAULT_METHOD
 
-PayloadMode = Literal["embedded", "sidecar", "both", "none"]
-PAYLOAD_MODES: tuple[str, ...] = ("embedded", "sidecar", "both", "none")
-IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp"})
-VIDEO_EXTENSIONS = frozenset({".mp4", ".mkv", ".mov", ".webm", ".avi", ".m4v"})
-DEFAULT_METHOD = "mosaic"
-_METADATA_SECRETS = ("exif", "icc_profile", "xmp")
+IMAGE_EXTENSIONS = frozenset(IMAGE_SUFFIXES)
+VIDEO_EXTENSIONS = frozenset(VIDEO_SUFFIXES)
 
-
-@dataclass
-class FileReport:
-    """Outcome for one input file; ``to_dict`` is what ``--json`` prints."""
-
-    input: Path
-    output: Path | None = None
-    ok: bool = True
-    error: str | None = None
-    exit_code: int = 0
-    faces: list[dict] = field(default_factory=list)
-    method: str | None = None
-    payload: list[str] = field(default_factory=list)  # where the recovery payload went / came from
-    notes: list[str] = field(default_factory=list)
-    timings: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def face_count(self) -> int:
-        return len(self.faces)
-
-    def to_dict(self) -> dict:
-        d = {
-            "input": str(self.input),
-            "output": str(self.output) if self.output else None,
-            "ok": self.ok,
-            "faces": self.faces,
-            "face_count": self.face_count,
-            "method": self.method,
-            "payload": self.payload,
-            "notes": self.notes,
-            "timings_s": {k: round(v, 4) for k, v in self.timings.items()},
-        }
-        if not self.ok:
-            d |= {"error": self.error, "exit_code": self.exit_code}
-        return d
+__all__ = [
+    "Anonymizer", "DEFAULT_METHOD", "FileReport", "IMAGE_EXTENSIONS", "PAYLOAD_MODES", "PayloadMode", "VIDEO_EXTENSIONS",
+    "VideoSettings", "anonymize", "expand_inputs", "find_payload", "inspect", "keygen", "make_identities",
+    "make_recipients", "plan_output", "recover", "recover_image",
+]
 
 
 @dataclass(frozen=True)
@@ -115,7 +69,7 @@ class VideoSettings:
 
     def options(self, payload: str):
         from faceveil.io.video import TimeSpan
-        from faceveil.video import VideoOptions
+        from faceveil.pipeline.video import VideoOptions
 
         return VideoOptions(encode=self.encode_options(), span=TimeSpan(self.start, self.end), payload=payload)
 
@@ -204,112 +158,6 @@ def plan_output(src: Path, root: Path, output: Path | None, *, batch: bool, suff
 # anonymize
 
 
-class Anonymizer:
-    """Anonymizes images one after another with one detector, one method and one set of recipients."""
-
-    def __init__(
-        self,
-        *,
-        method: str = DEFAULT_METHOD,
-        method_options: dict | None = None,
-        detector: str = "centerface",
-        threshold: float | None = None,
-        recipients: Sequence = (),
-        payload: PayloadMode = "embedded",
-        keep_metadata: bool = False,
-        keep_icc: bool = False,
-        quality: int = 95,
-        require_faces: bool = False,
-    ):
-        if payload not in PAYLOAD_MODES:
-            raise InputError(f"--payload must be one of {', '.join(PAYLOAD_MODES)}, got {payload!r}")
-        if payload != "none" and not recipients:
-            raise KeyMaterialError(
-                "no key for the recovery payload: give a passphrase (prompt, --password-file or "
-                "FACEVEIL_PASSPHRASE) or --recipient PUBLIC_KEY, or use --payload none (irreversible)"
-            )
-        if not 1 <= quality <= 100:
-            raise InputError(f"--quality must be in 1..100, got {quality}")
-        self.method = create_method(method, **(method_options or {}))
-        self.method.check_can_anonymize()
-        det_config = {} if threshold is None else {"threshold": threshold}
-        self.detector = create_detector(detector, **det_config)
-        self.recipients = list(recipients)
-        self.payload = payload
-        self.keep_metadata = keep_metadata
-        self.keep_icc = keep_icc
-        self.quality = quality
-        self.require_faces = require_faces
-
-    def anonymize_image(self, image: LoadedImage, fmt: str, faces: Sequence[Face] | None = None) -> tuple[bytes, bytes | None, FileReport]:
-        """Anonymize a loaded image; returns (encoded output bytes without payload, container or None, report)."""
-        report = FileReport(input=image.path or Path("<array>"), method=self.method.name)
-        rgb = image.rgb()
-        t = time.perf_counter()
-        if faces is None:
-            faces = self.detector.detect(rgb)
-        report.timings["detect"] = time.perf_counter() - t
-        if not faces:
-            if self.require_faces:
-                raise NoFacesError(f"{report.input}: no face found (threshold too high?)")
-            # A missed face is a privacy leak: say so loudly rather than print a quiet "0 faces".
-            report.notes.append("no face found: check the output; lower --threshold if a face was missed")
-        content_key = ContentKey.generate() if self.payload != "none" else None
-        contexts = face_contexts(faces, content_key)
-        frame = anonymize_frame(rgb, faces, self.method, contexts)
-        report.timings |= {k: v for k, v in frame.timings.items() if k != "total"}
-        report.faces = [o.to_dict() for o in frame.outcomes]
-        for o in frame.outcomes:
-            if o.fallback_reason:
-                report.notes.append(f"face at {[round(v) for v in o.face.box]}: {o.method} used instead ({o.fallback_reason})")
-        pixels = merge_rgb(image.pixels, frame.rgb) if faces else image.pixels
-
-        t = time.perf_counter()
-        encoded = encode_image(pixels, fmt, quality=self.quality, metadata=image.metadata,
-                               keep_metadata=self.keep_metadata, keep_icc=self.keep_icc)
-        container = None
-        if content_key is not None:
-            # Hash what a reader will decode. Lossless formats decode to exactly what we encoded
-            # (tested in tests/io); JPEG does not, so decode it once.
-            decoded = decode_image(encoded).pixels if fmt == "JPEG" else pixels
-            secrets = {f"metadata.{k}": v for k in _METADATA_SECRETS if (v := getattr(image.metadata, k, None))}
-            container = seal(
-                regions=changed_regions(image.pixels, pixels, [o.rect for o in frame.outcomes]),
-                method=self.method.name,
-                method_params=self.method.params(),
-                image_shape=tuple(image.pixels.shape),
-                faces=[o.to_dict() for o in frame.outcomes],
-                pixel_sha256=pixel_digest(decoded),
-                recipients=self.recipients,
-                content_key=content_key,
-                secrets=secrets,
-                extra={"format": fmt},
-            )
-        report.timings["encrypt_encode"] = time.perf_counter() - t
-        return encoded, container, report
-
-    def process_file(self, src: Path, dst: Path, *, overwrite: bool = False, protect: Iterable[Path] = ()) -> FileReport:
-        image = load_image(src)
-        fmt = format_for_path(dst)
-        encoded, container, report = self.anonymize_image(image, fmt)
-        report.input, report.output = src, dst
-        if container is not None:
-            where = self.payload
-            if where in ("embedded", "both") and not supports_embedding(fmt):
-                if where == "embedded":
-                    report.notes.append(f"{fmt} cannot carry an embedded payload: wrote a sidecar instead")
-                where = "sidecar"
-            if where in ("embedded", "both"):
-                encoded = embed_payload(encoded, container)
-                report.payload.append("embedded")
-            if where in ("sidecar", "both"):
-                side = sidecar_path(dst)
-                atomic_write_bytes(side, container, overwrite=overwrite, protect=protect)
-                report.payload.append(str(side))
-        atomic_write_bytes(dst, encoded, overwrite=overwrite, protect=protect)
-        return report
-
-
 def anonymize(
     inputs: str | os.PathLike | Sequence[str | os.PathLike],
     output: str | os.PathLike | None = None,
@@ -318,8 +166,8 @@ def anonymize(
     method_options: dict | None = None,
     passphrase: str | bytes | None = None,
     recipients: Iterable = (),
-    payload: PayloadMode = "embedded",
-    detector: str = "centerface",
+    payload: PayloadMode = DEFAULT_PAYLOAD,
+    detector: str = DEFAULT_DETECTOR,
     threshold: float | None = None,
     output_format: str | None = None,
     keep_metadata: bool = False,
@@ -368,9 +216,9 @@ def _anonymize_one(anonymizer: Anonymizer, src: Path, dst: Path, overwrite: bool
     if batch:
         _make_output_dir(dst)
     if src.suffix.lower() in VIDEO_EXTENSIONS:
-        from faceveil import video
+        from faceveil.pipeline import video
 
-        with video.console_progress(src.name, enabled=settings.progress) as progress:
+        with console_progress(src.name, enabled=settings.progress) as progress:
             return video.anonymize_video_file(anonymizer, src, dst, overwrite=overwrite, protect=protect,
                                               options=settings.options(anonymizer.payload), progress=progress)
     return anonymizer.process_file(src, dst, overwrite=overwrite, protect=protect)
@@ -395,58 +243,6 @@ def _run_one(fn, src: Path, dst: Path | None) -> FileReport:
 
 # ---------------------------------------------------------------------------------------------
 # recover
-
-
-def find_payload(path: Path, data: bytes, payload_file: Path | None = None) -> tuple[bytes, str]:
-    """The recovery payload for an image: an explicit file, else embedded, else the sidecar."""
-    if payload_file is not None:
-        if not payload_file.exists():
-            raise PayloadMissingError(f"payload file {payload_file} does not exist")
-        return payload_file.read_bytes(), str(payload_file)
-    embedded = extract_payload(data)
-    if embedded is not None:
-        return embedded, "embedded"
-    side = sidecar_path(path)
-    if side.exists():
-        return side.read_bytes(), str(side)
-    raise PayloadMissingError(f"{path}: no recovery payload (none embedded, and sidecar {side} is missing)")
-
-
-def recover_image(
-    data: bytes, identities: Sequence, *, name: str = "<bytes>", path: Path | None = None,
-    payload_file: Path | None = None, from_pixels: bool = False, method_options: dict | None = None,
-) -> tuple[np.ndarray, ImageMetadata, ContainerInfo, FileReport]:
-    """Recover the original pixels of an anonymized image (bytes). Returns (pixels, original metadata,
-    container info, report). ``method_options`` (from-pixels only) add to / override the method
-    parameters recorded at anonymization, e.g. ``weights`` when non-default weights were used.
-    Raises WrongKeyError / TamperedPayloadError / TamperedPixelsError / PayloadCorruptError /
-    PayloadMissingError."""
-    image = decode_image(data, name=name)
-    blob, where = find_payload(path or Path(name), data, payload_file)
-    opened = open_container(blob, identities)  # checksum first, then key, then authenticated body
-    info = opened.info
-    verify_pixels(info, image.pixels)
-    if tuple(image.pixels.shape) != tuple(info.image_shape):
-        raise InputError(f"{name}: image shape {image.pixels.shape} differs from the payload's {tuple(info.image_shape)}")
-    report = FileReport(input=path or Path(name), method=info.method, faces=info.faces, payload=[where])
-    if from_pixels:
-        method = create_method(info.method, **{**info.method_params, **(method_options or {})})
-        if not isinstance(method, PixelRecoverableMethod):
-            raise InputError(f"method {info.method!r} hides nothing in the pixels; recover without --from-pixels")
-        # Contexts are re-derived by face index, so keep every face's index; faces that got the fallback
-        # (too small for the model) hide nothing and stay as they are.
-        contexts = face_contexts([_face_from_dict(f) for f in info.faces], opened.content_key)
-        mine = [i for i, f in enumerate(info.faces) if f.get("method") == info.method]
-        rgb = recover_frame_from_pixels(image.rgb(), [contexts[i].face for i in mine], method,
-                                        [contexts[i] for i in mine], rects=[tuple(info.faces[i]["rect"]) for i in mine])
-        pixels = merge_rgb(image.pixels, rgb)
-        report.notes.append("recovered from the anonymized pixels (approximate), not from the exact payload")
-    else:
-        pixels = restore_regions(image.pixels, opened.regions)
-        if info.extra.get("format") == "JPEG" or image.format == "JPEG":
-            report.notes.append("JPEG output: face regions restored exactly, the rest is as decoded")
-    meta = ImageMetadata(**{k: opened.secrets.get(f"metadata.{k}") for k in _METADATA_SECRETS})
-    return pixels, meta, info, report
 
 
 def recover(
@@ -481,8 +277,9 @@ def recover(
         dst = plan_output(src, root, Path(output) if output else None, batch=batch, suffix=".recovered", fmt_ext=fmt_ext)
 
         def one(src=src, dst=dst) -> FileReport:
+            explicit = Path(payload_file) if payload_file else None
             if src.suffix.lower() in VIDEO_EXTENSIONS:
-                from faceveil import video as video_pipeline
+                from faceveil.pipeline import video as video_pipeline
 
                 if from_pixels:
                     raise InputError(f"{src}: --from-pixels is for photos; videos recover from their exact payload")
@@ -491,25 +288,17 @@ def recover(
                 settings = video or VideoSettings()
                 # None: keep the payload's choice (lossless stays lossless) unless the caller set a codec
                 encode = settings.encode_options() if (settings.codec or settings.lossless or settings.crf) else None
-                with video_pipeline.console_progress(src.name, enabled=settings.progress) as progress:
+                with console_progress(src.name, enabled=settings.progress) as progress:
                     return video_pipeline.recover_video_file(
                         src, dst, identities, overwrite=overwrite, protect=protect, encode=encode, progress=progress,
-                        payload_file=Path(payload_file) if payload_file else None)
+                        payload_file=explicit)
             if not src.exists():
                 raise InputError(f"{src}: no such file")
-            data = src.read_bytes()
             if batch:
                 _make_output_dir(dst)
-            pixels, meta, _info, report = recover_image(
-                data, identities, name=str(src), path=src,
-                payload_file=Path(payload_file) if payload_file else None, from_pixels=from_pixels,
-                method_options=method_options,
-            )
-            encoded = encode_image(pixels, format_for_path(dst), metadata=meta, keep_metadata=keep_metadata,
-                                   keep_icc=keep_metadata, quality=100)
-            atomic_write_bytes(dst, encoded, overwrite=overwrite, protect=protect)
-            report.input, report.output = src, dst
-            return report
+            return recover_photo_file(src, dst, identities, payload_file=explicit, from_pixels=from_pixels,
+                                      method_options=method_options, keep_metadata=keep_metadata,
+                                      overwrite=overwrite, protect=protect)
 
         reports.append(_run_one(one, src, dst))
         if on_file:
@@ -528,36 +317,10 @@ def inspect(path: str | os.PathLike, payload_file: str | os.PathLike | None = No
     if not p.exists():
         raise InputError(f"{p}: no such file")
     if p.suffix.lower() in VIDEO_EXTENSIONS:
-        from faceveil import video
+        from faceveil.pipeline.video import inspect_video_file
 
-        return video.inspect_video_file(p, payload_file=Path(payload_file) if payload_file else None)
-    data = p.read_bytes()
-    image = decode_image(data, name=str(p))
-    result: dict = {"file": str(p), "format": image.format, "size": [image.pixels.shape[1], image.pixels.shape[0]],
-                    "channels": image.pixels.shape[2]}
-    try:
-        blob, where = find_payload(p, data, Path(payload_file) if payload_file else None)
-    except PayloadMissingError:
-        return result | {"payload": None}
-    info = read_info(blob)
-    try:
-        verify_pixels(info, image.pixels)
-        pixels_ok = True
-    except FaceveilError:
-        pixels_ok = False
-    return result | {
-        "payload": where,
-        "payload_bytes": len(blob),
-        "format_version": info.version,
-        "method": info.method,
-        "method_params": info.method_params,
-        "faces": info.faces,
-        "face_count": len(info.faces),
-        "regions": info.region_count,
-        "recipients": info.recipients,
-        "created": info.created,
-        "pixels_match_payload": pixels_ok,
-    }
+        return inspect_video_file(p, payload_file=Path(payload_file) if payload_file else None)
+    return inspect_photo_file(p, Path(payload_file) if payload_file else None)
 
 
 def keygen(private_path: str | os.PathLike, public_path: str | os.PathLike | None = None, *,
@@ -569,8 +332,3 @@ def keygen(private_path: str | os.PathLike, public_path: str | os.PathLike | Non
     identity = X25519Identity.generate()
     identity.save(priv, pub, passphrase=passphrase, overwrite=overwrite)
     return {"private_key": str(priv), "public_key": str(pub), "key_id": identity.recipient.key_id}
-
-
-def _face_from_dict(d: dict) -> Face:
-    lm = np.asarray(d["landmarks"], dtype=np.float32) if d.get("landmarks") is not None else None
-    return Face(box=tuple(d["box"]), landmarks=lm, score=d.get("score", 1.0), track_id=d.get("track_id"))

@@ -19,6 +19,7 @@ import click
 import typer
 
 from faceveil.errors import FaceveilError, InputError, KeyMaterialError
+from faceveil.plugins import DEFAULT_DETECTOR, DEFAULT_METHOD, DETECTORS, METHODS, TRAIN_COMMANDS
 
 PASSPHRASE_ENV = "FACEVEIL_PASSPHRASE"
 
@@ -111,11 +112,11 @@ def _count_inputs(inputs: list[Path]) -> int:
 def anonymize(
     inputs: Annotated[list[Path], typer.Argument(help="Image/video files or folders (searched recursively).", show_default=False)],
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Output file (one input) or folder (several). Default: <name>.anon.<ext> beside each input.")] = None,
-    method: Annotated[str, typer.Option("-m", "--method", help="mosaic (default), blur, pixelate, median, solid, proface-s, g2face.")] = "mosaic",
+    method: Annotated[str, typer.Option("-m", "--method", help=METHODS.help(DEFAULT_METHOD) + ".")] = DEFAULT_METHOD,
     obfuscation: Annotated[Optional[str], typer.Option("--obfuscation", help="PRO-Face S pre-obfuscation: blur, median, pixelate, mask, hybrid (the shipped weights: blur, median, pixelate).")] = None,
     option: Annotated[list[str], typer.Option("--option", "-O", help="Method option KEY=VALUE (repeatable), e.g. -O cells=8.")] = [],
     threshold: Annotated[Optional[float], typer.Option("--threshold", "-t", help="Face detection threshold (lower finds more faces).")] = None,
-    detector: Annotated[str, typer.Option("--detector", help="Face detector.")] = "centerface",
+    detector: Annotated[str, typer.Option("--detector", help="Face detector: " + DETECTORS.help(DEFAULT_DETECTOR) + ".")] = DEFAULT_DETECTOR,
     payload: Annotated[str, typer.Option("--payload", help="Where the encrypted recovery payload goes: embedded, sidecar, both, none (irreversible).")] = "embedded",
     recipient: Annotated[list[Path], typer.Option("--recipient", "-r", help="X25519 public key file (from `faceveil keygen`); repeatable. No passphrase is asked then.")] = [],
     password_file: Annotated[Optional[Path], typer.Option("--password-file", help=f"Read the passphrase from this file (else ${PASSPHRASE_ENV}, else a prompt).")] = None,
@@ -293,20 +294,18 @@ def _forward(sub_app, args: list[str], prog: str) -> int:
     return result if isinstance(result, int) else 0
 
 
-@train_app.command("proface-s", context_settings=_FORWARD, add_help_option=False)
-def train_proface_s(ctx: typer.Context) -> int:
-    """Train PRO-Face S (invertible obfuscation; see --help for data, modes, resolution)."""
-    from faceveil.methods.proface_s.train import app as proface_train
+def _train_command(plugin):
+    """A `faceveil train NAME` command forwarding its arguments to the method's own typer app."""
 
-    return _forward(proface_train, list(ctx.args), "faceveil train proface-s")
+    def command(ctx: typer.Context) -> int:
+        return _forward(plugin.load(), list(ctx.args), f"faceveil train {plugin.name}")
+
+    command.__doc__ = plugin.summary
+    train_app.command(plugin.name, context_settings=_FORWARD, add_help_option=False)(command)
 
 
-@train_app.command("g2face", context_settings=_FORWARD, add_help_option=False)
-def train_g2face(ctx: typer.Context) -> int:
-    """Train G2Face (published or offline priors; see --help)."""
-    from faceveil.methods.g2face.train import app as g2face_train
-
-    return _forward(g2face_train, list(ctx.args), "faceveil train g2face")
+for _plugin in TRAIN_COMMANDS:
+    _train_command(_plugin)
 
 
 def main(argv: list[str] | None = None) -> int:

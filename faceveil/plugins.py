@@ -86,6 +86,9 @@ class Registry:
         return ", ".join(f"{n} (default)" if n == default else n for n in self.names())
 
 
+DEFAULT_METHOD = "mosaic"
+DEFAULT_DETECTOR = "centerface"
+
 _CLASSICAL = "faceveil.methods.classical"
 METHODS = Registry("method", [
     Plugin("mosaic", f"{_CLASSICAL}:MosaicMethod", "noisy mosaic of random cells (default)", module=_CLASSICAL, options=f"{_CLASSICAL}:MosaicConfig"),

@@ -16,14 +16,14 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 @pytest.fixture(scope="session")
 def astronaut() -> np.ndarray:
-    from faceveil.eval.samples import load_sample
+    from faceveil.testing import load_sample
 
     return load_sample("astronaut")
 
 
 @pytest.fixture(scope="session")
 def grace_hopper() -> np.ndarray:
-    from faceveil.eval.samples import load_sample
+    from faceveil.testing import load_sample
 
     return load_sample("grace_hopper")
 

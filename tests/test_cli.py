@@ -251,7 +251,7 @@ def test_help_everywhere():
 
 def test_video_round_trip_through_the_cli(tmp_path, passphrase):
     from faceveil.io.video import iter_frames
-    from faceveil.video import write_synthetic_clip
+    from faceveil.testing import write_synthetic_clip
 
     clip = tmp_path / "clip.mp4"
     write_synthetic_clip(clip, seconds=0.4)

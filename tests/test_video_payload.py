@@ -11,7 +11,7 @@ import pytest
 from faceveil.crypto.envelope import ContentKey
 from faceveil.crypto.keys import X25519Identity
 from faceveil.errors import PayloadCorruptError, TamperedPayloadError, WrongKeyError
-from faceveil.video_payload import (
+from faceveil.pipeline.video_payload import (
     MODE_FFV1,
     MODE_TEMPORAL,
     FrameRecord,

@@ -21,18 +21,13 @@ from faceveil.faces.types import Face
 from faceveil.methods.base import AnonymizationMethod
 from faceveil.io.carriers import sidecar_path
 from faceveil.io.video import EncodeOptions, TimeSpan, iter_frames, probe_video, read_attachment, to_display
-from faceveil.video import (
-    ATTACHMENT_NAME,
-    VideoOptions,
-    anonymize_video,
-    inspect_video_file,
-    recover_video,
-    track_contexts,
-    write_synthetic_clip,
-)
+from faceveil.pipeline.frame import track_contexts
+from faceveil.pipeline.placement import ATTACHMENT_NAME
+from faceveil.pipeline.video import VideoOptions, anonymize_video, inspect_video_file, recover_video
+from faceveil.testing import write_synthetic_clip
 
 DROPPED = {3, 4, 11, 17}  # frames on which the detector is forced to miss the face
-LOSSLESS = VideoOptions(encode=EncodeOptions(lossless=True))
+LOSSLESS = VideoOptions(encode=EncodeOptions(lossless=True), payload="both")
 
 
 class MissingDetector:
@@ -370,7 +365,7 @@ def test_aligned_methods_are_batched_across_frames_with_identical_results(tmp_pa
 
 
 def test_payload_too_large_to_embed_goes_to_a_sidecar(clip, detector, identity, tmp_path, monkeypatch):
-    import faceveil.video as video
+    import faceveil.pipeline.video as video
 
     monkeypatch.setattr(video, "MAX_ATTACHMENT_BYTES", 1000)
     out = tmp_path / "big.mkv"

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from faceveil.analysis.recognizer import Recognizer
 from faceveil.errors import FaceveilError, InputError
+from faceveil.plugins import RECOGNIZERS
 
 # Recognizer(s) each learned method used as a loss during training (excluded from its evaluation).
 TRAINING_RECOGNIZERS: dict[str, tuple[str, ...]] = {"g2face": ("arcface",)}  # PRO-Face S trains on image losses only
@@ -72,15 +73,16 @@ def _dlib_file():
     return package_file("face_recognition_models", "models", "dlib_face_recognition_resnet_model_v1.dat")
 
 
-# name -> (factory, model file locator, where it is expected). Locators are checked without importing
-# the model registry's every module (the learned methods' packages import torch and torchvision).
-_FACTORIES: dict[str, tuple[Callable[[], Recognizer], Callable[[], object], str]] = {
-    "dlib": (_dlib, _dlib_file, "face_recognition_models package"),
-    "faceres": (_faceres, _human_file("faceres"), "human-models (scripts/fetch_npm_models.sh)"),
-    "mobileface": (_mobileface, _human_file("mobileface"), "human-models (scripts/fetch_npm_models.sh)"),
-    "arcface": (_arcface, _arcface_file, "$FACEVEIL_WEIGHTS/backbone.pth (model arcface_iresnet50)"),
+# The recognizers and their factories are declared in faceveil.plugins.RECOGNIZERS; here, per name, the
+# model file locator and where it is expected. Locators are checked without importing the model
+# registry's every module (the learned methods' packages import torch and torchvision).
+_LOCATORS: dict[str, tuple[Callable[[], object], str]] = {
+    "dlib": (_dlib_file, "face_recognition_models package"),
+    "faceres": (_human_file("faceres"), "human-models (scripts/fetch_npm_models.sh)"),
+    "mobileface": (_human_file("mobileface"), "human-models (scripts/fetch_npm_models.sh)"),
+    "arcface": (_arcface_file, "$FACEVEIL_WEIGHTS/backbone.pth (model arcface_iresnet50)"),
 }
-RECOGNIZER_NAMES = tuple(_FACTORIES)
+RECOGNIZER_NAMES = tuple(RECOGNIZERS.names())
 
 
 @dataclass(frozen=True)
@@ -93,16 +95,15 @@ class RecognizerAvailability:
 def recognizer_availability() -> list[RecognizerAvailability]:
     """Which recognizers can run here (model files present), without loading any network."""
     out = []
-    for name, (_, locate, where) in _FACTORIES.items():
+    for name in RECOGNIZER_NAMES:
+        locate, where = _LOCATORS[name]
         path = locate()
         out.append(RecognizerAvailability(name, path is not None, str(path) if path is not None else f"missing: {where}"))
     return out
 
 
 def create_recognizer(name: str) -> Recognizer:
-    if name not in _FACTORIES:
-        raise InputError(f"unknown recognizer {name!r}; choose from: {', '.join(RECOGNIZER_NAMES)}")
-    return _FACTORIES[name][0]()
+    return RECOGNIZERS.create(name)  # unknown name -> InputError listing the registered ones
 
 
 def default_recognizers(method: str | None = None, requested: list[str] | None = None) -> tuple[list[str], list[str]]:

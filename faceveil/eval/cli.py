@@ -19,6 +19,7 @@ import typer
 
 from faceveil.errors import FaceveilError, InputError
 from faceveil.methods.base import parse_method_options as parse_options  # noqa: F401 (public name)
+from faceveil.plugins import DEFAULT_DETECTOR, DETECTORS, METHODS
 
 app = typer.Typer(
     name="eval",
@@ -31,7 +32,7 @@ app = typer.Typer(
 
 @app.callback(invoke_without_command=True)
 def eval_command(
-    method: Annotated[Optional[str], typer.Option("--method", "-m", help="faceveil method to run (blur, pixelate, median, mosaic, solid, proface-s, g2face)")] = None,
+    method: Annotated[Optional[str], typer.Option("--method", "-m", help="faceveil method to run (" + ", ".join(METHODS.names()) + ")")] = None,
     option: Annotated[list[str], typer.Option("--option", "-O", help="method option KEY=VALUE (repeatable), as in faceveil anonymize")] = [],  # noqa: B006
     anonymized: Annotated[Optional[Path], typer.Option("--anonymized", help="folder of anonymized images from any tool, paired with --data by file name")] = None,
     recovered: Annotated[Optional[Path], typer.Option("--recovered", help="with --anonymized: folder of recovered images, paired by file name")] = None,
@@ -39,8 +40,8 @@ def eval_command(
     pairs: Annotated[Optional[Path], typer.Option("--pairs", help="LFW-format pairs.txt (names relative to --data) for TAR@FAR")] = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="output folder for metrics.json, report.html and images")] = Path("faceveil-eval"),
     recognizer: Annotated[list[str], typer.Option("--recognizer", help="recognizer(s) to use (default: all available, minus the method's training recognizer)")] = [],  # noqa: B006
-    detector: Annotated[list[str], typer.Option("--detector", help="detector(s) for detection rate (default: all)")] = [],  # noqa: B006
-    face_detector: Annotated[str, typer.Option("--face-detector", help="detector that finds the faces to anonymize and measure")] = "centerface",
+    detector: Annotated[list[str], typer.Option("--detector", help="detector(s) for detection rate (default: all: " + ", ".join(DETECTORS.names()) + ")")] = [],  # noqa: B006
+    face_detector: Annotated[str, typer.Option("--face-detector", help="detector that finds the faces to anonymize and measure")] = DEFAULT_DETECTOR,
     no_landmarks68: Annotated[bool, typer.Option("--no-landmarks68", help="skip dlib 68-point landmark distance")] = False,
     no_facemesh: Annotated[bool, typer.Option("--no-facemesh", help="skip FaceMesh landmark, pose, shape and expression distances")] = False,
     diversity: Annotated[int, typer.Option("--diversity", help="with --method: extra anonymizations per face for diversity and the t-SNE plot")] = 0,

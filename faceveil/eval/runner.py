@@ -37,8 +37,9 @@ from faceveil.errors import FaceveilError
 from faceveil.eval import metrics as M
 from faceveil.eval.sources import EvalItem
 from faceveil.faces.types import Face
+from faceveil.plugins import DETECTORS
 
-ALL_DETECTORS = ("centerface", "dlib-hog", "dlib-mmod", "blazeface", "haar")
+ALL_DETECTORS = tuple(DETECTORS.names())  # every registered detector (faceveil.plugins)
 RECOVERY_MARGIN = 0.2  # face region for recovery metrics: box grown by 20 % of its size per side
 
 

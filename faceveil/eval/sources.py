@@ -17,7 +17,7 @@ import numpy as np
 from faceveil.errors import FaceveilError, InputError, PayloadCorruptError, WrongKeyError
 from faceveil.faces.types import Face
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
+from faceveil.io.suffixes import IMAGE_SUFFIXES  # noqa: E402,F401 (public name)
 
 
 @dataclass
@@ -110,6 +110,7 @@ class MethodSource:
         if diversity < 0:
             raise InputError("--diversity must be >= 0")
         self.method = create_method(method, **(options or {}))
+        self.method.check_can_anonymize()  # as `faceveil anonymize` does: missing weights fail up front
         self.detector = create_detector(detector)
         self.diversity = diversity
         self.seed = seed
@@ -163,14 +164,16 @@ class MethodSource:
 
         return create_method(self.method.fallback)
 
-    def _recover_from_pixels(self, anonymized: np.ndarray, faces: list[Face], contexts) -> np.ndarray | None:
-        """The key holder's pixel recovery, or None where the method refuses it: a payload-carrying
-        method (G2Face secure) rejects a wrong key or a payload damaged beyond its error correction,
-        which the recovery metrics then report as missing instead of ending the run."""
-        from faceveil.pipeline import recover_frame_from_pixels
+    def _recover_from_pixels(self, anonymized: np.ndarray, outcomes, contexts) -> np.ndarray | None:
+        """The key holder's pixel recovery, exactly as ``faceveil recover --from-pixels`` runs it (the
+        same pipeline call, with the outcomes recorded at anonymization), or None where the method
+        refuses it: a payload-carrying method (G2Face secure) rejects a wrong key or a payload damaged
+        beyond its error correction, which the recovery metrics then report as missing instead of
+        ending the run."""
+        from faceveil.pipeline import recover_outcomes_from_pixels
 
         try:
-            return recover_frame_from_pixels(anonymized, faces, self.method, contexts)
+            return recover_outcomes_from_pixels(anonymized, outcomes, self.method, contexts)
         except (PayloadCorruptError, WrongKeyError):
             return None
 
@@ -180,8 +183,8 @@ class MethodSource:
         faces = self.detector.detect(rgb)
         frame, contexts, payload = self._anonymize_measuring_payload(rgb, faces)
         if self.pixel_recoverable:
-            recovered = self._recover_from_pixels(frame.rgb, faces, contexts)
-            wrong = self._recover_from_pixels(frame.rgb, faces, face_contexts(faces, self._new_key()))
+            recovered = self._recover_from_pixels(frame.rgb, frame.outcomes, contexts)
+            wrong = self._recover_from_pixels(frame.rgb, frame.outcomes, face_contexts(faces, self._new_key()))
             kind = "pixels"
         else:
             # What `faceveil recover` does with the payload: put the recorded original rectangles back.

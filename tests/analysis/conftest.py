@@ -5,7 +5,7 @@ import pytest
 from PIL import Image
 
 from faceveil.analysis.dlib_models import DlibHogDetector
-from faceveil.eval.samples import load_sample
+from faceveil.testing import load_sample
 from faceveil.faces.types import Face
 
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from faceveil.analysis.arcface import embed_faces, iresnet50
-from faceveil.eval.samples import load_sample
+from faceveil.testing import load_sample
 
 torch.set_num_threads(1)
 

@@ -11,7 +11,7 @@ from PIL import Image
 from faceveil.analysis.dlib_models import DlibHogDetector
 from faceveil.errors import InputError
 from faceveil.eval.cli import main, parse_options
-from faceveil.eval.samples import load_sample
+from faceveil.testing import load_sample
 
 FAST = ["--recognizer", "dlib", "--detector", "haar", "--detector", "dlib-hog", "--no-facemesh"]
 

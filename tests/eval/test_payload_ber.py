@@ -10,7 +10,7 @@ import torch
 from faceveil.eval.payload_channel import CHANNELS, HiddenBitsMethod
 from faceveil.eval.report import render_html
 from faceveil.eval.runner import EvalConfig, evaluate
-from faceveil.eval.samples import load_sample
+from faceveil.testing import load_sample
 from faceveil.eval.sources import MethodSource
 from tests.methods.g2face.small import small_engine
 

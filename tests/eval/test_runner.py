@@ -8,7 +8,7 @@ import pytest
 
 from faceveil.eval.report import write_plots
 from faceveil.eval.runner import EvalConfig, evaluate, face_region, recovery_metrics
-from faceveil.eval.samples import load_sample
+from faceveil.testing import load_sample
 from faceveil.eval.sources import EvalItem
 from faceveil.faces.types import Face
 

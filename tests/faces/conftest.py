@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import pytest
 
-from faceveil.eval.samples import load_sample
+from faceveil.testing import load_sample
 from faceveil.faces.detect import CenterFaceDetector, DetectorConfig
 from faceveil.faces.types import Face
 

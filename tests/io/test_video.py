@@ -18,7 +18,7 @@ from faceveil.io.video import (
     probe_video,
     to_display,
 )
-from faceveil.video import write_synthetic_clip
+from faceveil.testing import write_synthetic_clip
 
 SIZE = (96, 64)  # display (W, H): tiny, so the whole file runs in a few seconds
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from faceveil.errors import InputError
-from faceveil.eval.samples import load_sample
+from faceveil.testing import load_sample
 from faceveil.faces.align import region_rect
 from faceveil.faces.detect import CenterFaceDetector
 from faceveil.faces.types import Face

@@ -13,7 +13,7 @@ from PIL import Image
 
 from faceveil.errors import InputError
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp"}
+from faceveil.io.suffixes import IMAGE_SUFFIXES  # noqa: E402
 # Face boxes (x0, y0, x1, y1) framing the sample photos' faces like an FFHQ crop (hair and chin in).
 SAMPLE_FACE_BOXES = {"astronaut": (130, 0, 380, 250), "grace_hopper": (90, 30, 410, 350)}
 

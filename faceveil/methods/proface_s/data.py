@@ -31,7 +31,7 @@ DEFAULT_SKIMAGE_FILES = (
 DEFAULT_MATPLOTLIB_FILES = ("Minduka_Present_Blue_Pack.png", "logo2.png")
 LFW_SUBSET = "lfw_subset.npy"
 EVAL_EXCLUDED = ("astronaut.png", "grace_hopper.jpg")
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+from faceveil.io.suffixes import IMAGE_SUFFIXES  # noqa: E402
 
 
 @dataclass

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from faceveil.errors import InputError, KeyMaterialError, ModelUnavailableError, PayloadCorruptError
-from faceveil.eval.samples import load_sample
+from faceveil.testing import load_sample
 from faceveil.faces.types import Face
 from faceveil.methods.base import FaceContext, available_methods, create_method
 from faceveil.methods.g2face.method import G2FaceMethod, crops_to_tensor, tensor_to_crops

@@ -12,7 +12,7 @@ import torch
 
 from faceveil.crypto.envelope import ContentKey
 from faceveil.errors import InputError, ModelUnavailableError, PayloadCorruptError
-from faceveil.eval.samples import load_sample
+from faceveil.testing import load_sample
 from faceveil.faces.align import align_face
 from faceveil.faces.detect import CenterFaceDetector
 from faceveil.methods.base import create_method

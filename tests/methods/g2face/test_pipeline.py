@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from faceveil.eval.samples import load_sample
+from faceveil.testing import load_sample
 from faceveil.faces.detect import CenterFaceDetector
 from faceveil.methods.g2face.method import G2FaceMethod
 from faceveil.pipeline import anonymize_frame, face_contexts, recover_frame_from_pixels

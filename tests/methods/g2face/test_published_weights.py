@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from faceveil.errors import PayloadCorruptError
-from faceveil.eval.samples import load_sample
+from faceveil.testing import load_sample
 from faceveil.faces.types import Face
 from faceveil.methods.base import FaceContext, create_method
 

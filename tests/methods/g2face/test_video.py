@@ -8,7 +8,8 @@ import torch
 from faceveil.crypto.keys import X25519Identity
 from faceveil.io.video import EncodeOptions, iter_frames
 from faceveil.methods.g2face.method import G2FaceMethod
-from faceveil.video import VideoOptions, anonymize_video, recover_video, write_synthetic_clip
+from faceveil.pipeline.video import VideoOptions, anonymize_video, recover_video
+from faceveil.testing import write_synthetic_clip
 
 from .small import small_engine
 

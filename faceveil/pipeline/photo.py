@@ -1,0 +1,227 @@
+"""Photos: load → detect → frame pipeline → seal → place the payload; recover; inspect.
+
+anonymize:  detect faces on RGB → anonymize them (pipeline.frame) → record the original pixels of
+            every changed rectangle → encode the output → hash the *decoded* output pixels → seal the
+            container (hash bound as associated data) → embed and/or sidecar (pipeline.placement).
+recover:    find payload → read header (no key) → open with key → check the pixel hash → put the
+            original rectangles back (→ bit-exact for lossless outputs), or, ``from_pixels``, run the
+            method's inverse on the recorded faces.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from faceveil.crypto.container import ContainerInfo, open_container, read_info, seal, verify_pixels
+from faceveil.crypto.envelope import ContentKey
+from faceveil.errors import FaceveilError, InputError, KeyMaterialError, NoFacesError, PayloadMissingError
+from faceveil.faces.detect import create_detector
+from faceveil.faces.types import Face
+from faceveil.io.atomic import atomic_write_bytes
+from faceveil.io.carriers import embed_payload, sidecar_path
+from faceveil.io.images import ImageMetadata, LoadedImage, decode_image, encode_image, format_for_path, load_image, merge_rgb
+from faceveil.methods.base import PixelRecoverableMethod, create_method
+from faceveil.pipeline.frame import (
+    anonymize_frame,
+    changed_regions,
+    face_contexts,
+    face_from_dict,
+    pixel_digest,
+    recover_outcomes_from_pixels,
+    restore_regions,
+)
+from faceveil.pipeline.placement import DEFAULT_PAYLOAD, PayloadMode, check_payload_mode, find_photo_payload, photo_places
+from faceveil.pipeline.report import FileReport
+from faceveil.plugins import DEFAULT_DETECTOR, DEFAULT_METHOD
+
+_METADATA_SECRETS = ("exif", "icc_profile", "xmp")
+
+
+class Anonymizer:
+    """Anonymizes images one after another with one detector, one method and one set of recipients."""
+
+    def __init__(
+        self,
+        *,
+        method: str = DEFAULT_METHOD,
+        method_options: dict | None = None,
+        detector: str = DEFAULT_DETECTOR,
+        threshold: float | None = None,
+        recipients: Sequence = (),
+        payload: PayloadMode = DEFAULT_PAYLOAD,
+        keep_metadata: bool = False,
+        keep_icc: bool = False,
+        quality: int = 95,
+        require_faces: bool = False,
+    ):
+        check_payload_mode(payload)
+        if payload != "none" and not recipients:
+            raise KeyMaterialError(
+                "no key for the recovery payload: give a passphrase (prompt, --password-file or "
+                "FACEVEIL_PASSPHRASE) or --recipient PUBLIC_KEY, or use --payload none (irreversible)"
+            )
+        if not 1 <= quality <= 100:
+            raise InputError(f"--quality must be in 1..100, got {quality}")
+        self.method = create_method(method, **(method_options or {}))
+        self.method.check_can_anonymize()
+        det_config = {} if threshold is None else {"threshold": threshold}
+        self.detector = create_detector(detector, **det_config)
+        self.recipients = list(recipients)
+        self.payload = payload
+        self.keep_metadata = keep_metadata
+        self.keep_icc = keep_icc
+        self.quality = quality
+        self.require_faces = require_faces
+
+    def anonymize_image(self, image: LoadedImage, fmt: str, faces: Sequence[Face] | None = None) -> tuple[bytes, bytes | None, FileReport]:
+        """Anonymize a loaded image; returns (encoded output bytes without payload, container or None, report)."""
+        report = FileReport(input=image.path or Path("<array>"), method=self.method.name)
+        rgb = image.rgb()
+        t = time.perf_counter()
+        if faces is None:
+            faces = self.detector.detect(rgb)
+        report.timings["detect"] = time.perf_counter() - t
+        if not faces:
+            if self.require_faces:
+                raise NoFacesError(f"{report.input}: no face found (threshold too high?)")
+            # A missed face is a privacy leak: say so loudly rather than print a quiet "0 faces".
+            report.notes.append("no face found: check the output; lower --threshold if a face was missed")
+        content_key = ContentKey.generate() if self.payload != "none" else None
+        contexts = face_contexts(faces, content_key)
+        frame = anonymize_frame(rgb, faces, self.method, contexts)
+        report.timings |= {k: v for k, v in frame.timings.items() if k != "total"}
+        report.faces = [o.to_dict() for o in frame.outcomes]
+        for o in frame.outcomes:
+            if o.fallback_reason:
+                report.notes.append(f"face at {[round(v) for v in o.face.box]}: {o.method} used instead ({o.fallback_reason})")
+        pixels = merge_rgb(image.pixels, frame.rgb) if faces else image.pixels
+
+        t = time.perf_counter()
+        encoded = encode_image(pixels, fmt, quality=self.quality, metadata=image.metadata,
+                               keep_metadata=self.keep_metadata, keep_icc=self.keep_icc)
+        container = None
+        if content_key is not None:
+            # Hash what a reader will decode. Lossless formats decode to exactly what we encoded
+            # (tested in tests/io); JPEG does not, so decode it once.
+            decoded = decode_image(encoded).pixels if fmt == "JPEG" else pixels
+            secrets = {f"metadata.{k}": v for k in _METADATA_SECRETS if (v := getattr(image.metadata, k, None))}
+            container = seal(
+                regions=changed_regions(image.pixels, pixels, [o.rect for o in frame.outcomes]),
+                method=self.method.name,
+                method_params=self.method.params(),
+                image_shape=tuple(image.pixels.shape),
+                faces=[o.to_dict() for o in frame.outcomes],
+                pixel_sha256=pixel_digest(decoded),
+                recipients=self.recipients,
+                content_key=content_key,
+                secrets=secrets,
+                extra={"format": fmt},
+            )
+        report.timings["encrypt_encode"] = time.perf_counter() - t
+        return encoded, container, report
+
+    def process_file(self, src: Path, dst: Path, *, overwrite: bool = False, protect: Iterable[Path] = ()) -> FileReport:
+        image = load_image(src)
+        fmt = format_for_path(dst)
+        encoded, container, report = self.anonymize_image(image, fmt)
+        report.input, report.output = src, dst
+        if container is not None:
+            embed, side, note = photo_places(self.payload, fmt)
+            if note:
+                report.notes.append(note)
+            if embed:
+                encoded = embed_payload(encoded, container)
+                report.payload.append("embedded")
+            if side:
+                atomic_write_bytes(sidecar_path(dst), container, overwrite=overwrite, protect=protect)
+                report.payload.append(str(sidecar_path(dst)))
+        atomic_write_bytes(dst, encoded, overwrite=overwrite, protect=protect)
+        return report
+
+
+def recover_image(
+    data: bytes, identities: Sequence, *, name: str = "<bytes>", path: Path | None = None,
+    payload_file: Path | None = None, from_pixels: bool = False, method_options: dict | None = None,
+) -> tuple[np.ndarray, ImageMetadata, ContainerInfo, FileReport]:
+    """Recover the original pixels of an anonymized image (bytes). Returns (pixels, original metadata,
+    container info, report). ``method_options`` (from-pixels only) add to / override the method
+    parameters recorded at anonymization, e.g. ``weights`` when non-default weights were used.
+    Raises WrongKeyError / TamperedPayloadError / TamperedPixelsError / PayloadCorruptError /
+    PayloadMissingError."""
+    image = decode_image(data, name=name)
+    blob, where = find_photo_payload(path or Path(name), data, payload_file)
+    opened = open_container(blob, identities)  # checksum first, then key, then authenticated body
+    info = opened.info
+    verify_pixels(info, image.pixels)
+    if tuple(image.pixels.shape) != tuple(info.image_shape):
+        raise InputError(f"{name}: image shape {image.pixels.shape} differs from the payload's {tuple(info.image_shape)}")
+    report = FileReport(input=path or Path(name), method=info.method, faces=info.faces, payload=[where])
+    if from_pixels:
+        method = create_method(info.method, **{**info.method_params, **(method_options or {})})
+        if not isinstance(method, PixelRecoverableMethod):
+            raise InputError(f"method {info.method!r} hides nothing in the pixels; recover without --from-pixels")
+        # Contexts are re-derived by face index, so keep every face's index; faces that got the fallback
+        # (too small for the model) hide nothing and stay as they are.
+        contexts = face_contexts([face_from_dict(f) for f in info.faces], opened.content_key)
+        rgb = recover_outcomes_from_pixels(image.rgb(), info.faces, method, contexts)
+        pixels = merge_rgb(image.pixels, rgb)
+        report.notes.append("recovered from the anonymized pixels (approximate), not from the exact payload")
+    else:
+        pixels = restore_regions(image.pixels, opened.regions)
+        if info.extra.get("format") == "JPEG" or image.format == "JPEG":
+            report.notes.append("JPEG output: face regions restored exactly, the rest is as decoded")
+    meta = ImageMetadata(**{k: opened.secrets.get(f"metadata.{k}") for k in _METADATA_SECRETS})
+    return pixels, meta, info, report
+
+
+def recover_photo_file(src: Path, dst: Path, identities: Sequence, *, payload_file: Path | None = None,
+                       from_pixels: bool = False, method_options: dict | None = None, keep_metadata: bool = True,
+                       overwrite: bool = False, protect: Iterable[Path] = ()) -> FileReport:
+    """``faceveil recover`` on one image file."""
+    if not src.exists():
+        raise InputError(f"{src}: no such file")
+    data = src.read_bytes()
+    pixels, meta, _info, report = recover_image(
+        data, identities, name=str(src), path=src, payload_file=payload_file, from_pixels=from_pixels,
+        method_options=method_options,
+    )
+    encoded = encode_image(pixels, format_for_path(dst), metadata=meta, keep_metadata=keep_metadata,
+                           keep_icc=keep_metadata, quality=100)
+    atomic_write_bytes(dst, encoded, overwrite=overwrite, protect=protect)
+    report.input, report.output = src, dst
+    return report
+
+
+def inspect_photo_file(p: Path, payload_file: Path | None = None) -> dict:
+    """What an image carries, readable without a key (see ``faceveil.api.inspect``)."""
+    data = p.read_bytes()
+    image = decode_image(data, name=str(p))
+    result: dict = {"file": str(p), "format": image.format, "size": [image.pixels.shape[1], image.pixels.shape[0]],
+                    "channels": image.pixels.shape[2]}
+    try:
+        blob, where = find_photo_payload(p, data, payload_file)
+    except PayloadMissingError:
+        return result | {"payload": None}
+    info = read_info(blob)
+    try:
+        verify_pixels(info, image.pixels)
+        pixels_ok = True
+    except FaceveilError:
+        pixels_ok = False
+    return result | {
+        "payload": where,
+        "payload_bytes": len(blob),
+        "format_version": info.version,
+        "method": info.method,
+        "method_params": info.method_params,
+        "faces": info.faces,
+        "face_count": len(info.faces),
+        "regions": info.region_count,
+        "recipients": info.recipients,
+        "created": info.created,
+        "pixels_match_payload": pixels_ok,
+    }

@@ -1,0 +1,97 @@
+"""Where the recovery payload goes and where it is found again, for photos and videos.
+
+One :data:`PayloadMode` and one default for every file type:
+
+- ``embedded``: inside the file (PNG/JPEG/WebP chunk; Matroska attachment for video); formats that
+  cannot carry one get a sidecar instead, and the report says so;
+- ``sidecar``: ``<output>.fvpayload``-style file beside the output (faceveil.io.carriers.sidecar_path);
+- ``both``: embedded (where possible) and a sidecar;
+- ``none``: no payload at all (irreversible).
+
+Lookup order when recovering: an explicit payload file, then the embedded payload, then the sidecar.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO, Literal
+
+from faceveil.errors import InputError, PayloadMissingError
+from faceveil.io.carriers import extract_payload, sidecar_path, supports_embedding
+
+PayloadMode = Literal["embedded", "sidecar", "both", "none"]
+PAYLOAD_MODES: tuple[str, ...] = ("embedded", "sidecar", "both", "none")
+DEFAULT_PAYLOAD: PayloadMode = "embedded"
+
+ATTACHMENT_NAME = "faceveil-recovery.fvv"
+# Matroska attachments live in the file header and are read into memory whole (by PyAV and by
+# players), so long videos keep their payload in the sidecar instead.
+MAX_ATTACHMENT_BYTES = 256 * 2**20
+
+
+def check_payload_mode(mode: str, flag: str = "--payload") -> PayloadMode:
+    if mode not in PAYLOAD_MODES:
+        raise InputError(f"{flag} must be one of {', '.join(PAYLOAD_MODES)}, got {mode!r}")
+    return mode  # type: ignore[return-value]
+
+
+def photo_places(mode: PayloadMode, fmt: str) -> tuple[bool, bool, str | None]:
+    """(embed, write a sidecar, note) for a photo in image format ``fmt`` (e.g. "PNG")."""
+    if mode == "none":
+        return False, False, None
+    embed = mode in ("embedded", "both") and supports_embedding(fmt)
+    note = None
+    if mode == "embedded" and not embed:
+        note = f"{fmt} cannot carry an embedded payload: wrote a sidecar instead"
+    return embed, mode in ("sidecar", "both") or not embed, note
+
+
+def video_places(mode: PayloadMode, dst: Path) -> tuple[bool, bool]:
+    """(embed as an MKV attachment, write a sidecar) for a video; only Matroska can embed."""
+    from faceveil.io.video import supports_attachments
+
+    if mode == "none":
+        return False, False
+    embed = mode in ("embedded", "both") and supports_attachments(dst)
+    return embed, mode in ("sidecar", "both") or not embed
+
+
+def find_photo_payload(path: Path, data: bytes, payload_file: Path | None = None) -> tuple[bytes, str]:
+    """The recovery payload for an image: an explicit file, else embedded, else the sidecar."""
+    if payload_file is not None:
+        if not payload_file.exists():
+            raise PayloadMissingError(f"payload file {payload_file} does not exist")
+        return payload_file.read_bytes(), str(payload_file)
+    embedded = extract_payload(data)
+    if embedded is not None:
+        return embedded, "embedded"
+    side = sidecar_path(path)
+    if side.exists():
+        return side.read_bytes(), str(side)
+    raise PayloadMissingError(f"{path}: no recovery payload (none embedded, and sidecar {side} is missing)")
+
+
+@contextlib.contextmanager
+def video_payload_source(src: Path, payload_file: Path | None) -> Iterator[tuple[BinaryIO, str]]:
+    """Yield (binary stream, where) for a video's payload: explicit file, MKV attachment, then sidecar."""
+    from faceveil.io.video import read_attachment
+
+    if payload_file is not None:
+        if not payload_file.exists():
+            raise PayloadMissingError(f"payload file {payload_file} does not exist")
+        with open(payload_file, "rb") as f:
+            yield f, str(payload_file)
+        return
+    attached = read_attachment(src, ATTACHMENT_NAME)
+    if attached is not None:
+        yield io.BytesIO(attached), "embedded"
+        return
+    side = sidecar_path(src)
+    if side.exists():
+        with open(side, "rb") as f:
+            yield f, str(side)
+        return
+    raise PayloadMissingError(f"{src}: no recovery payload (no {ATTACHMENT_NAME} attachment, and sidecar {side} is missing)")

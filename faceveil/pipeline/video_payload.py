@@ -1,0 +1,440 @@
+"""The video recovery payload: an encrypted, compressed stream of the original pixels of every
+modified rectangle of every frame, written and read in bounded memory.
+
+Byte layout (integers big-endian)::
+
+    magic        8   b"\\x89FVV\\r\\n\\x1a\\n"
+    version      2   u16, currently 1
+    header_len   8   u64
+    header       header_len  a standard faceveil recovery container (faceveil.crypto.container.seal)
+                             with no regions: it carries the recipient stanzas that wrap the video's
+                             content key, the method, and in ``extra`` the stream description
+                             (frame count, chunk count, SHA-256 of all chunk bytes, stream id)
+    chunks       repeated:   u32 ciphertext_len, ciphertext
+
+Chunk ``i`` = ChaCha20-Poly1305(key = HKDF(content key, "video/<stream id>/chunk/<i>"), zero nonce,
+records, aad = "faceveil/video/v1" || stream id || u32 i). Each key encrypts exactly one chunk.
+The header (sealed last, once the chunk count and hash are known) authenticates the number of chunks
+and the hash of their bytes, so dropped, reordered, duplicated or truncated chunks are detected.
+Photos and videos therefore share one key scheme: passphrase and X25519 recipients work the same.
+
+Records of one chunk::
+
+    per frame:  u32 frame_index, u8 has_digest, [32 bytes pixel_digest], u16 n_regions
+    per region: i32 track_id, u32 x, u32 y, u32 w, u32 h, u8 mode, i32 ox, i32 oy, u32 len, data
+
+Region coding, chosen per region by size (measured on a 1280x720 clip of a moving face with sensor
+noise, 50 regions of ~256x212: raw 9.4 MB, PNG 5.4 MB, row-delta+zlib 4.1 MB, temporal residual+zlib
+4.2 MB, lzma 3.0 MB at 17x the time, WebP-lossless 2.5 MB at 4x the time, **FFV1 2.5 MB** at zlib's speed):
+
+- ``mode 0`` FFV1 (RFC 9043, lossless intra video codec; range coder, large context) of the RGB
+  pixels, one FFV1 frame per region. The default: ~40 % smaller than PNG/zlib on camera footage.
+- ``mode 1`` temporal: zlib of the difference (mod 256) to the same track's region in the previous
+  frame, displaced by (ox, oy) (edge pixels repeated where it does not overlap). Wins on static
+  scenes, where decoded H.264 repeats pixels exactly (skip blocks) and the residual is mostly zero.
+  The encoder tries a few displacements (same place in the image, same place in the box, centred).
+
+Every chunk starts without references, so chunks decode independently.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import secrets as _secrets
+import struct
+import zlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+
+from faceveil.crypto.container import ContainerInfo, open_container, read_info, seal
+from faceveil.crypto.envelope import ContentKey
+from faceveil.crypto.primitives import AuthenticationFailed, open_once, seal_once
+from faceveil.errors import PayloadCorruptError, TamperedPayloadError
+
+VIDEO_MAGIC = b"\x89FVV\r\n\x1a\n"
+VIDEO_VERSION = 1
+_PREAMBLE = struct.Struct(">8sHQ")
+_CHUNK_LEN = struct.Struct(">I")
+_FRAME = struct.Struct(">IB")
+_COUNT = struct.Struct(">H")
+_REGION = struct.Struct(">iIIIIBiiI")
+_DIGEST_BYTES = 32
+_STREAM_ID_BYTES = 16
+MAX_CHUNK_BYTES = 512 * 1024 * 1024  # a chunk is ~1 s of video; anything larger is corrupt
+MAX_CHUNK_FRAMES = 240
+MODE_FFV1 = 0
+MODE_TEMPORAL = 1
+ZLIB_LEVEL = 6
+
+
+@dataclass
+class TrackRegion:
+    """Original pixels of one modified rectangle of a frame. pixels: (h, w, 3) uint8 at (x, y).
+
+    track_id: the face track it belongs to (-1 for pixels no track owns)."""
+
+    track_id: int
+    x: int
+    y: int
+    pixels: np.ndarray
+
+
+@dataclass
+class FrameRecord:
+    """Everything recovery needs for one frame: its regions and, for lossless outputs, the
+    pixel_digest of the anonymized frame (so a modified video is detected)."""
+
+    index: int
+    regions: list[TrackRegion]
+    digest: bytes | None = None
+
+
+# --------------------------------------------------------------------------------------------- coding
+
+
+def _reference(prev: np.ndarray, height: int, width: int, ox: int, oy: int) -> np.ndarray:
+    """(height, width, 3) reference: ``prev`` sampled at (row + oy, col + ox), edges repeated."""
+    rows = np.clip(np.arange(height) + oy, 0, prev.shape[0] - 1)
+    cols = np.clip(np.arange(width) + ox, 0, prev.shape[1] - 1)
+    return prev[rows[:, None], cols[None, :]]
+
+
+def _candidate_offsets(prev: TrackRegion, x: int, y: int, w: int, h: int) -> list[tuple[int, int]]:
+    ph, pw = prev.pixels.shape[:2]
+    offsets = [(x - prev.x, y - prev.y), (0, 0), ((pw - w) // 2, (ph - h) // 2)]
+    return list(dict.fromkeys(offsets))  # unique, order kept
+
+
+def encode_ffv1(pixels: np.ndarray) -> bytes:
+    """(h, w, 3) uint8 RGB -> one FFV1 frame (bgr0: an exact RGB round trip, unlike any YUV format)."""
+    import av
+
+    context = av.CodecContext.create("ffv1", "w")
+    context.width, context.height = pixels.shape[1], pixels.shape[0]
+    context.pix_fmt = "bgr0"
+    context.time_base = Fraction(1, 1)
+    context.options = {"level": "1", "coder": "range_def", "context": "1"}  # level 1: no extradata to store
+    frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(pixels), format="rgb24").reformat(format="bgr0")
+    return b"".join(bytes(p) for p in [*context.encode(frame), *context.encode(None)])
+
+
+def decode_ffv1(data: bytes, height: int, width: int) -> np.ndarray:
+    """Inverse of :func:`encode_ffv1`; PayloadCorruptError unless it yields one (height, width) frame."""
+    import av
+
+    context = av.CodecContext.create("ffv1", "r")
+    context.width, context.height = width, height
+    try:
+        frames = [*context.decode(av.Packet(data)), *context.decode(None)]
+    except av.error.FFmpegError as exc:
+        raise PayloadCorruptError(f"video payload region does not decode: {exc}") from None
+    if len(frames) != 1 or (frames[0].height, frames[0].width) != (height, width):
+        raise PayloadCorruptError("video payload region does not decode to its declared size")
+    return frames[0].to_ndarray(format="rgb24")
+
+
+def _abs_residual(diff: np.ndarray) -> int:
+    """Sum of |signed residual| of a uint8 difference taken mod 256."""
+    return int(np.minimum(diff, 256 - diff.astype(np.int16)).sum())
+
+
+class RegionStreamEncoder:
+    """Turns frame records into chunk plaintexts, one per ``chunk_frames`` frames."""
+
+    def __init__(self, chunk_frames: int = 30) -> None:
+        if not 1 <= chunk_frames <= MAX_CHUNK_FRAMES:
+            raise ValueError(f"chunk_frames must be in [1, {MAX_CHUNK_FRAMES}]")
+        self.chunk_frames = chunk_frames
+        self._parts: list[bytes] = []
+        self._frames_in_chunk = 0
+        self._previous: dict[int, TrackRegion] = {}  # per track, within the current chunk
+        self.raw_bytes = 0  # uncompressed size of the regions seen
+        self.mode_counts = {MODE_FFV1: 0, MODE_TEMPORAL: 0}
+
+    def add(self, record: FrameRecord) -> bytes | None:
+        """Code one frame; returns a finished chunk plaintext when the chunk is full, else None."""
+        self._parts.append(_FRAME.pack(record.index, record.digest is not None))
+        if record.digest is not None:
+            self._parts.append(record.digest)
+        self._parts.append(_COUNT.pack(len(record.regions)))
+        for region in record.regions:
+            self._parts += self._code_region(region)
+            self.raw_bytes += region.pixels.nbytes
+        self._previous.update({r.track_id: r for r in record.regions if r.track_id >= 0})
+        self._frames_in_chunk += 1
+        return self.flush() if self._frames_in_chunk >= self.chunk_frames else None
+
+    def _code_region(self, region: TrackRegion) -> list[bytes]:
+        pixels = np.ascontiguousarray(region.pixels, dtype=np.uint8)
+        h, w = pixels.shape[:2]
+        mode, ox, oy, data = MODE_FFV1, 0, 0, encode_ffv1(pixels)
+        prev = self._previous.get(region.track_id) if region.track_id >= 0 else None
+        if prev is not None:
+            cost, ox_t, oy_t, diff = min(
+                ((_abs_residual(d), cox, coy, d) for cox, coy in _candidate_offsets(prev, region.x, region.y, w, h)
+                 for d in [pixels - _reference(prev.pixels, h, w, cox, coy)]),  # uint8: wraps mod 256
+                key=lambda c: c[0],
+            )
+            # cheap screen: zlib only pays off when most of the residual is (near) zero
+            if cost < pixels.size:
+                temporal = zlib.compress(diff.tobytes(), ZLIB_LEVEL)
+                if len(temporal) < len(data):
+                    mode, ox, oy, data = MODE_TEMPORAL, ox_t, oy_t, temporal
+        self.mode_counts[mode] += 1
+        header = _REGION.pack(region.track_id, region.x, region.y, w, h, mode, ox, oy, len(data))
+        return [header, data]
+
+    def flush(self) -> bytes | None:
+        """Finish the current chunk (None if it is empty)."""
+        if self._frames_in_chunk == 0:
+            return None
+        chunk = b"".join(self._parts)
+        self._parts, self._frames_in_chunk, self._previous = [], 0, {}
+        return chunk
+
+
+def decode_chunk(plaintext: bytes, frame_shape: tuple[int, int, int]) -> Iterator[FrameRecord]:
+    """Inverse of the encoder for one chunk. frame_shape: (H, W, 3) bounds every region.
+
+    PayloadCorruptError if the records are malformed (after authentication this means a bug or a
+    forged payload made by a key holder, never random damage)."""
+    height, width, _ = frame_shape
+    reader = io.BytesIO(plaintext)
+    previous: dict[int, TrackRegion] = {}
+
+    def take(n: int) -> bytes:
+        data = reader.read(n)
+        if len(data) != n:
+            raise PayloadCorruptError("video payload chunk ends inside a record")
+        return data
+
+    while reader.tell() < len(plaintext):
+        index, has_digest = _FRAME.unpack(take(_FRAME.size))
+        digest = take(_DIGEST_BYTES) if has_digest else None
+        (count,) = _COUNT.unpack(take(_COUNT.size))
+        regions = [_decode_region(take, previous, width, height) for _ in range(count)]
+        previous.update({r.track_id: r for r in regions if r.track_id >= 0})
+        yield FrameRecord(index=index, regions=regions, digest=digest)
+
+
+def _decode_region(take, previous: dict[int, TrackRegion], width: int, height: int) -> TrackRegion:
+    track_id, x, y, w, h, mode, ox, oy, length = _REGION.unpack(take(_REGION.size))
+    if w < 1 or h < 1 or x + w > width or y + h > height:
+        raise PayloadCorruptError(f"video payload region {w}x{h} at ({x}, {y}) is outside the {width}x{height} frame")
+    data = take(length)
+    if mode == MODE_FFV1:
+        pixels = decode_ffv1(data, h, w)
+    elif mode == MODE_TEMPORAL and track_id in previous:
+        inflater = zlib.decompressobj()
+        try:
+            raw = inflater.decompress(data, w * h * 3 + 1)  # capped: no decompression bomb
+        except zlib.error as exc:
+            raise PayloadCorruptError(f"video payload region does not inflate: {exc}") from None
+        if len(raw) != w * h * 3:
+            raise PayloadCorruptError("video payload region does not match its declared size")
+        residual = np.frombuffer(raw, dtype=np.uint8).reshape(h, w, 3)
+        pixels = residual + _reference(previous[track_id].pixels, h, w, ox, oy)
+    else:
+        raise PayloadCorruptError(f"video payload region has an invalid coding mode {mode}")
+    return TrackRegion(track_id, x, y, pixels)
+
+
+# --------------------------------------------------------------------------------------------- encryption
+
+
+class VideoPixelDigest:
+    """SHA-256 over the per-frame ``pixel_digest`` of every anonymized frame, in order.
+
+    ``complete`` stays True only if every frame contributed a digest (lossless outputs)."""
+
+    def __init__(self) -> None:
+        self._hash = hashlib.sha256(b"faceveil/video-pixels/v1\x00")
+        self.frames = 0
+        self.complete = True
+
+    def add(self, frame_digest: bytes | None) -> None:
+        self.frames += 1
+        if frame_digest is None:
+            self.complete = False
+        else:
+            self._hash.update(frame_digest)
+
+    def digest(self) -> bytes:
+        return self._hash.digest()
+
+
+def _chunk_key(content_key: ContentKey, stream_id: bytes, index: int) -> bytes:
+    return content_key.derive(f"video/{stream_id.hex()}/chunk/{index}", 32)
+
+
+def _chunk_aad(stream_id: bytes, index: int) -> bytes:
+    return b"faceveil/video/v1\x00chunk\x00" + stream_id + struct.pack(">I", index)
+
+
+@dataclass
+class PayloadStats:
+    frames: int = 0
+    regions: int = 0
+    chunks: int = 0
+    raw_region_bytes: int = 0  # uncompressed residual records
+    encrypted_bytes: int = 0  # chunk bytes as stored
+
+
+class VideoPayloadWriter:
+    """Collects frame records, encrypts them chunk by chunk into a temporary file, and on
+    :meth:`finish` writes the final payload file (header first). Memory: one chunk."""
+
+    def __init__(self, scratch: Path, content_key: ContentKey, chunk_frames: int = 30) -> None:
+        self.content_key = content_key
+        self.stream_id = _secrets.token_bytes(_STREAM_ID_BYTES)
+        self.stats = PayloadStats()
+        self._encoder = RegionStreamEncoder(chunk_frames)
+        self._scratch_path = scratch
+        self._scratch = open(scratch, "wb")  # noqa: SIM115 - closed in finish()/discard()
+        self._hash = hashlib.sha256()
+        self._frames_digest = VideoPixelDigest()
+
+    def add(self, record: FrameRecord) -> None:
+        self.stats.frames += 1
+        self.stats.regions += len(record.regions)
+        self._frames_digest.add(record.digest)
+        chunk = self._encoder.add(record)
+        if chunk is not None:
+            self._write_chunk(chunk)
+
+    def _write_chunk(self, plaintext: bytes) -> None:
+        index = self.stats.chunks
+        ciphertext = seal_once(_chunk_key(self.content_key, self.stream_id, index), plaintext, _chunk_aad(self.stream_id, index))
+        framed = _CHUNK_LEN.pack(len(ciphertext)) + ciphertext
+        self._scratch.write(framed)
+        self._hash.update(framed)
+        self.stats.chunks += 1
+        self.stats.encrypted_bytes += len(framed)
+
+    def finish(self, destination: BinaryIO, *, recipients, method: str, method_params: dict, frame_shape: tuple[int, int, int],
+               tracks: Sequence[dict], extra: dict) -> int:
+        """Seal the header and write header + chunks to ``destination``; returns the bytes written."""
+        last = self._encoder.flush()
+        if last is not None:
+            self._write_chunk(last)
+        self.stats.raw_region_bytes = self._encoder.raw_bytes
+        self._scratch.close()
+        stream = {
+            "kind": "video",
+            "stream_id": self.stream_id.hex(),
+            "frames": self.stats.frames,
+            "chunks": self.stats.chunks,
+            "chunk_frames": self._encoder.chunk_frames,
+            "chunks_sha256": self._hash.hexdigest(),
+            "pixel_digests": self._frames_digest.complete,
+        }
+        # With a digest for every frame (lossless output), the header's pixel hash covers the whole
+        # video, so `inspect` can tell without a key whether the video was modified; otherwise it
+        # only binds the header to this payload's chunks.
+        pixel_sha256 = (self._frames_digest.digest() if self._frames_digest.complete
+                        else hashlib.sha256(b"faceveil/video/v1\x00" + self.stream_id + self._hash.digest()).digest())
+        header = seal(
+            regions=[],
+            method=method,
+            method_params=method_params,
+            image_shape=frame_shape,
+            faces=list(tracks),
+            pixel_sha256=pixel_sha256,
+            recipients=recipients,
+            content_key=self.content_key,
+            extra={**extra, "video": stream},
+        )
+        destination.write(_PREAMBLE.pack(VIDEO_MAGIC, VIDEO_VERSION, len(header)) + header)
+        written = _PREAMBLE.size + len(header)
+        with open(self._scratch_path, "rb") as chunks:
+            while block := chunks.read(1 << 20):
+                destination.write(block)
+                written += len(block)
+        self._scratch_path.unlink(missing_ok=True)
+        return written
+
+    def discard(self) -> None:
+        """Drop the scratch file (safe to call after :meth:`finish`, which already removed it)."""
+        self._scratch.close()
+        self._scratch_path.unlink(missing_ok=True)
+
+
+def is_video_payload(prefix: bytes) -> bool:
+    return prefix[: len(VIDEO_MAGIC)] == VIDEO_MAGIC
+
+
+def read_video_header(source: BinaryIO) -> tuple[ContainerInfo, bytes]:
+    """Read the clear header (no key needed). Returns (info, header container bytes); leaves
+    ``source`` positioned at the first chunk."""
+    preamble = source.read(_PREAMBLE.size)
+    if len(preamble) < _PREAMBLE.size or not is_video_payload(preamble):
+        raise PayloadCorruptError("not a faceveil video recovery payload (bad magic or truncated)")
+    _, version, header_len = _PREAMBLE.unpack(preamble)
+    if version != VIDEO_VERSION:
+        raise PayloadCorruptError(f"video payload version {version} is not supported (this faceveil reads {VIDEO_VERSION})")
+    if header_len > 64 * 1024 * 1024:
+        raise PayloadCorruptError("video payload header is implausibly large")
+    header = source.read(header_len)
+    if len(header) != header_len:
+        raise PayloadCorruptError("video payload is truncated inside its header")
+    info = read_info(header)
+    stream = info.extra.get("video")
+    if not isinstance(stream, dict) or stream.get("kind") != "video":
+        raise PayloadCorruptError("recovery payload header does not describe a video")
+    return info, header
+
+
+@dataclass
+class OpenedVideoPayload:
+    info: ContainerInfo
+    content_key: ContentKey
+    stream: dict = field(default_factory=dict)
+
+
+def open_video_payload(source: BinaryIO, identities) -> tuple[OpenedVideoPayload, Iterator[FrameRecord]]:
+    """Unlock the header with ``identities`` (WrongKeyError / TamperedPayloadError) and return the
+    frame records as a lazy iterator that authenticates chunk by chunk and, at the end, checks the
+    chunk count and hash the header promised (TamperedPayloadError / PayloadCorruptError)."""
+    info, header = read_video_header(source)
+    opened = open_container(header, identities)
+    stream = info.extra["video"]
+    try:
+        stream_id = bytes.fromhex(stream["stream_id"])
+        expected_chunks = int(stream["chunks"])
+        expected_hash = bytes.fromhex(stream["chunks_sha256"])
+    except (KeyError, TypeError, ValueError):
+        raise PayloadCorruptError("video payload header lacks its stream description") from None
+    payload = OpenedVideoPayload(info=info, content_key=opened.content_key, stream=stream)
+    return payload, _iter_records(source, payload, stream_id, expected_chunks, expected_hash)
+
+
+def _iter_records(source: BinaryIO, payload: OpenedVideoPayload, stream_id: bytes, expected_chunks: int,
+                  expected_hash: bytes) -> Iterator[FrameRecord]:
+    digest = hashlib.sha256()
+    shape = tuple(payload.info.image_shape)
+    for index in range(expected_chunks):
+        framed_len = source.read(_CHUNK_LEN.size)
+        if len(framed_len) != _CHUNK_LEN.size:
+            raise PayloadCorruptError(f"video payload is truncated: chunk {index} of {expected_chunks} is missing")
+        (length,) = _CHUNK_LEN.unpack(framed_len)
+        if length > MAX_CHUNK_BYTES:
+            raise PayloadCorruptError(f"video payload chunk {index} declares an implausible size")
+        ciphertext = source.read(length)
+        if len(ciphertext) != length:
+            raise PayloadCorruptError(f"video payload is truncated inside chunk {index}")
+        digest.update(framed_len + ciphertext)
+        try:
+            plaintext = open_once(_chunk_key(payload.content_key, stream_id, index), ciphertext, _chunk_aad(stream_id, index))
+        except AuthenticationFailed:
+            raise TamperedPayloadError(f"the video recovery payload was altered: chunk {index} fails authentication") from None
+        yield from decode_chunk(plaintext, shape)
+    if source.read(1):
+        raise TamperedPayloadError("the video recovery payload has extra data after its last chunk")
+    if digest.digest() != expected_hash:
+        raise TamperedPayloadError("the video recovery payload's chunks do not match its header")
