@@ -365,9 +365,9 @@ def test_aligned_methods_are_batched_across_frames_with_identical_results(tmp_pa
 
 
 def test_payload_too_large_to_embed_goes_to_a_sidecar(clip, detector, identity, tmp_path, monkeypatch):
-    import faceveil.pipeline.video as video
+    import faceveil.pipeline.placement as placement
 
-    monkeypatch.setattr(video, "MAX_ATTACHMENT_BYTES", 1000)
+    monkeypatch.setattr(placement, "MAX_ATTACHMENT_BYTES", 1000)
     out = tmp_path / "big.mkv"
     report = anonymize_video(clip.path, out, method="solid", detector=detector, recipients=[identity.recipient],
                              options=VideoOptions(payload="embedded"))

@@ -1,0 +1,163 @@
+"""The video pipeline's stream stage: tracked frames → frame pipeline (batched) → payload records →
+encoder, and the finished payload stream → MKV attachment and/or sidecar (pipeline.placement).
+Split from pipeline.video, which orders decode → detect → track → this → encode."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from faceveil.crypto.container import pixel_digest
+from faceveil.crypto.envelope import ContentKey
+from faceveil.errors import OutputExistsError
+from faceveil.faces.track import TrackedFace
+from faceveil.io.carriers import sidecar_path
+from faceveil.io.video import VideoFrame, VideoInfo, VideoWriter, from_display, output_format, remux_with_attachments
+from faceveil.methods.base import AnonymizationMethod, create_method
+from faceveil.pipeline import placement
+from faceveil.pipeline.frame import FrameResult, anonymize_frames, changed_regions, track_contexts
+from faceveil.pipeline.placement import ATTACHMENT_NAME, video_places
+from faceveil.pipeline.report import TrackSummary, VideoReport
+from faceveil.pipeline.video_payload import FrameRecord, TrackRegion, VideoPayloadWriter
+
+
+class Scratch:
+    """Temporary files next to the output (same filesystem, so the final rename is atomic)."""
+
+    def __init__(self, dst: Path) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix=f".{dst.name}.", dir=dst.parent))
+
+    def path(self, name: str) -> Path:
+        return self.dir / name
+
+    def cleanup(self) -> None:
+        for p in self.dir.iterdir():
+            p.unlink(missing_ok=True)
+        self.dir.rmdir()
+
+
+class FrameSink:
+    """Anonymizes tracked frames as the look-ahead tracker releases them: method → payload record → encoder.
+
+    Aligned (learned) methods get the faces of ``batch_frames`` consecutive frames in one call, so a
+    GPU sees real batches even when each frame holds one face; region methods run frame by frame."""
+
+    def __init__(self, method: AnonymizationMethod, content_key: ContentKey | None, writer: VideoWriter,
+                 payload_writer: VideoPayloadWriter | None, rotation: int, report: VideoReport,
+                 batch_frames: int = 1) -> None:
+        self.method = method
+        self.fallback = create_method(method.fallback) if method.space == "aligned" else None
+        self.batch_frames = batch_frames if method.space == "aligned" else 1
+        self.content_key = content_key
+        self.run_salt = int(np.random.SeedSequence().entropy % (1 << 63))  # seeds when there is no key
+        self.writer, self.payload_writer, self.rotation, self.report = writer, payload_writer, rotation, report
+        self.summaries: dict[int, TrackSummary] = {}
+        self.on_frame: Callable[[], None] | None = None  # called after each written frame (progress)
+        self.timings = {"decode": 0.0, "detect": 0.0, "anonymize": 0.0, "encode": 0.0, "payload": 0.0}
+        self._pending: list[tuple[VideoFrame, np.ndarray, Sequence[TrackedFace]]] = []
+        report.codec, report.lossless = writer.choice.codec, writer.choice.lossless
+
+    def process(self, frame: VideoFrame, upright: np.ndarray, tracked: Sequence[TrackedFace]) -> None:
+        """frame: decoded frame (stored orientation); upright: (H, W, 3) the same turned for viewing."""
+        self._pending.append((frame, upright, tracked))
+        if len(self._pending) >= self.batch_frames:
+            self.finish()
+
+    def finish(self) -> None:
+        """Anonymize and write every pending frame (call once more after the last frame)."""
+        if not self._pending:
+            return
+        pending, self._pending = self._pending, []
+        t = time.perf_counter()
+        faces = [[tf.face for tf in tracked] for _, _, tracked in pending]
+        contexts = [track_contexts(f, self.content_key, self.run_salt) for f in faces]
+        results = anonymize_frames([u for _, u, _ in pending], faces, contexts, self.method, self.fallback)
+        self.timings["anonymize"] += time.perf_counter() - t
+        for (frame, upright, tracked), result in zip(pending, results):
+            self._emit(frame, upright, tracked, result)
+
+    def _emit(self, frame: VideoFrame, upright: np.ndarray, tracked: Sequence[TrackedFace], result: FrameResult) -> None:
+        summarise(self.summaries, frame.index, tracked)
+        for outcome in result.outcomes:
+            if outcome.fallback_reason and not any(outcome.fallback_reason in n for n in self.report.notes):
+                self.report.notes.append(f"{outcome.method} used instead of {self.method.name} for some faces "
+                                         f"({outcome.fallback_reason})")
+        if self.payload_writer is not None:
+            t = time.perf_counter()
+            self.payload_writer.add(frame_record(frame.index, upright, result, lossless=self.writer.choice.lossless))
+            self.timings["payload"] += time.perf_counter() - t
+        t = time.perf_counter()
+        self.writer.write(from_display(result.rgb, self.rotation), frame.pts)
+        self.timings["encode"] += time.perf_counter() - t
+        self.report.frames += 1
+        if self.on_frame is not None:
+            self.on_frame()
+
+
+def summarise(summaries: dict[int, TrackSummary], index: int, tracked: Sequence[TrackedFace]) -> None:
+    for tf in tracked:
+        s = summaries.setdefault(tf.track_id, TrackSummary(tf.track_id, index, index, first_box=tf.face.box))
+        s.last_frame = index
+        s.frames += 1
+        s.bridged_frames += tf.bridged
+
+
+def frame_record(index: int, upright: np.ndarray, result, *, lossless: bool) -> FrameRecord:
+    """Original pixels of the frame's changed rectangles, tagged with their track ids."""
+    owned = [(o.face.track_id, o.rect) for o in result.outcomes if o.rect[2] > 0 and o.rect[3] > 0]
+    regions = changed_regions(upright, result.rgb, [rect for _, rect in owned])
+    track_ids = [int(tid) if tid is not None else -1 for tid, _ in owned] + [-1] * (len(regions) - len(owned))
+    return FrameRecord(
+        index=index,
+        regions=[TrackRegion(tid, r.x, r.y, r.pixels) for tid, r in zip(track_ids, regions)],
+        # for lossless outputs the decoded frame will equal result.rgb: bind it, detect tampering
+        digest=pixel_digest(result.rgb) if lossless else None,
+    )
+
+
+def store_payload(writer: VideoPayloadWriter, video_tmp: Path, dst: Path, scratch: Scratch, report: VideoReport,
+                   info: VideoInfo, method: AnonymizationMethod, recipients, options, overwrite: bool,
+                   frame_shape: tuple[int, int, int]) -> None:
+    payload_path = scratch.path("payload.fvv")
+    with open(payload_path, "wb") as out:
+        report.payload_bytes = writer.finish(
+            out,
+            recipients=recipients,
+            method=method.name,
+            method_params=method.params(),
+            frame_shape=frame_shape,
+            tracks=[t.to_dict() for t in report.tracks],
+            extra={
+                "format": output_format(dst),
+                "codec": report.codec,
+                "lossless": report.lossless,
+                "fps": str(info.fps),
+                "rotation": info.rotation,
+                "span": [options.span.start, options.span.end],
+                "tracking": report.tracking.to_dict(),
+            },
+        )
+    embed, sidecar = video_places(options.payload, dst)
+    if options.payload == "embedded" and not embed:
+        report.notes.append(f"{dst.suffix} files cannot carry attachments: wrote the payload as a sidecar (use .mkv to embed)")
+    if embed and report.payload_bytes > placement.MAX_ATTACHMENT_BYTES:
+        report.notes.append(f"the {report.payload_bytes / 2**20:.0f} MiB payload is too large to embed "
+                            f"(limit {placement.MAX_ATTACHMENT_BYTES // 2**20} MiB): wrote it as a sidecar")
+        embed, sidecar = False, True
+    if embed:
+        final_tmp = scratch.path("final" + dst.suffix.lower())
+        remux_with_attachments(video_tmp, final_tmp, {ATTACHMENT_NAME: payload_path.read_bytes()})
+        video_tmp = final_tmp
+        report.payload.append("embedded")
+    if sidecar:
+        side = sidecar_path(dst)
+        if side.exists() and not overwrite:  # checked up front too; something may have appeared since
+            raise OutputExistsError(f"{side} already exists; refusing to overwrite it (use --overwrite)")
+        os.replace(payload_path, side)
+        report.payload.append(str(side))
+    os.replace(video_tmp, dst)
