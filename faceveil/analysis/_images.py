@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from faceveil.errors import InputError
+from faceveil.faces.types import check_rgb_image
 
 
 def as_rgb_uint8(rgb: np.ndarray, what: str = "image") -> np.ndarray:
@@ -13,10 +14,7 @@ def as_rgb_uint8(rgb: np.ndarray, what: str = "image") -> np.ndarray:
     dlib and OpenCV bindings reject non-contiguous views (e.g. ``img[:, ::-1]``), so we copy when needed.
     """
     arr = np.asarray(rgb)
-    if arr.ndim != 3 or arr.shape[2] != 3:
-        raise InputError(f"{what} must be an (H, W, 3) RGB array, got shape {arr.shape}")
-    if arr.dtype != np.uint8:
-        raise InputError(f"{what} must be uint8, got {arr.dtype}")
+    check_rgb_image(arr, what)
     if arr.shape[0] < 8 or arr.shape[1] < 8:
         raise InputError(f"{what} is too small ({arr.shape[1]}x{arr.shape[0]} pixels)")
     return np.ascontiguousarray(arr)

@@ -55,10 +55,12 @@ class FaceDetector(Protocol):
         ...
 
 
-def check_rgb_image(image: np.ndarray, what: str = "image") -> None:
-    """Raise InputError unless ``image`` is a non-empty (H, W, 3) uint8 array (the one RGB check that
-    detection, alignment and the methods share)."""
+def check_rgb_image(image: np.ndarray, what: str = "image", *, error: type[Exception] = InputError) -> None:
+    """Raise ``error`` (InputError: the caller passed user data) unless ``image`` is a non-empty
+    (H, W, 3) uint8 array: the one RGB check of detection, alignment, the methods, the frame
+    pipeline (which passes ValueError: a bad frame there is a programming error) and the analysis models."""
     if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
-        raise InputError(f"{what} must be an (H, W, 3) uint8 array, got {getattr(image, 'shape', type(image))}")
+        raise error(f"{what} must be an (H, W, 3) uint8 array, got {getattr(image, 'shape', type(image))} "
+                    f"{getattr(image, 'dtype', '')}".rstrip())
     if image.shape[0] == 0 or image.shape[1] == 0:
-        raise InputError(f"{what} is empty: {image.shape}")
+        raise error(f"{what} is empty: {image.shape}")

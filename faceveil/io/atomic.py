@@ -103,3 +103,33 @@ def _fsync_directory(directory: Path) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+def atomic_move(temp_path: str | Path, path: str | Path, *, overwrite: bool = False, protect: Iterable[str | Path] = ()) -> None:
+    """Move a finished temporary file (written next to ``path``, e.g. in a :class:`ScratchDir`) into
+    place, with the same guarantees as :func:`atomic_write_bytes`: never onto an input, never over an
+    existing file unless ``overwrite`` (checked at the move itself, not only up front)."""
+    target = Path(path)
+    _refuse_protected(target, protect)
+    try:
+        _move_into_place(Path(temp_path), target, overwrite)
+        _fsync_directory(target.parent)
+    except OSError as exc:
+        raise FaceveilError(f"cannot write {target}: {exc.strerror or exc}") from None
+
+
+class ScratchDir:
+    """A private temporary folder next to an output (same filesystem, so :func:`atomic_move` is a
+    rename), for writers that produce several files (video: stream, payload, remuxed file)."""
+
+    def __init__(self, dst: str | Path) -> None:
+        dst = Path(dst)
+        self.dir = Path(tempfile.mkdtemp(prefix=f".{dst.name}.", dir=dst.parent))
+
+    def path(self, name: str) -> Path:
+        return self.dir / name
+
+    def cleanup(self) -> None:
+        for p in self.dir.iterdir():
+            p.unlink(missing_ok=True)
+        self.dir.rmdir()

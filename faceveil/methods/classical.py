@@ -27,6 +27,7 @@ import cv2
 import numpy as np
 
 from faceveil.errors import InputError
+from faceveil.faces.types import check_rgb_image
 from faceveil.methods.base import AnonymizationMethod, FaceContext
 
 # ---------------------------------------------------------------------------------------------------------
@@ -36,10 +37,7 @@ from faceveil.methods.base import AnonymizationMethod, FaceContext
 
 
 def _check_rgb(rgb: np.ndarray) -> None:
-    if not isinstance(rgb, np.ndarray) or rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
-        raise InputError(f"expected an (h, w, 3) uint8 face crop, got {getattr(rgb, 'shape', type(rgb))}")
-    if rgb.shape[0] == 0 or rgb.shape[1] == 0:
-        raise InputError(f"empty face crop {rgb.shape}")
+    check_rgb_image(rgb, "face crop")
 
 
 def _check_odd_kernel(kernel: int, what: str) -> None:

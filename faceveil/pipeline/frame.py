@@ -18,7 +18,7 @@ import numpy as np
 from faceveil.crypto.container import Region, pixel_digest
 from faceveil.crypto.envelope import ContentKey
 from faceveil.faces.align import align_face, eye_distance, paste_back, region_rect
-from faceveil.faces.types import Face
+from faceveil.faces.types import Face, check_rgb_image
 from faceveil.methods.base import AnonymizationMethod, FaceContext, PixelRecoverableMethod, create_method
 
 Rect = tuple[int, int, int, int]  # (x, y, width, height), clipped to the image
@@ -140,9 +140,7 @@ def anonymize_frames(
     together and pasted back. Outcomes are listed in face order.
     """
     for rgb in frames:
-        if not isinstance(rgb, np.ndarray) or rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
-            # ValueError, not InputError: a caller's bug, never user input (the loaders check that)
-            raise ValueError(f"anonymize_frame expects (H, W, 3) uint8, got {getattr(rgb, 'shape', None)} {getattr(rgb, 'dtype', None)}")
+        check_rgb_image(rgb, "anonymize_frame's frame", error=ValueError)  # a caller's bug, not user input
     t0 = time.perf_counter()
     outs = [rgb.copy() for rgb in frames]
     slots: list[list[FaceOutcome | None]] = [[None] * len(f) for f in faces]

@@ -36,6 +36,7 @@ from faceveil.crypto.envelope import ContentKey
 from faceveil.errors import InputError, KeyMaterialError, NoFacesError, OutputExistsError, PayloadMissingError, TamperedPixelsError
 from faceveil.faces.detect import create_detector
 from faceveil.faces.track import LookaheadTracker, TrackerConfig, TrackStats
+from faceveil.io.atomic import atomic_move
 from faceveil.io.carriers import sidecar_path
 from faceveil.io.video import (
     EncodeOptions,
@@ -146,7 +147,7 @@ def anonymize_video(
         ``options.payload == "none"`` (irreversible).
     Raises InputError (bad input/options), OutputExistsError, KeyMaterialError, NoFacesError.
     """
-    src, dst = Path(src), Path(dst)
+    src, dst, protect = Path(src), Path(dst), list(protect)
     t_start = time.perf_counter()
     info = probe_video(src)
     _check_destination(src, dst, overwrite, protect)
@@ -203,7 +204,7 @@ def anonymize_video(
                                 "other pixels stay as decoded. Use lossless for bit-exact recovery.")
         if payload_writer is None:
             report.notes.append("payload none: this anonymization cannot be undone")
-            os.replace(video_tmp, dst)
+            atomic_move(video_tmp, dst, overwrite=overwrite, protect=[src, *protect])
         else:
             t = time.perf_counter()
             store_payload(payload_writer, video_tmp, dst, scratch, report, info, method_obj, recipients, options, overwrite, frame_shape)
@@ -234,7 +235,7 @@ def recover_video(
     Raises PayloadMissingError, PayloadCorruptError, WrongKeyError, TamperedPayloadError,
     TamperedPixelsError (the video does not match its payload), InputError, OutputExistsError.
     """
-    src, dst = Path(src), Path(dst)
+    src, dst, protect = Path(src), Path(dst), list(protect)
     t_start = time.perf_counter()
     info = probe_video(src)
     _check_destination(src, dst, overwrite, protect)
@@ -275,7 +276,7 @@ def recover_video(
                         progress(VideoProgress(report.frames, expected, time.perf_counter() - t_start))
                 if next(records, None) is not None:  # also runs the final chunk-count/hash check
                     raise TamperedPixelsError(f"{src}: has fewer frames ({report.frames}) than its payload ({expected})")
-            os.replace(video_tmp, dst)
+            atomic_move(video_tmp, dst, overwrite=overwrite, protect=[src, *protect])
         finally:
             scratch.cleanup()
     report.duration_s = report.frames / float(info.fps)

@@ -4,8 +4,6 @@ Split from pipeline.video, which orders decode → detect → track → this →
 
 from __future__ import annotations
 
-import os
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -14,8 +12,9 @@ import numpy as np
 
 from faceveil.crypto.container import pixel_digest
 from faceveil.crypto.envelope import ContentKey
-from faceveil.errors import OutputExistsError
 from faceveil.faces.track import TrackedFace
+from faceveil.io.atomic import ScratchDir as Scratch
+from faceveil.io.atomic import atomic_move
 from faceveil.io.carriers import sidecar_path
 from faceveil.io.video import VideoFrame, VideoInfo, VideoWriter, from_display, output_format, remux_with_attachments
 from faceveil.methods.base import AnonymizationMethod, create_method
@@ -24,21 +23,6 @@ from faceveil.pipeline.frame import FrameResult, anonymize_frames, changed_regio
 from faceveil.pipeline.placement import ATTACHMENT_NAME, video_places
 from faceveil.pipeline.report import TrackSummary, VideoReport
 from faceveil.pipeline.video_payload import FrameRecord, TrackRegion, VideoPayloadWriter
-
-
-class Scratch:
-    """Temporary files next to the output (same filesystem, so the final rename is atomic)."""
-
-    def __init__(self, dst: Path) -> None:
-        self.dir = Path(tempfile.mkdtemp(prefix=f".{dst.name}.", dir=dst.parent))
-
-    def path(self, name: str) -> Path:
-        return self.dir / name
-
-    def cleanup(self) -> None:
-        for p in self.dir.iterdir():
-            p.unlink(missing_ok=True)
-        self.dir.rmdir()
 
 
 class FrameSink:
@@ -156,8 +140,6 @@ def store_payload(writer: VideoPayloadWriter, video_tmp: Path, dst: Path, scratc
         report.payload.append("embedded")
     if sidecar:
         side = sidecar_path(dst)
-        if side.exists() and not overwrite:  # checked up front too; something may have appeared since
-            raise OutputExistsError(f"{side} already exists; refusing to overwrite it (use --overwrite)")
-        os.replace(payload_path, side)
+        atomic_move(payload_path, side, overwrite=overwrite)  # refuses a sidecar that appeared meanwhile
         report.payload.append(str(side))
-    os.replace(video_tmp, dst)
+    atomic_move(video_tmp, dst, overwrite=overwrite)

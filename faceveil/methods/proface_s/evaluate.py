@@ -23,8 +23,9 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 from PIL import Image
-from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
+from faceveil.analysis.image_quality import psnr
+from faceveil.analysis.image_quality import ssim as _ssim
 from faceveil.methods.proface_s.keys import key_tensor, secure_key_bits
 from faceveil.methods.proface_s.model import ProFaceS
 from faceveil.methods.proface_s.obfuscations import obfuscate
@@ -82,12 +83,9 @@ def _png_round_trip(img: np.ndarray) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"))
 
 
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    return float(peak_signal_noise_ratio(np.asarray(a, np.float64), np.asarray(b, np.float64), data_range=255))
-
-
 def ssim(a: np.ndarray, b: np.ndarray) -> float:
-    return float(structural_similarity(np.asarray(a, np.float64), np.asarray(b, np.float64), channel_axis=2, data_range=255))
+    """SSIM as the model card reports it (scikit-image's uniform 7x7 window)."""
+    return _ssim(a, b, gaussian=False)
 
 
 @dataclass
