@@ -38,9 +38,13 @@ class Plugin:
         return _resolve(self.factory)
 
     def option_names(self) -> list[str]:
-        """Field names of the options dataclass (empty when the plug-in documents no schema)."""
+        """The accepted option names: the options dataclass's fields, else the factory's keyword
+        parameters (learned methods take theirs directly)."""
         if self.options is None:
-            return []
+            import inspect
+
+            params = inspect.signature(self.load()).parameters.values()
+            return [p.name for p in params if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
         import dataclasses
 
         return [f.name for f in dataclasses.fields(_resolve(self.options))]

@@ -29,6 +29,7 @@ def test_the_create_functions_list_the_registry():
     assert {"mosaic", "proface-s", "g2face"} <= set(METHODS.names())
     assert {"centerface", "haar", "blazeface", "dlib-hog"} <= set(DETECTORS.names())
     assert "block" in METHODS.get("pixelate").option_names()  # PixelateConfig.block: -O block=N
+    assert "obfuscation" in METHODS.get("proface-s").option_names()  # keyword of ProFaceSMethod
 
 
 def test_unknown_names_and_options_are_input_errors():

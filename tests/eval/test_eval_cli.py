@@ -111,6 +111,7 @@ def test_method_mode_recovers_exactly(tmp_path):
     assert metrics["identity.anonymized.dlib"]["mean"] < 0.99
 
 
+@pytest.mark.slow  # 8 s idle, 40 s on a loaded 2-core machine (--durations)
 def test_pairs_tar_at_far(tmp_path):
     astronaut, grace = load_sample("astronaut"), load_sample("grace_hopper")
     data, anon = tmp_path / "lfw", tmp_path / "anon"
