@@ -312,3 +312,27 @@ def test_from_pixels_recovery_with_non_default_weights(tmp_path, astronaut_png, 
     diff = pixels(back)[y : y + h, x : x + w].astype(float) - astronaut[y : y + h, x : x + w].astype(float)
     assert 10 * np.log10(255.0**2 / np.mean(diff**2)) > 28
     assert run("recover", out, "-o", tmp_path / "exact.png", "-O", f"weights={weights}") == 3  # -O is for --from-pixels
+
+
+def test_password_file_and_environment_follow_one_rule(tmp_path, astronaut_png, astronaut, monkeypatch):
+    """Issue 12 #13: the same passphrase written to a file (with its line end) and put in the
+    environment opens the same file; U+2028 no longer cuts it; a non-UTF-8 file is exit 11."""
+    from faceveil.errors import KeyMaterialError
+
+    passphrase = "horse\u2028battery staple"
+    monkeypatch.setenv("FACEVEIL_PASSPHRASE", passphrase)
+    out = tmp_path / "out.png"
+    assert run("anonymize", astronaut_png, "-o", out) == 0
+    monkeypatch.delenv("FACEVEIL_PASSPHRASE")
+    for i, ending in enumerate(["\n", "\r\n", ""]):
+        pw_file = tmp_path / f"pw{i}.txt"
+        pw_file.write_bytes((passphrase + ending).encode("utf-8"))
+        assert run("recover", out, "-o", tmp_path / f"back{i}.png", "--password-file", pw_file) == 0
+        assert np.array_equal(pixels(tmp_path / f"back{i}.png"), astronaut)
+    first_line_only = tmp_path / "cut.txt"
+    first_line_only.write_bytes("horse\n".encode("utf-8"))
+    assert run("recover", out, "-o", tmp_path / "x.png", "--password-file", first_line_only) == WrongKeyError.exit_code
+    latin1 = tmp_path / "latin1.txt"
+    latin1.write_bytes("caf\xe9\n".encode("latin-1"))
+    assert run("recover", out, "-o", tmp_path / "y.png", "--password-file", latin1) == KeyMaterialError.exit_code
+    assert not (tmp_path / "x.png").exists() and not (tmp_path / "y.png").exists()
