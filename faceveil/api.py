@@ -34,7 +34,7 @@ from faceveil.crypto.keys import (
 )
 from faceveil.errors import FaceveilError, InputError, KeyMaterialError, NoFacesError, PayloadMissingError
 from faceveil.faces.detect import create_detector
-from faceveil.io.atomic import atomic_write_bytes
+from faceveil.io.atomic import PRIVATE_MODE, atomic_write_bytes
 from faceveil.io.carriers import embed_payload, extract_payload, sidecar_path, supports_embedding
 from faceveil.io.images import ImageMetadata, LoadedImage, decode_image, encode_image, format_for_path, load_image, merge_rgb
 from faceveil.methods.base import PixelRecoverableMethod, create_method
@@ -507,7 +507,7 @@ def recover(
             )
             encoded = encode_image(pixels, format_for_path(dst), metadata=meta, keep_metadata=keep_metadata,
                                    keep_icc=keep_metadata, quality=100)
-            atomic_write_bytes(dst, encoded, overwrite=overwrite, protect=protect)
+            atomic_write_bytes(dst, encoded, overwrite=overwrite, protect=protect, mode=PRIVATE_MODE)  # the original faces
             report.input, report.output = src, dst
             return report
 

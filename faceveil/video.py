@@ -43,6 +43,7 @@ from faceveil.crypto.envelope import ContentKey
 from faceveil.errors import InputError, KeyMaterialError, NoFacesError, OutputExistsError, PayloadMissingError, TamperedPixelsError
 from faceveil.faces.track import LookaheadTracker, TrackedFace, TrackerConfig, TrackStats
 from faceveil.faces.types import Face
+from faceveil.io.atomic import restrict_permissions
 from faceveil.io.carriers import sidecar_path
 from faceveil.io.video import (
     EncodeOptions,
@@ -644,6 +645,7 @@ def recover_video(
                         progress(VideoProgress(report.frames, expected, time.perf_counter() - t_start))
                 if next(records, None) is not None:  # also runs the final chunk-count/hash check
                     raise TamperedPixelsError(f"{src}: has fewer frames ({report.frames}) than its payload ({expected})")
+            restrict_permissions(video_tmp)  # a recovered original: owner-only (io/atomic.PRIVATE_MODE)
             os.replace(video_tmp, dst)
         finally:
             scratch.cleanup()

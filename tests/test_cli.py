@@ -259,6 +259,7 @@ def test_video_round_trip_through_the_cli(tmp_path, passphrase):
     assert run("anonymize", clip, "-o", out, "--lossless") == 0
     assert run("recover", out, "-o", back, "--from-pixels") == InputError.exit_code  # photos only
     assert run("recover", out, "-o", back) == 0
+    assert (back.stat().st_mode & 0o777) == 0o600  # the recovered original is owner-only (issue 12 #6)
     original = [f.rgb for f in iter_frames(clip)]
     anonymized = [f.rgb for f in iter_frames(out)]
     recovered = [f.rgb for f in iter_frames(back)]
@@ -336,3 +337,21 @@ def test_password_file_and_environment_follow_one_rule(tmp_path, astronaut_png, 
     latin1.write_bytes("caf\xe9\n".encode("latin-1"))
     assert run("recover", out, "-o", tmp_path / "y.png", "--password-file", latin1) == KeyMaterialError.exit_code
     assert not (tmp_path / "x.png").exists() and not (tmp_path / "y.png").exists()
+
+
+def test_recovered_originals_are_owner_only(tmp_path, anonymized, astronaut):
+    """Issue 12 #6: the recovered file holds the faces the anonymization hid: 0600, even over a 0644 file."""
+    import os
+
+    previous = os.umask(0o022)
+    try:
+        back = tmp_path / "back.png"
+        assert run("recover", anonymized, "-o", back) == 0
+        assert (back.stat().st_mode & 0o777) == 0o600
+        assert (anonymized.stat().st_mode & 0o777) == 0o644  # anonymized outputs stay shareable
+        back.chmod(0o644)
+        assert run("recover", anonymized, "-o", back, "--overwrite") == 0
+        assert (back.stat().st_mode & 0o777) == 0o600
+        assert np.array_equal(pixels(back), astronaut)
+    finally:
+        os.umask(previous)
