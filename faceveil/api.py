@@ -444,7 +444,7 @@ def recover_image(
     else:
         pixels = restore_regions(image.pixels, opened.regions)
         if info.extra.get("format") == "JPEG" or image.format == "JPEG":
-            report.notes.append("JPEG output: face regions restored exactly, the rest is as decoded")
+            report.notes.append("anonymized file is JPEG: the face regions are the exact originals, the rest is as decoded")
     meta = ImageMetadata(**{k: opened.secrets.get(f"metadata.{k}") for k in _METADATA_SECRETS})
     return pixels, meta, info, report
 
@@ -508,6 +508,8 @@ def recover(
             encoded = encode_image(pixels, format_for_path(dst), metadata=meta, keep_metadata=keep_metadata,
                                    keep_icc=keep_metadata, quality=100)
             atomic_write_bytes(dst, encoded, overwrite=overwrite, protect=protect, mode=PRIVATE_MODE)  # the original faces
+            if format_for_path(dst) == "JPEG":  # say what is exact: the restored regions are re-encoded
+                report.notes.append("JPEG output re-encodes the restored face regions (not bit-exact); use PNG output (-f png) for the exact pixels")
             report.input, report.output = src, dst
             return report
 

@@ -381,8 +381,8 @@ def anonymize_video(
         report.tracking = tracker.stats
         report.tracks = [sink.summaries[k] for k in sorted(sink.summaries)]
         if not report.lossless:
-            report.notes.append(f"lossy output ({report.codec}): recovery restores the face regions exactly; "
-                                "other pixels stay as decoded. Use lossless for bit-exact recovery.")
+            report.notes.append(f"lossy output ({report.codec}): recovery restores the face regions exactly only into a "
+                                "lossless codec; other pixels stay as decoded. Use lossless for bit-exact recovery.")
         if payload_writer is None:
             report.notes.append("payload none: this anonymization cannot be undone")
             os.replace(video_tmp, dst)
@@ -651,8 +651,9 @@ def recover_video(
             scratch.cleanup()
     report.duration_s = report.frames / float(info.fps)
     if not was_lossless:
-        report.notes.append("the anonymized video is lossy: face regions were restored exactly from the payload; "
-                            "the other pixels are as decoded")
+        regions = "face regions were restored exactly from the payload" if report.lossless else (
+            f"face regions were restored from the payload, then re-encoded by the lossy {report.codec} output (not exact)")
+        report.notes.append(f"the anonymized video is lossy: {regions}; the other pixels are as decoded")
     elif not report.lossless:
         report.notes.append("recovered into a lossy codec: the output is not bit-exact")
     report.timings = {"total": time.perf_counter() - t_start}

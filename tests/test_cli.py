@@ -355,3 +355,17 @@ def test_recovered_originals_are_owner_only(tmp_path, anonymized, astronaut):
         assert np.array_equal(pixels(back), astronaut)
     finally:
         os.umask(previous)
+
+
+def test_recover_to_jpeg_says_the_regions_are_re_encoded(tmp_path, hopper_jpg, grace_hopper, passphrase, capsys):
+    """Issue 12 #11: recovering into JPEG must not claim exact face regions (JPEG re-encodes them)."""
+    out = tmp_path / "out.jpg"
+    assert run("anonymize", hopper_jpg, "-o", out) == 0
+    capsys.readouterr()
+    assert run("recover", out, "-o", tmp_path / "back.jpg") == 0
+    to_jpeg = capsys.readouterr().err
+    assert "re-encodes the restored face regions" in to_jpeg and "PNG" in to_jpeg
+    assert "restored exactly" not in to_jpeg
+    assert run("recover", out, "-o", tmp_path / "back.png") == 0
+    to_png = capsys.readouterr().err
+    assert "face regions are the exact originals" in to_png and "re-encodes" not in to_png
