@@ -369,3 +369,42 @@ def test_recover_to_jpeg_says_the_regions_are_re_encoded(tmp_path, hopper_jpg, g
     assert run("recover", out, "-o", tmp_path / "back.png") == 0
     to_png = capsys.readouterr().err
     assert "face regions are the exact originals" in to_png and "re-encodes" not in to_png
+
+
+def test_protected_key_file_is_argon2id_and_opens_with_its_passphrase(tmp_path, astronaut_png, astronaut, monkeypatch):
+    """Issue 12 #3: `keygen --protect` writes the documented Argon2id key file, not PKCS#8 PBKDF2."""
+    from faceveil.errors import KeyMaterialError
+
+    monkeypatch.delenv("FACEVEIL_PASSPHRASE", raising=False)
+    key_pw = tmp_path / "key-pw.txt"
+    key_pw.write_text("key file secret\n", encoding="utf-8")
+    key = tmp_path / "me.key"
+    assert run("keygen", key, "--protect", "--password-file", key_pw) == 0
+    text = key.read_text()
+    assert text.startswith("-----BEGIN FACEVEIL ENCRYPTED PRIVATE KEY-----") and (key.stat().st_mode & 0o777) == 0o600
+    out = tmp_path / "out.png"
+    assert run("anonymize", astronaut_png, "-o", out, "--recipient", f"{key}.pub") == 0
+    assert run("recover", out, "-o", tmp_path / "x.png", "--key", key) == KeyMaterialError.exit_code  # no passphrase
+    wrong = tmp_path / "wrong.txt"
+    wrong.write_text("not it\n", encoding="utf-8")
+    assert run("recover", out, "-o", tmp_path / "x.png", "--key", key, "--key-password-file", wrong) == KeyMaterialError.exit_code
+    assert run("recover", out, "-o", tmp_path / "back.png", "--key", key, "--key-password-file", key_pw) == 0
+    assert np.array_equal(pixels(tmp_path / "back.png"), astronaut)
+
+
+def test_decompression_bomb_is_refused_from_its_header(tmp_path, passphrase):
+    """Issue 12 #4: a 196 Mpx PNG of a few hundred bytes is exit 13 in well under a second."""
+    import time
+
+    ihdr = struct.pack(">IIBBBBB", 14_000, 14_000, 8, 2, 0, 0, 0)
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(bytes(64))) + chunk(b"IEND", b""))
+    started = time.perf_counter()
+    assert run("anonymize", bomb, "-o", tmp_path / "out.png") == 13
+    assert run("inspect", bomb) == 13
+    assert time.perf_counter() - started < 5
+    assert not (tmp_path / "out.png").exists()
