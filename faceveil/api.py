@@ -36,7 +36,7 @@ from faceveil.errors import FaceveilError, InputError, KeyMaterialError, NoFaces
 from faceveil.faces.detect import create_detector
 from faceveil.io.atomic import PRIVATE_MODE, atomic_write_bytes
 from faceveil.io.carriers import embed_payload, extract_payload, sidecar_path, supports_embedding
-from faceveil.io.images import ImageMetadata, LoadedImage, decode_image, encode_image, format_for_path, load_image, merge_rgb
+from faceveil.io.images import METADATA_FIELDS, ImageMetadata, LoadedImage, decode_image, encode_image, format_for_path, load_image, merge_rgb
 from faceveil.methods.base import PixelRecoverableMethod, create_method
 from faceveil.pipeline import (
     anonymize_frame,
@@ -53,7 +53,7 @@ PAYLOAD_MODES: tuple[str, ...] = ("embedded", "sidecar", "both", "none")
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp"})
 VIDEO_EXTENSIONS = frozenset({".mp4", ".mkv", ".mov", ".webm", ".avi", ".m4v"})
 DEFAULT_METHOD = "mosaic"
-_METADATA_SECRETS = ("exif", "icc_profile", "xmp")
+_METADATA_SECRETS = METADATA_FIELDS  # exif, icc_profile, xmp, jpeg_segments, png_chunks
 
 
 @dataclass
@@ -506,7 +506,7 @@ def recover(
                 method_options=method_options,
             )
             encoded = encode_image(pixels, format_for_path(dst), metadata=meta, keep_metadata=keep_metadata,
-                                   keep_icc=keep_metadata, quality=100)
+                                   keep_icc=keep_metadata, restore_original=keep_metadata, quality=100)
             atomic_write_bytes(dst, encoded, overwrite=overwrite, protect=protect, mode=PRIVATE_MODE)  # the original faces
             if format_for_path(dst) == "JPEG":  # say what is exact: the restored regions are re-encoded
                 report.notes.append("JPEG output re-encodes the restored face regions (not bit-exact); use PNG output (-f png) for the exact pixels")
