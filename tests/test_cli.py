@@ -408,3 +408,22 @@ def test_decompression_bomb_is_refused_from_its_header(tmp_path, passphrase):
     assert run("inspect", bomb) == 13
     assert time.perf_counter() - started < 5
     assert not (tmp_path / "out.png").exists()
+
+
+def test_hostile_kdf_cost_and_extra_passphrase_stanzas_are_refused_fast(tmp_path, anonymized):
+    """Issue 12 #4, the audit's repro: a payload whose passphrase stanza asks for t=4, m=2 GiB (valid
+    per format, checksum recomputed) is exit 13 before any Argon2id run; 4 stanzas are exit 5."""
+    import time
+
+    from tests.crypto.conftest import join_container, split_container
+
+    version, header, body = split_container(extract_payload(anonymized.read_bytes()))
+    (stanza,) = header["recipients"]
+    costly = stanza | {"time_cost": 4, "memory_kib": 2 * 1024 * 1024, "parallelism": 4}
+    cases = {"costly.png": ([costly], 13), "four.png": ([costly] * 4, PayloadCorruptError.exit_code)}
+    for name, (recipients, code) in cases.items():
+        hostile = tmp_path / name
+        hostile.write_bytes(png_with_payload(anonymized.read_bytes(), join_container(version, header | {"recipients": recipients}, body)))
+        started = time.perf_counter()
+        assert run("recover", hostile, "-o", tmp_path / f"back-{name}") == code
+        assert time.perf_counter() - started < 2
