@@ -134,3 +134,19 @@ def test_metadata_helpers_skip_what_is_modelled_and_refuse_malformed_runs(tagged
     for bad in (chunks[:-3], broken_crc, idat):
         with pytest.raises(InputError, match="malformed"):
             insert_png_metadata(png, bad)
+
+
+def test_jpeg_comment_and_iptc_survive_recovery_into_png(tmp_path, tagged_jpeg):
+    """Recovering into PNG is what the JPEG note recommends (bit-exact regions): the comment becomes a
+    tEXt "Comment" and the Photoshop/IPTC resources a "Raw profile type 8bim" zTXt (ImageMagick's form)."""
+    app13 = next(seg for marker, seg in _jpeg_segments(tagged_jpeg.read_bytes()) if marker == 0xED)
+    out, back = tmp_path / "out.jpg", tmp_path / "back.png"
+    faceveil.anonymize(tagged_jpeg, out, passphrase=PASSPHRASE)
+    (report,) = faceveil.recover(out, back, passphrase=PASSPHRASE)
+    assert report.ok, report.error
+    with Image.open(back) as im:
+        assert im.text["Comment"] == "Jane Doe at the launch pad"
+        _, name, length, *hex_lines = im.text["Raw profile type 8bim"].split("\n")
+    resources = bytes.fromhex("".join(hex_lines))
+    assert name == "8bim" and int(length) == len(resources)
+    assert resources == app13[4 + len(b"Photoshop 3.0\x00") :] and b"Jane Doe, astronaut" in resources

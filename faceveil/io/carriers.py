@@ -486,3 +486,37 @@ def insert_png_metadata(image_bytes: bytes, chunks: bytes) -> bytes:
     if ihdr.type != b"IHDR":
         raise InputError("damaged PNG: first chunk is not IHDR")
     return image_bytes[: ihdr.end] + chunks + image_bytes[ihdr.end :]
+
+
+def jpeg_metadata_as_png_chunks(segments: bytes) -> bytes | None:
+    """The part of a JPEG's metadata segments PNG has a place for, as PNG chunks, for recovering a
+    JPEG original into PNG (the bit-exact choice): the comment (COM) as a ``tEXt`` "Comment" and the
+    Photoshop/IPTC APP13 resources as a ``zTXt`` "Raw profile type 8bim" (ImageMagick's and
+    exiftool's convention). Other APPn segments have no PNG equivalent; None if nothing maps."""
+    try:
+        parsed, _ = _jpeg_header_segments(b"\xff\xd8" + segments + b"\xff\xda")
+    except (InputError, PayloadCorruptError):
+        return None
+    chunks = []
+    for segment in parsed:
+        if segment.marker == _JPEG_COM and segment.body and b"\x00" not in segment.body:
+            chunks.append(_png_chunk(b"tEXt", b"Comment\x00" + segment.body))  # tEXt is Latin-1: any byte but NUL
+        elif segment.marker == 0xED and segment.body.startswith(_PHOTOSHOP_APP13):
+            chunks.append(_png_chunk(b"zTXt", b"Raw profile type 8bim\x00\x00" + zlib.compress(
+                _raw_profile_text("8bim", segment.body[len(_PHOTOSHOP_APP13) :]))))
+    return b"".join(chunks) or None
+
+
+_PHOTOSHOP_APP13 = b"Photoshop 3.0\x00"
+
+
+def _png_chunk(chunk_type: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + chunk_type + data + struct.pack(">I", zlib.crc32(chunk_type + data))
+
+
+def _raw_profile_text(name: str, data: bytes) -> bytes:
+    """ImageMagick's "Raw profile type" text: newline, name, newline, length (8 wide), newline, then the
+    bytes in hex, 72 digits per line."""
+    digits = data.hex()
+    lines = [digits[i : i + 72] for i in range(0, len(digits), 72)]
+    return f"\n{name}\n{len(data):8d}\n".encode("ascii") + "\n".join(lines).encode("ascii") + b"\n"

@@ -27,6 +27,7 @@ from faceveil.errors import FaceveilError, InputError, LimitExceededError
 from faceveil.io.carriers import (
     insert_jpeg_metadata,
     insert_png_metadata,
+    jpeg_metadata_as_png_chunks,
     jpeg_metadata_segments,
     png_metadata_chunks,
 )
@@ -259,7 +260,8 @@ def encode_image(
     it matches the stored colour space. TIFF keeps at most the ICC profile, BMP nothing.
 
     ``restore_original`` (recovery only) also writes ``metadata.jpeg_segments`` into a JPEG and
-    ``metadata.png_chunks`` into a PNG, verbatim: the comment, IPTC, text and time data of the original.
+    ``metadata.png_chunks`` into a PNG, verbatim: the comment, IPTC, text and time data of the original;
+    into a PNG, a JPEG original's comment and IPTC/Photoshop data too (``jpeg_metadata_as_png_chunks``).
     Anonymized outputs never get them: IPTC/Photoshop data can hold a thumbnail of the original face.
     """
     _check_layout(pixels)
@@ -282,8 +284,12 @@ def encode_image(
     if restore_original and metadata is not None:
         if fmt == "JPEG" and metadata.jpeg_segments:
             encoded = insert_jpeg_metadata(encoded, metadata.jpeg_segments)
-        elif fmt == "PNG" and metadata.png_chunks:
-            encoded = insert_png_metadata(encoded, metadata.png_chunks)
+        elif fmt == "PNG":
+            # A JPEG original recovered into PNG (the bit-exact choice) keeps its comment and IPTC.
+            converted = jpeg_metadata_as_png_chunks(metadata.jpeg_segments) if metadata.jpeg_segments else None
+            chunks = (metadata.png_chunks or b"") + (converted or b"")
+            if chunks:
+                encoded = insert_png_metadata(encoded, chunks)
     return encoded
 
 
