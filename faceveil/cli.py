@@ -3,7 +3,8 @@ progress, print one line per file (or a JSON summary), exit with a code that say
 
 Exit codes (also in README): 0 ok · 1 some files failed for different reasons / internal error ·
 2 usage · 3 bad input · 4 no payload · 5 corrupt payload · 6 wrong key · 7 tampered payload ·
-8 tampered pixels · 9 output exists · 10 model missing · 11 key material · 12 no faces (--require-faces).
+8 tampered pixels · 9 output exists · 10 model missing · 11 key material · 12 no faces (--require-faces) ·
+13 over a safety limit (pixels, KDF cost).
 """
 
 from __future__ import annotations
@@ -40,17 +41,12 @@ def _err(msg: str) -> None:
 def read_passphrase(password_file: Optional[Path], *, confirm: bool, required: bool) -> Optional[str]:
     """Passphrase from --password-file, else $FACEVEIL_PASSPHRASE, else an interactive prompt (only when
     stdin is a terminal). Never from a command-line argument: those leak into shell history and `ps`."""
-    if password_file is not None:
-        try:
-            text = password_file.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise KeyMaterialError(f"cannot read password file {password_file}: {exc.strerror}") from None
-        value = text.splitlines()[0] if text.splitlines() else ""
-        if not value:
-            raise KeyMaterialError(f"password file {password_file} is empty")
+    from faceveil.crypto.passphrase import passphrase_from_environment, read_password_file  # lazy: cv2 via crypto
+
+    if password_file is not None:  # file and env var share one rule (crypto/passphrase.py)
+        return read_password_file(password_file)
+    if (value := passphrase_from_environment(PASSPHRASE_ENV)) is not None:
         return value
-    if os.environ.get(PASSPHRASE_ENV):
-        return os.environ[PASSPHRASE_ENV]
     if not required:
         return None
     if not sys.stdin.isatty():

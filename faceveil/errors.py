@@ -49,6 +49,14 @@ class TamperedPixelsError(FaceveilError):
     exit_code = 8
 
 
+class LimitExceededError(InputError):
+    """An input demands more work than a safety limit allows: an image with more pixels than
+    ``max_pixels``, or a passphrase stanza / key file whose Argon2id cost is above the configured
+    ceiling. The message names the limit and how to raise it for a file you trust."""
+
+    exit_code = 13
+
+
 class OutputExistsError(FaceveilError):
     """Refusing to overwrite an existing file or an input (use --overwrite)."""
 

@@ -259,6 +259,7 @@ def test_video_round_trip_through_the_cli(tmp_path, passphrase):
     assert run("anonymize", clip, "-o", out, "--lossless") == 0
     assert run("recover", out, "-o", back, "--from-pixels") == InputError.exit_code  # photos only
     assert run("recover", out, "-o", back) == 0
+    assert (back.stat().st_mode & 0o777) == 0o600  # the recovered original is owner-only (issue 12 #6)
     original = [f.rgb for f in iter_frames(clip)]
     anonymized = [f.rgb for f in iter_frames(out)]
     recovered = [f.rgb for f in iter_frames(back)]
@@ -312,3 +313,117 @@ def test_from_pixels_recovery_with_non_default_weights(tmp_path, astronaut_png, 
     diff = pixels(back)[y : y + h, x : x + w].astype(float) - astronaut[y : y + h, x : x + w].astype(float)
     assert 10 * np.log10(255.0**2 / np.mean(diff**2)) > 28
     assert run("recover", out, "-o", tmp_path / "exact.png", "-O", f"weights={weights}") == 3  # -O is for --from-pixels
+
+
+def test_password_file_and_environment_follow_one_rule(tmp_path, astronaut_png, astronaut, monkeypatch):
+    """Issue 12 #13: the same passphrase written to a file (with its line end) and put in the
+    environment opens the same file; U+2028 no longer cuts it; a non-UTF-8 file is exit 11."""
+    from faceveil.errors import KeyMaterialError
+
+    passphrase = "horse\u2028battery staple"
+    monkeypatch.setenv("FACEVEIL_PASSPHRASE", passphrase)
+    out = tmp_path / "out.png"
+    assert run("anonymize", astronaut_png, "-o", out) == 0
+    monkeypatch.delenv("FACEVEIL_PASSPHRASE")
+    for i, ending in enumerate(["\n", "\r\n", ""]):
+        pw_file = tmp_path / f"pw{i}.txt"
+        pw_file.write_bytes((passphrase + ending).encode("utf-8"))
+        assert run("recover", out, "-o", tmp_path / f"back{i}.png", "--password-file", pw_file) == 0
+        assert np.array_equal(pixels(tmp_path / f"back{i}.png"), astronaut)
+    first_line_only = tmp_path / "cut.txt"
+    first_line_only.write_bytes("horse\n".encode("utf-8"))
+    assert run("recover", out, "-o", tmp_path / "x.png", "--password-file", first_line_only) == WrongKeyError.exit_code
+    latin1 = tmp_path / "latin1.txt"
+    latin1.write_bytes("caf\xe9\n".encode("latin-1"))
+    assert run("recover", out, "-o", tmp_path / "y.png", "--password-file", latin1) == KeyMaterialError.exit_code
+    assert not (tmp_path / "x.png").exists() and not (tmp_path / "y.png").exists()
+
+
+def test_recovered_originals_are_owner_only(tmp_path, anonymized, astronaut):
+    """Issue 12 #6: the recovered file holds the faces the anonymization hid: 0600, even over a 0644 file."""
+    import os
+
+    previous = os.umask(0o022)
+    try:
+        back = tmp_path / "back.png"
+        assert run("recover", anonymized, "-o", back) == 0
+        assert (back.stat().st_mode & 0o777) == 0o600
+        assert (anonymized.stat().st_mode & 0o777) == 0o644  # anonymized outputs stay shareable
+        back.chmod(0o644)
+        assert run("recover", anonymized, "-o", back, "--overwrite") == 0
+        assert (back.stat().st_mode & 0o777) == 0o600
+        assert np.array_equal(pixels(back), astronaut)
+    finally:
+        os.umask(previous)
+
+
+def test_recover_to_jpeg_says_the_regions_are_re_encoded(tmp_path, hopper_jpg, grace_hopper, passphrase, capsys):
+    """Issue 12 #11: recovering into JPEG must not claim exact face regions (JPEG re-encodes them)."""
+    out = tmp_path / "out.jpg"
+    assert run("anonymize", hopper_jpg, "-o", out) == 0
+    capsys.readouterr()
+    assert run("recover", out, "-o", tmp_path / "back.jpg") == 0
+    to_jpeg = capsys.readouterr().err
+    assert "re-encodes the restored face regions" in to_jpeg and "PNG" in to_jpeg
+    assert "restored exactly" not in to_jpeg
+    assert run("recover", out, "-o", tmp_path / "back.png") == 0
+    to_png = capsys.readouterr().err
+    assert "face regions are the exact originals" in to_png and "re-encodes" not in to_png
+
+
+def test_protected_key_file_is_argon2id_and_opens_with_its_passphrase(tmp_path, astronaut_png, astronaut, monkeypatch):
+    """Issue 12 #3: `keygen --protect` writes the documented Argon2id key file, not PKCS#8 PBKDF2."""
+    from faceveil.errors import KeyMaterialError
+
+    monkeypatch.delenv("FACEVEIL_PASSPHRASE", raising=False)
+    key_pw = tmp_path / "key-pw.txt"
+    key_pw.write_text("key file secret\n", encoding="utf-8")
+    key = tmp_path / "me.key"
+    assert run("keygen", key, "--protect", "--password-file", key_pw) == 0
+    text = key.read_text()
+    assert text.startswith("-----BEGIN FACEVEIL ENCRYPTED PRIVATE KEY-----") and (key.stat().st_mode & 0o777) == 0o600
+    out = tmp_path / "out.png"
+    assert run("anonymize", astronaut_png, "-o", out, "--recipient", f"{key}.pub") == 0
+    assert run("recover", out, "-o", tmp_path / "x.png", "--key", key) == KeyMaterialError.exit_code  # no passphrase
+    wrong = tmp_path / "wrong.txt"
+    wrong.write_text("not it\n", encoding="utf-8")
+    assert run("recover", out, "-o", tmp_path / "x.png", "--key", key, "--key-password-file", wrong) == KeyMaterialError.exit_code
+    assert run("recover", out, "-o", tmp_path / "back.png", "--key", key, "--key-password-file", key_pw) == 0
+    assert np.array_equal(pixels(tmp_path / "back.png"), astronaut)
+
+
+def test_decompression_bomb_is_refused_from_its_header(tmp_path, passphrase):
+    """Issue 12 #4: a 196 Mpx PNG of a few hundred bytes is exit 13 in well under a second."""
+    import time
+
+    ihdr = struct.pack(">IIBBBBB", 14_000, 14_000, 8, 2, 0, 0, 0)
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(bytes(64))) + chunk(b"IEND", b""))
+    started = time.perf_counter()
+    assert run("anonymize", bomb, "-o", tmp_path / "out.png") == 13
+    assert run("inspect", bomb) == 13
+    assert time.perf_counter() - started < 5
+    assert not (tmp_path / "out.png").exists()
+
+
+def test_hostile_kdf_cost_and_extra_passphrase_stanzas_are_refused_fast(tmp_path, anonymized):
+    """Issue 12 #4, the audit's repro: a payload whose passphrase stanza asks for t=4, m=2 GiB (valid
+    per format, checksum recomputed) is exit 13 before any Argon2id run; 4 stanzas are exit 5."""
+    import time
+
+    from tests.crypto.conftest import join_container, split_container
+
+    version, header, body = split_container(extract_payload(anonymized.read_bytes()))
+    (stanza,) = header["recipients"]
+    costly = stanza | {"time_cost": 4, "memory_kib": 2 * 1024 * 1024, "parallelism": 4}
+    cases = {"costly.png": ([costly], 13), "four.png": ([costly] * 4, PayloadCorruptError.exit_code)}
+    for name, (recipients, code) in cases.items():
+        hostile = tmp_path / name
+        hostile.write_bytes(png_with_payload(anonymized.read_bytes(), join_container(version, header | {"recipients": recipients}, body)))
+        started = time.perf_counter()
+        assert run("recover", hostile, "-o", tmp_path / f"back-{name}") == code
+        assert time.perf_counter() - started < 2

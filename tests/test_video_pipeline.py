@@ -210,6 +210,11 @@ def test_lossy_mp4_keeps_timestamps_and_restores_faces_exactly(clip, detector, i
     for i, (a, b) in enumerate(zip(original, recovered)):
         rows, cols = face_core(clip.face_boxes[i])
         np.testing.assert_array_equal(a.rgb[rows, cols], b.rgb[rows, cols])  # faces come from the payload
+    assert any("restored exactly" in n for n in rec.notes)
+    # issue 12 #11: into a lossy codec the restored regions are re-encoded, and the report says so
+    lossy = recover_video(out, tmp_path / "lossy_back.mp4", [identity])
+    assert any("re-encoded" in n and "not exact" in n for n in lossy.notes)
+    assert not any("restored exactly" in n for n in lossy.notes)
 
 
 def test_passphrase_recipient_and_time_span(clip, detector, tmp_path):

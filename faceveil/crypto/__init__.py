@@ -11,9 +11,21 @@ from faceveil.crypto.container import (
     verify_pixels,
 )
 from faceveil.crypto.envelope import ContentKey, Identity, Recipient, unwrap_content_key, wrap_content_key
-from faceveil.crypto.keys import Argon2Params, PassphraseKey, X25519Identity, X25519Recipient, load_key_file
+from faceveil.crypto.keys import (
+    ARGON2_FORMAT_LIMITS,
+    DEFAULT_ARGON2_LIMITS,
+    Argon2Limits,
+    Argon2Params,
+    PassphraseKey,
+    X25519Identity,
+    X25519Recipient,
+    load_key_file,
+)
 
 __all__ = [
+    "ARGON2_FORMAT_LIMITS",
+    "DEFAULT_ARGON2_LIMITS",
+    "Argon2Limits",
     "Argon2Params",
     "ContainerInfo",
     "ContentKey",

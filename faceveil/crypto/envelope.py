@@ -53,7 +53,10 @@ Identity = PassphraseKey | X25519Identity
 CHECK_BYTES = 16
 WRAP_SALT_BYTES = 16
 MAX_STANZAS = 64
-MAX_PASSPHRASE_STANZAS = 4  # each costs an Argon2id run when opening: bound a hostile file's demands
+# Each passphrase stanza costs a passphrase an Argon2id run to try, and nothing in a stanza says which
+# one a passphrase opens: with one stanza at most, a passphrase is tried exactly once per container
+# (its cost capped by keys.Argon2Limits). Several people use X25519 keys, which cost nothing to skip.
+MAX_PASSPHRASE_STANZAS = 1
 _WRAPPED_BYTES = KEY_BYTES + TAG_BYTES
 _MAX_DERIVE_BYTES = 255 * 32  # HKDF-SHA256 output limit
 
@@ -102,7 +105,9 @@ def wrap_content_key(key: ContentKey, recipients: Sequence[Recipient], aad: byte
     if len(recipients) > MAX_STANZAS:
         raise KeyMaterialError(f"at most {MAX_STANZAS} recipients per container")
     if sum(isinstance(r, PassphraseKey) for r in recipients) > MAX_PASSPHRASE_STANZAS:
-        raise KeyMaterialError(f"at most {MAX_PASSPHRASE_STANZAS} passphrases per container")
+        raise KeyMaterialError(
+            f"at most {MAX_PASSPHRASE_STANZAS} passphrase per container; give other people X25519 keys (faceveil keygen)"
+        )
     stanzas = []
     for recipient in recipients:
         if isinstance(recipient, PassphraseKey):
@@ -128,7 +133,10 @@ def unwrap_content_key(stanzas: Sequence[dict], identities: Sequence[Identity], 
     parsed = [_parse_stanza(s) for s in stanzas]
     if len(parsed) > MAX_STANZAS or sum(s["type"] == "passphrase" for s in parsed) > MAX_PASSPHRASE_STANZAS:
         raise PayloadCorruptError("recovery payload has more recipient stanzas than faceveil ever writes")
-    for identity in identities:
+    # Private keys first: they cost nothing to try, and a file one of them opens never asks a
+    # passphrase for Argon2id work (or trips the KDF cost ceiling).
+    ordered = sorted(identities, key=lambda identity: isinstance(identity, PassphraseKey))
+    for identity in ordered:
         for stanza in parsed:
             kek = _matching_kek(stanza, identity)
             if kek is None:

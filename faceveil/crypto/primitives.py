@@ -26,6 +26,9 @@ LABEL_BODY = b"faceveil/v1\x00body"
 LABEL_PASSPHRASE_CHECK = b"faceveil/v1\x00passphrase-check"
 LABEL_PASSPHRASE_WRAP = b"faceveil/v1\x00passphrase-wrap"
 LABEL_X25519_WRAP = b"faceveil/v1\x00x25519-wrap"
+LABEL_KEYFILE_CHECK = b"faceveil/v1\x00keyfile-check"
+LABEL_KEYFILE_WRAP = b"faceveil/v1\x00keyfile-wrap"
+LABEL_KEYFILE_AAD = b"faceveil/v1\x00keyfile\x00"
 
 
 class AuthenticationFailed(Exception):

@@ -16,11 +16,23 @@ from pathlib import Path
 from faceveil.errors import FaceveilError, InputError, OutputExistsError
 
 
+# Recovered originals are the sensitive files (the faces the anonymization hid): owner-only by default.
+PRIVATE_MODE = 0o600
+
+
 def atomic_write_bytes(
-    path: str | Path, data: bytes, *, overwrite: bool = False, protect: Iterable[str | Path] = ()
+    path: str | Path,
+    data: bytes,
+    *,
+    overwrite: bool = False,
+    protect: Iterable[str | Path] = (),
+    mode: int | None = None,
 ) -> None:
     """Write ``data`` to ``path`` atomically.
 
+    ``mode``: permission bits of the written file, minus the process umask (so a stricter umask still
+    wins), also when replacing an existing file; e.g. :data:`PRIVATE_MODE` for recovered originals.
+    None keeps an overwritten file's permissions and gives new files 0o666 minus the umask.
     Raises OutputExistsError if ``path`` exists and ``overwrite`` is False, or if ``path`` is (after
     resolving symlinks, or as a hard link) one of the ``protect`` paths, typically the inputs, even
     with ``overwrite``. InputError if the destination directory is missing; FaceveilError if the OS
@@ -44,7 +56,7 @@ def atomic_write_bytes(
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        os.chmod(temp_path, _mode_for(target))
+        os.chmod(temp_path, _mode_for(target) if mode is None else mode & ~_umask() & 0o7777)
         _move_into_place(temp_path, target, overwrite)
         _fsync_directory(directory)
     except BaseException as exc:
@@ -53,6 +65,12 @@ def atomic_write_bytes(
         if isinstance(exc, OSError):
             raise FaceveilError(f"cannot write {target}: {exc.strerror or exc}") from None
         raise
+
+
+def restrict_permissions(path: str | Path, mode: int = PRIVATE_MODE) -> None:
+    """chmod ``path`` to ``mode`` minus the umask: for outputs written by other means than
+    :func:`atomic_write_bytes` (e.g. a video muxed into a temporary file), before they are renamed."""
+    os.chmod(path, mode & ~_umask() & 0o7777)
 
 
 def _refuse_protected(target: Path, protect: Iterable[str | Path]) -> None:
@@ -90,9 +108,14 @@ def _mode_for(target: Path) -> int:
     (mkstemp would otherwise leave them 0o600)."""
     with contextlib.suppress(OSError):
         return target.stat().st_mode & 0o7777
+    return 0o666 & ~_umask()
+
+
+def _umask() -> int:
+    """The process umask (reading it means setting it; set it straight back)."""
     umask = os.umask(0)
     os.umask(umask)
-    return 0o666 & ~umask
+    return umask
 
 
 def _fsync_directory(directory: Path) -> None:

@@ -385,3 +385,138 @@ def _webp_extract(image_bytes: bytes) -> bytes | None:
     if len(ours) > 1:
         raise PayloadCorruptError(f"WebP holds {len(ours)} faceveil payload chunks; expected one")
     return ours[0].data
+
+
+# --------------------------------------------------------------------------------------------
+# Original metadata segments: everything a decoder skips that io/images.py does not model as EXIF, XMP
+# or ICC. Anonymized outputs never carry them (a JPEG comment or IPTC caption can name the person,
+# Photoshop's APP13 holds a thumbnail of the original face); they travel encrypted in the payload and
+# recovery writes them back verbatim into an output of the same format.
+
+METADATA_SEGMENTS_MAX_BYTES = 16 * 1024 * 1024  # the container's per-secret limit
+
+_JPEG_COM = 0xFE
+_JPEG_APP1, _JPEG_APP2, _JPEG_APP14 = 0xE1, 0xE2, 0xEE
+# APP1 Exif and standard XMP are ImageMetadata.exif / .xmp (rewritten with orientation 1 and without
+# thumbnails); APP0 (JFIF/JFXX), APP2 (ICC, MPF frame offsets) and APP14 (Adobe colour transform) describe
+# the encoding, which the encoder writes for the new file.
+_JPEG_MODELLED_APP1 = (b"Exif\x00", b"http://ns.adobe.com/xap/1.0/\x00")
+
+# PNG ancillary chunks that describe the picture rather than its encoding, valid with any colour type and
+# bit depth (unlike sBIT, bKGD, tRNS, hIST), so they stay valid on a re-encoded file. eXIf, iCCP and the
+# XMP iTXt are modelled separately.
+_PNG_METADATA_CHUNKS = {b"tEXt", b"zTXt", b"iTXt", b"tIME", b"pHYs", b"gAMA", b"cHRM", b"sRGB"}
+_PNG_XMP_KEYWORD = b"XML:com.adobe.xmp\x00"
+
+
+def _is_metadata_segment(segment: _JpegSegment) -> bool:
+    marker = segment.marker
+    if marker == _JPEG_COM:
+        return True
+    if marker == _JPEG_APP1:
+        return not segment.body.startswith(_JPEG_MODELLED_APP1)
+    if marker == JPEG_APP15:
+        return not segment.is_ours
+    return 0xE3 <= marker <= 0xED  # APP3..APP13 (APP12 "Ducky"/picture info, APP13 IPTC/Photoshop)
+
+
+def jpeg_metadata_segments(image_bytes: bytes) -> bytes | None:
+    """The comment (COM) and APPn segments of a JPEG's header that :func:`_is_metadata_segment` keeps,
+    concatenated verbatim (marker, length, body), in file order; None if there are none."""
+    segments, _ = _jpeg_header_segments(image_bytes)
+    return _capped([image_bytes[s.start : s.end] for s in segments if _is_metadata_segment(s)])
+
+
+def png_metadata_chunks(image_bytes: bytes) -> bytes | None:
+    """The text (tEXt/zTXt/iTXt except XMP), tIME, pHYs, gAMA, cHRM and sRGB chunks of a PNG,
+    concatenated verbatim (length, type, data, CRC), in file order; None if there are none."""
+    chunks = [
+        image_bytes[c.start : c.end]
+        for c in _png_chunks(image_bytes)
+        if c.type in _PNG_METADATA_CHUNKS
+        and not (c.type == b"iTXt" and image_bytes[c.data_start : c.data_start + len(_PNG_XMP_KEYWORD)] == _PNG_XMP_KEYWORD)
+    ]
+    return _capped(chunks)
+
+
+def _capped(pieces: list[bytes]) -> bytes | None:
+    """Join pieces in order, skipping any that would take the total over the container's secret size
+    limit (real files stay far below it; a pathological file keeps what fits)."""
+    kept, total = [], 0
+    for piece in pieces:
+        if total + len(piece) <= METADATA_SEGMENTS_MAX_BYTES:
+            kept.append(piece)
+            total += len(piece)
+    return b"".join(kept) or None
+
+
+def insert_jpeg_metadata(image_bytes: bytes, segments: bytes) -> bytes:
+    """``image_bytes`` (a JPEG) with ``segments`` (from :func:`jpeg_metadata_segments`) inserted after
+    its leading APP0-APP2 headers. InputError if ``segments`` is not a run of such segments."""
+    # Validate by parsing the run as a JPEG header (it ends where an SOS would start).
+    try:
+        parsed, end = _jpeg_header_segments(b"\xff\xd8" + segments + b"\xff\xda")
+    except (InputError, PayloadCorruptError):
+        parsed, end = [], -1
+    if end != len(segments) + 2 or not all(_is_metadata_segment(s) for s in parsed):
+        raise InputError("stored JPEG metadata segments are malformed")
+    header, _ = _jpeg_header_segments(image_bytes)
+    insert_at = 2
+    for segment in header:
+        if segment.marker not in (0xE0, _JPEG_APP1, _JPEG_APP2):
+            break
+        insert_at = segment.end
+    return image_bytes[:insert_at] + segments + image_bytes[insert_at:]
+
+
+def insert_png_metadata(image_bytes: bytes, chunks: bytes) -> bytes:
+    """``image_bytes`` (a PNG) with ``chunks`` (from :func:`png_metadata_chunks`) inserted right after
+    IHDR, where every one of them is allowed. InputError if ``chunks`` is not a run of such chunks."""
+    pos = 0
+    while pos < len(chunks):
+        if pos + 12 > len(chunks):
+            raise InputError("stored PNG metadata chunks are malformed")
+        length, chunk_type = struct.unpack_from(">I4s", chunks, pos)
+        end = pos + 12 + length
+        crc_ok = end <= len(chunks) and zlib.crc32(chunks[pos + 4 : end - 4]) == struct.unpack_from(">I", chunks, end - 4)[0]
+        if chunk_type not in _PNG_METADATA_CHUNKS or not crc_ok:
+            raise InputError("stored PNG metadata chunks are malformed")
+        pos = end
+    ihdr = next(_png_chunks(image_bytes))
+    if ihdr.type != b"IHDR":
+        raise InputError("damaged PNG: first chunk is not IHDR")
+    return image_bytes[: ihdr.end] + chunks + image_bytes[ihdr.end :]
+
+
+def jpeg_metadata_as_png_chunks(segments: bytes) -> bytes | None:
+    """The part of a JPEG's metadata segments PNG has a place for, as PNG chunks, for recovering a
+    JPEG original into PNG (the bit-exact choice): the comment (COM) as a ``tEXt`` "Comment" and the
+    Photoshop/IPTC APP13 resources as a ``zTXt`` "Raw profile type 8bim" (ImageMagick's and
+    exiftool's convention). Other APPn segments have no PNG equivalent; None if nothing maps."""
+    try:
+        parsed, _ = _jpeg_header_segments(b"\xff\xd8" + segments + b"\xff\xda")
+    except (InputError, PayloadCorruptError):
+        return None
+    chunks = []
+    for segment in parsed:
+        if segment.marker == _JPEG_COM and segment.body and b"\x00" not in segment.body:
+            chunks.append(_png_chunk(b"tEXt", b"Comment\x00" + segment.body))  # tEXt is Latin-1: any byte but NUL
+        elif segment.marker == 0xED and segment.body.startswith(_PHOTOSHOP_APP13):
+            chunks.append(_png_chunk(b"zTXt", b"Raw profile type 8bim\x00\x00" + zlib.compress(
+                _raw_profile_text("8bim", segment.body[len(_PHOTOSHOP_APP13) :]))))
+    return b"".join(chunks) or None
+
+
+_PHOTOSHOP_APP13 = b"Photoshop 3.0\x00"
+
+
+def _png_chunk(chunk_type: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + chunk_type + data + struct.pack(">I", zlib.crc32(chunk_type + data))
+
+
+def _raw_profile_text(name: str, data: bytes) -> bytes:
+    """ImageMagick's "Raw profile type" text: newline, name, newline, length (8 wide), newline, then the
+    bytes in hex, 72 digits per line."""
+    digits = data.hex()
+    lines = [digits[i : i + 72] for i in range(0, len(digits), 72)]
+    return f"\n{name}\n{len(data):8d}\n".encode("ascii") + "\n".join(lines).encode("ascii") + b"\n"

@@ -17,15 +17,26 @@ import warnings
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, PngImagePlugin, UnidentifiedImageError
 
-from faceveil.errors import InputError
+from faceveil.errors import FaceveilError, InputError, LimitExceededError
+from faceveil.io.carriers import (
+    insert_jpeg_metadata,
+    insert_png_metadata,
+    jpeg_metadata_as_png_chunks,
+    jpeg_metadata_segments,
+    png_metadata_chunks,
+)
 
-DEFAULT_MAX_PIXELS = 200_000_000
+# Decoding cost grows with the pixel count the header declares, not with the file size: the audit's
+# 571 KB PNG declaring 196 Mpx took 108 s and 2.8 GB. 120 Mpx admits the largest common camera and
+# phone photos (108 Mpx sensors) and refuses such files from their header (docs/format.md §11);
+# callers raise it with ``max_pixels`` for files they trust.
+DEFAULT_MAX_PIXELS = 120_000_000
 
 _EXIF_ORIENTATION_TAG = 0x0112
 _XMP_ORIENTATION_PATTERNS = (
@@ -100,11 +111,22 @@ class ImageMetadata:
     exif: raw EXIF block (TIFF structure, with or without the ``Exif\\0\\0`` prefix), as in the file.
     icc_profile: raw ICC profile.
     xmp: raw XMP packet (UTF-8 XML).
+    jpeg_segments: a JPEG source's comment (COM) and other APPn segments (IPTC/Photoshop APP13, APP12,
+        APP3-APP11, extended XMP...), verbatim (``io.carriers.jpeg_metadata_segments``).
+    png_chunks: a PNG source's tEXt/zTXt/iTXt (except XMP), tIME, pHYs, gAMA, cHRM and sRGB chunks,
+        verbatim (``io.carriers.png_metadata_chunks``).
+    The last two are written back only on recovery (``encode_image(restore_original=True)``).
     """
 
     exif: bytes | None = None
     icc_profile: bytes | None = None
     xmp: bytes | None = None
+    jpeg_segments: bytes | None = None
+    png_chunks: bytes | None = None
+
+
+# Every ImageMetadata field, i.e. what a recovery payload stores (as secrets "metadata.<field>").
+METADATA_FIELDS = tuple(f.name for f in fields(ImageMetadata))
 
 
 @dataclass
@@ -189,8 +211,9 @@ def load_image(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Loa
 def decode_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, name: str = "<bytes>") -> LoadedImage:
     """Decode an encoded still image into (H, W, C) uint8 pixels with EXIF orientation applied.
 
-    Refuses (InputError naming ``name``): empty/non-image/corrupt/truncated data, images with more
-    than ``max_pixels`` pixels, animated or multi-frame files, and 16-bit or float samples.
+    Refuses (InputError naming ``name``): empty/non-image/corrupt/truncated data, animated or
+    multi-frame files, and 16-bit or float samples; images with more than ``max_pixels`` pixels are
+    refused from their header, before decoding, with LimitExceededError (an InputError, exit 13).
     """
     if not data:
         raise InputError(f"{name}: file is empty")
@@ -201,15 +224,15 @@ def decode_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, name: str
             _check_single_frame(image, name)
             _check_bit_depth(image, name)
             image.load()
-            metadata = _read_metadata(image)
             # MPO (phone/3D-camera JPEG with extra frames) is a JPEG whose first frame is the photo.
             source_format = "JPEG" if image.format == "MPO" else image.format
+            metadata = _read_metadata(image, data, source_format)
             upright = ImageOps.exif_transpose(image)  # also parses EXIF, which may be damaged
             pixels = _to_array(_normalise_mode(upright, name))
         except InputError:
             raise
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-            raise InputError(f"{name}: image {_over_limit(max_pixels)}") from None
+            raise LimitExceededError(f"{name}: image {_over_limit(max_pixels)}") from None
         except _DECODE_ERRORS as exc:
             raise InputError(f"{name}: not a readable image ({_describe(exc)})") from None
     # A second check on the decoded array: some formats only know their true size after decoding.
@@ -225,6 +248,7 @@ def encode_image(
     metadata: ImageMetadata | None = None,
     keep_metadata: bool = False,
     keep_icc: bool = False,
+    restore_original: bool = False,
 ) -> bytes:
     """Encode (H, W, C) uint8 pixels (C in {1, 2, 3, 4}) as ``fmt``.
 
@@ -234,6 +258,11 @@ def encode_image(
     reset to 1, XMP, ICC; never the EXIF/XMP thumbnails, which show the original face) or
     ``keep_icc`` (ICC only) is set and ``metadata`` provides it. An ICC profile is written only if
     it matches the stored colour space. TIFF keeps at most the ICC profile, BMP nothing.
+
+    ``restore_original`` (recovery only) also writes ``metadata.jpeg_segments`` into a JPEG and
+    ``metadata.png_chunks`` into a PNG, verbatim: the comment, IPTC, text and time data of the original;
+    into a PNG, a JPEG original's comment and IPTC/Photoshop data too (``jpeg_metadata_as_png_chunks``).
+    Anonymized outputs never get them: IPTC/Photoshop data can hold a thumbnail of the original face.
     """
     _check_layout(pixels)
     fmt = _normalise_format(fmt)
@@ -251,7 +280,17 @@ def encode_image(
     options = _format_options(fmt, quality) | metadata_options
     buffer = io.BytesIO()
     image.save(buffer, fmt, **options)
-    return buffer.getvalue()
+    encoded = buffer.getvalue()
+    if restore_original and metadata is not None:
+        if fmt == "JPEG" and metadata.jpeg_segments:
+            encoded = insert_jpeg_metadata(encoded, metadata.jpeg_segments)
+        elif fmt == "PNG":
+            # A JPEG original recovered into PNG (the bit-exact choice) keeps its comment and IPTC.
+            converted = jpeg_metadata_as_png_chunks(metadata.jpeg_segments) if metadata.jpeg_segments else None
+            chunks = (metadata.png_chunks or b"") + (converted or b"")
+            if chunks:
+                encoded = insert_png_metadata(encoded, chunks)
+    return encoded
 
 
 # --------------------------------------------------------------------------------------------
@@ -280,15 +319,15 @@ def _check_pixel_count(size: tuple[int, int], max_pixels: int, name: str) -> Non
     width, height = size
     if width * height > max_pixels:
         count = f"{width}x{height} = {width * height:,} pixels"
-        raise InputError(f"{name}: image is {count}, {_over_limit(max_pixels)}")
+        raise LimitExceededError(f"{name}: image is {count}, {_over_limit(max_pixels)}")
     if width == 0 or height == 0:
         raise InputError(f"{name}: image has no pixels ({width}x{height})")
 
 
 def _over_limit(max_pixels: int) -> str:
     return (
-        f"above the limit of {max_pixels:,} pixels (possible decompression bomb; "
-        "raise max_pixels if the file is trusted)"
+        f"above the limit of {max_pixels:,} pixels (possible decompression bomb; nothing was decoded; "
+        "raise the pixel limit, max_pixels, only if the file is trusted)"
     )
 
 
@@ -339,7 +378,7 @@ def _to_array(image: Image.Image) -> np.ndarray:
     return np.ascontiguousarray(array)
 
 
-def _read_metadata(image: Image.Image) -> ImageMetadata:
+def _read_metadata(image: Image.Image, data: bytes, source_format: str) -> ImageMetadata:
     xmp = image.info.get("xmp")
     if isinstance(xmp, str):
         xmp = xmp.encode("utf-8")
@@ -348,7 +387,18 @@ def _read_metadata(image: Image.Image) -> ImageMetadata:
         exif=bytes(exif) if exif else None,
         icc_profile=image.info.get("icc_profile") or None,
         xmp=bytes(xmp) if xmp else None,
+        jpeg_segments=_best_effort(jpeg_metadata_segments, data) if source_format == "JPEG" else None,
+        png_chunks=_best_effort(png_metadata_chunks, data) if source_format == "PNG" else None,
     )
+
+
+def _best_effort(read, data: bytes) -> bytes | None:
+    # Our walkers are stricter than Pillow's (e.g. about bytes between JPEG segments): a file Pillow
+    # decodes is still accepted, only without these extra segments.
+    try:
+        return read(data)
+    except FaceveilError:
+        return None
 
 
 def _describe(exc: BaseException) -> str:

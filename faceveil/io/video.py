@@ -325,10 +325,21 @@ class _CodecChoice:
     lossless: bool
 
 
+def _declare_frame_rate(codec: str, opts: dict[str, str]) -> dict[str, str]:
+    """x264 treats input as variable-rate by default and then writes the codec time base (1/12800 for
+    a typical MP4 input) into the H.264 VUI as the frame rate, so players and probes saw 12,800 fps.
+    force-cfr makes it declare the stream's frame rate (the encoder's ``framerate``, set from the input's
+    average rate) instead; timestamps still pass through unchanged, so VFR timing is kept in the container."""
+    if codec not in ("libx264", "libx264rgb"):
+        return opts
+    params = [p for p in opts.get("x264-params", "").split(":") if p and not p.startswith("force-cfr")]
+    return {**opts, "x264-params": ":".join([*params, "force-cfr=1"])}
+
+
 def _choose_codec(fmt: str, options: EncodeOptions, width: int, height: int) -> _CodecChoice:
     if options.lossless and options.codec is None:
         codec, pix_fmt, opts = _LOSSLESS[fmt]
-        return _CodecChoice(codec, pix_fmt, {**opts, **options.extra_options}, True)
+        return _CodecChoice(codec, pix_fmt, _declare_frame_rate(codec, {**opts, **options.extra_options}), True)
     codec = options.codec or _LOSSY_DEFAULT[fmt]
     try:
         encoder = av.codec.Codec(codec, "w")
@@ -364,7 +375,7 @@ def _choose_codec(fmt: str, options: EncodeOptions, width: int, height: int) -> 
         if options.crf is not None and (codec in ("libx264", "libx264rgb", "libx265") or codec.startswith("libvpx")):
             opts["crf"] = str(options.crf)
     opts.update(options.extra_options)
-    return _CodecChoice(codec, pix_fmt, opts, options.lossless)
+    return _CodecChoice(codec, pix_fmt, _declare_frame_rate(codec, opts), options.lossless)
 
 
 class VideoWriter:
@@ -418,7 +429,8 @@ class VideoWriter:
         stream.width, stream.height = info.width, info.height
         stream.pix_fmt = choice.pix_fmt
         stream.time_base = info.time_base
-        stream.codec_context.time_base = info.time_base
+        stream.codec_context.time_base = info.time_base  # exact input timestamps (VFR, start offsets)
+        stream.codec_context.framerate = info.fps  # the rate encoders declare in the bitstream
         if info.rotation:
             stream.set_display_rotation(info.rotation)
         stream.thread_type = "AUTO"

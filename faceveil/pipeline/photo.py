@@ -21,9 +21,9 @@ from faceveil.crypto.envelope import ContentKey
 from faceveil.errors import FaceveilError, InputError, KeyMaterialError, NoFacesError, PayloadMissingError
 from faceveil.faces.detect import create_detector
 from faceveil.faces.types import Face
-from faceveil.io.atomic import atomic_write_bytes
+from faceveil.io.atomic import PRIVATE_MODE, atomic_write_bytes
 from faceveil.io.carriers import embed_payload, sidecar_path
-from faceveil.io.images import ImageMetadata, LoadedImage, decode_image, encode_image, format_for_path, load_image, merge_rgb
+from faceveil.io.images import METADATA_FIELDS, ImageMetadata, LoadedImage, decode_image, encode_image, format_for_path, load_image, merge_rgb
 from faceveil.methods.base import PixelRecoverableMethod, create_method
 from faceveil.pipeline.frame import (
     anonymize_frame,
@@ -38,7 +38,7 @@ from faceveil.pipeline.placement import DEFAULT_PAYLOAD, PayloadMode, check_payl
 from faceveil.pipeline.report import FileReport
 from faceveil.plugins import DEFAULT_DETECTOR, DEFAULT_METHOD
 
-_METADATA_SECRETS = ("exif", "icc_profile", "xmp")
+_METADATA_SECRETS = METADATA_FIELDS  # exif, icc_profile, xmp, jpeg_segments, png_chunks
 
 
 class Anonymizer:
@@ -173,7 +173,7 @@ def recover_image(
     else:
         pixels = restore_regions(image.pixels, opened.regions)
         if info.extra.get("format") == "JPEG" or image.format == "JPEG":
-            report.notes.append("JPEG output: face regions restored exactly, the rest is as decoded")
+            report.notes.append("anonymized file is JPEG: the face regions are the exact originals, the rest is as decoded")
     meta = ImageMetadata(**{k: opened.secrets.get(f"metadata.{k}") for k in _METADATA_SECRETS})
     return pixels, meta, info, report
 
@@ -190,8 +190,10 @@ def recover_photo_file(src: Path, dst: Path, identities: Sequence, *, payload_fi
         method_options=method_options,
     )
     encoded = encode_image(pixels, format_for_path(dst), metadata=meta, keep_metadata=keep_metadata,
-                           keep_icc=keep_metadata, quality=100)
-    atomic_write_bytes(dst, encoded, overwrite=overwrite, protect=protect)
+                           keep_icc=keep_metadata, restore_original=keep_metadata, quality=100)
+    atomic_write_bytes(dst, encoded, overwrite=overwrite, protect=protect, mode=PRIVATE_MODE)  # the original faces
+    if format_for_path(dst) == "JPEG":  # say what is exact: the restored regions are re-encoded
+        report.notes.append("JPEG output re-encodes the restored face regions (not bit-exact); use PNG output (-f png) for the exact pixels")
     report.input, report.output = src, dst
     return report
 

@@ -36,7 +36,7 @@ from faceveil.crypto.envelope import ContentKey
 from faceveil.errors import InputError, KeyMaterialError, NoFacesError, OutputExistsError, PayloadMissingError, TamperedPixelsError
 from faceveil.faces.detect import create_detector
 from faceveil.faces.track import LookaheadTracker, TrackerConfig, TrackStats
-from faceveil.io.atomic import atomic_move
+from faceveil.io.atomic import atomic_move, restrict_permissions
 from faceveil.io.carriers import sidecar_path
 from faceveil.io.video import (
     EncodeOptions,
@@ -200,7 +200,8 @@ def anonymize_video(
         report.tracking = tracker.stats
         report.tracks = [sink.summaries[k] for k in sorted(sink.summaries)]
         if not report.lossless:
-            report.notes.append(f"lossy output ({report.codec}): recovery restores the face regions exactly; "
+            report.notes.append(f"lossy output ({report.codec}): recovery restores the face regions exactly only into a "
+                                "lossless codec; "
                                 "other pixels stay as decoded. Use lossless for bit-exact recovery.")
         if payload_writer is None:
             report.notes.append("payload none: this anonymization cannot be undone")
@@ -276,13 +277,15 @@ def recover_video(
                         progress(VideoProgress(report.frames, expected, time.perf_counter() - t_start))
                 if next(records, None) is not None:  # also runs the final chunk-count/hash check
                     raise TamperedPixelsError(f"{src}: has fewer frames ({report.frames}) than its payload ({expected})")
+            restrict_permissions(video_tmp)  # a recovered original: owner-only (io/atomic.PRIVATE_MODE)
             atomic_move(video_tmp, dst, overwrite=overwrite, protect=[src, *protect])
         finally:
             scratch.cleanup()
     report.duration_s = report.frames / float(info.fps)
     if not was_lossless:
-        report.notes.append("the anonymized video is lossy: face regions were restored exactly from the payload; "
-                            "the other pixels are as decoded")
+        regions = "face regions were restored exactly from the payload" if report.lossless else (
+            f"face regions were restored from the payload, then re-encoded by the lossy {report.codec} output (not exact)")
+        report.notes.append(f"the anonymized video is lossy: {regions}; the other pixels are as decoded")
     elif not report.lossless:
         report.notes.append("recovered into a lossy codec: the output is not bit-exact")
     report.timings = {"total": time.perf_counter() - t_start}

@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from faceveil.crypto import keys as keys_module
-from faceveil.crypto import ContentKey, PassphraseKey, X25519Identity, unwrap_content_key, wrap_content_key
-from faceveil.errors import KeyMaterialError, PayloadCorruptError, TamperedPayloadError, WrongKeyError
+from faceveil.crypto import (
+    ARGON2_FORMAT_LIMITS,
+    Argon2Limits,
+    Argon2Params,
+    ContentKey,
+    PassphraseKey,
+    X25519Identity,
+    unwrap_content_key,
+    wrap_content_key,
+)
+from faceveil.errors import KeyMaterialError, LimitExceededError, PayloadCorruptError, TamperedPayloadError, WrongKeyError
 
 from .conftest import PASSPHRASE
 
@@ -122,9 +133,56 @@ def test_hostile_kdf_params_are_rejected_before_deriving(passphrase_key):
             unwrap_content_key([stanza | hostile], [PassphraseKey.for_opening(PASSPHRASE)], AAD)
 
 
-def test_passphrase_stanza_count_is_bounded(passphrase_key):
-    with pytest.raises(KeyMaterialError, match="at most 4 passphrases"):
-        wrap_content_key(ContentKey.generate(), [passphrase_key] * 5, AAD)
-    stanzas = wrap_content_key(ContentKey.generate(), [passphrase_key] * 4, AAD)
+def test_passphrase_stanza_count_is_bounded(passphrase_key, identity):
+    """Issue 12 #4: one passphrase stanza per container, so a passphrase costs one Argon2id run."""
+    with pytest.raises(KeyMaterialError, match="at most 1 passphrase"):
+        wrap_content_key(ContentKey.generate(), [passphrase_key] * 2, AAD)
+    stanzas = wrap_content_key(ContentKey.generate(), [passphrase_key, identity.recipient], AAD)
+    opener = PassphraseKey.for_opening(PASSPHRASE)
     with pytest.raises(PayloadCorruptError, match="more recipient stanzas"):
-        unwrap_content_key(stanzas + stanzas[:1], [PassphraseKey.for_opening(PASSPHRASE)], AAD)
+        unwrap_content_key(stanzas + stanzas[:1], [opener], AAD)
+    assert opener._cache == {}  # refused before any key derivation
+
+
+def _over_default_ceiling(stanza: dict) -> dict:
+    # The audit's stanza: t=4, m=2 GiB is within the format's hard limits but would cost ~12 s and
+    # 2 GiB per attempt; the default ceiling refuses it before deriving.
+    return stanza | {"time_cost": 4, "memory_kib": 2 * 1024 * 1024, "parallelism": 4}
+
+
+def test_kdf_cost_above_the_ceiling_is_refused_before_any_work(passphrase_key):
+    stanza = wrap_content_key(ContentKey.generate(), [passphrase_key], AAD)[0]
+    opener = PassphraseKey.for_opening(PASSPHRASE)
+    started = time.perf_counter()
+    with pytest.raises(LimitExceededError, match=r"memory_kib 2,097,152 > 1,048,576.*trust") as raised:
+        unwrap_content_key([_over_default_ceiling(stanza)], [opener], AAD)
+    assert time.perf_counter() - started < 0.5 and opener._cache == {}
+    assert raised.value.exit_code == 13
+
+
+def test_kdf_ceiling_is_configurable(passphrase_key):
+    key = ContentKey.generate()
+    stanzas = wrap_content_key(key, [passphrase_key], AAD)  # WEAK_PARAMS: t=1, 1 MiB, p=1
+    tight = Argon2Limits(time_cost=1, memory_kib=512, parallelism=1, work_kib=512)
+    with pytest.raises(LimitExceededError, match="memory_kib 1,024 > 512"):
+        unwrap_content_key(stanzas, [PassphraseKey.for_opening(PASSPHRASE, limits=tight)], AAD)
+    assert unwrap_content_key(stanzas, [PassphraseKey.for_opening(PASSPHRASE)], AAD) == key
+    raised = Argon2Limits(memory_kib=2 * 1024 * 1024, work_kib=8 * 1024 * 1024)
+    assert raised.excess(Argon2Params(4, 2 * 1024 * 1024, 4)) is None  # the override admits the audit's stanza
+    assert ARGON2_FORMAT_LIMITS.excess(Argon2Params(64, 128 * 1024, 64)) is None
+    with pytest.raises(ValueError, match="format's limit"):
+        Argon2Limits(memory_kib=4 * 1024 * 1024)  # a ceiling cannot exceed what the format allows
+
+
+def test_sealing_above_the_ceiling_is_refused():
+    with pytest.raises(KeyMaterialError, match="would not open by default"):
+        PassphraseKey.create(PASSPHRASE, Argon2Params(time_cost=1, memory_kib=2 * 1024 * 1024, parallelism=4))
+
+
+def test_private_keys_are_tried_before_a_costly_passphrase(passphrase_key, identity):
+    key = ContentKey.generate()
+    stanzas = wrap_content_key(key, [passphrase_key, identity.recipient], AAD)
+    hostile = [_over_default_ceiling(stanzas[0]), stanzas[1]]
+    opener = PassphraseKey.for_opening(PASSPHRASE)
+    assert unwrap_content_key(hostile, [opener, identity], AAD) == key
+    assert opener._cache == {}

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import json
 import os
 import stat
+import time
 
 import pytest
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from faceveil.crypto import keys as keys_module
 from faceveil.crypto import Argon2Params, PassphraseKey, X25519Identity, X25519Recipient, load_key_file
-from faceveil.errors import KeyMaterialError, OutputExistsError
+from faceveil.errors import KeyMaterialError, LimitExceededError, OutputExistsError
 
 from .conftest import WEAK_PARAMS
 
@@ -109,7 +113,7 @@ def test_save_and_load_with_passphrase(tmp_path):
     identity = X25519Identity.generate()
     path = tmp_path / "id.key"
     identity.save(path, passphrase="key file secret")
-    assert b"BEGIN ENCRYPTED PRIVATE KEY" in path.read_bytes()
+    assert b"BEGIN FACEVEIL ENCRYPTED PRIVATE KEY" in path.read_bytes()  # Argon2id key file (issue 12 #3)
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     assert X25519Identity.from_file(path, "key file secret").key_id == identity.key_id
     with pytest.raises(KeyMaterialError, match="encrypted"):
@@ -153,3 +157,91 @@ def test_load_key_file_rejects_other_files(tmp_path):
     for name in ("photo.png", "ed.key", "missing.key"):
         with pytest.raises(KeyMaterialError):
             load_key_file(tmp_path / name)
+
+
+# --- protected private key files (issue 12 #3) -----------------------------------------------------
+
+
+def _key_file_fields(pem: bytes) -> dict:
+    lines = pem.strip().splitlines()
+    return json.loads(base64.b64decode(b"".join(lines[1:-1])))
+
+
+def _key_file(fields: dict) -> bytes:
+    body = base64.b64encode(json.dumps(fields, sort_keys=True, separators=(",", ":")).encode())
+    return b"-----BEGIN FACEVEIL ENCRYPTED PRIVATE KEY-----\n" + body + b"\n-----END FACEVEIL ENCRYPTED PRIVATE KEY-----\n"
+
+
+def test_protected_key_file_uses_the_containers_argon2id_not_pbkdf2():
+    identity = X25519Identity.generate()
+    pem = identity.to_pem("key file secret")
+    fields = _key_file_fields(pem)
+    assert fields["format"] == "faceveil-private-key" and fields["version"] == 1 and fields["kdf"] == "argon2id"
+    default = Argon2Params()
+    assert (fields["time_cost"], fields["memory_kib"], fields["parallelism"]) == (
+        default.time_cost, default.memory_kib, default.parallelism)
+    assert fields["key_id"] == identity.key_id
+    assert len(base64.b64decode(fields["encrypted"])) == 48  # 32-byte key + 16-byte tag
+    raw = identity.private_key.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw,
+                                             serialization.NoEncryption())
+    assert raw not in pem and base64.b64encode(raw) not in pem
+    assert b"PRIVATE KEY" in pem and b"pbkdf2" not in pem.lower()
+    # the spec in docs/format.md, recomputed independently: Argon2id -> HKDF -> ChaCha20-Poly1305
+    from argon2.low_level import Type, hash_secret_raw
+    from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+
+    master = hash_secret_raw(b"key file secret", base64.b64decode(fields["salt"]), 3, 65536, 4, 32, Type.ID)
+    kek = HKDF(hashes.SHA256(), 32, salt=None, info=b"faceveil/v1\x00keyfile-wrap").derive(master)
+    public = {k: v for k, v in fields.items() if k != "encrypted"}
+    aad = b"faceveil/v1\x00keyfile\x00" + json.dumps(public, sort_keys=True, separators=(",", ":")).encode()
+    assert ChaCha20Poly1305(kek).decrypt(bytes(12), base64.b64decode(fields["encrypted"]), aad) == raw
+    check = HKDF(hashes.SHA256(), 16, salt=None, info=b"faceveil/v1\x00keyfile-check").derive(master)
+    assert base64.b64decode(fields["check"]) == check
+
+
+def test_protected_key_file_refuses_wrong_passphrase_and_edits():
+    identity = X25519Identity.generate()
+    pem = identity.to_pem("pw", WEAK_PARAMS, allow_weak=True)
+    assert X25519Identity.from_bytes(pem, "pw").key_id == identity.key_id
+    with pytest.raises(KeyMaterialError, match="wrong passphrase"):
+        X25519Identity.from_bytes(pem, "not it")
+    fields = _key_file_fields(pem)
+    other = X25519Identity.generate().key_id
+    encrypted = bytearray(base64.b64decode(fields["encrypted"]))
+    encrypted[0] ^= 1
+    with pytest.raises(KeyMaterialError, match="altered"):  # key id is authenticated
+        X25519Identity.from_bytes(_key_file(fields | {"key_id": other}), "pw")
+    with pytest.raises(KeyMaterialError, match="altered"):
+        X25519Identity.from_bytes(_key_file(fields | {"encrypted": base64.b64encode(bytes(encrypted)).decode()}), "pw")
+    with pytest.raises(KeyMaterialError, match="wrong passphrase"):  # edited KDF params change the check value
+        X25519Identity.from_bytes(_key_file(fields | {"time_cost": 2}), "pw")
+    for bad in (fields | {"version": 2}, fields | {"kdf": "pbkdf2"}, {k: v for k, v in fields.items() if k != "salt"},
+                fields | {"extra": 1}, fields | {"memory_kib": 2**40}, fields | {"salt": "AAAA"}):
+        with pytest.raises(KeyMaterialError):
+            X25519Identity.from_bytes(_key_file(bad), "pw")
+    for garbage in (pem.replace(b"-----END", b"-----FIN"), pem[:60] + b"!!" + pem[62:], pem[:-80] + pem[-45:]):
+        with pytest.raises(KeyMaterialError):
+            X25519Identity.from_bytes(garbage, "pw")
+
+
+def test_protected_key_file_kdf_cost_is_capped_before_deriving():
+    identity = X25519Identity.generate()
+    fields = _key_file_fields(identity.to_pem("pw", WEAK_PARAMS, allow_weak=True))
+    hostile = _key_file(fields | {"time_cost": 4, "memory_kib": 2 * 1024 * 1024, "parallelism": 4})
+    started = time.perf_counter()
+    with pytest.raises(LimitExceededError, match="protected private key file asks for Argon2id"):
+        X25519Identity.from_bytes(hostile, "pw")
+    assert time.perf_counter() - started < 0.5
+
+
+def test_legacy_pkcs8_encrypted_key_files_still_load(tmp_path):
+    identity = X25519Identity.generate()
+    legacy = identity.private_key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.BestAvailableEncryption(b"old pw"))
+    path = tmp_path / "old.key"
+    path.write_bytes(legacy)
+    assert load_key_file(path, "old pw").key_id == identity.key_id
+    with pytest.raises(KeyMaterialError, match="wrong passphrase"):
+        load_key_file(path, "nope")
+    with pytest.raises(KeyMaterialError, match="encrypted; give its passphrase"):
+        load_key_file(path)

@@ -34,6 +34,34 @@ def test_new_files_get_umask_permissions_not_private_temp_permissions(tmp_path):
     assert stat.S_IMODE((tmp_path / "out.png").stat().st_mode) == 0o644
 
 
+@pytest.mark.parametrize(("umask", "expected"), [(0o022, 0o600), (0o077, 0o600), (0o277, 0o400)])
+def test_requested_mode_applies_to_new_and_replaced_files_minus_the_umask(tmp_path, umask, expected):
+    target = tmp_path / "original.png"
+    target.write_bytes(b"old")
+    target.chmod(0o644)
+    previous = os.umask(umask)
+    try:
+        atomic_write_bytes(tmp_path / "new.png", DATA, mode=atomic.PRIVATE_MODE)
+        atomic_write_bytes(target, DATA, overwrite=True, mode=atomic.PRIVATE_MODE)
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE((tmp_path / "new.png").stat().st_mode) == expected
+    assert stat.S_IMODE(target.stat().st_mode) == expected  # not the replaced file's 0o644
+    assert target.read_bytes() == DATA
+
+
+def test_restrict_permissions_honours_the_umask(tmp_path):
+    target = tmp_path / "video.mkv"
+    target.write_bytes(b"x")
+    target.chmod(0o644)
+    previous = os.umask(0o022)
+    try:
+        atomic.restrict_permissions(target)
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+
+
 def test_refuses_to_overwrite_unless_asked(tmp_path):
     target = tmp_path / "out.png"
     target.write_bytes(b"precious")

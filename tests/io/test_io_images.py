@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import struct
+import time
 import zlib
 from pathlib import Path
 
@@ -13,8 +14,9 @@ import pytest
 from io_helpers import pillow_bytes, pillow_pixels
 from PIL import Image, ImageCms, JpegImagePlugin
 
-from faceveil.errors import InputError
+from faceveil.errors import InputError, LimitExceededError
 from faceveil.io.images import (
+    DEFAULT_MAX_PIXELS,
     ImageMetadata,
     decode_image,
     encode_image,
@@ -308,6 +310,18 @@ def _png_with_header_size(width: int, height: int) -> bytes:
 def test_pixel_limit_is_checked_from_the_header(side):
     with pytest.raises(InputError, match=r"bomb.png: image .*above the limit of 100,000,000 pixels"):
         decode_image(_png_with_header_size(side, side), max_pixels=100_000_000, name="bomb.png")
+
+
+def test_default_pixel_limit_refuses_the_audits_bomb_from_its_header():
+    """Issue 12 #4: a tiny PNG declaring 196 Mpx (14,000 x 14,000) is refused before any decoding."""
+    bomb = _png_with_header_size(14_000, 14_000)
+    assert len(bomb) < 1000
+    started = time.perf_counter()
+    with pytest.raises(LimitExceededError, match=r"bomb.png: image.*above the limit of 120,000,000 pixels.*max_pixels") as raised:
+        decode_image(bomb, name="bomb.png")
+    assert time.perf_counter() - started < 0.5
+    assert raised.value.exit_code == 13 and isinstance(raised.value, InputError)
+    assert DEFAULT_MAX_PIXELS >= 108_000_000  # the largest common phone photos still decode
 
 
 def test_pixel_limit_is_configurable():

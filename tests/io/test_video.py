@@ -16,6 +16,7 @@ from faceveil.io.video import (
     from_display,
     iter_frames,
     probe_video,
+    remux_with_attachments,
     to_display,
 )
 from faceveil.testing import write_synthetic_clip
@@ -239,3 +240,35 @@ def test_garbled_middle_is_a_clear_error(tmp_path):
     bad.write_bytes(bytes(data))
     with pytest.raises(InputError, match="truncated or corrupt"):
         list(iter_frames(bad))
+
+
+@pytest.mark.parametrize(("suffix", "options"), [
+    (".mkv", EncodeOptions()),  # lossy x264, the audit's case
+    (".mp4", EncodeOptions()),
+    (".mp4", EncodeOptions(lossless=True)),  # libx264rgb
+    (".mkv", EncodeOptions(extra_options={"x264-params": "keyint=10"})),  # user x264 params are kept
+])
+def test_x264_output_declares_the_input_frame_rate(clip, tmp_path, suffix, options):
+    """Issue 12 #10: x264 wrote the MP4 input's time base (1/12800) into the H.264 VUI as its frame
+    rate; after the payload remux (which drops Matroska's default duration) readers saw 12,800 fps."""
+    info = probe_video(clip.path)
+    assert info.fps == 25 and info.time_base == Fraction(1, 12800)
+    out = tmp_path / f"out{suffix}"
+    writer = copy_video(clip.path, out, options)
+    assert writer.choice.codec in ("libx264", "libx264rgb")
+    candidates = [out]
+    if suffix == ".mkv":
+        remuxed = tmp_path / "remuxed.mkv"
+        remux_with_attachments(out, remuxed, {"payload.bin": b"x"})
+        candidates.append(remuxed)
+    for path in candidates:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            next(container.decode(stream))
+            assert stream.codec_context.framerate == 25  # what the bitstream declares
+        assert probe_video(path).fps == 25
+    # timestamps still pass through exactly (VFR timing lives in the container, not the VUI)
+    original, copied = list(iter_frames(clip.path)), list(iter_frames(out))
+    assert len(copied) == len(original)
+    spacing = {round(float(b.time - a.time), 4) for a, b in zip(copied, copied[1:])}
+    assert spacing == {0.04}
