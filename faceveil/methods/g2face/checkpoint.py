@@ -14,7 +14,7 @@ from faceveil.errors import InputError
 from faceveil.methods.g2face.config import ExtractorConfig, GeneratorConfig, MapperConfig
 from faceveil.methods.g2face.generator import G2FaceGenerator, noise_shapes
 from faceveil.methods.g2face.hiding import HidingExtractor
-from faceveil.methods.g2face.mapper import DummyIdentityMapper, StyleMapper
+from faceveil.methods.g2face.mapper import BIAS_CONVENTIONS, BIAS_ONCE, BIAS_TWICE, DummyIdentityMapper, StyleMapper
 
 G2FACE_ENTRIES = ("anonymous_net", "style_mlp", "map_2_id", "hiding_extractor")
 # Generator parts G2Face adds on top of StyleGAN2 synthesis (trained from scratch).
@@ -81,11 +81,24 @@ class G2FaceNetworks:
             raise InputError(f"{source}: missing entries {missing}; expected {list(G2FACE_ENTRIES)}")
         for entry, module in self.modules().items():
             load_strict(module, checkpoint[entry], f"{source}[{entry}]")
+        self.style_mlp.bias_convention = style_mlp_bias_of(checkpoint, source)
         return self
 
     @classmethod
     def from_file(cls, path: Path) -> G2FaceNetworks:
         return cls.create().load_state(read_checkpoint(path), source=str(path)).eval()
+
+
+def style_mlp_bias_of(checkpoint: Mapping, source: str = "checkpoint") -> str:
+    """How the checkpoint's style_mlp was trained to add its biases (mapper.BIAS_CONVENTIONS): as
+    recorded ("style_mlp_bias", written by faceveil training); else "once" for an older faceveil
+    training checkpoint (it has a training "config"); else "twice", the published G2Face.pth."""
+    recorded = checkpoint.get("style_mlp_bias")
+    if recorded is not None:
+        if recorded not in BIAS_CONVENTIONS:
+            raise InputError(f"{source}: unknown style_mlp_bias {recorded!r}; expected one of {BIAS_CONVENTIONS}")
+        return recorded
+    return BIAS_ONCE if isinstance(checkpoint.get("config"), Mapping) else BIAS_TWICE
 
 
 def style_split(n_latent: int) -> tuple[int, int, int]:

@@ -239,7 +239,8 @@ class G2FaceTrainer:
         return {**{k: m.state_dict() for k, m in self.nets.modules().items()},
                 "discriminator": self.discriminator.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "optimizer_d": self.optimizer_d.state_dict(), "scheduler": self.scheduler.state_dict(),
-                "scaler": self.scaler.state_dict(), "step": self.step_count, "config": asdict(self.cfg)}
+                "scaler": self.scaler.state_dict(), "step": self.step_count, "config": asdict(self.cfg),
+                "style_mlp_bias": self.nets.style_mlp.bias_convention}
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
