@@ -3,6 +3,7 @@ whose synthesis layers initialise the generator for training."""
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +46,23 @@ def read_checkpoint(path: Path) -> dict:
     if not isinstance(obj, dict):
         raise InputError(f"checkpoint {path} is not a state dict")
     return obj
+
+
+# Globals a rosinality train.py checkpoint (e.g. the 550000.pt users download) pickles besides tensors:
+# its training arguments. Exactly these are allowed; everything else stays refused by weights_only.
+ROSINALITY_SAFE_GLOBALS = (argparse.Namespace,)
+
+
+def read_stylegan2_checkpoint(path: Path) -> dict:
+    """A rosinality StyleGAN2 checkpoint, converted (``g_ema``, ``latent_avg``) or written by its
+    train.py (also ``g``, ``d``, optimiser states and ``args``, an ``argparse.Namespace``).
+
+    Still ``weights_only``: only ``argparse.Namespace`` is added to the allowed globals."""
+    with torch.serialization.safe_globals(list(ROSINALITY_SAFE_GLOBALS)):
+        state = read_checkpoint(path)
+    if not isinstance(state.get("g_ema"), Mapping):
+        raise InputError(f"{path}: expected a rosinality StyleGAN2 checkpoint with entry 'g_ema'")
+    return state
 
 
 @dataclass
@@ -139,3 +157,13 @@ def init_from_stylegan2(generator: G2FaceGenerator, g_ema: Mapping[str, torch.Te
         raise InputError(f"StyleGAN2 checkpoint lacks synthesis keys {not_synthesis[:3]} or has unknown keys {result.unexpected_keys[:3]}")
     unused = [k for k in state if k.startswith("style.")]
     return SynthesisInit(unused=unused, new=list(result.missing_keys), noise=noise)
+
+
+def init_from_rosinality(path: Path, generator: G2FaceGenerator, discriminator: nn.Module | None = None) -> SynthesisInit:
+    """Initialise ``generator``'s synthesis layers from the file's ``g_ema`` and, when both are
+    there, ``discriminator`` from its ``d`` (strict). The training entry point of ``--stylegan``."""
+    state = read_stylegan2_checkpoint(path)
+    report = init_from_stylegan2(generator, state["g_ema"])
+    if discriminator is not None and "d" in state:
+        load_strict(discriminator, state["d"], f"{path}[d]")
+    return report

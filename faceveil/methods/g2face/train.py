@@ -23,7 +23,7 @@ import typer
 from torch import nn
 
 from faceveil.errors import InputError
-from faceveil.methods.g2face.checkpoint import G2FaceNetworks, init_from_stylegan2, read_checkpoint
+from faceveil.methods.g2face.checkpoint import G2FaceNetworks, init_from_rosinality, read_checkpoint
 from faceveil.methods.g2face.config import TrainConfig
 from faceveil.methods.g2face.discriminator import Discriminator
 from faceveil.methods.g2face.layout import NetworkLayout
@@ -263,15 +263,7 @@ class G2FaceTrainer:
 
     def init_stylegan(self, path: Path) -> list[str]:
         """Initialise synthesis (and discriminator, when present) from a rosinality checkpoint."""
-        state = read_checkpoint(path)
-        if "g_ema" not in state:
-            raise InputError(f"{path}: expected a rosinality StyleGAN2 checkpoint with entry 'g_ema'")
-        report = init_from_stylegan2(self.nets.generator, state["g_ema"])
-        if "d" in state:
-            from faceveil.methods.g2face.checkpoint import load_strict
-
-            load_strict(self.discriminator, state["d"], f"{path}[d]")
-        return report.unused
+        return init_from_rosinality(path, self.nets.generator, self.discriminator).unused
 
 
 # ---------------------------------------------------------------------------------------------
