@@ -57,7 +57,8 @@ def compat_password_bytes(password: str | int) -> bytes:
         raise KeyMaterialError(f"PRO-Face S compat password must be a str or an int, got {type(password).__name__}")
     if isinstance(password, int):
         if not 0 <= password < 256:
-            raise KeyMaterialError(f"PRO-Face S integer password must be 0..255 (one byte, as the official code), got {password}")
+            raise KeyMaterialError(f"PRO-Face S integer password must be 0..255 (one byte, as the official code), got "
+                                   f"{password}; for the text, quote it (CLI: -O 'password=\"{password}\"')")
         return bytes([password])
     if not password:
         raise KeyMaterialError("PRO-Face S compat mode needs a non-empty password")

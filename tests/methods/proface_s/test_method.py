@@ -176,3 +176,22 @@ def test_hybrid_draws_only_among_the_trained_covers(crops, blur_only_weights):
     drawn = {method._cover_kind(np.random.default_rng(seed)) for seed in range(40)}
     assert drawn == {"blur", "median", "pixelate"}
     assert len(method.anonymize(crops[:1], _contexts(1, b"k" * 32))) == 1
+
+
+def test_shipped_weights_recover_only_with_the_stand_in_they_were_trained_with(crops, secure_run):
+    """The shipped file predates the recorded convention; loading it as faceveil-v1 is what keeps
+    its model-card numbers. With the official stand-in the same network recovers far worse."""
+    from faceveil.methods.proface_s.method import recover_batch
+
+    method, contexts, protected = secure_run
+    net = method.net
+    assert net.recovery_standin == "faceveil-v1"
+    key_maps = [method.key_map(c.shape, ctx) for c, ctx in zip(crops[:1], contexts[:1])]
+    right = recover_batch(net, protected[:1], key_maps)[0]
+    try:
+        net.recovery_standin = "official"
+        other = recover_batch(net, protected[:1], key_maps)[0]
+    finally:
+        net.recovery_standin = "faceveil-v1"
+    assert psnr(right, crops[0]) >= RECOVERED_PSNR_FLOOR
+    assert psnr(other, crops[0]) < psnr(right, crops[0]) - 6
