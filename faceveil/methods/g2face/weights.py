@@ -24,11 +24,11 @@ def _first_present(*filenames: str) -> Callable[[], Path | None]:
     return locate
 
 
-def _user_file(name: str, filenames: tuple[str, ...], description: str, source: str) -> ModelSpec:
+def _user_file(name: str, filenames: tuple[str, ...], description: str, source: str, where: str | None = None) -> ModelSpec:
     also = f" (or {', '.join(filenames[1:])})" if len(filenames) > 1 else ""
     return register_model(ModelSpec(name=name, description=f"{description} ({filenames[0]})", source=source,
                                     locate=_first_present(*filenames),
-                                    where=f"$FACEVEIL_WEIGHTS (default ~/.cache/faceveil/weights)/{filenames[0]}{also}"))
+                                    where=where or f"$FACEVEIL_WEIGHTS (default ~/.cache/faceveil/weights)/{filenames[0]}{also}"))
 
 
 G2FACE = _user_file(
@@ -51,7 +51,8 @@ STYLEGAN2 = _user_file(
     "stylegan2_ffhq256", ("550000.pt",),
     "StyleGAN2 FFHQ 256 px (rosinality), only to initialise `faceveil train g2face --stylegan PATH`",
     "rosinality/stylegan2-pytorch: github.com/rosinality/stylegan2-pytorch, README 'Pretrained Checkpoints' "
-    f"(Google Drive), file 550000.pt (256 px, FFHQ, 550k iterations, channel multiplier 2); {NO_HASH}")
+    f"(Google Drive), file 550000.pt (256 px, FFHQ, 550k iterations, channel multiplier 2); {NO_HASH}",
+    where="the path given to --stylegan (shown as installed when it is $FACEVEIL_WEIGHTS/550000.pt)")
 
 REQUIRED = [G2FACE.name, ARCFACE.name, DEEP3D.name]
 

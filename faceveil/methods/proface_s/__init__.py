@@ -15,8 +15,9 @@ OFFICIAL_WEIGHTS_FILE = "proface_s_official.pth"
 # the released checkpoint under the name the authors give it (either name is found)
 OFFICIAL_RELEASE_FILE = "hybridAll_inv3_recTypeRandom_secretAsNoise_TripMargin1.2_ep12_iter15000.pth"
 OFFICIAL_SOURCE = (
-    "PRO-Face S authors' release: github.com/lixionga/ProFace, folder 'FacePrivacy/PRO-Face S' (its README links "
-    f"the pretrained checkpoint {OFFICIAL_RELEASE_FILE}); no SHA-256 published; the authors' license"
+    "PRO-Face S authors' release: github.com/lixionga/ProFace, folder 'FacePrivacy/PRO-Face S', readme.md section "
+    f"'Trained model' (BaiduDisk link, password on that page), file {OFFICIAL_RELEASE_FILE}; "
+    "no SHA-256 published by the authors; the authors' license"
 )
 
 
