@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -68,6 +69,8 @@ def assert_matches(case: str, what: str, ours: torch.Tensor) -> None:
     """max |ours - reference| <= the case's tol_max_abs, in float64 from our float32 output."""
     tol = output(case, what)["tol_max_abs"]
     diff = max_abs_diff(case, what, ours)
+    if os.environ.get("FACEVEIL_CONFORMANCE_REPORT"):  # `pytest -s`: how close each output is
+        print(f"\n{case}/{what}: max |diff| {diff:.3g} (tolerance {tol:g})")
     assert diff <= tol, f"{case}/{what}: max |diff| {diff:.3g} > tolerance {tol:g}"
 
 

@@ -21,7 +21,10 @@ def engine(tmp_path_factory):
     write_g2face_files(directory)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("FACEVEIL_WEIGHTS", str(directory))
-        return published_engine(device="cpu")
+        loaded = published_engine(device="cpu")
+    for f in directory.iterdir():  # ~600 MB: pytest keeps old temporary directories around
+        f.unlink()
+    return loaded
 
 
 def test_style_mlp_adds_its_bias_as_the_checkpoint_was_trained(engine):

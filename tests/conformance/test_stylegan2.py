@@ -21,7 +21,8 @@ torch.set_num_threads(1)
 def checkpoint(tmp_path_factory):
     path = tmp_path_factory.mktemp("stylegan2") / "550000.pt"
     write_rosinality_checkpoint(path)
-    return path
+    yield path
+    path.unlink()  # ~240 MB: pytest keeps old temporary directories around
 
 
 @pytest.fixture(scope="module")
