@@ -9,10 +9,9 @@ from faceveil.methods.g2face.config import IDENTITY_DIM, MapperConfig
 from faceveil.methods.g2face.stylegan2.ops import EqualLinear, PixelNorm
 
 
-def _mlp(in_dim: int, config: MapperConfig, bias_twice: bool) -> nn.Sequential:
+def _mlp(in_dim: int, config: MapperConfig) -> nn.Sequential:
     dims = [in_dim] + [config.style_dim] * config.n_mlp
-    return nn.Sequential(*[EqualLinear(a, b, lr_mul=config.lr_mul, activation=True, bias_twice=bias_twice)
-                           for a, b in zip(dims[:-1], dims[1:])])
+    return nn.Sequential(*[EqualLinear(a, b, lr_mul=config.lr_mul, activation=True) for a, b in zip(dims[:-1], dims[1:])])
 
 
 # How a checkpoint's style_mlp adds its biases (EqualLinear.bias_twice): "twice" as G2Face's own
@@ -35,10 +34,10 @@ class StyleMapper(nn.Module):
         self.config = config
         in_dim = config.identity_dim + config.geometry_dim
         self.norm = PixelNorm()
-        self.style_low = _mlp(in_dim, config, True)
-        self.style_middle = _mlp(in_dim, config, True)
-        self.style_high = _mlp(in_dim, config, True)
-        self.bias_convention = bias_convention
+        self.style_low = _mlp(in_dim, config)
+        self.style_middle = _mlp(in_dim, config)
+        self.style_high = _mlp(in_dim, config)
+        self.bias_convention = bias_convention  # sets every layer's EqualLinear.bias_twice
 
     @property
     def bias_convention(self) -> str:

@@ -99,9 +99,14 @@ def verify_compat_password(password: str | int, height: int, width: int, expecte
 
     Returns True when it does so only under the legacy derivation (a container written by faceveil
     before it matched the official code), so the caller derives that container's keys the old way."""
-    if hmac.compare_digest(compat_key_check(password, height, width), expected_check):
+    try:
+        official = compat_key_check(password, height, width)
+    except KeyMaterialError:  # e.g. not latin-1: only a container of the former derivation can match
+        official = None
+    if official is not None and hmac.compare_digest(official, expected_check):
         return False
-    if isinstance(password, str) and hmac.compare_digest(compat_key_check(password, height, width, legacy=True), expected_check):
+    if isinstance(password, str) and password and \
+            hmac.compare_digest(compat_key_check(password, height, width, legacy=True), expected_check):
         return True
     raise WrongKeyError(
         "wrong PRO-Face S password (key check mismatch); pass allow_unverified to see the "

@@ -104,7 +104,8 @@ class ProFaceSMethod(PixelRecoverableMethod):
         if key_mode == "compat":
             if password is None or password == "":
                 raise KeyMaterialError("PRO-Face S key_mode='compat' needs a password")
-            keys.compat_password_bytes(password)  # not latin-1 / not one byte: refused before any work
+            if key_check is None:  # not latin-1 / not one byte: refused before any work (a container of
+                keys.compat_password_bytes(password)  # the former derivation may still be opened with it)
         self.obfuscation = obfuscation
         self.key_mode = key_mode
         self.password = password

@@ -77,6 +77,10 @@ def test_key_check_of_the_former_derivation_is_still_recognised():
     assert keys.verify_compat_password("correct horse", 256, 256, keys.compat_key_check("correct horse", 256, 256)) is False
     with pytest.raises(WrongKeyError):
         keys.verify_compat_password("correct horsf", 256, 256, legacy)
+    # a password the official code cannot take (not latin-1) still opens a container of the former derivation
+    assert keys.verify_compat_password("密码", 16, 16, keys.compat_key_check("密码", 16, 16, legacy=True)) is True
+    with pytest.raises(WrongKeyError):
+        keys.verify_compat_password("密码", 16, 16, legacy)
 
 
 def _deriver(material: bytes):
