@@ -14,17 +14,22 @@ torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="module")
-def engine(tmp_path_factory):
-    from faceveil.methods.g2face.method import published_engine
-
+def weights_dir(tmp_path_factory):
     directory = tmp_path_factory.mktemp("g2face_weights")
     write_g2face_files(directory)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("FACEVEIL_WEIGHTS", str(directory))
-        loaded = published_engine(device="cpu")
+        yield directory
     for f in directory.iterdir():  # ~600 MB: pytest keeps old temporary directories around
         f.unlink()
-    return loaded
+
+
+@pytest.fixture(scope="module")
+def engine(weights_dir):
+    """What `faceveil anonymize --method g2face` builds from $FACEVEIL_WEIGHTS."""
+    from faceveil.methods.g2face.method import published_engine
+
+    return published_engine(device="cpu")
 
 
 def test_style_mlp_adds_its_bias_as_the_checkpoint_was_trained(engine):
@@ -101,3 +106,16 @@ def test_hidden_bits_are_the_official_float2bit_of_the_identity(test_path):
     if max_abs_diff(case, "identity", test_path["identity"]) == 0:
         assert torch.equal(ours, reference)
     assert_matches(case, "identity", bits_to_float(ours.reshape(1, -1), guard=False))
+
+
+def test_the_same_file_given_as_weights_is_read_the_same_way(weights_dir):
+    """`-O weights=G2Face.pth` rebuilds the networks from the file's own layout (trained.py)."""
+    from faceveil.methods.g2face.trained import checkpoint_engine
+
+    engine, source = checkpoint_engine(weights_dir / "G2Face.pth", "published", torch.device("cpu"))
+    assert source.layout.size == 256 and source.layout.channel_scale == 1.0
+    with torch.no_grad():
+        wplus = engine.networks.style_mlp(inp("g2face_style_mlp", "latent_id"), inp("g2face_style_mlp", "latent_shape"))
+        embedding = engine.identity(inp("arcface_112", "image"))
+    assert_matches("g2face_style_mlp", "wplus", wplus)
+    assert_matches("arcface_112", "embedding", embedding)

@@ -132,10 +132,3 @@ def test_missing_weights_error_says_where_each_file_comes_from(monkeypatch, tmp_
     for source in ("github.com/Harxis/G2Face", "arcface_torch", "ms1mv3_arcface_r50_fp16", "github.com/sicxu/Deep3DFaceRecon_pytorch"):
         assert source in msg
 
-
-def test_arcface_is_also_found_under_the_name_g2face_uses(monkeypatch, tmp_path):
-    from faceveil.models_registry import require_model
-
-    monkeypatch.setenv("FACEVEIL_WEIGHTS", str(tmp_path))
-    (tmp_path / "ms1mv3_arcface_r50.pth").write_bytes(b"x")
-    assert require_model("arcface_iresnet50") == tmp_path / "ms1mv3_arcface_r50.pth"
