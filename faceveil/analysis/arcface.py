@@ -73,8 +73,22 @@ def iresnet50() -> IResNet:
     return IResNet((3, 4, 14, 3))
 
 
-def embed_faces(model: IResNet, faces: torch.Tensor) -> torch.Tensor:
-    """Embed face crops (B, 3, S, S) in [-1, 1] of any size S: resized (bilinear, antialiased) to 112."""
+RESIZE_MODES = ("antialias", "nearest")
+
+
+def embed_faces(model: IResNet, faces: torch.Tensor, resize: str = "antialias") -> torch.Tensor:
+    """Embed face crops (B, 3, S, S) in [-1, 1] of any size S, resized to 112 px.
+
+    resize: "antialias" (bilinear with antialiasing: a faithful downscale) or "nearest", what the
+    iresnet vendored in G2Face does inside its forward (``F.interpolate(x, (112, 112))``, nearest
+    neighbour, no antialiasing), which the published G2Face networks were trained with.
+    """
+    if resize not in RESIZE_MODES:
+        raise ValueError(f"unknown resize {resize!r}; one of {RESIZE_MODES}")
     if faces.shape[-1] != ARCFACE_INPUT_SIZE or faces.shape[-2] != ARCFACE_INPUT_SIZE:
-        faces = F.interpolate(faces, size=(ARCFACE_INPUT_SIZE, ARCFACE_INPUT_SIZE), mode="bilinear", align_corners=False, antialias=True)
+        size = (ARCFACE_INPUT_SIZE, ARCFACE_INPUT_SIZE)
+        if resize == "nearest":
+            faces = F.interpolate(faces, size)
+        else:
+            faces = F.interpolate(faces, size=size, mode="bilinear", align_corners=False, antialias=True)
     return model(faces)

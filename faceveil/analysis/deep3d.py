@@ -2,7 +2,7 @@
 
 ResNet-50 backbone (torchvision layout, no fc) + 7 1x1-conv heads -> 257 BFM coefficients:
 id 80 | exp 64 | tex 80 | angles 3 | gamma (SH lighting) 27 | translation 2 + 1.
-Input: (B, 3, 224, 224) RGB in [0, 1].
+Input: (B, 3, 224, 224) RGB in [0, 1] (any size works: the backbone ends in global average pooling).
 """
 
 from __future__ import annotations
@@ -41,9 +41,14 @@ def split_coefficients(coeffs: torch.Tensor) -> dict[str, torch.Tensor]:
     return out
 
 
-def regress_coefficients(model: ReconNet, faces: torch.Tensor) -> torch.Tensor:
-    """Face crops (B, 3, S, S) in [-1, 1] -> (B, 257): mapped to [0, 1] and resized to 224."""
-    x = (faces + 1) / 2
-    if x.shape[-1] != DEEP3D_INPUT_SIZE or x.shape[-2] != DEEP3D_INPUT_SIZE:
-        x = F.interpolate(x, size=(DEEP3D_INPUT_SIZE, DEEP3D_INPUT_SIZE), mode="bilinear", align_corners=False, antialias=True)
+def regress_coefficients(model: ReconNet, faces: torch.Tensor, size: int | None = DEEP3D_INPUT_SIZE) -> torch.Tensor:
+    """Face crops (B, 3, S, S) in [-1, 1] -> (B, 257): mapped to [0, 1] and resized to ``size``
+    (bilinear, antialiased; the 224 px the network was trained at by default).
+
+    size=None feeds the crop at its own size, as G2Face does with its 256 px crops: the ResNet-50
+    ends in global average pooling, so it accepts any size, but its training resolution was 224.
+    """
+    x = faces * 0.5 + 0.5  # the official arithmetic (test.py: imgs * 0.5 + 0.5)
+    if size is not None and (x.shape[-1] != size or x.shape[-2] != size):
+        x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
     return model(x)

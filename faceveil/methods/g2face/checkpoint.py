@@ -3,6 +3,7 @@ whose synthesis layers initialise the generator for training."""
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,7 +15,7 @@ from faceveil.errors import InputError
 from faceveil.methods.g2face.config import ExtractorConfig, GeneratorConfig, MapperConfig
 from faceveil.methods.g2face.generator import G2FaceGenerator, noise_shapes
 from faceveil.methods.g2face.hiding import HidingExtractor
-from faceveil.methods.g2face.mapper import DummyIdentityMapper, StyleMapper
+from faceveil.methods.g2face.mapper import BIAS_CONVENTIONS, BIAS_ONCE, BIAS_TWICE, DummyIdentityMapper, StyleMapper
 
 G2FACE_ENTRIES = ("anonymous_net", "style_mlp", "map_2_id", "hiding_extractor")
 # Generator parts G2Face adds on top of StyleGAN2 synthesis (trained from scratch).
@@ -45,6 +46,23 @@ def read_checkpoint(path: Path) -> dict:
     if not isinstance(obj, dict):
         raise InputError(f"checkpoint {path} is not a state dict")
     return obj
+
+
+# Globals a rosinality train.py checkpoint (e.g. the 550000.pt users download) pickles besides tensors:
+# its training arguments. Exactly these are allowed; everything else stays refused by weights_only.
+ROSINALITY_SAFE_GLOBALS = (argparse.Namespace,)
+
+
+def read_stylegan2_checkpoint(path: Path) -> dict:
+    """A rosinality StyleGAN2 checkpoint, converted (``g_ema``, ``latent_avg``) or written by its
+    train.py (also ``g``, ``d``, optimiser states and ``args``, an ``argparse.Namespace``).
+
+    Still ``weights_only``: only ``argparse.Namespace`` is added to the allowed globals."""
+    with torch.serialization.safe_globals(list(ROSINALITY_SAFE_GLOBALS)):
+        state = read_checkpoint(path)
+    if not isinstance(state.get("g_ema"), Mapping):
+        raise InputError(f"{path}: expected a rosinality StyleGAN2 checkpoint with entry 'g_ema'")
+    return state
 
 
 @dataclass
@@ -81,11 +99,24 @@ class G2FaceNetworks:
             raise InputError(f"{source}: missing entries {missing}; expected {list(G2FACE_ENTRIES)}")
         for entry, module in self.modules().items():
             load_strict(module, checkpoint[entry], f"{source}[{entry}]")
+        self.style_mlp.bias_convention = style_mlp_bias_of(checkpoint, source)
         return self
 
     @classmethod
     def from_file(cls, path: Path) -> G2FaceNetworks:
         return cls.create().load_state(read_checkpoint(path), source=str(path)).eval()
+
+
+def style_mlp_bias_of(checkpoint: Mapping, source: str = "checkpoint") -> str:
+    """How the checkpoint's style_mlp was trained to add its biases (mapper.BIAS_CONVENTIONS): as
+    recorded ("style_mlp_bias", written by faceveil training); else "once" for an older faceveil
+    training checkpoint (it has a training "config"); else "twice", the published G2Face.pth."""
+    recorded = checkpoint.get("style_mlp_bias")
+    if recorded is not None:
+        if recorded not in BIAS_CONVENTIONS:
+            raise InputError(f"{source}: unknown style_mlp_bias {recorded!r}; expected one of {BIAS_CONVENTIONS}")
+        return recorded
+    return BIAS_ONCE if isinstance(checkpoint.get("config"), Mapping) else BIAS_TWICE
 
 
 def style_split(n_latent: int) -> tuple[int, int, int]:
@@ -126,3 +157,13 @@ def init_from_stylegan2(generator: G2FaceGenerator, g_ema: Mapping[str, torch.Te
         raise InputError(f"StyleGAN2 checkpoint lacks synthesis keys {not_synthesis[:3]} or has unknown keys {result.unexpected_keys[:3]}")
     unused = [k for k in state if k.startswith("style.")]
     return SynthesisInit(unused=unused, new=list(result.missing_keys), noise=noise)
+
+
+def init_from_rosinality(path: Path, generator: G2FaceGenerator, discriminator: nn.Module | None = None) -> SynthesisInit:
+    """Initialise ``generator``'s synthesis layers from the file's ``g_ema`` and, when both are
+    there, ``discriminator`` from its ``d`` (strict). The training entry point of ``--stylegan``."""
+    state = read_stylegan2_checkpoint(path)
+    report = init_from_stylegan2(generator, state["g_ema"])
+    if discriminator is not None and "d" in state:
+        load_strict(discriminator, state["d"], f"{path}[d]")
+    return report

@@ -71,13 +71,22 @@ class G2FaceEngine:
             return self.identity(images.to(self.device)).float()
 
     @torch.no_grad()
-    def anonymize(self, images: torch.Tensor, seeds: Sequence[int], bits: torch.Tensor) -> torch.Tensor:
-        """images (B, 3, S, S), bits (B, n_bits) -> anonymized (B, 3, S, S) clamped to [-1, 1]."""
+    def synthesize(self, images: torch.Tensor, identity: torch.Tensor, bits: torch.Tensor,
+                   noise: Sequence[torch.Tensor]) -> torch.Tensor:
+        """One generator pass, as G2Face's test.py: W+ = style_mlp(identity, geometry of ``images``),
+        then anonymous_net(images, W+, bits) with the given noise maps. Unclamped (B, 3, S, S)."""
         images = images.to(self.device)
         with self.autocast():
-            styles = self.networks.style_mlp(self.dummy_identity(seeds), self.geometry(images))
-            out = self.networks.generator(images, styles, bits.to(self.device), noise=self.noise(seeds))
-        return out.float().clamp(-1, 1)
+            styles = self.networks.style_mlp(identity.to(self.device), self.geometry(images))
+            out = self.networks.generator(images, styles, bits.to(self.device), noise=[n.to(self.device) for n in noise])
+        return out.float()
+
+    @torch.no_grad()
+    def anonymize(self, images: torch.Tensor, seeds: Sequence[int], bits: torch.Tensor) -> torch.Tensor:
+        """images (B, 3, S, S), bits (B, n_bits) -> anonymized (B, 3, S, S) clamped to [-1, 1]."""
+        with self.autocast():
+            dummy = self.dummy_identity(seeds)
+        return self.synthesize(images, dummy, bits, self.noise(seeds)).clamp(-1, 1)
 
     @torch.no_grad()
     def read_bits(self, images: torch.Tensor) -> torch.Tensor:
@@ -88,8 +97,4 @@ class G2FaceEngine:
     @torch.no_grad()
     def recover(self, images: torch.Tensor, identity: torch.Tensor, bits: torch.Tensor, seeds: Sequence[int]) -> torch.Tensor:
         """anonymized (B, 3, S, S), original identity (B, identity_dim), bits read (B, n_bits) -> (B, 3, S, S)."""
-        images = images.to(self.device)
-        with self.autocast():
-            styles = self.networks.style_mlp(identity.to(self.device), self.geometry(images))
-            out = self.networks.generator(images, styles, bits.to(self.device), noise=self.noise(seeds))
-        return out.float().clamp(-1, 1)
+        return self.synthesize(images, identity, bits, self.noise(seeds)).clamp(-1, 1)

@@ -103,3 +103,19 @@ class G2FaceGenerator(nn.Module):
             out = conv(out, styles[:, w + 1], noise=noise[w + 1])
             skip = to_rgb(out, styles[:, w + 2], skip)
         return skip
+
+    def stylegan2_synthesis(self, styles: torch.Tensor, noise: Sequence[torch.Tensor | None] | None = None) -> torch.Tensor:
+        """The plain StyleGAN2 synthesis of these layers, no face encoder, fusion or message: what
+        rosinality's ``g_ema([styles], input_is_latent=True, noise=noise)`` computes. Shows what a
+        StyleGAN2 initialisation (``init_from_stylegan2``) put into the generator.
+
+        styles (B, n_latent, style_dim) -> image (B, 3, S, S), unclamped."""
+        noise = list(noise) if noise is not None else [None] * len(noise_shapes(self.config))
+        out = self.conv1(self.input(styles), styles[:, 0], noise=noise[0])
+        skip = self.to_rgb1(out, styles[:, 1])
+        for step, to_rgb in enumerate(self.to_rgbs):
+            w = 1 + 2 * step
+            out = self.convs[2 * step](out, styles[:, w], noise=noise[w])
+            out = self.convs[2 * step + 1](out, styles[:, w + 1], noise=noise[w + 1])
+            skip = to_rgb(out, styles[:, w + 2], skip)
+        return skip

@@ -132,8 +132,10 @@ class PaperPayload:
         self.channel_bits, self.embedding_dim = channel_bits, embedding_dim
 
     def encode(self, embedding: torch.Tensor, key: bytes | None = None) -> torch.Tensor:
-        """(embedding_dim,) -> (channel_bits,) bits; a smaller identity than the channel is zero-padded."""
-        bits = float_to_bits(embedding.reshape(-1))
+        """(embedding_dim,) -> (channel_bits,) bits; a smaller identity than the channel is zero-padded.
+        An exact 0 is sent as 1e-8, as the official ``float2bit`` does (it cannot represent 0)."""
+        values = embedding.reshape(-1).to(torch.float32)
+        bits = float_to_bits(torch.where(values == 0, torch.full_like(values, 1e-8), values))
         return torch.cat([bits, bits.new_zeros(self.channel_bits - bits.shape[0])])
 
     def decode(self, logits: torch.Tensor, key: bytes | None = None) -> torch.Tensor:

@@ -30,14 +30,15 @@ def geometry_from_coefficients(coeffs: torch.Tensor) -> torch.Tensor:
 
 
 class ArcFaceIdentity(nn.Module):
-    """Published identity prior: ArcFace IResNet-50 on the crop resized to 112 px."""
+    """Published identity prior: ArcFace IResNet-50 on the crop resized to 112 px by nearest
+    neighbour, as G2Face's vendored iresnet does in its forward (the networks were trained so)."""
 
     def __init__(self, backbone: IResNet | None = None):
         super().__init__()
         self.backbone = backbone if backbone is not None else iresnet50()
 
     def forward(self, faces: torch.Tensor) -> torch.Tensor:
-        return embed_faces(self.backbone, faces)
+        return embed_faces(self.backbone, faces, resize="nearest")
 
     @classmethod
     def from_file(cls, path: Path) -> ArcFaceIdentity:
@@ -46,7 +47,8 @@ class ArcFaceIdentity(nn.Module):
 
 
 class Deep3DGeometry(nn.Module):
-    """Published geometry prior: Deep3DFaceRecon coefficients of the crop resized to 224 px."""
+    """Published geometry prior: Deep3DFaceRecon coefficients of the crop at its own size (256 px
+    unresized, as G2Face's test.py and training feed it; Deep3DFaceRecon itself was trained at 224)."""
 
     def __init__(self, net: ReconNet | None = None):
         super().__init__()
@@ -54,7 +56,7 @@ class Deep3DGeometry(nn.Module):
 
     def coefficients(self, faces: torch.Tensor) -> torch.Tensor:
         """All 257 coefficients (B, 257), for the BFM geometry loss."""
-        return regress_coefficients(self.net, faces)
+        return regress_coefficients(self.net, faces, size=None)
 
     def forward(self, faces: torch.Tensor) -> torch.Tensor:
         return geometry_from_coefficients(self.coefficients(faces))

@@ -23,7 +23,7 @@ import typer
 from torch import nn
 
 from faceveil.errors import InputError
-from faceveil.methods.g2face.checkpoint import G2FaceNetworks, init_from_stylegan2, read_checkpoint
+from faceveil.methods.g2face.checkpoint import G2FaceNetworks, init_from_rosinality, read_checkpoint
 from faceveil.methods.g2face.config import TrainConfig
 from faceveil.methods.g2face.discriminator import Discriminator
 from faceveil.methods.g2face.layout import NetworkLayout
@@ -239,7 +239,8 @@ class G2FaceTrainer:
         return {**{k: m.state_dict() for k, m in self.nets.modules().items()},
                 "discriminator": self.discriminator.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "optimizer_d": self.optimizer_d.state_dict(), "scheduler": self.scheduler.state_dict(),
-                "scaler": self.scaler.state_dict(), "step": self.step_count, "config": asdict(self.cfg)}
+                "scaler": self.scaler.state_dict(), "step": self.step_count, "config": asdict(self.cfg),
+                "style_mlp_bias": self.nets.style_mlp.bias_convention}
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -262,15 +263,7 @@ class G2FaceTrainer:
 
     def init_stylegan(self, path: Path) -> list[str]:
         """Initialise synthesis (and discriminator, when present) from a rosinality checkpoint."""
-        state = read_checkpoint(path)
-        if "g_ema" not in state:
-            raise InputError(f"{path}: expected a rosinality StyleGAN2 checkpoint with entry 'g_ema'")
-        report = init_from_stylegan2(self.nets.generator, state["g_ema"])
-        if "d" in state:
-            from faceveil.methods.g2face.checkpoint import load_strict
-
-            load_strict(self.discriminator, state["d"], f"{path}[d]")
-        return report.unused
+        return init_from_rosinality(path, self.nets.generator, self.discriminator).unused
 
 
 # ---------------------------------------------------------------------------------------------

@@ -8,14 +8,29 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from faceveil.models_registry import ModelSpec, register_model, user_weight
+from faceveil.models_registry import ModelSpec, register_model, weights_dir
 
 SHIPPED_WEIGHTS = Path(__file__).resolve().parents[2] / "weights" / "proface_s.pt"
 OFFICIAL_WEIGHTS_FILE = "proface_s_official.pth"
+# the released checkpoint under the name the authors give it (either name is found)
+OFFICIAL_RELEASE_FILE = "hybridAll_inv3_recTypeRandom_secretAsNoise_TripMargin1.2_ep12_iter15000.pth"
+OFFICIAL_SOURCE = (
+    "PRO-Face S authors' release: github.com/lixionga/ProFace, folder 'FacePrivacy/PRO-Face S', readme.md section "
+    f"'Trained model' (BaiduDisk link, password on that page), file {OFFICIAL_RELEASE_FILE}; "
+    "no SHA-256 published by the authors; the authors' license"
+)
 
 
 def _shipped_weights() -> Path | None:
     return SHIPPED_WEIGHTS if SHIPPED_WEIGHTS.exists() else None
+
+
+def _official_weights() -> Path | None:
+    for name in (OFFICIAL_WEIGHTS_FILE, OFFICIAL_RELEASE_FILE):
+        path = weights_dir() / name
+        if path.exists():
+            return path
+    return None
 
 
 register_model(
@@ -31,9 +46,9 @@ register_model(
     ModelSpec(
         name="proface-s-official",
         description="PRO-Face S released checkpoint (use with key_mode=compat and its password)",
-        source="PRO-Face S authors' release (hybridAll_inv3_..._ep12_iter15000.pth), their license",
-        locate=user_weight(OFFICIAL_WEIGHTS_FILE),
-        where=f"$FACEVEIL_WEIGHTS/{OFFICIAL_WEIGHTS_FILE}",
+        source=OFFICIAL_SOURCE,
+        locate=_official_weights,
+        where=f"$FACEVEIL_WEIGHTS/{OFFICIAL_RELEASE_FILE} (or renamed {OFFICIAL_WEIGHTS_FILE})",
     )
 )
 

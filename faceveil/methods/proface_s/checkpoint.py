@@ -5,6 +5,11 @@ Accepted files (all via ``torch.load(weights_only=True)``):
   optionally prefixed ``module.`` (saved from DataParallel / DistributedDataParallel);
 - ``{"state_dict": ..., "meta": {...}}``: faceveil's shipped format (fp16 allowed);
 - a faceveil training checkpoint (``{"model_state": ..., "optimizer_state": ..., "step": ...}``).
+
+Recovery stand-in (model.recovery_standin): the convention the weights were trained with. A file
+that records it (``meta["recovery_standin"]``, or top-level in a training checkpoint) is honoured;
+a faceveil file that does not (written before the field existed, like the shipped proface_s.pt) was
+trained with "faceveil-v1"; anything else (the authors' bare state dict) uses the official one.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from pathlib import Path
 import torch
 
 from faceveil.errors import InputError, ModelUnavailableError
-from faceveil.methods.proface_s.model import ProFaceS
+from faceveil.methods.proface_s.model import RECOVERY_STANDINS, STANDIN_FACEVEIL_V1, STANDIN_OFFICIAL, ProFaceS
 
 _WRAPPER_KEYS = ("state_dict", "model_state", "net", "model")
 _DDP_PREFIX = "module."
@@ -76,20 +81,36 @@ def trained_obfuscations(path: Path) -> tuple[str, ...] | None:
     return HYBRID_KINDS if kinds == ("hybrid",) else kinds
 
 
+def recovery_standin_of(obj: object) -> str:
+    """The recovery stand-in convention of a loaded weight file (module docstring)."""
+    if not isinstance(obj, dict):
+        return STANDIN_OFFICIAL
+    meta = obj.get("meta") if isinstance(obj.get("meta"), dict) else {}
+    recorded = meta.get("recovery_standin", obj.get("recovery_standin"))
+    if recorded is not None:
+        if recorded not in RECOVERY_STANDINS:
+            raise InputError(f"PRO-Face S weights record an unknown recovery stand-in {recorded!r}; one of {RECOVERY_STANDINS}")
+        return recorded
+    faceveil_written = ("state_dict" in obj and "meta" in obj) or "model_state" in obj
+    return STANDIN_FACEVEIL_V1 if faceveil_written else STANDIN_OFFICIAL
+
+
 def load_proface_s(path: Path, device: str | torch.device = "cpu") -> ProFaceS:
     """A ready-to-run (eval mode, float32) network from any accepted weight file."""
-    model = ProFaceS()
-    load_state_into(model, extract_state_dict(read_checkpoint(path)))
+    obj = read_checkpoint(path)
+    model = ProFaceS(recovery_standin=recovery_standin_of(obj))
+    load_state_into(model, extract_state_dict(obj))
     return model.to(device).eval()
 
 
 def save_weights(model: torch.nn.Module, path: Path, meta: dict | None = None, half: bool = True) -> None:
     """Ship-able weights: ``{"state_dict", "meta"}``, fp16 by default (halves the file; the
-    network is evaluated in fp32 after loading)."""
+    network is evaluated in fp32 after loading). The meta records the recovery stand-in."""
     module = model.module if hasattr(model, "module") else model
+    meta = {**(meta or {}), "recovery_standin": getattr(module, "recovery_standin", STANDIN_OFFICIAL)}
     state = {k: (v.half() if half and v.is_floating_point() else v).detach().cpu().clone() for k, v in module.state_dict().items()}
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"state_dict": state, "meta": meta or {}}, path)
+    torch.save({"state_dict": state, "meta": meta}, path)
 
 
 def file_sha256(path: Path) -> str:

@@ -14,7 +14,8 @@ run the network backwards with the same key.
 
 Keys (see keys.py): ``key_mode="secure"`` (default) derives each face's map from the image's content
 key via ``FaceContext.derive_secret``; a wrong passphrase / identity is already rejected by the
-container. ``key_mode="compat"`` uses the paper's password derivation; ``params()`` then records a
+container. ``key_mode="compat"`` uses the official password derivation (keys.py: the released code's
+``generate_key``, so images interoperate with it; a str or an integer 0..255); ``params()`` then records a
 short key-check value, so a wrong password raises WrongKeyError unless ``allow_unverified=True``
 (which shows the network's wrong-key output, for research).
 
@@ -84,7 +85,7 @@ class ProFaceSMethod(PixelRecoverableMethod):
         self,
         obfuscation: str = "blur",
         key_mode: str = "secure",
-        password: str | None = None,
+        password: str | int | None = None,
         allow_unverified: bool = False,
         weights: str | Path | None = None,
         key_check: str | None = None,
@@ -99,8 +100,11 @@ class ProFaceSMethod(PixelRecoverableMethod):
             raise InputError("obfuscation 'faceswap' needs a face-swap callable (faceswap=...); none ships with faceveil")
         if key_mode not in KEY_MODES:
             raise InputError(f"unknown PRO-Face S key mode {key_mode!r}; choose one of: {', '.join(KEY_MODES)}")
-        if key_mode == "compat" and not password:
-            raise KeyMaterialError("PRO-Face S key_mode='compat' needs a password")
+        if key_mode == "compat":
+            if password is None or password == "":
+                raise KeyMaterialError("PRO-Face S key_mode='compat' needs a password")
+            if key_check is None:  # not latin-1 / not one byte: refused before any work (a container of
+                keys.compat_password_bytes(password)  # the former derivation may still be opened with it)
         self.obfuscation = obfuscation
         self.key_mode = key_mode
         self.password = password
@@ -116,6 +120,7 @@ class ProFaceSMethod(PixelRecoverableMethod):
         self._net = None
         self._weights_sha256: str | None = None
         self._usable: tuple[str, ...] | None | object = _UNREAD
+        self._legacy_compat = False  # set by the key check of a container from before the official derivation
 
     # -- model ---------------------------------------------------------------------------------
     def weights_sha256(self) -> str:
@@ -179,12 +184,13 @@ class ProFaceSMethod(PixelRecoverableMethod):
         """(H, W) +-1 key map for one face."""
         h, w = crop_shape[:2]
         if self.key_mode == "compat":
-            return keys.compat_key_bits(self.password, h, w)
+            return keys.compat_key_bits(self.password, h, w, legacy=self._legacy_compat)
         return keys.secure_key_bits(context.derive_secret, h, w)
 
     def _check_password(self) -> None:
         if self.key_mode == "compat" and self.expected_key_check and not self.allow_unverified:
-            keys.verify_compat_password(self.password, self.crop_size, self.crop_size, self.expected_key_check)
+            self._legacy_compat = keys.verify_compat_password(self.password, self.crop_size, self.crop_size,
+                                                              self.expected_key_check)
 
     # -- protocol ------------------------------------------------------------------------------
     def anonymize(self, crops: Sequence[np.ndarray], contexts: Sequence[FaceContext]) -> list[np.ndarray]:

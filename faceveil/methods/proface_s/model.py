@@ -20,6 +20,13 @@ from faceveil.methods.proface_s.dwt import haar_dwt, haar_iwt
 IMAGE_SUBBANDS = 12  # Haar sub-bands of an RGB image: 4 x 3
 KEY_SUBBANDS = 4  # Haar sub-bands of the 1-channel key map
 
+# What recovery puts in place of the discarded half z (see recovery_standin). A network only
+# recovers with the stand-in it was trained with: "official" for the authors' release and anything
+# trained since; "faceveil-v1" for faceveil weights trained before (the shipped proface_s.pt).
+STANDIN_OFFICIAL = "official"  # dwt(key).repeat(1, 3, 1, 1): [LL, HL, LH, HH] x 3
+STANDIN_FACEVEIL_V1 = "faceveil-v1"  # dwt(key as RGB): [LL x 3, HL x 3, LH x 3, HH x 3]
+RECOVERY_STANDINS = (STANDIN_OFFICIAL, STANDIN_FACEVEIL_V1)
+
 
 class ResidualDenseSubnet(nn.Module):
     """5-layer dense block: each 3x3 conv sees the input and every earlier feature map.
@@ -101,30 +108,42 @@ class InvertibleHidingNet(nn.Module):
 class ProFaceS(nn.Module):
     """Image-space wrapper: hide ``original`` inside ``obfuscated`` under a key, and get it back."""
 
-    def __init__(self, num_blocks: int = 3, clamp: float = 2.0):
+    def __init__(self, num_blocks: int = 3, clamp: float = 2.0, recovery_standin: str = STANDIN_OFFICIAL):
         super().__init__()
+        if recovery_standin not in RECOVERY_STANDINS:
+            raise ValueError(f"unknown recovery stand-in {recovery_standin!r}; one of {RECOVERY_STANDINS}")
         self.model = InvertibleHidingNet(num_blocks=num_blocks, clamp=clamp)
+        self.recovery_standin = recovery_standin  # a convention of the weights, recorded with them (checkpoint.py)
 
     def protect(self, original: torch.Tensor, obfuscated: torch.Tensor, key_bits: torch.Tensor) -> torch.Tensor:
         """original, obfuscated (B, 3, H, W), key_bits (B, 1, H, W) +-1 -> protected (B, 3, H, W).
 
         The second output half (the "lost information" r) is discarded, as in the paper; recovery
-        replaces it with a key-derived stand-in (``reverse_noise``)."""
+        replaces it with a key-derived stand-in (``recovery_standin``)."""
         x = torch.cat((haar_dwt(obfuscated), haar_dwt(original)), dim=1)
         out = self.model(x, haar_dwt(key_bits))
         return haar_iwt(out[:, :IMAGE_SUBBANDS])
 
     def recover(self, protected: torch.Tensor, key_bits: torch.Tensor) -> torch.Tensor:
         """protected (B, 3, H, W), key_bits (B, 1, H, W) +-1 -> recovered original (B, 3, H, W)."""
-        x = torch.cat((haar_dwt(protected), reverse_noise(key_bits)), dim=1)
+        x = torch.cat((haar_dwt(protected), recovery_standin(key_bits, self.recovery_standin)), dim=1)
         out = self.model(x, haar_dwt(key_bits), reverse=True)
         return haar_iwt(out[:, IMAGE_SUBBANDS:])
 
 
-def reverse_noise(key_bits: torch.Tensor) -> torch.Tensor:
-    """The released model's "secret as noise" z': the key map taken as a 3-channel image and
-    Haar-transformed, (B, 1, H, W) -> (B, 12, H/2, W/2)."""
-    return haar_dwt(key_bits.expand(-1, 3, -1, -1))
+def recovery_standin(key_bits: torch.Tensor, convention: str = STANDIN_OFFICIAL) -> torch.Tensor:
+    """The "secret as noise" z' recovery uses for the discarded half, (B, 1, H, W) -> (B, 12, H/2, W/2).
+
+    official: the released code's ``dwt(key).repeat(1, 3, 1, 1)``; the key has one channel, so the
+    channels are [LL, HL, LH, HH] x 3 (interleaved, not the sub-band-major order of an RGB image).
+    faceveil-v1: the key taken as a 3-channel image and Haar-transformed, [LL x 3, HL x 3, ...]
+    (the same 12 maps in another order; faceveil's own weights before issue 10 were trained with it).
+    """
+    if convention == STANDIN_OFFICIAL:
+        return haar_dwt(key_bits).repeat(1, 3, 1, 1)
+    if convention == STANDIN_FACEVEIL_V1:
+        return haar_dwt(key_bits.expand(-1, 3, -1, -1))
+    raise ValueError(f"unknown recovery stand-in {convention!r}; one of {RECOVERY_STANDINS}")
 
 
 def count_parameters(module: nn.Module) -> int:

@@ -308,6 +308,7 @@ class Trainer:
             "ema_state": self.ema_net.state_dict() if self.ema_net is not None else None,
             "ema_updates": self.ema_updates,
             "config": _jsonable(asdict(self.config)),
+            "recovery_standin": self.net.recovery_standin,
         }
         _atomic_save(state, self.out_dir / "last.pt")
         meta = {"step": self.step_index, "config": _jsonable(asdict(self.config)),
@@ -322,6 +323,10 @@ class Trainer:
     def _resume(self, path: Path) -> None:
         state = ckpt.read_checkpoint(path)
         ckpt.load_state_into(self.net, ckpt.extract_state_dict(state))
+        # a run keeps the stand-in it started with (older runs: faceveil-v1); new runs use the official one
+        self.net.recovery_standin = ckpt.recovery_standin_of(state)
+        if self.ema_net is not None:
+            self.ema_net.recovery_standin = self.net.recovery_standin
         self.optimizer.load_state_dict(state["optimizer_state"])
         self.scaler.load_state_dict(state["scaler_state"])
         self.step_index = int(state["step"])

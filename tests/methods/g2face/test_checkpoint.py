@@ -67,3 +67,33 @@ def test_stylegan2_discriminator_loads_strictly_and_scores_images():
     load_strict(d, synthetic_state_dict(layout("stylegan2_rosinality_256_d"), prefix="module."), "d")
     with torch.no_grad():
         assert d(torch.randn(2, 3, 256, 256)).shape == (2, 1)
+
+
+def test_style_mlp_bias_follows_the_checkpoint():
+    """Published G2Face.pth: bias added twice (G2Face's EqualLinear); faceveil training checkpoints say
+    which; an older one (training config, no record) was trained adding it once."""
+    from faceveil.methods.g2face.checkpoint import style_mlp_bias_of
+
+    assert style_mlp_bias_of({"anonymous_net": {}}) == "twice"
+    assert style_mlp_bias_of({"config": {"size": 64}}) == "once"
+    assert style_mlp_bias_of({"config": {}, "style_mlp_bias": "twice"}) == "twice"
+    with pytest.raises(InputError, match="style_mlp_bias"):
+        style_mlp_bias_of({"style_mlp_bias": "thrice"})
+    from faceveil.methods.g2face.mapper import StyleMapper
+
+    mlp = StyleMapper()
+    with torch.no_grad():
+        for p in mlp.parameters():
+            if p.ndim == 1:
+                p.normal_(0, 10)  # stored biases are divided by lr_mul 0.01
+    identity, geometry = torch.randn(2, 512), torch.randn(2, 147)
+    mlp.bias_convention = "once"
+    once = mlp(identity, geometry)
+    mlp.bias_convention = "twice"
+    twice = mlp(identity, geometry)
+    layer = mlp.style_low[0]
+    x = mlp.norm(torch.cat([identity, geometry], dim=1))
+    pre = x @ (layer.weight * layer.scale).T + 2 * layer.bias * layer.lr_mul
+    expected = torch.nn.functional.leaky_relu(pre, 0.2) * 2**0.5
+    torch.testing.assert_close(mlp.style_low[0](x), expected, rtol=1e-5, atol=1e-5)
+    assert not torch.allclose(once, twice)

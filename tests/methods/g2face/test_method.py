@@ -122,3 +122,13 @@ def test_bf16_autocast_engine_stays_close_to_fp32(method):
     full, half = engine.anonymize(x, [4], bits), bf16.anonymize(x, [4], bits)
     assert torch.isfinite(half).all()
     assert (full - half).abs().mean() < 0.05
+
+
+def test_missing_weights_error_says_where_each_file_comes_from(monkeypatch, tmp_path):
+    monkeypatch.setenv("FACEVEIL_WEIGHTS", str(tmp_path))
+    with pytest.raises(ModelUnavailableError) as err:
+        create_method("g2face")
+    msg = str(err.value)
+    for source in ("github.com/Harxis/G2Face", "arcface_torch", "ms1mv3_arcface_r50_fp16", "github.com/sicxu/Deep3DFaceRecon_pytorch"):
+        assert source in msg
+

@@ -53,6 +53,10 @@ def test_checkpoint_resumes_and_loads_as_g2face_networks(tmp_path):
     state = torch.load(tmp_path / "ck.pth", weights_only=True)
     nets = G2FaceNetworks(other.nets.generator, other.nets.style_mlp, other.nets.map_2_id, other.nets.extractor)
     nets.load_state(state)  # the four published entry names
+    # trained (and recorded) with the official double bias of style_mlp; older runs without the record used one
+    assert state["style_mlp_bias"] == "twice" and nets.style_mlp.bias_convention == "twice"
+    del state["style_mlp_bias"]
+    assert nets.load_state(state).style_mlp.bias_convention == "once"
 
 
 def test_resume_rejects_a_non_training_file(tmp_path):

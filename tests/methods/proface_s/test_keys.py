@@ -25,7 +25,8 @@ def _pbkdf2_sha512_by_hand(password: bytes, salt: bytes, iterations: int, length
 
 def test_compat_map_is_the_papers_pbkdf2_bits():
     h = w = 32  # 128 bytes = two SHA-512 blocks, so block chaining is exercised
-    expected = _pbkdf2_sha512_by_hand(b"hello", b"1", 10, h * w // 8)
+    # the official salt is the integer 1: pycryptodome makes it the byte 0x01, not the character "1"
+    expected = _pbkdf2_sha512_by_hand(b"hello", b"\x01", 10, h * w // 8)
     bits = keys.compat_key_bits("hello", h, w)
     assert bits.shape == (h, w) and bits.dtype == np.int8
     # first byte, most significant bit first, bit 1 -> +1, bit 0 -> -1
@@ -51,6 +52,35 @@ def test_key_check_accepts_the_password_and_rejects_others():
 def test_empty_password_is_refused():
     with pytest.raises(KeyMaterialError):
         keys.compat_key_bits("", 16, 16)
+
+
+def test_compat_passwords_are_the_official_bytes():
+    # str -> latin-1 (so a non-ASCII password differs from its UTF-8 bytes), int n -> the byte n
+    assert keys.compat_password_bytes("pässwörd") == "pässwörd".encode("latin-1") != "pässwörd".encode("utf-8")
+    assert keys.compat_password_bytes(0) == b"\x00"
+    expected = _pbkdf2_sha512_by_hand(b"p\xe4ssw\xf6rd", b"\x01", 10, 8)
+    assert np.array_equal((keys.compat_key_bits("pässwörd", 8, 8).reshape(-1) > 0).astype(np.uint8),
+                          np.unpackbits(np.frombuffer(expected, np.uint8)))
+    assert not np.array_equal(keys.compat_key_bits(0, 16, 16), keys.compat_key_bits("0", 16, 16))
+
+
+@pytest.mark.parametrize("password", ["密码", 256, -1, True, 1.5, b"bytes"])
+def test_passwords_the_official_code_cannot_take_are_clear_errors(password):
+    with pytest.raises(KeyMaterialError):
+        keys.compat_key_bits(password, 16, 16)
+
+
+def test_key_check_of_the_former_derivation_is_still_recognised():
+    legacy = keys.compat_key_check("correct horse", 256, 256, legacy=True)
+    assert legacy != keys.compat_key_check("correct horse", 256, 256)
+    assert keys.verify_compat_password("correct horse", 256, 256, legacy) is True  # derive that container's keys the old way
+    assert keys.verify_compat_password("correct horse", 256, 256, keys.compat_key_check("correct horse", 256, 256)) is False
+    with pytest.raises(WrongKeyError):
+        keys.verify_compat_password("correct horsf", 256, 256, legacy)
+    # a password the official code cannot take (not latin-1) still opens a container of the former derivation
+    assert keys.verify_compat_password("密码", 16, 16, keys.compat_key_check("密码", 16, 16, legacy=True)) is True
+    with pytest.raises(WrongKeyError):
+        keys.verify_compat_password("密码", 16, 16, legacy)
 
 
 def _deriver(material: bytes):

@@ -176,3 +176,43 @@ def test_hybrid_draws_only_among_the_trained_covers(crops, blur_only_weights):
     drawn = {method._cover_kind(np.random.default_rng(seed)) for seed in range(40)}
     assert drawn == {"blur", "median", "pixelate"}
     assert len(method.anonymize(crops[:1], _contexts(1, b"k" * 32))) == 1
+
+
+def test_shipped_weights_recover_only_with_the_stand_in_they_were_trained_with(crops, secure_run):
+    """The shipped file predates the recorded convention; loading it as faceveil-v1 is what keeps
+    its model-card numbers. With the official stand-in the same network recovers far worse."""
+    from faceveil.methods.proface_s.method import recover_batch
+
+    method, contexts, protected = secure_run
+    net = method.net
+    assert net.recovery_standin == "faceveil-v1"
+    key_maps = [method.key_map(c.shape, ctx) for c, ctx in zip(crops[:1], contexts[:1])]
+    right = recover_batch(net, protected[:1], key_maps)[0]
+    try:
+        net.recovery_standin = "official"
+        other = recover_batch(net, protected[:1], key_maps)[0]
+    finally:
+        net.recovery_standin = "faceveil-v1"
+    assert psnr(right, crops[0]) >= RECOVERED_PSNR_FLOOR
+    assert psnr(other, crops[0]) < psnr(right, crops[0]) - 6
+
+
+def test_compat_containers_from_the_former_key_derivation_still_recover(crops):
+    """Before matching the official generate_key, compat mode used salt "1" and UTF-8; a container
+    written then records that derivation's key check, and recovery derives its keys the same way."""
+    from faceveil.methods.proface_s import keys
+    from faceveil.methods.proface_s.method import protect_batch
+
+    crop = np.ascontiguousarray(crops[0][96:160, 96:160])
+    legacy_map = keys.compat_key_bits("s3cret", 64, 64, legacy=True)
+    method = create_method("proface-s", obfuscation="blur", key_mode="compat", password="s3cret")
+    rng = np.random.default_rng(0)
+    protected = protect_batch(method.net, [crop], [obfuscate(crop, "blur", rng)], [legacy_map])
+    params = {**method.params(), "key_check": keys.compat_key_check("s3cret", 256, 256, legacy=True)}
+    ctx = _contexts(1, b"k" * 32)
+    old = create_method("proface-s", **params, password="s3cret").recover(protected, ctx)[0]
+    new = method.recover(protected, ctx)[0]  # today's derivation: a different key map
+    assert psnr(old, crop) >= RECOVERED_PSNR_FLOOR
+    assert psnr(new, crop) < psnr(old, crop) - 6
+    with pytest.raises(WrongKeyError):
+        create_method("proface-s", **params, password="s3cres").recover(protected, ctx)

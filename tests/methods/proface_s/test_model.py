@@ -84,3 +84,33 @@ def test_whole_flow_is_invertible():
     key = haar_dwt(_random_key((1, 1, 32, 32), 4))
     y = net.model(x, key)
     assert torch.allclose(net.model(y, key, reverse=True), x, atol=1e-4)
+
+
+def test_weights_carry_their_recovery_stand_in(tmp_path, synthetic_state):
+    from faceveil.methods.proface_s import SHIPPED_WEIGHTS
+    from faceveil.methods.proface_s.checkpoint import recovery_standin_of, save_weights
+
+    bare = tmp_path / "authors.pth"
+    torch.save(synthetic_state, bare)  # the authors' release format
+    assert load_proface_s(bare).recovery_standin == "official"
+    # the shipped weights were trained with faceveil's former order; their file predates the field
+    assert load_proface_s(SHIPPED_WEIGHTS).recovery_standin == "faceveil-v1"
+    net = ProFaceS(recovery_standin="faceveil-v1")
+    save_weights(net, tmp_path / "ours.pt")
+    assert load_proface_s(tmp_path / "ours.pt").recovery_standin == "faceveil-v1"
+    save_weights(ProFaceS(), tmp_path / "new.pt", meta={"step": 1})
+    assert load_proface_s(tmp_path / "new.pt").recovery_standin == "official"
+    assert recovery_standin_of({"model_state": {}, "step": 3}) == "faceveil-v1"  # an old training checkpoint
+    with pytest.raises(InputError):
+        recovery_standin_of({"state_dict": {}, "meta": {"recovery_standin": "sideways"}})
+
+
+def test_the_two_stand_ins_are_the_same_sub_bands_in_another_order():
+    from faceveil.methods.proface_s.model import recovery_standin
+
+    key = _random_key((2, 1, 8, 8), 1)
+    official, ours = recovery_standin(key, "official"), recovery_standin(key, "faceveil-v1")
+    bands = haar_dwt(key)  # LL, HL, LH, HH
+    assert torch.equal(official, torch.cat([bands] * 3, dim=1))
+    assert torch.equal(ours, bands.repeat_interleave(3, dim=1))
+    assert not torch.equal(official, ours)

@@ -48,6 +48,9 @@ def test_checkpoint_and_resume(tmp_path):
     shipped = load_proface_s(cfg.out_dir / "weights.pt")  # fp16 shipping format loads back
     for a, b in zip(resumed.net.parameters(), shipped.parameters()):
         assert torch.allclose(a, b, atol=1e-2)
+    # new runs train with the official recovery stand-in and record it in both files
+    assert shipped.recovery_standin == resumed.net.recovery_standin == "official"
+    assert torch.load(cfg.out_dir / "last.pt", weights_only=True)["recovery_standin"] == "official"
 
 
 def test_folder_data_and_cli(tmp_path):

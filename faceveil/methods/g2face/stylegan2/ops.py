@@ -159,10 +159,16 @@ class EqualLinear(nn.Module):
     Weights are stored divided by ``lr_mul`` and rescaled at runtime, so Adam's effective step on the
     used weight is ``lr * lr_mul`` (the mapping-network trick, lr_mul = 0.01).
     Parameters: ``weight`` (out, in), ``bias`` (out,). x: (B, in) -> (B, out).
+
+    ``bias_twice`` (with ``activation``): G2Face's own EqualLinear passes ``bias * lr_mul`` both to
+    ``F.linear`` and to the fused leaky ReLU, so its ``style_mlp`` was trained with the bias added
+    twice; rosinality's (StyleGAN2 mapping, discriminator) adds it once.
     """
 
-    def __init__(self, in_dim: int, out_dim: int, bias: bool = True, bias_init: float = 0.0, lr_mul: float = 1.0, activation: bool = False):
+    def __init__(self, in_dim: int, out_dim: int, bias: bool = True, bias_init: float = 0.0, lr_mul: float = 1.0,
+                 activation: bool = False, bias_twice: bool = False):
         super().__init__()
+        self.bias_twice = bias_twice
         self.weight = nn.Parameter(torch.randn(out_dim, in_dim).div_(lr_mul))
         self.bias = nn.Parameter(torch.full((out_dim,), float(bias_init))) if bias else None
         self.scale = lr_mul / math.sqrt(in_dim)
@@ -172,7 +178,8 @@ class EqualLinear(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         bias = self.bias * self.lr_mul if self.bias is not None else None
         if self.activation:
-            return fused_leaky_relu(F.linear(x, self.weight * self.scale), bias)
+            # same operations as the official code, so the result matches it to float rounding
+            return fused_leaky_relu(F.linear(x, self.weight * self.scale, bias=bias if self.bias_twice else None), bias)
         return F.linear(x, self.weight * self.scale, bias=bias)
 
 
