@@ -22,6 +22,7 @@ import numpy as np
 from faceveil.crypto.container import Region, pixel_digest
 from faceveil.crypto.envelope import ContentKey
 from faceveil.faces.align import align_face, eye_distance, paste_back, region_rect
+from faceveil.faces.mask import MaskSpec, blend
 from faceveil.faces.types import Face
 from faceveil.methods.base import AnonymizationMethod, FaceContext, PixelRecoverableMethod, create_method
 
@@ -79,11 +80,14 @@ def anonymize_frame(
     contexts: Sequence[FaceContext],
     *,
     fallback: AnonymizationMethod | None = None,
+    mask: MaskSpec | None = None,
 ) -> FrameResult:
     """Anonymize the given faces of one RGB frame (H, W, 3) uint8; returns a new array.
 
     Region methods get the axis-aligned face region; aligned methods get FFHQ-framed crops, and faces
     too small for the model get ``fallback`` (a region method) instead — reported per face.
+    ``mask`` (shape and scale, faceveil.faces.mask) limits what is replaced; None is the whole region box
+    with faceveil's margin. The reported rect is always the whole region, so recovery stays exact.
     """
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
         raise ValueError(f"anonymize_frame expects (H, W, 3) uint8, got {rgb.shape} {rgb.dtype}")
@@ -104,13 +108,14 @@ def anonymize_frame(
     for idx, m in ((region_idx, method), (fallback_idx, fallback or create_method(method.fallback))):
         if not idx:
             continue
-        rects = [method_region_rect(faces[i], out.shape, m) for i in idx]
+        rects = [method_region_rect(faces[i], out.shape, m, mask) for i in idx]
         crops = [out[y : y + h, x : x + w].copy() for x, y, w, h in rects]
         t = time.perf_counter()
         results = m.anonymize(crops, [contexts[i] for i in idx])
         timings["anonymize"] += time.perf_counter() - t
         for i, (x, y, w, h), res in zip(idx, rects, results):
-            out[y : y + h, x : x + w] = res
+            alpha = mask.region_alpha(faces[i], (x, y, w, h)) if mask is not None else None
+            out[y : y + h, x : x + w] = blend(out[y : y + h, x : x + w], res, alpha)
             reason = None
             if m is not method:
                 reason = (
@@ -129,7 +134,8 @@ def anonymize_frame(
         timings["anonymize"] += time.perf_counter() - t
         t = time.perf_counter()
         for i, a, res in zip(aligned_idx, aligned, results):
-            out, rect = paste_back(out, res, a)
+            image_mask = mask.image_mask(faces[i]) if mask is not None else None
+            out, rect = paste_back(out, res, a, image_mask=image_mask)
             outcomes[i] = FaceOutcome(faces[i], method.name, rect)
         timings["align"] += time.perf_counter() - t
 
@@ -137,10 +143,13 @@ def anonymize_frame(
     return FrameResult(out, [o for o in outcomes if o is not None], timings)
 
 
-def method_region_rect(face: Face, image_shape: tuple[int, ...], method: AnonymizationMethod) -> Rect:
-    """The face's region rectangle, with sides rounded to ``method.region_multiple`` (grown where the
-    image allows, shifted inward at the border, shrunk only when the image itself is too small)."""
-    x, y, w, h = region_rect(face, image_shape)
+def method_region_rect(
+    face: Face, image_shape: tuple[int, ...], method: AnonymizationMethod, mask: MaskSpec | None = None
+) -> Rect:
+    """The face's region rectangle (``mask``'s scale, or faceveil's margin), with sides rounded to
+    ``method.region_multiple`` (grown where the image allows, shifted inward at the border, shrunk only
+    when the image itself is too small)."""
+    x, y, w, h = mask.rect(face, image_shape) if mask is not None else region_rect(face, image_shape)
     m = method.region_multiple
     if m <= 1:
         return x, y, w, h
@@ -161,28 +170,31 @@ def recover_frame_from_pixels(
     method: PixelRecoverableMethod,
     contexts: Sequence[FaceContext],
     rects: Sequence[Rect] | None = None,
+    mask: MaskSpec | None = None,
 ) -> np.ndarray:
     """Approximate recovery from anonymized pixels alone (learned methods).
 
     Region methods read back exactly the rectangles they wrote (``rects``, as recorded in the
     container); aligned methods re-align each face with the landmarks recorded at anonymization time,
-    run the method's inverse and paste back.
+    run the method's inverse and paste back. ``mask`` must be the one used at anonymization time: only
+    the pixels it replaced are recovered (the rest were never changed).
     """
     out = rgb.copy()
     if method.space == "region":
         if rects is None or len(rects) != len(faces):
             raise ValueError("region methods recover from the rectangles recorded at anonymization time")
         crops = [out[y : y + h, x : x + w].copy() for x, y, w, h in rects]
-        for (x, y, w, h), res in zip(rects, method.recover(crops, list(contexts))):
-            out[y : y + h, x : x + w] = res
+        for face, (x, y, w, h), res in zip(faces, rects, method.recover(crops, list(contexts))):
+            alpha = mask.region_alpha(face, (x, y, w, h)) if mask is not None else None
+            out[y : y + h, x : x + w] = blend(out[y : y + h, x : x + w], res, alpha)
         return out
     idx = [i for i, f in enumerate(faces) if f.landmarks is not None and eye_distance(f) >= method.min_eye_distance]
     if not idx:
         return out
     aligned = [align_face(out, faces[i], size=method.crop_size) for i in idx]
     results = method.recover([a.crop for a in aligned], [contexts[i] for i in idx])
-    for a, res in zip(aligned, results):
-        out, _ = paste_back(out, res, a)
+    for i, a, res in zip(idx, aligned, results):
+        out, _ = paste_back(out, res, a, image_mask=mask.image_mask(faces[i]) if mask is not None else None)
     return out
 
 
