@@ -308,7 +308,10 @@ class RegionStreamEncoder:
             if len(entries) < 2:
                 continue  # one frame: nothing to predict from
             per_frame = sum(len(self._parts[i + 1]) for i, _ in entries)
-            (x0, y0, canvas_w, canvas_h), packets = encode_track_stream([r for _, r in entries])
+            try:
+                (x0, y0, canvas_w, canvas_h), packets = encode_track_stream([r for _, r in entries])
+            except Exception:  # noqa: BLE001 - an encoder hiccup must not fail the video: per-frame coding stays
+                continue
             stream_bytes = sum(_CHUNK_LEN.size + len(p) for p in packets) + _STREAM.size
             if stream_bytes >= per_frame:
                 continue
