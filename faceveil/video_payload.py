@@ -36,8 +36,8 @@ noise, 50 regions of ~256x212: raw 9.4 MB, PNG 5.4 MB, row-delta+zlib 4.1 MB, te
 
 Every chunk starts without references, so chunks decode independently.
 
-Region coding 2 (payload version 2, the default for new payloads; version 1 payloads still read):
-a chunk may start with **per-track lossless video streams** that exploit motion between frames::
+Region coding 2 (payload version 2; ``VideoPayloadWriter(region_coding=2)``): a chunk may start with
+**per-track lossless video streams** that exploit motion between frames::
 
     u8 n_streams
     per stream: i32 track_id, u32 x0, u32 y0, u32 width, u32 height, u16 n_packets, then per packet
@@ -48,8 +48,13 @@ YUV format) of a canvas at image position (x0, y0) covering all of the track's r
 k paints the track's k-th region of the chunk at its place, over the previous canvas (so still areas cost
 nothing), in a reversible colour transform (R - G + 128, G, B - G + 128 mod 256: decorrelated planes
 code ~15 % smaller). Regions of such a track are recorded with ``mode 2`` (stream, no data) and read back
-from the canvas. The encoder codes every track both ways and keeps a stream only when it is smaller than
-the per-frame coding above (measured in docs/video.md: it wins on still faces, FFV1 wins on moving ones).
+from the canvas. The encoder codes every track both ways and keeps a stream only when it is smaller.
+
+Measured (docs/video.md), lossless motion compensation rarely pays on real footage: sub-pixel motion and
+sensor noise leave residuals FFV1's context modelling codes better, and a still face is already nearly
+free in the temporal mode. Streams win only on whole-pixel motion inside a fixed box (2-3x there), never
+lost size elsewhere, but cost an extra encode per track. So new payloads still default to coding 1
+(``REGION_CODING``); readers accept both.
 """
 
 from __future__ import annotations
@@ -73,7 +78,7 @@ from faceveil.crypto.primitives import AuthenticationFailed, open_once, seal_onc
 from faceveil.errors import PayloadCorruptError, TamperedPayloadError
 
 VIDEO_MAGIC = b"\x89FVV\r\n\x1a\n"
-VIDEO_VERSION = 2  # 2 = region coding 2 (video streams); version 1 payloads are still read
+VIDEO_VERSION = 2  # newest payload version this build reads (1: per-frame regions, 2: + video streams)
 _PREAMBLE = struct.Struct(">8sHQ")
 _CHUNK_LEN = struct.Struct(">I")
 _FRAME = struct.Struct(">IB")
@@ -89,7 +94,7 @@ MODE_FFV1 = 0
 MODE_TEMPORAL = 1
 MODE_STREAM = 2  # region coding 2: pixels come from the track's lossless video stream
 ZLIB_LEVEL = 6
-REGION_CODING = 2  # what new payloads use; 1 = per-frame regions only (payload version 1)
+REGION_CODING = 1  # what new payloads use (see the module docstring); 2 adds per-track video streams
 _SUPPORTED_VERSIONS = (1, 2)
 
 
