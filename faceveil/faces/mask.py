@@ -57,6 +57,19 @@ class MaskSpec:
         if not 0.0 <= self.feather < 1.0:
             raise InputError(f"mask feather must be in [0, 1), got {self.feather}")
 
+    def to_dict(self) -> dict:
+        """JSON form, to record in the container (recovery from pixels must use the same mask)."""
+        return {"shape": self.shape, "scale": self.scale, "feather": self.feather}
+
+    @classmethod
+    def from_dict(cls, d: dict | None) -> MaskSpec | None:
+        """Inverse of :meth:`to_dict`; None (a file written before masks existed) stays None = legacy box."""
+        if d is None:
+            return None
+        if not isinstance(d, dict):
+            raise InputError(f"mask must be an object, got {d!r}")
+        return cls(shape=d.get("shape", "box"), scale=d.get("scale"), feather=d.get("feather", DEFAULT_MASK_FEATHER))
+
     def bounds(self, face: Face) -> tuple[float, float, float, float]:
         """Unclipped (left, top, right, bottom) the shape is inscribed in."""
         return region_bounds(face, margin=DEFAULT_REGION_MARGIN, mask_scale=self.scale)

