@@ -1,0 +1,155 @@
+"""Key-frame detection for video: the full detector every ``every`` frames, a cheap re-detection around
+the known faces in between.
+
+Per-frame full-resolution detection dominates video cost (CenterFace on a 720p frame is ~20x the rest
+of the classical pipeline). Faces move little between frames, so between key frames each known face
+is re-detected in a small window around its last box, downscaled so the face is ``roi_face_px`` wide
+in network pixels: a 300 px face in a 720p frame then costs a 192x192 pass, ~1/25 of the full frame.
+The re-detection returns real boxes and landmarks (not a prediction), so moving faces stay covered
+and aligned (learned) methods keep accurate landmarks.
+
+What the windows cannot see is a *new* face appearing between key frames: the next key frame (at most
+``every - 1`` frames later) finds it, and :class:`faceveil.faces.track.LookaheadTracker` back-fills
+its first box over the held frames. Coverage of every frame therefore needs
+``lookahead >= every - 1`` (:func:`required_lookahead`); the video pipeline's default look-ahead of
+2 frames allows ``every = 3``.
+
+When the windows together would cost more than ``max_window_cost`` of a full pass (many or very
+large faces), the frame gets a full detection instead, so the wrapper is never slower than the
+detector it wraps (beyond the bookkeeping).
+
+Use one instance per video (it keeps the last faces)::
+
+    detector = KeyframeDetector(create_detector("centerface"), KeyframeConfig(every=3))
+    tracker = LookaheadTracker(lookahead=required_lookahead(detector.config))
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from faceveil.errors import InputError
+from faceveil.faces.detect import FaceDetector, non_max_suppression
+from faceveil.faces.types import Face
+
+
+@dataclass(frozen=True)
+class KeyframeConfig:
+    """every: full detection on every ``every``-th frame (1 = every frame, the wrapper is a no-op).
+    margin: the window around a known face reaches ``margin`` box sizes past each edge (the motion
+        between two frames it tolerates; 1.0 = a face moving its own width per frame).
+    roi_face_px: width in network pixels the known face is scaled to in its window (the detector
+        is reliable from ~48 px).
+    max_window_cost: windows costing more than this fraction of a full pass -> full pass instead.
+    """
+
+    every: int = 3
+    margin: float = 1.0
+    roi_face_px: int = 64
+    max_window_cost: float = 0.5
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.every <= 64:
+            raise InputError(f"key-frame interval must be in [1, 64] frames, got {self.every}")
+        if not 0.25 <= self.margin <= 4:
+            raise InputError(f"key-frame window margin must be in [0.25, 4] box sizes, got {self.margin}")
+        if not 32 <= self.roi_face_px <= 256:
+            raise InputError(f"roi_face_px must be in [32, 256], got {self.roi_face_px}")
+        if not 0 < self.max_window_cost <= 1:
+            raise InputError(f"max_window_cost must be in (0, 1], got {self.max_window_cost}")
+
+
+def required_lookahead(config: KeyframeConfig) -> int:
+    """Frames the look-ahead tracker must hold back so a face appearing between key frames is covered
+    from its first frame."""
+    return config.every - 1
+
+
+@dataclass
+class KeyframeStats:
+    frames: int = 0
+    full_passes: int = 0
+    window_passes: int = 0
+
+
+@dataclass
+class KeyframeDetector:
+    """A stateful :class:`FaceDetector` for one video; wraps any detector. The cheap windows use the
+    detector's ``detect_at(rgb, scale)`` when it has one (CenterFace), else ``detect`` on a resized
+    crop."""
+
+    detector: FaceDetector
+    config: KeyframeConfig = KeyframeConfig()
+    stats: KeyframeStats = field(default_factory=KeyframeStats)
+    _known: list[Face] = field(default_factory=list, repr=False)
+    _since_key: int = field(default=0, repr=False)
+
+    @property
+    def name(self) -> str:
+        return f"{self.detector.name}+keyframes/{self.config.every}"
+
+    def detect(self, rgb: np.ndarray) -> list[Face]:
+        self.stats.frames += 1
+        key = self.stats.frames == 1 or self._since_key + 1 >= self.config.every
+        windows = [] if key else self._windows(rgb.shape[0], rgb.shape[1])
+        if key or windows is None:
+            faces = self.detector.detect(rgb)
+            self.stats.full_passes += 1
+            self._since_key = 0
+        else:
+            faces = self._detect_windows(rgb, windows)
+            self._since_key += 1
+        self._known = faces
+        return faces
+
+    def reset(self) -> None:
+        """Forget the known faces (next frame is a key frame): call between videos."""
+        self._known, self._since_key, self.stats = [], 0, KeyframeStats()
+
+    def _windows(self, height: int, width: int) -> list[tuple[int, int, int, int, float]] | None:
+        """(x0, y0, x1, y1, scale) around each known face; None when a full pass is cheaper."""
+        cfg = self.config
+        out, cost = [], 0.0
+        for face in self._known:
+            size = max(face.width, face.height, 1.0)
+            grow = cfg.margin * size
+            x0, y0 = max(0, int(face.box[0] - grow)), max(0, int(face.box[1] - grow))
+            x1, y1 = min(width, int(np.ceil(face.box[2] + grow))), min(height, int(np.ceil(face.box[3] + grow)))
+            if x1 - x0 < 2 or y1 - y0 < 2:
+                continue  # the face left the frame
+            scale = min(1.0, cfg.roi_face_px / max(face.width, 1.0))
+            cost += (x1 - x0) * (y1 - y0) * scale * scale
+            out.append((x0, y0, x1, y1, scale))
+        return None if cost > cfg.max_window_cost * height * width else out
+
+    def _detect_windows(self, rgb: np.ndarray, windows) -> list[Face]:
+        found: list[Face] = []
+        detect_at = getattr(self.detector, "detect_at", None)
+        for x0, y0, x1, y1, scale in windows:
+            crop = rgb[y0:y1, x0:x1]
+            if detect_at is not None:
+                faces, back = detect_at(crop, scale), 1.0
+            else:
+                small = cv2.resize(crop, (max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale))),
+                                   interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+                faces, back = self.detector.detect(small), 1.0 / scale
+            found += [_shift(f, back, x0, y0) for f in faces]
+            self.stats.window_passes += 1
+        if len(found) < 2:
+            return found
+        # neighbouring windows overlap: the same face may be found twice
+        boxes = np.array([f.box for f in found], np.float32)
+        keep = non_max_suppression(boxes, np.array([f.score for f in found], np.float32), 0.3)
+        return [found[i] for i in keep]
+
+
+def _shift(face: Face, scale: float, dx: float, dy: float) -> Face:
+    box = tuple(float(v * scale + d) for v, d in zip(face.box, (dx, dy, dx, dy)))
+    landmarks = None if face.landmarks is None else (face.landmarks * scale + np.float32([dx, dy])).astype(np.float32)
+    return Face(box=box, landmarks=landmarks, score=face.score)
+
+
+__all__ = ["KeyframeConfig", "KeyframeDetector", "KeyframeStats", "required_lookahead"]
