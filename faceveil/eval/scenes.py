@@ -138,7 +138,8 @@ def moving_clip(
             if first <= t < last:
                 x, y = cx + velocity[0] * t, cy + velocity[1] * t
                 canvas, truth = paste_face(canvas, samples[name], (x, y), w * (1 + 0.05 * np.sin(t / 6)), angle + 5 * np.sin(t / 9))
-                present.append(truth)
+                if visible(truth, height, width):
+                    present.append(truth)
         if noise > 0:
             canvas = np.clip(canvas + rng.normal(0, noise, canvas.shape), 0, 255).astype(np.uint8)
         frames.append(canvas)
@@ -146,18 +147,29 @@ def moving_clip(
     return SceneClip(frames, truths)
 
 
-def covered(truth: Face, boxes, min_fraction: float = 0.7) -> bool:
-    """True when one of ``boxes`` (x0, y0, x1, y1) covers at least ``min_fraction`` of the true face box."""
+def visible(truth: Face, height: int, width: int) -> bool:
+    """At least 3 of the face's 5 landmarks inside the frame (a face mostly out of frame is not counted)."""
+    pts = np.asarray(truth.landmarks)
+    inside = (pts[:, 0] >= 0) & (pts[:, 0] < width) & (pts[:, 1] >= 0) & (pts[:, 1] < height)
+    return int(inside.sum()) >= 3
+
+
+def covered(truth: Face, boxes, min_fraction: float = 0.5) -> bool:
+    """True when one of ``boxes`` (x0, y0, x1, y1) holds the face's identifying part: every true landmark
+    (eyes, nose, mouth corners) inside it, and at least ``min_fraction`` of the true box (the bounding box
+    of a rotated face is larger than any detector's upright box, hence not 1)."""
     tx0, ty0, tx1, ty1 = truth.box
     area = max((tx1 - tx0) * (ty1 - ty0), 1e-6)
+    pts = np.asarray(truth.landmarks)
     for x0, y0, x1, y1 in boxes:
         inter = max(0.0, min(x1, tx1) - max(x0, tx0)) * max(0.0, min(y1, ty1) - max(y0, ty0))
-        if inter / area >= min_fraction:
+        inside = np.all((pts[:, 0] >= x0) & (pts[:, 0] <= x1) & (pts[:, 1] >= y0) & (pts[:, 1] <= y1))
+        if inside and inter / area >= min_fraction:
             return True
     return False
 
 
-def recall(truths: list[list[Face]], found: list[list[tuple]], min_fraction: float = 0.7) -> float:
+def recall(truths: list[list[Face]], found: list[list[tuple]], min_fraction: float = 0.5) -> float:
     """Fraction of (face, frame) pairs in ``truths`` covered by the boxes ``found`` in the same frame."""
     pairs = [(t, boxes) for frame_truths, boxes in zip(truths, found, strict=True) for t in frame_truths]
     return sum(covered(t, boxes, min_fraction) for t, boxes in pairs) / max(len(pairs), 1)

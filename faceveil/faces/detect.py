@@ -17,16 +17,18 @@ Default tuning (measured with the sample photos astronaut and grace_hopper and s
 - ``max_side = 1920``: larger images are downscaled (area interpolation) so the network input's longest
   side is at most this. Faces are reliable from ~32 px wide *at network scale*, so a 1-2 MP photo keeps
   its native resolution, while in a downscaled 12 MP (4000x3000) photo faces under ~70 px vanish. So
-  larger images are *also* scanned at full resolution in overlapping 1920 px tiles (``tile=True``,
-  default), which add only the small faces (larger tile detections may be cut by a tile edge; the
-  downscaled pass finds those whole). A 12 MP photo then costs 1 + 6 network passes.
+  larger images are *also* scanned at full resolution in overlapping tiles of up to ``tile_side =
+  4096`` px (``tile=True``, default), which add only the small faces (larger tile detections may be cut
+  by a tile edge; the downscaled pass finds those whole). A 12 MP photo then costs a 1920x1440 pass
+  plus one full-resolution pass; 24 MP (6000x4000) two tiles.
 - Tiny images: the network input is zero-padded (never stretched) to a multiple of 32; images whose
   longest side is below ``min_side = 160`` are first upscaled to it: a 27x36 face-only thumbnail scores
   0.59 at native size and 0.90 upscaled.
 
 Speed (one intra-op thread): 0.14-0.15 s for a 1280x800 image on an idle core of the development machine
-(0.2-0.4 s while its two cores were shared with other jobs); a 12 MP photo runs at 1920x1440 network input,
-~2.7x the 1 MP cost. Decoding and NMS are vectorised and take well under 1 ms.
+(0.2-0.4 s while its two cores were shared with other jobs). Decoding and NMS are vectorised and take well
+under 1 ms. The session uses every core by default (``intra_op_threads=0``) and onnxruntime's full graph
+optimisation; docs/benchmarks.md compares it with deface side by side.
 """
 
 from __future__ import annotations
@@ -92,6 +94,9 @@ class DetectorConfig:
         the network, and a missed face is a privacy leak; tiles cost a few extra inferences.
     tile_overlap: pixels shared by neighbouring tiles (larger than the faces tiles are meant to find;
         larger faces are found by the downscaled pass).
+    tile_side: longest side of a tile in network pixels. 4096 scans a 12 MP photo in one full-resolution
+        pass (12 MP of network input) instead of six 1920 px tiles (22 MP, overlaps included): ~1.7x
+        less work; it bounds memory (~1.5 GB of activations per pass) for 24 MP and larger photos.
     """
 
     threshold: float = 0.2
@@ -102,6 +107,7 @@ class DetectorConfig:
     tile: bool = True
     tile_overlap: int = 256
     min_face: int | None = None
+    tile_side: int = 4096
 
     def __post_init__(self) -> None:
         if not 0.0 < self.threshold < 1.0:
@@ -114,6 +120,8 @@ class DetectorConfig:
             raise InputError(f"detector min_side must be in [1, max_side], got {self.min_side}")
         if self.max_side is not None and not 0 <= self.tile_overlap < self.max_side // 2:
             raise InputError(f"detector tile_overlap must be in [0, max_side / 2), got {self.tile_overlap}")
+        if self.max_side is not None and self.tile_side < self.max_side:
+            raise InputError(f"detector tile_side must be >= max_side ({self.max_side}), got {self.tile_side}")
         if self.min_face is not None and self.min_face < 1:
             raise InputError(f"detector min_face must be >= 1 px or None, got {self.min_face}")
         if self.intra_op_threads < 0:
@@ -249,9 +257,9 @@ class CenterFaceDetector:
             # Tiles only add the small faces the downscaled pass cannot see. Larger detections in a tile
             # may be a face cut by the tile edge, whose partial box must not win over the whole one.
             # Tiles are scanned at the scale ``min_face`` needs (full resolution by default), each
-            # at most ``max_side`` network pixels.
+            # at most ``tile_side`` network pixels.
             small = self.config.tile_overlap / 2
-            side = int(self.config.max_side / tile_scale)
+            side = int(self.config.tile_side / tile_scale)
             overlap = int(self.config.tile_overlap / tile_scale)
             for x, y, w, h in tile_rects(height, width, side, overlap):
                 boxes, scores, points = self._detect_pass(rgb[y : y + h, x : x + w], tile_scale)

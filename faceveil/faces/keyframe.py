@@ -4,7 +4,9 @@ the known faces in between.
 Per-frame full-resolution detection dominates video cost (CenterFace on a 720p frame is ~20x the rest
 of the classical pipeline). Faces move little between frames, so between key frames each known face
 is re-detected in a small window around its last box, downscaled so the face is ``roi_face_px`` wide
-in network pixels: a 300 px face in a 720p frame then costs a 192x192 pass, ~1/25 of the full frame.
+in network pixels: a 300 px face in a 720p frame then costs a 384x384 pass, ~1/6 of the full frame
+(faces up to ``roi_face_px`` wide are scanned at full resolution, so their boxes match the key
+frames' and the obfuscated region does not jump).
 The re-detection returns real boxes and landmarks (not a prediction), so moving faces stay covered
 and aligned (learned) methods keep accurate landmarks.
 
@@ -14,9 +16,11 @@ its first box over the held frames. Coverage of every frame therefore needs
 ``lookahead >= every - 1`` (:func:`required_lookahead`); the video pipeline's default look-ahead of
 2 frames allows ``every = 3``.
 
-When the windows together would cost more than ``max_window_cost`` of a full pass (many or very
-large faces), the frame gets a full detection instead, so the wrapper is never slower than the
-detector it wraps (beyond the bookkeeping).
+When a window loses its face (it moved farther than ``margin`` box sizes in one frame, left the
+frame or is occluded), that frame gets a full detection at once, so a known face is never lost until
+the next key frame. When the windows together would cost more than ``max_window_cost`` of a full
+pass (many or very large faces), the frame gets a full detection instead, so the wrapper is never
+much slower than the detector it wraps.
 
 Use one instance per video (it keeps the last faces)::
 
@@ -48,7 +52,7 @@ class KeyframeConfig:
 
     every: int = 3
     margin: float = 1.0
-    roi_face_px: int = 64
+    roi_face_px: int = 128
     max_window_cost: float = 0.5
 
     def __post_init__(self) -> None:
@@ -95,12 +99,12 @@ class KeyframeDetector:
         self.stats.frames += 1
         key = self.stats.frames == 1 or self._since_key + 1 >= self.config.every
         windows = [] if key else self._windows(rgb.shape[0], rgb.shape[1])
-        if key or windows is None:
+        faces = None if key or windows is None else self._detect_windows(rgb, windows)
+        if faces is None:
             faces = self.detector.detect(rgb)
             self.stats.full_passes += 1
             self._since_key = 0
         else:
-            faces = self._detect_windows(rgb, windows)
             self._since_key += 1
         self._known = faces
         return faces
@@ -116,7 +120,9 @@ class KeyframeDetector:
         for face in self._known:
             size = max(face.width, face.height, 1.0)
             grow = cfg.margin * size
-            x0, y0 = max(0, int(face.box[0] - grow)), max(0, int(face.box[1] - grow))
+            # origin on the network's 32 px grid: at scale 1 the window then sees the face on the same
+            # sampling grid as the full pass, so boxes agree to float rounding (no region jumps)
+            x0, y0 = (max(0, int(face.box[0] - grow)) // 32) * 32, (max(0, int(face.box[1] - grow)) // 32) * 32
             x1, y1 = min(width, int(np.ceil(face.box[2] + grow))), min(height, int(np.ceil(face.box[3] + grow)))
             if x1 - x0 < 2 or y1 - y0 < 2:
                 continue  # the face left the frame
@@ -125,7 +131,10 @@ class KeyframeDetector:
             out.append((x0, y0, x1, y1, scale))
         return None if cost > cfg.max_window_cost * height * width else out
 
-    def _detect_windows(self, rgb: np.ndarray, windows) -> list[Face]:
+    def _detect_windows(self, rgb: np.ndarray, windows) -> list[Face] | None:
+        """Faces found in the windows; None as soon as a window loses its face (it moved farther than
+        the margin, left the frame or is occluded): the frame then gets a full pass, so a face is never
+        lost until the next key frame."""
         found: list[Face] = []
         detect_at = getattr(self.detector, "detect_at", None)
         for x0, y0, x1, y1, scale in windows:
@@ -136,8 +145,10 @@ class KeyframeDetector:
                 small = cv2.resize(crop, (max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale))),
                                    interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
                 faces, back = self.detector.detect(small), 1.0 / scale
-            found += [_shift(f, back, x0, y0) for f in faces]
             self.stats.window_passes += 1
+            if not faces:
+                return None
+            found += [_shift(f, back, x0, y0) for f in faces]
         if len(found) < 2:
             return found
         # neighbouring windows overlap: the same face may be found twice
