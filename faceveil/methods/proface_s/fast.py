@@ -11,7 +11,8 @@ The reference path (``method.protect_batch`` / ``recover_batch``: eager fp32 ``P
    (in memory, dynamic batch and size) and run by onnxruntime's CPU provider, whose fused
    convolutions + activations and NCHWc layouts beat eager PyTorch on this many-small-convolutions
    network. Outputs match the reference to float rounding (tests: uint8 within 1 grey level,
-   > 99 % identical). Falls back to the trimmed torch path when onnxruntime or the export is
+   > 99 % identical). The export takes seconds, so the graphs are cached on disk per weights file
+   (:func:`cache_dir`). Falls back to the trimmed torch path when onnxruntime or the export is
    unavailable, and always on CUDA (where eager torch is already fast).
 
 bf16/AMX: the development CPU (AMD EPYC, AVX2) has neither, so no reduced-precision path is used.
@@ -19,9 +20,13 @@ bf16/AMX: the development CPU (AMD EPYC, AVX2) has neither, so no reduced-precis
 
 from __future__ import annotations
 
+import contextlib
 import io
+import os
+import sys
 import threading
 import weakref
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -92,9 +97,47 @@ def _export(module: torch.nn.Module, inputs: tuple[torch.Tensor, ...], names: li
     return buffer.getvalue()
 
 
-def onnx_sessions(net: ProFaceS, threads: int | None = None):
-    """(protect, recover) onnxruntime sessions for ``net``, exported once per network (~seconds), or
-    None when onnxruntime / the exporter is unavailable."""
+def cache_dir() -> Path:
+    """Where exported graphs are kept between runs: $FACEVEIL_CACHE_DIR, else $XDG_CACHE_HOME/faceveil,
+    else ~/.cache/faceveil."""
+    if os.environ.get("FACEVEIL_CACHE_DIR"):
+        return Path(os.environ["FACEVEIL_CACHE_DIR"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "faceveil"
+
+
+def _code_digest() -> str:
+    """Digest of the code the graph is traced from: a change to the network code invalidates the cache."""
+    import hashlib
+
+    from faceveil.methods.proface_s import dwt, model
+
+    digest = hashlib.sha256()
+    for module in (model, dwt, sys.modules[__name__]):
+        digest.update(Path(module.__file__).read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def _cached_export(cache_key: str | None, name: str, export) -> bytes:
+    """The ONNX bytes from the cache (keyed by the weights' sha256 and the torch version) or a fresh
+    export, stored for the next run (best effort: an unwritable cache only costs the export again). The
+    name also holds a digest of the network code, so a code change never reuses a stale graph."""
+    path = cache_dir() / f"proface_s-{name}-{cache_key[:16]}-{_code_digest()}-torch{torch.__version__}.onnx" if cache_key else None
+    if path is not None and path.is_file():
+        return path.read_bytes()
+    model = export()
+    if path is not None:
+        with contextlib.suppress(OSError):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_bytes(model)
+            os.replace(tmp, path)
+    return model
+
+
+def onnx_sessions(net: ProFaceS, threads: int | None = None, cache_key: str | None = None):
+    """(protect, recover) onnxruntime sessions for ``net``, or None when onnxruntime / the exporter is
+    unavailable. The export takes a few seconds; with ``cache_key`` (the weights' sha256) the graphs are
+    kept in :func:`cache_dir` so later runs skip it."""
     with _LOCK:
         if net in _SESSIONS:
             return _SESSIONS[net]
@@ -112,8 +155,9 @@ def onnx_sessions(net: ProFaceS, threads: int | None = None):
             key = torch.ones(1, 1, 64, 64)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # tracer warnings about shape checks in the DWT
-                protect = _export(_Protect(net).eval(), (img, img, key), ["original", "obfuscated", "key_bits"])
-                recover = _export(_Recover(net).eval(), (img, key), ["protected", "key_bits"])
+                protect = _cached_export(cache_key, "protect", lambda: _export(
+                    _Protect(net).eval(), (img, img, key), ["original", "obfuscated", "key_bits"]))
+                recover = _cached_export(cache_key, "recover", lambda: _export(_Recover(net).eval(), (img, key), ["protected", "key_bits"]))
             sessions = tuple(onnxruntime.InferenceSession(m, options, providers=["CPUExecutionProvider"]) for m in (protect, recover))
         except Exception:  # noqa: BLE001 - any exporter/runtime problem: use the torch path
             sessions = None
@@ -126,9 +170,9 @@ def _on_cpu(net: ProFaceS) -> bool:
 
 
 def protect(net: ProFaceS, original: torch.Tensor, obfuscated: torch.Tensor, key_bits: torch.Tensor,
-            backend: str = "auto") -> torch.Tensor:
+            backend: str = "auto", cache_key: str | None = None) -> torch.Tensor:
     """Fast ``net.protect``: backend "onnx", "torch" (trimmed eager) or "auto" (onnx on CPU when it works)."""
-    sessions = onnx_sessions(net) if backend != "torch" and _on_cpu(net) else None
+    sessions = onnx_sessions(net, cache_key=cache_key) if backend != "torch" and _on_cpu(net) else None
     if sessions is None:
         with torch.inference_mode():
             return protect_trimmed(net, original, obfuscated, key_bits)
@@ -136,9 +180,10 @@ def protect(net: ProFaceS, original: torch.Tensor, obfuscated: torch.Tensor, key
     return torch.from_numpy(sessions[0].run(None, feed)[0])
 
 
-def recover(net: ProFaceS, protected: torch.Tensor, key_bits: torch.Tensor, backend: str = "auto") -> torch.Tensor:
+def recover(net: ProFaceS, protected: torch.Tensor, key_bits: torch.Tensor, backend: str = "auto",
+            cache_key: str | None = None) -> torch.Tensor:
     """Fast ``net.recover``; backends as for :func:`protect`."""
-    sessions = onnx_sessions(net) if backend != "torch" and _on_cpu(net) else None
+    sessions = onnx_sessions(net, cache_key=cache_key) if backend != "torch" and _on_cpu(net) else None
     if sessions is None:
         with torch.inference_mode():
             return recover_trimmed(net, protected, key_bits)
@@ -146,7 +191,8 @@ def recover(net: ProFaceS, protected: torch.Tensor, key_bits: torch.Tensor, back
     return torch.from_numpy(sessions[1].run(None, feed)[0])
 
 
-def protect_batch(net, originals, obfuscated, key_maps, batch_size: int = 8, backend: str = "auto") -> list[np.ndarray]:
+def protect_batch(net, originals, obfuscated, key_maps, batch_size: int = 8, backend: str = "auto",
+                  cache_key: str | None = None) -> list[np.ndarray]:
     """Drop-in for ``method.protect_batch`` (same arguments and outputs, within float rounding)."""
     from faceveil.methods.proface_s import keys
     from faceveil.methods.proface_s.method import _same_shape_groups, to_model_range, to_uint8
@@ -154,20 +200,21 @@ def protect_batch(net, originals, obfuscated, key_maps, batch_size: int = 8, bac
     out: list[np.ndarray | None] = [None] * len(originals)
     for group in _same_shape_groups(originals, batch_size):
         protected = protect(net, to_model_range([originals[i] for i in group]), to_model_range([obfuscated[i] for i in group]),
-                            keys.key_tensor([key_maps[i] for i in group]), backend)
+                            keys.key_tensor([key_maps[i] for i in group]), backend, cache_key)
         for i, img in zip(group, to_uint8(protected)):
             out[i] = img
     return out
 
 
-def recover_batch(net, protected, key_maps, batch_size: int = 8, backend: str = "auto") -> list[np.ndarray]:
+def recover_batch(net, protected, key_maps, batch_size: int = 8, backend: str = "auto",
+                  cache_key: str | None = None) -> list[np.ndarray]:
     """Drop-in for ``method.recover_batch``."""
     from faceveil.methods.proface_s import keys
     from faceveil.methods.proface_s.method import _same_shape_groups, to_model_range, to_uint8
 
     out: list[np.ndarray | None] = [None] * len(protected)
     for group in _same_shape_groups(protected, batch_size):
-        recovered = recover(net, to_model_range([protected[i] for i in group]), keys.key_tensor([key_maps[i] for i in group]), backend)
+        recovered = recover(net, to_model_range([protected[i] for i in group]), keys.key_tensor([key_maps[i] for i in group]), backend, cache_key)
         for i, img in zip(group, to_uint8(recovered)):
             out[i] = img
     return out
