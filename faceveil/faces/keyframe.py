@@ -44,14 +44,14 @@ from faceveil.faces.types import Face
 class KeyframeConfig:
     """every: full detection on every ``every``-th frame (1 = every frame, the wrapper is a no-op).
     margin: the window around a known face reaches ``margin`` box sizes past each edge (the motion
-        between two frames it tolerates; 1.0 = a face moving its own width per frame).
+        between two frames it tolerates; 0.5 = a face moving half its width per frame; farther -> full pass).
     roi_face_px: width in network pixels the known face is scaled to in its window (the detector
         is reliable from ~48 px).
     max_window_cost: windows costing more than this fraction of a full pass -> full pass instead.
     """
 
     every: int = 3
-    margin: float = 1.0
+    margin: float = 0.5
     roi_face_px: int = 128
     max_window_cost: float = 0.5
 
