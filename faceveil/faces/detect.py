@@ -295,13 +295,17 @@ class CenterFaceDetector:
 def tile_rects(height: int, width: int, tile: int, overlap: int) -> list[tuple[int, int, int, int]]:
     """(x, y, w, h) tiles of at most ``tile`` px covering the image, neighbours sharing ``overlap`` px."""
 
-    def starts(size: int) -> list[int]:
+    def spans(size: int) -> tuple[list[int], int]:
         if size <= tile:
-            return [0]
+            return [0], size
         n = -(-(size - overlap) // (tile - overlap))  # tiles needed along this axis
-        return [round(i * (size - tile) / (n - 1)) for i in range(n)]
+        # the shortest tiles that still cover with ``overlap``: no network pixels wasted on a wider overlap
+        length = min(tile, -(-(size + (n - 1) * overlap) // n))
+        return [round(i * (size - length) / (n - 1)) for i in range(n)], length
 
-    return [(x, y, min(tile, width), min(tile, height)) for y in starts(height) for x in starts(width)]
+    xs, w = spans(width)
+    ys, h = spans(height)
+    return [(x, y, w, h) for y in ys for x in xs]
 
 
 DetectorFactory = Callable[..., FaceDetector]

@@ -17,7 +17,7 @@ its first box over the held frames. Coverage of every frame therefore needs
 2 frames allows ``every = 3``.
 
 When a window loses its face (it moved farther than ``margin`` box sizes in one frame, left the
-frame or is occluded), that frame gets a full detection at once, so a known face is never lost until
+frame or is occluded) or the face reaches the window's edge (only part of it is inside), that frame gets a full detection at once, so a known face is never lost until
 the next key frame. When the windows together would cost more than ``max_window_cost`` of a full
 pass (many or very large faces), the frame gets a full detection instead, so the wrapper is never
 much slower than the detector it wraps.
@@ -133,8 +133,8 @@ class KeyframeDetector:
 
     def _detect_windows(self, rgb: np.ndarray, windows) -> list[Face] | None:
         """Faces found in the windows; None as soon as a window loses its face (it moved farther than
-        the margin, left the frame or is occluded): the frame then gets a full pass, so a face is never
-        lost until the next key frame."""
+        the margin, left the frame or is occluded) or holds only part of one (cut by the window edge):
+        the frame then gets a full pass, so a face is never lost until the next key frame."""
         found: list[Face] = []
         detect_at = getattr(self.detector, "detect_at", None)
         for x0, y0, x1, y1, scale in windows:
@@ -146,7 +146,7 @@ class KeyframeDetector:
                                    interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
                 faces, back = self.detector.detect(small), 1.0 / scale
             self.stats.window_passes += 1
-            if not faces:
+            if not faces or any(_cut(f, back, x0, y0, x1, y1, rgb.shape) for f in faces):
                 return None
             found += [_shift(f, back, x0, y0) for f in faces]
         if len(found) < 2:
@@ -155,6 +155,16 @@ class KeyframeDetector:
         boxes = np.array([f.box for f in found], np.float32)
         keep = non_max_suppression(boxes, np.array([f.score for f in found], np.float32), 0.3)
         return [found[i] for i in keep]
+
+
+def _cut(face: Face, scale: float, x0: int, y0: int, x1: int, y1: int, shape) -> bool:
+    """True when the face (window coordinates) reaches a window edge inside the frame: the window then
+    holds only part of it (the face moved fast), and a partial box must not stand in for the face."""
+    bx0, by0, bx1, by1 = (v * scale for v in face.box)
+    height, width = shape[:2]
+    edge = 2.0
+    return ((x0 > 0 and bx0 <= edge) or (y0 > 0 and by0 <= edge)
+            or (x1 < width and bx1 >= x1 - x0 - edge) or (y1 < height and by1 >= y1 - y0 - edge))
 
 
 def _shift(face: Face, scale: float, dx: float, dy: float) -> Face:

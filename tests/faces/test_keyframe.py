@@ -66,7 +66,9 @@ def test_window_boxes_agree_with_full_pass_boxes_for_a_still_face(samples, detec
     assert len(windowed) == len(full) == 2
     for f in full:
         nearest = min(windowed, key=lambda w: np.abs(np.subtract(w.box, f.box)).sum())
-        assert np.abs(np.subtract(nearest.box, f.box)).max() < 0.5  # same grid: no jump of the region
+        # same sampling grid: edges agree within 1 % of the face size, well inside the tracker's 3 % dead
+        # band, so the obfuscated region does not jump between key frames and windows
+        assert np.abs(np.subtract(nearest.box, f.box)).max() < 0.01 * f.width
 
 
 def test_every_one_is_the_plain_detector(clip, detector):
