@@ -15,7 +15,7 @@ i.e. once per batch, never once per image.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +30,7 @@ from faceveil.errors import FaceveilError, InputError, KeyMaterialError
 from faceveil.io.images import format_for_path
 from faceveil.io.suffixes import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from faceveil.pipeline.frame import face_from_dict as _face_from_dict  # noqa: F401 (old private name)
+from faceveil.pipeline.options import FaceOptions
 from faceveil.pipeline.photo import Anonymizer, inspect_photo_file, recover_image, recover_photo_file
 from faceveil.pipeline.placement import DEFAULT_PAYLOAD, PAYLOAD_MODES, PayloadMode
 from faceveil.pipeline.placement import find_photo_payload as find_payload
@@ -40,7 +41,7 @@ IMAGE_EXTENSIONS = frozenset(IMAGE_SUFFIXES)
 VIDEO_EXTENSIONS = frozenset(VIDEO_SUFFIXES)
 
 __all__ = [
-    "Anonymizer", "DEFAULT_METHOD", "FileReport", "IMAGE_EXTENSIONS", "PAYLOAD_MODES", "PayloadMode", "VIDEO_EXTENSIONS",
+    "Anonymizer", "DEFAULT_METHOD", "FaceOptions", "FileReport", "IMAGE_EXTENSIONS", "PAYLOAD_MODES", "PayloadMode", "VIDEO_EXTENSIONS",
     "VideoSettings", "anonymize", "expand_inputs", "find_payload", "inspect", "keygen", "make_identities",
     "make_recipients", "plan_output", "recover", "recover_image",
 ]
@@ -56,7 +57,15 @@ class VideoSettings:
     start: float | None = None  # seconds
     end: float | None = None
     keep_audio: bool = True
-    progress: bool = False  # rich progress bar with fps and ETA on stderr
+    # True: rich progress bar with fps and ETA on stderr; or a factory ``progress(src) -> context manager
+    # yielding a ProgressCallback or None`` (the CLI's faceveil.progress reporter)
+    progress: bool | Callable = False
+
+    def progress_for(self, src: Path):
+        """The context manager that yields the video progress callback for ``src``."""
+        if callable(self.progress):
+            return self.progress(src)
+        return console_progress(src.name, enabled=bool(self.progress))
 
     def encode_options(self, *, default_lossless: bool | None = None):
         from faceveil.io.video import EncodeOptions
@@ -178,8 +187,14 @@ def anonymize(
     argon2_params: Argon2Params | None = None,
     video: VideoSettings = VideoSettings(),
     on_file=None,
+    faces: FaceOptions = FaceOptions(),
+    detector_options: dict | None = None,
 ) -> list[FileReport]:
     """Anonymize every face in one or more images (files or folders, recursive).
+
+    ``faces``: mask shape/scale, ``--boxes`` imports, ``preview`` (writes ``<stem>.preview<ext>`` with
+    the detections drawn and nothing else; needs no key) and ``draw_boxes``. ``detector_options``: the
+    detector's config keywords (e.g. ``{"max_side": 640, "intra_op_threads": 2}``).
 
     ``output``: a file (single input) or a folder (several inputs); default ``<stem>.anon<ext>``
     beside each input. ``output_format``: e.g. "png" (lossless, exact recovery) or "jpg".
@@ -196,14 +211,15 @@ def anonymize(
         format_for_path(Path("x" + fmt_ext))  # validates the format name early
     anonymizer = Anonymizer(
         method=method, method_options=method_options, detector=detector, threshold=threshold,
-        recipients=make_recipients(passphrase, recipients, argon2_params) if payload != "none" else [],
+        recipients=make_recipients(passphrase, recipients, argon2_params) if payload != "none" and not faces.preview else [],
         payload=payload, keep_metadata=keep_metadata, keep_icc=keep_icc, quality=quality,
-        require_faces=require_faces,
+        require_faces=require_faces, faces=faces, detector_options=detector_options,
     )
+    suffix = ".preview" if faces.preview else ".anon"
     inputs_resolved = {src.resolve() for src, _ in items if src.exists()}
     reports = []
     for src, root in items:
-        dst = plan_output(src, root, Path(output) if output else None, batch=batch, suffix=".anon", fmt_ext=fmt_ext)
+        dst = plan_output(src, root, Path(output) if output else None, batch=batch, suffix=suffix, fmt_ext=fmt_ext)
         reports.append(_run_one(lambda: _anonymize_one(anonymizer, src, dst, overwrite, inputs_resolved, batch, video),
                                 src, dst))
         if on_file:
@@ -218,7 +234,7 @@ def _anonymize_one(anonymizer: Anonymizer, src: Path, dst: Path, overwrite: bool
     if src.suffix.lower() in VIDEO_EXTENSIONS:
         from faceveil.pipeline import video
 
-        with console_progress(src.name, enabled=settings.progress) as progress:
+        with settings.progress_for(src) as progress:
             return video.anonymize_video_file(anonymizer, src, dst, overwrite=overwrite, protect=protect,
                                               options=settings.options(anonymizer.payload), progress=progress)
     return anonymizer.process_file(src, dst, overwrite=overwrite, protect=protect)
@@ -288,7 +304,7 @@ def recover(
                 settings = video or VideoSettings()
                 # None: keep the payload's choice (lossless stays lossless) unless the caller set a codec
                 encode = settings.encode_options() if (settings.codec or settings.lossless or settings.crf) else None
-                with console_progress(src.name, enabled=settings.progress) as progress:
+                with settings.progress_for(src) as progress:
                     return video_pipeline.recover_video_file(
                         src, dst, identities, overwrite=overwrite, protect=protect, encode=encode, progress=progress,
                         payload_file=explicit)

@@ -59,26 +59,6 @@ def read_passphrase(password_file: Optional[Path], *, confirm: bool, required: b
     return value
 
 
-class _Progress:
-    """A progress bar on stderr for batches (off for single files, --json, or non-terminals)."""
-
-    def __init__(self, total: int, enabled: bool):
-        self.bar = None
-        if enabled and total > 1 and sys.stderr.isatty():
-            from tqdm import tqdm
-
-            self.bar = tqdm(total=total, unit="file", file=sys.stderr, dynamic_ncols=True)
-
-    def __call__(self, report) -> None:
-        if self.bar is not None:
-            self.bar.update(1)
-            self.bar.set_postfix_str(report.input.name[-30:])
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-
 def _finish(reports, as_json: bool, describe) -> int:
     failed = [r for r in reports if not r.ok]
     if as_json:
@@ -98,13 +78,114 @@ def _finish(reports, as_json: bool, describe) -> int:
     return codes.pop() if len(codes) == 1 else 1
 
 
-def _count_inputs(inputs: list[Path]) -> int:
+# ------------------------------------------------------------------------------------------ help texts
+
+
+def _format_default(value) -> str:
+    if value is None:
+        return "unset"
+    if isinstance(value, str):
+        return value
+    return json.dumps(list(value) if isinstance(value, tuple) else value)
+
+
+def plugin_options_help() -> str:
+    """Every detector and each method's ``-O`` keys with their defaults, read from the registry's schemas
+    (faceveil.plugins), so the help cannot drift from the code. Paragraphs for typer's rich help."""
+    lines = ["Detectors (--detector): " + "; ".join(f"{p.name}: {p.summary}" for p in DETECTORS) + "."]
+    lines.append("Method options (-O KEY=VALUE; defaults shown):")
+    for plugin in METHODS:
+        options = ", ".join(f"{k}={_format_default(v)}" for k, v in plugin.option_defaults().items())
+        lines.append(f"  {plugin.name} ({plugin.summary}): {options or 'none'}")
+    return "\n\n".join(lines)
+
+
+class _SchemaHelpCommand(typer.core.TyperCommand):
+    """Fills in help read from the plug-in schemas only when help is shown: the schemas import the
+    detector and method modules (cv2, numpy), which plain commands should not pay for at start-up."""
+
+    def format_help(self, ctx, formatter) -> None:
+        from faceveil.faces.mask import DEFACE_MASK_SCALE  # noqa: F401 (imports cv2 like the schemas)
+
+        self.epilog = plugin_options_help()
+        detector = DETECTORS.get(DEFAULT_DETECTOR).option_defaults()
+        for param in self.params:
+            if param.name == "threshold":
+                param.show_default = f"{detector['threshold']} with {DEFAULT_DETECTOR}; other detectors their own"
+        return super().format_help(ctx, formatter)
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        from faceveil import __version__
+
+        print(f"faceveil {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", "-V", callback=_version_callback, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """Reversible face anonymization: anonymize every face in photos and videos; key holders recover the originals."""
+
+
+# ------------------------------------------------------------------------------------------ progress
+
+
+def _start_progress(inputs: list[Path], *, quiet: bool):
+    """A files reporter (X/N, one line per file off a terminal, summary line) and the video frame
+    progress factory for api.VideoSettings.progress. A single video gets a frame bar; in a batch the
+    file bar stays the only live display (rich allows one) and videos report plain lines off a terminal."""
+    import contextlib
+
     from faceveil.api import expand_inputs
+    from faceveil.progress import Progress
 
-    return len(expand_inputs(inputs))
+    items = expand_inputs(inputs)
+    files = Progress(len(items), unit="file", enabled=not quiet and len(items) > 1)
+
+    @contextlib.contextmanager
+    def frames(src: Path):
+        if quiet or (files.interactive and len(items) > 1):
+            yield None
+            return
+        with Progress(None, unit="frame", label=src.name, interactive=None if len(items) == 1 else False) as p:
+            yield p.video_callback()
+
+    return files, (frames if not quiet else False)
 
 
-@app.command()
+def _file_done(progress, report) -> None:
+    progress.file_done(report.input.name, faces=report.face_count, error=None if report.ok else report.error,
+                       payload_bytes=report.payload_bytes, seconds=report.timings.get("total"))
+
+
+def _face_options(shape: str, mask_scale: float, boxes: Optional[Path], preview: bool, draw_boxes: bool):
+    """--shape/--mask-scale/--boxes/--preview/--draw-boxes -> pipeline.options.FaceOptions."""
+    from faceveil.faces.boxes import load_boxes
+    from faceveil.faces.mask import MaskSpec
+    from faceveil.pipeline.options import FaceOptions
+
+    return FaceOptions(mask=MaskSpec(shape, mask_scale), boxes=load_boxes(boxes) if boxes is not None else None,
+                       preview=preview, draw_boxes=draw_boxes)
+
+
+def _runtime_options(scale: Optional[str], threads: Optional[int], device: str):
+    """--scale/--threads/--device -> faceveil.runtime.RuntimeOptions."""
+    from faceveil.runtime import RuntimeOptions, parse_scale
+
+    return RuntimeOptions(scale=parse_scale(scale) if scale else None, threads=threads, device=device)
+
+
+_FACES = "Faces and mask"
+_SPEED = "Speed"
+# deface's default look for every method (faceveil.faces.mask.DEFACE_MASK_SCALE; a test keeps them equal)
+_MASK_SCALE_DEFAULT = 1.3
+
+
+@app.command(cls=_SchemaHelpCommand)
 def anonymize(
     inputs: Annotated[list[Path], typer.Argument(help="Image/video files or folders (searched recursively).", show_default=False)],
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Output file (one input) or folder (several). Default: <name>.anon.<ext> beside each input.")] = None,
@@ -129,33 +210,47 @@ def anonymize(
     start: Annotated[Optional[float], typer.Option("--start", help="Video: first second to process.", rich_help_panel="Video")] = None,
     end: Annotated[Optional[float], typer.Option("--end", help="Video: second to stop at.", rich_help_panel="Video")] = None,
     no_audio: Annotated[bool, typer.Option("--no-audio", help="Video: drop the audio (kept, not re-encoded, by default).", rich_help_panel="Video")] = False,
+    shape: Annotated[str, typer.Option("--shape", help="Mask shape for every method: ellipse (feathered edge, as deface) or box (the whole region).", click_type=click.Choice(["ellipse", "box"]), rich_help_panel=_FACES)] = "ellipse",
+    mask_scale: Annotated[float, typer.Option("--mask-scale", help="Region size relative to the detector box, as deface's --mask-scale (each side moves out by SCALE-1 box sizes). Recovery stays exact at any value.", min=1.0, max=3.0, rich_help_panel=_FACES)] = _MASK_SCALE_DEFAULT,
+    boxes: Annotated[Optional[Path], typer.Option("--boxes", help="JSON file of faces to add or fix (the --json output's schema; video faces may name frames): a box overlapping a detection (IoU > 0.5) replaces it, others are added.", rich_help_panel=_FACES)] = None,
+    preview: Annotated[bool, typer.Option("--preview", help="Write the input with detection boxes, scores and track ids drawn (to -o or NAME.preview.EXT) and nothing else: no anonymization, no payload, no key.", rich_help_panel=_FACES)] = False,
+    draw_boxes: Annotated[bool, typer.Option("--draw-boxes", help="Also draw boxes, scores and track ids on the anonymized output (recorded in the payload: recovery stays exact).", rich_help_panel=_FACES)] = False,
+    scale: Annotated[Optional[str], typer.Option("--scale", help="Detect at this resolution, WIDTHxHEIGHT (e.g. 640x360; aspect kept, no full-resolution tiles): faster, misses small faces. Default: the detector's own (up to 1920 px plus tiles).", show_default=False, rich_help_panel=_SPEED)] = None,
+    threads: Annotated[Optional[int], typer.Option("--threads", help="CPU threads for the detector and the methods. Default: every core.", show_default=False, min=1, rich_help_panel=_SPEED)] = None,
+    device: Annotated[str, typer.Option("--device", help="Where the detector (onnxruntime) and learned methods (torch) run; cuda needs a GPU and CUDA builds (else exit 10).", click_type=click.Choice(["cpu", "cuda"]), rich_help_panel=_SPEED)] = "cpu",
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar, per-file lines or summary line on stderr.")] = False,
 ) -> int:
     """Anonymize every face; write the anonymized copy plus an encrypted recovery payload."""
     from faceveil import api
     from faceveil.methods.base import parse_method_options
 
-    options = parse_method_options(option)
+    faces = _face_options(shape, mask_scale, boxes, preview, draw_boxes)
+    runtime = _runtime_options(scale, threads, device)
+    runtime.apply(method)
+    options = runtime.method_options(method) | parse_method_options(option)
     if obfuscation is not None:
         options["obfuscation"] = obfuscation
     passphrase = None
-    if payload != "none":
+    if payload != "none" and not preview:
         passphrase = read_passphrase(password_file, confirm=True, required=not recipient)
-    progress = _Progress(_count_inputs(inputs), enabled=not as_json)
-    try:
+    progress, frames = _start_progress(inputs, quiet=quiet)
+    with progress:
         reports = api.anonymize(
             inputs, output, method=method, method_options=options, passphrase=passphrase, recipients=recipient,
             payload=payload, detector=detector, threshold=threshold, output_format=output_format,
             keep_metadata=keep_metadata, keep_icc=keep_icc, quality=quality, overwrite=overwrite,
-            require_faces=require_faces, on_file=progress,
+            require_faces=require_faces, on_file=lambda r: _file_done(progress, r), faces=faces,
+            detector_options=runtime.detector_options(detector),
             video=api.VideoSettings(codec=codec, crf=crf, lossless=lossless, start=start, end=end,
-                                    keep_audio=not no_audio, progress=not as_json and sys.stderr.isatty()),
+                                    keep_audio=not no_audio, progress=frames),
         )
-    finally:
-        progress.close()
 
     def describe(r) -> str:
+        if preview:
+            return f"{r.input} -> {r.output}: preview of {r.face_count} face(s) (nothing anonymized)"
         where = ", ".join(r.payload) if r.payload else "no payload (irreversible)"
-        return f"{r.input} -> {r.output}: {r.face_count} face(s) anonymized with {r.method}; payload: {where}"
+        size = f" ({r.payload_bytes / 1e3:.1f} kB)" if r.payload_bytes else ""
+        return f"{r.input} -> {r.output}: {r.face_count} face(s) anonymized with {r.method}; payload: {where}{size}"
 
     return _finish(reports, as_json, describe)
 
@@ -176,6 +271,7 @@ def recover(
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary on stdout.")] = False,
     codec: Annotated[Optional[str], typer.Option("--codec", help="Video: encoder for the recovered video (default: lossless if the anonymized one was).", rich_help_panel="Video")] = None,
     crf: Annotated[Optional[int], typer.Option("--crf", help="Video: quality for lossy codecs.", rich_help_panel="Video")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar, per-file lines or summary line on stderr.")] = False,
 ) -> int:
     """Restore the original faces with the passphrase or private key (bit-exact for lossless files)."""
     from faceveil import api
@@ -186,16 +282,14 @@ def recover(
     if key_password_file is not None:
         key_passphrase = read_passphrase(key_password_file, confirm=False, required=True)
     passphrase = read_passphrase(password_file, confirm=False, required=not key)
-    progress = _Progress(_count_inputs(inputs), enabled=not as_json)
-    try:
+    progress, frames = _start_progress(inputs, quiet=quiet)
+    with progress:
         reports = api.recover(
             inputs, output, passphrase=passphrase, private_keys=key, key_passphrase=key_passphrase,
             payload_file=payload_file, from_pixels=from_pixels, method_options=options, output_format=output_format,
-            keep_metadata=not strip_metadata, overwrite=overwrite, on_file=progress,
-            video=api.VideoSettings(codec=codec, crf=crf, progress=not as_json and sys.stderr.isatty()),
+            keep_metadata=not strip_metadata, overwrite=overwrite, on_file=lambda r: _file_done(progress, r),
+            video=api.VideoSettings(codec=codec, crf=crf, progress=frames),
         )
-    finally:
-        progress.close()
     return _finish(reports, as_json, lambda r: f"{r.input} -> {r.output}: {r.face_count} face(s) restored ({', '.join(r.payload)})")
 
 

@@ -75,6 +75,11 @@ class ModelUnavailableError(FaceveilError):
     exit_code = 10
 
 
+class DeviceUnavailableError(ModelUnavailableError):
+    """The requested execution device (``--device cuda``) is absent: no GPU, or no CUDA build of
+    onnxruntime / torch. Same exit code as a missing model: the model cannot run as asked."""
+
+
 class KeyMaterialError(FaceveilError):
     """No passphrase/key given, or a key file is unreadable or of the wrong kind."""
 

@@ -33,6 +33,7 @@ class Plugin:
     models: tuple[str, ...] = ()
     module: str | None = None
     options: str | None = None
+    internal: tuple[str, ...] = ()  # options only Python callers can give (objects): left out of help
 
     def load(self) -> Callable[..., object]:
         return _resolve(self.factory)
@@ -40,14 +41,26 @@ class Plugin:
     def option_names(self) -> list[str]:
         """The accepted option names: the options dataclass's fields, else the factory's keyword
         parameters (learned methods take theirs directly)."""
-        if self.options is None:
-            import inspect
+        return list(self.option_defaults(internal=True))
 
-            params = inspect.signature(self.load()).parameters.values()
-            return [p.name for p in params if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    def option_defaults(self, *, internal: bool = False) -> dict[str, object]:
+        """``{name: default}`` from the same schema (``-O`` keys and values in ``faceveil anonymize --help``);
+        ``internal`` ones are left out unless asked for."""
         import dataclasses
+        import inspect
 
-        return [f.name for f in dataclasses.fields(_resolve(self.options))]
+        if self.options is None:
+            params = inspect.signature(self.load()).parameters.values()
+            found = {p.name: (None if p.default is p.empty else p.default) for p in params
+                     if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
+        else:
+            found = {}
+            for f in dataclasses.fields(_resolve(self.options)):
+                if f.default is not dataclasses.MISSING:
+                    found[f.name] = f.default
+                else:
+                    found[f.name] = f.default_factory() if f.default_factory is not dataclasses.MISSING else None
+        return found if internal else {k: v for k, v in found.items() if k not in self.internal}
 
 
 def _resolve(target: str | Callable[..., object]):
@@ -101,9 +114,9 @@ METHODS = Registry("method", [
     Plugin("median", f"{_CLASSICAL}:MedianMethod", "median filter", module=_CLASSICAL, options=f"{_CLASSICAL}:MedianConfig"),
     Plugin("solid", f"{_CLASSICAL}:SolidMethod", "solid colour fill", module=_CLASSICAL, options=f"{_CLASSICAL}:SolidConfig"),
     Plugin("proface-s", "faceveil.methods.proface_s:ProFaceSMethod", "PRO-Face S: invertible obfuscation with a secret key",
-           models=("proface-s", "proface-s-official"), module="faceveil.methods.proface_s"),
+           models=("proface-s", "proface-s-official"), module="faceveil.methods.proface_s", internal=("faceswap",)),
     Plugin("g2face", "faceveil.methods.g2face.registration:create_g2face", "G2Face: generated dummy face hiding the original",
-           module="faceveil.methods.g2face"),
+           module="faceveil.methods.g2face", internal=("engine",)),
 ], unknown="unknown method {name!r}; choose one of: {choices}")
 
 _DETECT = "faceveil.analysis.detectors"

@@ -86,6 +86,8 @@ class DetectorConfig:
     tile_side: longest side of a tile in network pixels. 4096 scans a 12 MP photo in one full-resolution
         pass (12 MP of network input) instead of six 1920 px tiles (22 MP, overlaps included): ~1.7x
         less work; it bounds memory (~1.5 GB of activations per pass) for 24 MP and larger photos.
+    device: "cpu" or "cuda" (onnxruntime's CUDA execution provider, with the CPU one as fallback for
+        unsupported nodes; faceveil.runtime.check_cuda says clearly when it is absent).
     """
 
     threshold: float = 0.2
@@ -97,6 +99,7 @@ class DetectorConfig:
     tile_overlap: int = 256
     min_face: int | None = None
     tile_side: int = 4096
+    device: str = "cpu"
 
     def __post_init__(self) -> None:
         if not 0.0 < self.threshold < 1.0:
@@ -113,6 +116,8 @@ class DetectorConfig:
             raise InputError(f"detector tile_side must be >= max_side ({self.max_side}), got {self.tile_side}")
         if self.min_face is not None and self.min_face < 1:
             raise InputError(f"detector min_face must be >= 1 px or None, got {self.min_face}")
+        if self.device not in ("cpu", "cuda"):
+            raise InputError(f"detector device must be cpu or cuda, got {self.device!r}")
         if self.intra_op_threads < 0:
             raise InputError(f"intra_op_threads must be >= 0 (0 = onnxruntime default), got {self.intra_op_threads}")
 
@@ -232,7 +237,13 @@ class CenterFaceDetector:
                 options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
                 options.log_severity_level = 3  # the export triggers harmless per-weight warnings
                 model = _load_dynamic_centerface(require_model("centerface"))
-                self._session = onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+                providers = ["CPUExecutionProvider"]
+                if self.config.device == "cuda":
+                    from faceveil.runtime import check_cuda
+
+                    check_cuda(torch_device=False)
+                    providers.insert(0, "CUDAExecutionProvider")
+                self._session = onnxruntime.InferenceSession(model, options, providers=providers)
             return self._session
 
     def detect(self, rgb: np.ndarray) -> list[Face]:

@@ -253,14 +253,17 @@ def recover_outcomes_from_pixels(
     outcomes: Sequence[FaceOutcome | dict],
     method: PixelRecoverableMethod,
     contexts: Sequence[FaceContext],
+    mask: MaskSpec | None = None,
 ) -> np.ndarray:
     """From-pixels recovery of the faces ``method`` anonymized, given the frame's outcomes (objects, or
     their ``to_dict()`` as recorded in a container) and the contexts of ALL its faces (by index).
+    ``mask``: the one used at anonymization (recorded in the container's extra).
     Faces that got the fallback hide nothing and stay as they are. Photos (recover --from-pixels)
     and the evaluation both come here, so region methods always get their recorded rectangles."""
     mine = [i for i, o in enumerate(outcomes) if _get(o, "method") == method.name]
     rects = [tuple(int(v) for v in _get(outcomes[i], "rect")) for i in mine]
-    return recover_frame_from_pixels(rgb, [contexts[i].face for i in mine], method, [contexts[i] for i in mine], rects=rects)
+    return recover_frame_from_pixels(rgb, [contexts[i].face for i in mine], method, [contexts[i] for i in mine], rects=rects,
+                                     mask=mask)
 
 
 def _get(outcome: FaceOutcome | dict, key: str):

@@ -20,6 +20,7 @@ from faceveil.crypto.container import ContainerInfo, open_container, read_info, 
 from faceveil.crypto.envelope import ContentKey
 from faceveil.errors import FaceveilError, InputError, KeyMaterialError, NoFacesError, PayloadMissingError
 from faceveil.faces.detect import create_detector
+from faceveil.faces.mask import MaskSpec
 from faceveil.faces.types import Face
 from faceveil.io.atomic import PRIVATE_MODE, atomic_write_bytes
 from faceveil.io.carriers import embed_payload, sidecar_path
@@ -34,6 +35,7 @@ from faceveil.pipeline.frame import (
     recover_outcomes_from_pixels,
     restore_regions,
 )
+from faceveil.pipeline.options import FaceOptions
 from faceveil.pipeline.placement import DEFAULT_PAYLOAD, PayloadMode, check_payload_mode, find_photo_payload, photo_places
 from faceveil.pipeline.report import FileReport
 from faceveil.plugins import DEFAULT_DETECTOR, DEFAULT_METHOD
@@ -57,8 +59,14 @@ class Anonymizer:
         keep_icc: bool = False,
         quality: int = 95,
         require_faces: bool = False,
+        faces: FaceOptions = FaceOptions(),
+        detector_options: dict | None = None,
     ):
+        """detector_options: the detector's config keywords (``threshold`` may also be given alone);
+        faces: mask, imported boxes, preview and overlays (pipeline.options.FaceOptions)."""
         check_payload_mode(payload)
+        if faces.preview:  # a preview writes no payload, so it needs no key
+            payload, recipients = "none", []
         if payload != "none" and not recipients:
             raise KeyMaterialError(
                 "no key for the recovery payload: give a passphrase (prompt, --password-file or "
@@ -68,7 +76,7 @@ class Anonymizer:
             raise InputError(f"--quality must be in 1..100, got {quality}")
         self.method = create_method(method, **(method_options or {}))
         self.method.check_can_anonymize()
-        det_config = {} if threshold is None else {"threshold": threshold}
+        det_config = dict(detector_options or {}) | ({} if threshold is None else {"threshold": threshold})
         self.detector = create_detector(detector, **det_config)
         self.recipients = list(recipients)
         self.payload = payload
@@ -76,15 +84,24 @@ class Anonymizer:
         self.keep_icc = keep_icc
         self.quality = quality
         self.require_faces = require_faces
+        self.faces = faces
 
     def anonymize_image(self, image: LoadedImage, fmt: str, faces: Sequence[Face] | None = None) -> tuple[bytes, bytes | None, FileReport]:
         """Anonymize a loaded image; returns (encoded output bytes without payload, container or None, report)."""
         report = FileReport(input=image.path or Path("<array>"), method=self.method.name)
         rgb = image.rgb()
         t = time.perf_counter()
-        if faces is None:
-            faces = self.detector.detect(rgb)
+        merged = self.faces.merge(self.detector.detect(rgb) if faces is None else list(faces), report.input)
+        faces = merged.faces
         report.timings["detect"] = time.perf_counter() - t
+        if merged.imported:
+            report.notes.append(f"{len(merged.imported)} face(s) from {self.faces.boxes.source} "
+                                f"({merged.replaced} replacing a detection)")
+        if self.faces.preview:
+            report.faces = [f.to_dict() for f in faces]
+            report.notes.append("preview: detections drawn, nothing anonymized, no payload")
+            preview = merge_rgb(image.pixels, self.faces.preview_image(rgb, merged))
+            return encode_image(preview, fmt, quality=self.quality, metadata=image.metadata), None, report
         if not faces:
             if self.require_faces:
                 raise NoFacesError(f"{report.input}: no face found (threshold too high?)")
@@ -92,13 +109,16 @@ class Anonymizer:
             report.notes.append("no face found: check the output; lower --threshold if a face was missed")
         content_key = ContentKey.generate() if self.payload != "none" else None
         contexts = face_contexts(faces, content_key)
-        frame = anonymize_frame(rgb, faces, self.method, contexts)
+        frame = anonymize_frame(rgb, faces, self.method, contexts, mask=self.faces.mask)
+        if self.faces.draw_boxes:  # drawn before the changed regions are taken: recovery stays exact
+            frame.rgb = self.faces.overlay(frame.rgb, faces, merged.imported)
         report.timings |= {k: v for k, v in frame.timings.items() if k != "total"}
         report.faces = [o.to_dict() for o in frame.outcomes]
         for o in frame.outcomes:
             if o.fallback_reason:
                 report.notes.append(f"face at {[round(v) for v in o.face.box]}: {o.method} used instead ({o.fallback_reason})")
         pixels = merge_rgb(image.pixels, frame.rgb) if faces else image.pixels
+        extra = {"format": fmt} | ({"mask": self.faces.mask.to_dict()} if self.faces.mask is not None else {})
 
         t = time.perf_counter()
         encoded = encode_image(pixels, fmt, quality=self.quality, metadata=image.metadata,
@@ -119,8 +139,9 @@ class Anonymizer:
                 recipients=self.recipients,
                 content_key=content_key,
                 secrets=secrets,
-                extra={"format": fmt},
+                extra=extra,
             )
+            report.payload_bytes = len(container)
         report.timings["encrypt_encode"] = time.perf_counter() - t
         return encoded, container, report
 
@@ -167,7 +188,8 @@ def recover_image(
         # Contexts are re-derived by face index, so keep every face's index; faces that got the fallback
         # (too small for the model) hide nothing and stay as they are.
         contexts = face_contexts([face_from_dict(f) for f in info.faces], opened.content_key)
-        rgb = recover_outcomes_from_pixels(image.rgb(), info.faces, method, contexts)
+        mask = MaskSpec.from_dict(info.extra.get("mask"))  # the mask used at anonymization (None: whole box)
+        rgb = recover_outcomes_from_pixels(image.rgb(), info.faces, method, contexts, mask=mask)
         pixels = merge_rgb(image.pixels, rgb)
         report.notes.append("recovered from the anonymized pixels (approximate), not from the exact payload")
     else:

@@ -25,6 +25,7 @@ class FileReport:
     payload: list[str] = field(default_factory=list)  # where the recovery payload went / came from
     notes: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    payload_bytes: int = 0  # size of the recovery payload written (0: none)
 
     @property
     def face_count(self) -> int:
@@ -39,6 +40,7 @@ class FileReport:
             "face_count": self.face_count,
             "method": self.method,
             "payload": self.payload,
+            "payload_bytes": self.payload_bytes,
             "notes": self.notes,
             "timings_s": {k: round(v, 4) for k, v in self.timings.items()},
         }
@@ -173,6 +175,7 @@ def file_report(report: VideoReport) -> FileReport:
         faces=[t.to_dict() for t in report.tracks],
         method=report.method,
         payload=report.payload,
+        payload_bytes=report.payload_bytes,
         notes=report.notes + [
             f"video: {report.frames} frames, {report.tracking.tracks} tracks, {report.tracking.frames_with_faces} frames "
             f"with faces, {report.tracking.bridged_frames} bridged frames; payload {report.payload_bytes_per_minute / 1e6:.1f} "

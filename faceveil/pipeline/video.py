@@ -28,7 +28,7 @@ import io
 import os
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from faceveil.crypto.container import pixel_digest
@@ -51,6 +51,7 @@ from faceveil.io.video import (
 )
 from faceveil.methods.base import AnonymizationMethod, create_method
 from faceveil.pipeline.frame import restore_regions
+from faceveil.pipeline.options import FaceOptions
 from faceveil.pipeline.placement import DEFAULT_PAYLOAD, PayloadMode, check_payload_mode, video_payload_source, video_places
 from faceveil.pipeline.report import ProgressCallback, TrackSummary, VideoProgress, VideoReport, file_report
 from faceveil.pipeline.video_payload import VideoPayloadWriter, VideoPixelDigest, open_video_payload, read_video_header
@@ -156,6 +157,7 @@ def anonymize_video(
     protect: Iterable[Path] = (),
     require_faces: bool = False,
     progress: ProgressCallback | None = None,
+    faces: FaceOptions = FaceOptions(),
 ) -> VideoReport:
     """Anonymize every face of a video into ``dst`` (.mp4, .mkv, .mov, .webm), reversibly.
 
@@ -163,10 +165,14 @@ def anonymize_video(
     detector: a detector name or any object with ``detect(rgb (H, W, 3) uint8) -> list[Face]``.
     recipients: PassphraseKey / X25519Recipient list that can open the payload; required unless
         ``options.payload == "none"`` (irreversible).
+    faces: mask shape/scale, imported boxes (per frame, merged before tracking), ``preview`` (a video
+        with boxes, scores and track ids drawn, no payload, no key needed) and ``draw_boxes``.
     Raises InputError (bad input/options), OutputExistsError, KeyMaterialError, NoFacesError.
     """
     src, dst, protect = Path(src), Path(dst), list(protect)
     t_start = time.perf_counter()
+    if faces.preview:  # nothing anonymized, so nothing to recover
+        options = replace(options, payload="none")
     info = probe_video(src)
     _check_destination(src, dst, overwrite, protect)
     if video_places(options.payload, dst)[1] and sidecar_path(dst).exists() and not overwrite:
@@ -189,7 +195,8 @@ def anonymize_video(
             chunk_frames = max(1, min(240, int(round(float(info.fps) * options.chunk_seconds))))
             payload_writer = VideoPayloadWriter(scratch.path("chunks.bin"), content_key, chunk_frames)
         with VideoWriter(video_tmp, info, options.encode, options.span, container_format=output_format(dst)) as writer:
-            sink = FrameSink(method_obj, content_key, writer, payload_writer, info.rotation, report, options.batch_frames)
+            sink = FrameSink(method_obj, content_key, writer, payload_writer, info.rotation, report, options.batch_frames,
+                             faces=faces)
             if progress is not None:
                 sink.on_frame = lambda: progress(VideoProgress(report.frames, total, time.perf_counter() - t_start))
             frames = iter_frames(src, options.span)
@@ -201,7 +208,7 @@ def anonymize_video(
                     break
                 upright = to_display(frame.rgb, info.rotation)
                 t = time.perf_counter()
-                detections = detector_obj.detect(upright)
+                detections = faces.merge(detector_obj.detect(upright), src, frame.index).faces
                 sink.timings["detect"] += time.perf_counter() - t
                 for (held_frame, held_upright), tracked in tracker.push(detections, (frame, upright)):
                     sink.process(held_frame, held_upright, tracked)
@@ -221,12 +228,16 @@ def anonymize_video(
             report.notes.append(f"lossy output ({report.codec}): recovery restores the face regions exactly only into a "
                                 "lossless codec; "
                                 "other pixels stay as decoded. Use lossless for bit-exact recovery.")
-        if payload_writer is None:
+        if faces.preview:
+            report.notes.append("preview: detections drawn, nothing anonymized, no payload")
+            atomic_move(video_tmp, dst, overwrite=overwrite, protect=[src, *protect])
+        elif payload_writer is None:
             report.notes.append("payload none: this anonymization cannot be undone")
             atomic_move(video_tmp, dst, overwrite=overwrite, protect=[src, *protect])
         else:
             t = time.perf_counter()
-            store_payload(payload_writer, video_tmp, dst, scratch, report, info, method_obj, recipients, options, overwrite, frame_shape)
+            store_payload(payload_writer, video_tmp, dst, scratch, report, info, method_obj, recipients, options, overwrite, frame_shape,
+                          mask=faces.mask)
             sink.timings["payload"] += time.perf_counter() - t
         report.timings = {**sink.timings, "total": time.perf_counter() - t_start}
         return report
@@ -363,7 +374,7 @@ def anonymize_video_file(anonymizer, src: Path, dst: Path, *, overwrite: bool = 
     options = options or VideoOptions(payload=anonymizer.payload)
     report = anonymize_video(src, dst, method=anonymizer.method, detector=anonymizer.detector,
                              recipients=anonymizer.recipients, options=options, overwrite=overwrite, protect=protect,
-                             require_faces=anonymizer.require_faces, progress=progress)
+                             require_faces=anonymizer.require_faces, progress=progress, faces=anonymizer.faces)
     return file_report(report)
 
 

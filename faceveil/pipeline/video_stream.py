@@ -12,6 +12,7 @@ import numpy as np
 
 from faceveil.crypto.container import pixel_digest
 from faceveil.crypto.envelope import ContentKey
+from faceveil.faces.draw import draw_faces
 from faceveil.faces.track import TrackedFace
 from faceveil.io.atomic import ScratchDir as Scratch
 from faceveil.io.atomic import atomic_move
@@ -20,6 +21,7 @@ from faceveil.io.video import VideoFrame, VideoInfo, VideoWriter, from_display, 
 from faceveil.methods.base import AnonymizationMethod, create_method
 from faceveil.pipeline import placement
 from faceveil.pipeline.frame import FrameResult, anonymize_frames, changed_regions, track_contexts
+from faceveil.pipeline.options import FaceOptions
 from faceveil.pipeline.placement import ATTACHMENT_NAME, video_places
 from faceveil.pipeline.report import TrackSummary, VideoReport
 from faceveil.pipeline.video_payload import FrameRecord, TrackRegion, VideoPayloadWriter
@@ -33,8 +35,9 @@ class FrameSink:
 
     def __init__(self, method: AnonymizationMethod, content_key: ContentKey | None, writer: VideoWriter,
                  payload_writer: VideoPayloadWriter | None, rotation: int, report: VideoReport,
-                 batch_frames: int = 1) -> None:
+                 batch_frames: int = 1, faces: FaceOptions = FaceOptions()) -> None:
         self.method = method
+        self.faces = faces
         self.fallback = create_method(method.fallback) if method.space == "aligned" else None
         self.batch_frames = batch_frames if method.space == "aligned" else 1
         self.content_key = content_key
@@ -59,8 +62,14 @@ class FrameSink:
         pending, self._pending = self._pending, []
         t = time.perf_counter()
         faces = [[tf.face for tf in tracked] for _, _, tracked in pending]
-        contexts = [track_contexts(f, self.content_key, self.run_salt) for f in faces]
-        results = anonymize_frames([u for _, u, _ in pending], faces, contexts, self.method, self.fallback)
+        if self.faces.preview:  # boxes, scores and track ids drawn; nothing anonymized
+            results = [FrameResult(draw_faces(u, f, mask=self.faces.mask), []) for (_, u, _), f in zip(pending, faces)]
+        else:
+            contexts = [track_contexts(f, self.content_key, self.run_salt) for f in faces]
+            results = anonymize_frames([u for _, u, _ in pending], faces, contexts, self.method, self.fallback,
+                                       mask=self.faces.mask)
+            for result, f in zip(results, faces):  # before the payload records: recovery stays exact
+                result.rgb = self.faces.overlay(result.rgb, f)
         self.timings["anonymize"] += time.perf_counter() - t
         for (frame, upright, tracked), result in zip(pending, results):
             self._emit(frame, upright, tracked, result)
@@ -106,7 +115,7 @@ def frame_record(index: int, upright: np.ndarray, result, *, lossless: bool) -> 
 
 def store_payload(writer: VideoPayloadWriter, video_tmp: Path, dst: Path, scratch: Scratch, report: VideoReport,
                    info: VideoInfo, method: AnonymizationMethod, recipients, options, overwrite: bool,
-                   frame_shape: tuple[int, int, int]) -> None:
+                   frame_shape: tuple[int, int, int], mask=None) -> None:
     payload_path = scratch.path("payload.fvv")
     with open(payload_path, "wb") as out:
         report.payload_bytes = writer.finish(
@@ -124,7 +133,7 @@ def store_payload(writer: VideoPayloadWriter, video_tmp: Path, dst: Path, scratc
                 "rotation": info.rotation,
                 "span": [options.span.start, options.span.end],
                 "tracking": report.tracking.to_dict(),
-            },
+            } | ({"mask": mask.to_dict()} if mask is not None else {}),
         )
     embed, sidecar = video_places(options.payload, dst)
     if options.payload == "embedded" and not embed:

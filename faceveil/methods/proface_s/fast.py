@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from faceveil.methods.proface_s.dwt import haar_dwt, haar_iwt
-from faceveil.methods.proface_s.model import IMAGE_SUBBANDS, ProFaceS, reverse_noise
+from faceveil.methods.proface_s.model import IMAGE_SUBBANDS, ProFaceS, recovery_standin
 
 
 def protect_trimmed(net: ProFaceS, original: torch.Tensor, obfuscated: torch.Tensor, key_bits: torch.Tensor) -> torch.Tensor:
@@ -52,7 +52,7 @@ def protect_trimmed(net: ProFaceS, original: torch.Tensor, obfuscated: torch.Ten
 
 def recover_trimmed(net: ProFaceS, protected: torch.Tensor, key_bits: torch.Tensor) -> torch.Tensor:
     """``net.recover`` without the first coupling's unused first-half update. Same shapes and values."""
-    x = torch.cat((haar_dwt(protected), reverse_noise(key_bits)), dim=1)
+    x = torch.cat((haar_dwt(protected), recovery_standin(key_bits, net.recovery_standin)), dim=1)
     key = haar_dwt(key_bits)
     a, b = x[:, :IMAGE_SUBBANDS], x[:, IMAGE_SUBBANDS:]
     blocks = list(net.model.inv_blocks)
@@ -157,7 +157,7 @@ def onnx_sessions(net: ProFaceS, threads: int | None = None, cache_key: str | No
                 warnings.simplefilter("ignore")  # tracer warnings about shape checks in the DWT
                 protect = _cached_export(cache_key, "protect", lambda: _export(
                     _Protect(net).eval(), (img, img, key), ["original", "obfuscated", "key_bits"]))
-                recover = _cached_export(cache_key, "recover", lambda: _export(_Recover(net).eval(), (img, key), ["protected", "key_bits"]))
+                recover = _cached_export(cache_key, f"recover-{net.recovery_standin}", lambda: _export(_Recover(net).eval(), (img, key), ["protected", "key_bits"]))
             sessions = tuple(onnxruntime.InferenceSession(m, options, providers=["CPUExecutionProvider"]) for m in (protect, recover))
         except Exception:  # noqa: BLE001 - any exporter/runtime problem: use the torch path
             sessions = None

