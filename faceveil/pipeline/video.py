@@ -237,7 +237,7 @@ def anonymize_video(
         else:
             t = time.perf_counter()
             store_payload(payload_writer, video_tmp, dst, scratch, report, info, method_obj, recipients, options, overwrite, frame_shape,
-                          mask=faces.mask)
+                          mask=faces.mask_for(method_obj))
             sink.timings["payload"] += time.perf_counter() - t
         report.timings = {**sink.timings, "total": time.perf_counter() - t_start}
         return report

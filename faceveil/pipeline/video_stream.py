@@ -38,6 +38,7 @@ class FrameSink:
                  batch_frames: int = 1, faces: FaceOptions = FaceOptions()) -> None:
         self.method = method
         self.faces = faces
+        self.mask = faces.mask_for(method)
         self.fallback = create_method(method.fallback) if method.space == "aligned" else None
         self.batch_frames = batch_frames if method.space == "aligned" else 1
         self.content_key = content_key
@@ -63,11 +64,11 @@ class FrameSink:
         t = time.perf_counter()
         faces = [[tf.face for tf in tracked] for _, _, tracked in pending]
         if self.faces.preview:  # boxes, scores and track ids drawn; nothing anonymized
-            results = [FrameResult(draw_faces(u, f, mask=self.faces.mask), []) for (_, u, _), f in zip(pending, faces)]
+            results = [FrameResult(draw_faces(u, f, mask=self.mask), []) for (_, u, _), f in zip(pending, faces)]
         else:
             contexts = [track_contexts(f, self.content_key, self.run_salt) for f in faces]
             results = anonymize_frames([u for _, u, _ in pending], faces, contexts, self.method, self.fallback,
-                                       mask=self.faces.mask)
+                                       mask=self.mask)
             for result, f in zip(results, faces):  # before the payload records: recovery stays exact
                 result.rgb = self.faces.overlay(result.rgb, f)
         self.timings["anonymize"] += time.perf_counter() - t

@@ -195,7 +195,8 @@ def protect_batch(net, originals, obfuscated, key_maps, batch_size: int = 8, bac
                   cache_key: str | None = None) -> list[np.ndarray]:
     """Drop-in for ``method.protect_batch`` (same arguments and outputs, within float rounding)."""
     from faceveil.methods.proface_s import keys
-    from faceveil.methods.proface_s.method import _same_shape_groups, to_model_range, to_uint8
+    from faceveil.methods.proface_s.tensors import same_shape_groups as _same_shape_groups
+    from faceveil.methods.proface_s.tensors import to_model_range, to_uint8
 
     out: list[np.ndarray | None] = [None] * len(originals)
     for group in _same_shape_groups(originals, batch_size):
@@ -210,7 +211,8 @@ def recover_batch(net, protected, key_maps, batch_size: int = 8, backend: str = 
                   cache_key: str | None = None) -> list[np.ndarray]:
     """Drop-in for ``method.recover_batch``."""
     from faceveil.methods.proface_s import keys
-    from faceveil.methods.proface_s.method import _same_shape_groups, to_model_range, to_uint8
+    from faceveil.methods.proface_s.tensors import same_shape_groups as _same_shape_groups
+    from faceveil.methods.proface_s.tensors import to_model_range, to_uint8
 
     out: list[np.ndarray | None] = [None] * len(protected)
     for group in _same_shape_groups(protected, batch_size):

@@ -37,26 +37,13 @@ from faceveil.errors import InputError, KeyMaterialError
 from faceveil.methods.base import FaceContext, PixelRecoverableMethod
 from faceveil.methods.proface_s import keys
 from faceveil.methods.proface_s.obfuscations import OBFUSCATIONS, FaceSwapHook, obfuscate, resolve_kind
+from faceveil.methods.proface_s.tensors import same_shape_groups as _same_shape_groups  # noqa: F401 (old name)
+from faceveil.methods.proface_s.tensors import to_model_range, to_uint8  # noqa: F401 (re-exported)
 
 KEY_MODES = ("secure", "compat")
 DEFAULT_WEIGHTS = "proface-s"  # registry name of the shipped weights
 _UNREAD = object()  # usable_obfuscations() not read from the weights yet (None is a valid answer)
 REGISTERED_WEIGHTS = ("proface-s", "proface-s-official")  # names registered in faceveil/methods/proface_s/__init__.py
-
-
-def to_model_range(crops: Sequence[np.ndarray]):
-    """list of (S, S, 3) uint8 -> (B, 3, S, S) float32 torch tensor in [-1, 1]."""
-    import torch
-
-    return torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).float() / 127.5 - 1
-
-
-def to_uint8(images) -> list[np.ndarray]:
-    """(B, 3, S, S) tensor in [-1, 1] -> list of (S, S, 3) uint8 (rounded, clipped)."""
-    import torch
-
-    arr = ((images.clamp(-1, 1) + 1) * 127.5).round().to(dtype=torch.uint8)
-    return list(arr.permute(0, 2, 3, 1).cpu().numpy())
 
 
 def resolve_weights(weights: str | Path | None) -> Path:
@@ -229,14 +216,6 @@ def _validate(crops: Sequence[np.ndarray], contexts: Sequence[FaceContext]) -> N
             raise InputError(f"PRO-Face S needs (S, S, 3) uint8 RGB crops, got {crop.shape} {crop.dtype}")
         if crop.shape[0] % 2 or crop.shape[1] % 2 or (crop.shape[0] * crop.shape[1]) % 8:
             raise InputError(f"PRO-Face S crops need even sides, got {crop.shape[:2]}")
-
-
-def _same_shape_groups(crops: Sequence[np.ndarray], batch_size: int) -> list[list[int]]:
-    """Indices grouped by crop shape, split into batches (the network batches equal shapes only)."""
-    by_shape: dict[tuple, list[int]] = {}
-    for i, crop in enumerate(crops):
-        by_shape.setdefault(crop.shape, []).append(i)
-    return [idx[s : s + batch_size] for idx in by_shape.values() for s in range(0, len(idx), batch_size)]
 
 
 def protect_batch(net, originals, obfuscated, key_maps, batch_size: int = 8) -> list[np.ndarray]:
