@@ -15,6 +15,7 @@ i.e. once per batch, never once per image.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -249,8 +250,11 @@ def _make_output_dir(dst: Path) -> None:
 
 
 def _run_one(fn, src: Path, dst: Path | None) -> FileReport:
+    started = time.perf_counter()
     try:
-        return fn()
+        report = fn()
+        report.timings.setdefault("total", time.perf_counter() - started)
+        return report
     except FaceveilError as exc:
         return FileReport(input=src, output=None, ok=False, error=str(exc), exit_code=exc.exit_code)
     except MemoryError:

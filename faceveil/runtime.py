@@ -58,6 +58,7 @@ class RuntimeOptions:
             options |= {"max_side": side, "tile": False}
             options |= {"min_side": min(160, side)} if "min_side" in names else {}
             options |= {"tile_side": max(4096, side)} if "tile_side" in names else {}
+            options |= {"tile_overlap": min(256, side // 2 - 1)} if "tile_overlap" in names else {}  # unused: no tiles
         if "intra_op_threads" in names:
             options["intra_op_threads"] = self.threads or 0  # 0: onnxruntime uses every core
         if self.device != "cpu":

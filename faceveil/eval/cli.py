@@ -48,12 +48,14 @@ def eval_command(
     far: Annotated[float, typer.Option("--far", help="false accept rate for TAR@FAR")] = 1e-3,
     seed: Annotated[Optional[int], typer.Option("--seed", help="with --method: derive content keys from this seed (reproducible runs)")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="replace an existing report in --out")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar or progress lines on stderr")] = False,
 ) -> None:
     """Evaluate a method (--method) or a folder of anonymized images (--anonymized)."""
     request = EvalRequest(
         method=method, options=parse_options(option), anonymized=anonymized, recovered=recovered, data=data, pairs=pairs,
         out=out, recognizers=tuple(recognizer), detectors=tuple(detector), face_detector=face_detector,
         landmarks68=not no_landmarks68, facemesh=not no_facemesh, diversity=diversity, far=far, seed=seed, overwrite=overwrite,
+        progress=not quiet,
     )
     print(run_eval(request))
 
@@ -78,6 +80,7 @@ class EvalRequest:
     far: float = 1e-3
     seed: int | None = None  # content keys derived from it (method mode); None = random
     overwrite: bool = False
+    progress: bool = False  # faceveil.progress on stderr: bar in a terminal, periodic lines otherwise
 
     def validate(self) -> None:
         if (self.method is None) == (self.anonymized is None):
@@ -118,7 +121,16 @@ def run_eval(request: EvalRequest, argv: list[str] | None = None) -> str:
     skipped: list[str] = []
     started = time.perf_counter()
     source, items = _items(request, skipped)
-    result = evaluate(items, config, models, on_item=writer.add_item)
+    measured = 0
+    with _progress(request) as progress:
+
+        def on_item(item) -> None:
+            nonlocal measured
+            writer.add_item(item)
+            measured += 1
+            progress.update(measured + len(skipped))  # skipped originals (no counterpart) count as done
+
+        result = evaluate(items, config, models, on_item=on_item)
     result.notes += [f"skipped {s}" for s in skipped]
     if request.pairs is not None:
         _add_verification(result, request, source, models)
@@ -135,6 +147,14 @@ def run_eval(request: EvalRequest, argv: list[str] | None = None) -> str:
     lines = [f"{len(result.per_face)} face(s) measured; wrote {json_path} and {html_path}"]
     lines += [f"  {k}: {result.metrics[k]}" for k in sorted(result.metrics) if k.startswith(("identity.anonymized", "detected.", "recovery.psnr"))]
     return "\n".join(lines)
+
+
+def _progress(request: EvalRequest):
+    """Progress over the originals (X/N images, rate, ETA): the models take seconds per image on a CPU."""
+    from faceveil.eval.sources import original_images
+    from faceveil.progress import Progress
+
+    return Progress(len(original_images(request.data)), unit="image", label="eval", enabled=request.progress)
 
 
 def _items(request: EvalRequest, skipped: list[str]):
