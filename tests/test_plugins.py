@@ -56,3 +56,30 @@ def test_a_method_registered_at_run_time_is_created_by_name(monkeypatch):
     assert isinstance(create_method("test-invert"), Invert)
     assert "test-invert" in available_methods()
     assert METHODS.get("test-invert") == Plugin("test-invert", Invert, "Inverts the face crop (a test plug-in).")
+
+
+def test_option_defaults_come_from_the_schemas():
+    import dataclasses
+
+    from faceveil.faces.detect import DetectorConfig
+    from faceveil.methods.classical import BlurConfig
+    from faceveil.plugins import DETECTORS, METHODS
+
+    assert METHODS.get("blur").option_defaults() == dataclasses.asdict(BlurConfig()) | {"sigma_range": (9.0, 21.0)}
+    assert DETECTORS.get("centerface").option_defaults()["threshold"] == DetectorConfig().threshold == 0.2
+    proface = METHODS.get("proface-s")
+    assert "faceswap" not in proface.option_defaults() and "faceswap" in proface.option_names()
+    assert proface.option_defaults()["obfuscation"] == "blur"
+
+
+def test_g2face_factory_spells_out_the_method_keywords():
+    """create_g2face lists G2FaceMethod's keywords (so --help needs no torch): same names, same defaults."""
+    import inspect
+
+    from faceveil.methods.g2face.method import G2FaceMethod
+    from faceveil.methods.g2face.registration import create_g2face
+
+    def defaults(fn):
+        return {n: p.default for n, p in inspect.signature(fn).parameters.items()}
+
+    assert defaults(create_g2face) == defaults(G2FaceMethod)

@@ -1,6 +1,7 @@
 """`faceveil eval` end to end on the package-shipped faces: folder mode, method mode, pairs, report."""
 
 import json
+import re
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -99,7 +100,7 @@ def test_html_report_renders_with_existing_images(folders, folder_report):
     assert main(["--anonymized", str(anon), "--data", str(data), "--out", str(out), *FAST]) == 9
 
 
-def test_method_mode_recovers_exactly(tmp_path):
+def test_method_mode_recovers_exactly(tmp_path, capsys):
     data = tmp_path / "data"
     data.mkdir()
     Image.fromarray(load_sample("astronaut")).save(data / "astronaut.png")
@@ -109,6 +110,8 @@ def test_method_mode_recovers_exactly(tmp_path):
     assert metrics["recovery.mae"]["mean"] == 0.0 and metrics["recovery.psnr"]["mean"] == 100.0
     assert metrics["identity.recovered.dlib"]["mean"] == pytest.approx(1.0, abs=1e-6)
     assert metrics["identity.anonymized.dlib"]["mean"] < 0.99
+    # progress on stderr (off a terminal: periodic lines and a final one with X/N and the rate)
+    assert re.search(r"^done: eval: 1/1 images \(100 %\), [0-9.]+ images/s", capsys.readouterr().err, re.M)
 
 
 @pytest.mark.slow  # 8 s idle, 40 s on a loaded 2-core machine (--durations)
