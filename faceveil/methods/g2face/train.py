@@ -311,13 +311,20 @@ def run_training(cfg: TrainConfig, out_dir: Path, priors: str = "published", dat
     pool = folder_faces(data, cfg.size) if data is not None else sample_faces(cfg.size)
     stream = batches(pool, cfg.batch_size, cfg.seed + rank)
     t0 = time.time()
+    from faceveil.progress import Progress
+
+    # X/N steps, rate and ETA on stderr (bar in a terminal, a status line every 10 s in logs)
+    progress = Progress(cfg.steps, unit="step", label="train g2face", enabled=rank == 0)
+    progress.update(trainer.step_count)
     while trainer.step_count < cfg.steps:
         logs = trainer.step(next(stream))
+        progress.update(trainer.step_count)
         if rank == 0 and (trainer.step_count % cfg.log_every == 0 or trainer.step_count == cfg.steps):
             keys = ("anon/hiding", "anon/bit_error_rate", "anon/l1", "anon/id", "recover/l1", "recover/id", "d/d_real")
             print(f"step {trainer.step_count} ({time.time() - t0:.0f}s) " + " ".join(f"{k}={logs[k]:.4f}" for k in keys if k in logs), flush=True)
         if rank == 0 and trainer.step_count % cfg.checkpoint_every == 0:
             trainer.save(out_dir / f"step_{trainer.step_count:07d}.pth")
+    progress.close()
     if rank == 0:
         trainer.save(out_dir / "last.pth")
     return out_dir / "last.pth"

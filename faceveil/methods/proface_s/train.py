@@ -280,8 +280,14 @@ class Trainer:
             self.out_dir.mkdir(parents=True, exist_ok=True)
             self._log(log_path, {"event": "start", "step": self.step_index, "perceptual": self.perceptual_name,
                                  "device": str(self.device), "world_size": self.world, "data": self.data_sources})
+        from faceveil.progress import Progress
+
+        # X/N steps, rate and ETA on stderr (bar in a terminal, a status line every 10 s in logs)
+        progress = Progress(cfg.steps, unit="step", label="train proface-s", enabled=self.rank == 0)
+        progress.update(self.step_index)
         while self.step_index < cfg.steps:
             terms = self.step()
+            progress.update(self.step_index)
             out_of_time = cfg.max_minutes is not None and time.monotonic() - start > cfg.max_minutes * 60
             if self.rank == 0 and (self.step_index % cfg.log_every == 0 or out_of_time):
                 self._log(log_path, {"step": self.step_index, "loss": round(terms.total.item(), 5),
@@ -292,6 +298,7 @@ class Trainer:
                 self.save()
             if out_of_time:
                 break
+        progress.close()
         self.save()
         return self.out_dir / "weights.pt" if self.rank == 0 else None
 

@@ -34,7 +34,7 @@ def test_steps_on_a_fixed_batch_reduce_the_loss(tmp_path):
     assert np.mean(losses[-3:]) < 0.7 * np.mean(losses[:3])
 
 
-def test_checkpoint_and_resume(tmp_path):
+def test_checkpoint_and_resume(tmp_path, capsys):
     cfg = _config(tmp_path, steps=2)
     first = Trainer(cfg)
     first.run()
@@ -45,6 +45,7 @@ def test_checkpoint_and_resume(tmp_path):
         assert torch.equal(a, b)
     resumed.run()
     assert resumed.step_index == 3
+    assert "done: train proface-s: 3/3 steps (100 %)" in capsys.readouterr().err  # progress with X/N on stderr
     shipped = load_proface_s(cfg.out_dir / "weights.pt")  # fp16 shipping format loads back
     for a, b in zip(resumed.net.parameters(), shipped.parameters()):
         assert torch.allclose(a, b, atol=1e-2)
