@@ -392,3 +392,16 @@ def test_still_face_gets_a_stable_obfuscation_without_flicker(tmp_path, detector
     changes = [np.abs(a[y0:y1, x0:x1] - b[y0:y1, x0:x1]).mean() for a, b in zip(frames, frames[1:])]
     assert max(changes) < 2.0, changes  # only the sensor noise left around the mosaic; a re-seeded or
     # re-gridded mosaic changes by ~15-25 grey levels on average
+
+
+def test_key_frame_detection_is_the_default_for_centerface_and_is_validated(detector):
+    from faceveil.faces.keyframe import KeyframeDetector
+    from faceveil.pipeline.video import _keyframe_hook
+
+    assert VideoOptions().detect_every == 3
+    assert isinstance(_keyframe_hook(detector, 3), KeyframeDetector)
+    assert _keyframe_hook(detector, 1) is detector
+    plain = MissingDetector(detector, set())  # no detect_at: a custom detector runs on every frame
+    assert _keyframe_hook(plain, 3) is plain
+    with pytest.raises(InputError):
+        VideoOptions(detect_every=0)

@@ -78,14 +78,14 @@ class DetectorConfig:
         wide, so the image is scanned at ``RELIABLE_FACE_PX / min_face`` of its size when that is < 1:
         e.g. ``min_face=80`` scans a 720p frame at half size, 4x fewer network pixels. Faces below
         ``min_face`` may be missed: set it from the smallest face that matters (an identifiable face).
-    tile: when an image is downscaled to ``max_side``, also scan it at full resolution in overlapping
-        ``max_side`` tiles. Downscaling a 12 MP photo to 1920 px makes faces under ~70 px invisible to
+    tile: when an image is downscaled to ``max_side``, also scan it at full resolution (or the scale
+        ``min_face`` needs) in overlapping tiles of up to ``tile_side`` network pixels. Downscaling a 12 MP photo to 1920 px makes faces under ~70 px invisible to
         the network, and a missed face is a privacy leak; tiles cost a few extra inferences.
     tile_overlap: pixels shared by neighbouring tiles (larger than the faces tiles are meant to find;
         larger faces are found by the downscaled pass).
     tile_side: longest side of a tile in network pixels. 4096 scans a 12 MP photo in one full-resolution
         pass (12 MP of network input) instead of six 1920 px tiles (22 MP, overlaps included): ~1.7x
-        less work; it bounds memory (~1.5 GB of activations per pass) for 24 MP and larger photos.
+        less work; it bounds the activation memory of one pass for 24 MP and larger photos.
     device: "cpu" or "cuda" (onnxruntime's CUDA execution provider, with the CPU one as fallback for
         unsupported nodes; faceveil.runtime.check_cuda says clearly when it is absent).
     """
