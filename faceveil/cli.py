@@ -105,8 +105,6 @@ class _SchemaHelpCommand(typer.core.TyperCommand):
     detector and method modules (cv2, numpy), which plain commands should not pay for at start-up."""
 
     def format_help(self, ctx, formatter) -> None:
-        from faceveil.faces.mask import DEFACE_MASK_SCALE  # noqa: F401 (imports cv2 like the schemas)
-
         self.epilog = plugin_options_help()
         detector = DETECTORS.get(DEFAULT_DETECTOR).option_defaults()
         for param in self.params:

@@ -320,3 +320,13 @@ def test_docs_eval_examples_parse_as_written(monkeypatch, tmp_path):
         assert run(*shlex.split(line)[1:]) == 0, line
     mosaic = next(r for r in requests if r.method == "mosaic")
     assert mosaic.options == {"cells": 12} and mosaic.out == Path("eval-mosaic")
+
+
+def test_preview_json_is_a_boxes_file(tmp_path, hopper_jpg, passphrase, capsys):
+    """The loop the boxes schema is for: --preview --json, edit, --boxes."""
+    preview = anonymize_json(capsys, hopper_jpg, "--preview", "-o", tmp_path / "p.jpg")
+    assert preview["files"][0]["payload_bytes"] == 0 and preview["files"][0]["payload"] == []
+    preview["files"][0]["faces"].append({"box": [10, 10, 90, 110]})  # the edit: one more face
+    (tmp_path / "boxes.json").write_text(json.dumps(preview))
+    report = anonymize_json(capsys, hopper_jpg, "-o", tmp_path / "a.png", "--boxes", tmp_path / "boxes.json")["files"][0]
+    assert report["face_count"] == 2 and report["faces"][1]["box"] == [10, 10, 90, 110]
