@@ -33,7 +33,7 @@ app = typer.Typer(
 @app.callback(invoke_without_command=True)
 def eval_command(
     method: Annotated[Optional[str], typer.Option("--method", "-m", help="faceveil method to run (" + ", ".join(METHODS.names()) + ")")] = None,
-    option: Annotated[list[str], typer.Option("--option", "-O", help="method option KEY=VALUE (repeatable), as in faceveil anonymize")] = [],  # noqa: B006
+    option: Annotated[list[str], typer.Option("--option", "-O", help="method option KEY=VALUE (repeatable), e.g. -O cells=12; `faceveil anonymize --help` lists each method's keys and defaults")] = [],  # noqa: B006
     anonymized: Annotated[Optional[Path], typer.Option("--anonymized", help="folder of anonymized images from any tool, paired with --data by file name")] = None,
     recovered: Annotated[Optional[Path], typer.Option("--recovered", help="with --anonymized: folder of recovered images, paired by file name")] = None,
     data: Annotated[Optional[Path], typer.Option("--data", help="folder of original images (default: the package-shipped sample faces)")] = None,
