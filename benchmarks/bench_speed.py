@@ -299,9 +299,46 @@ def bench_learned(args) -> str:
         rdiff = np.abs(recov_fast.astype(int) - recov_ref)
         rows.append([f"PRO-Face S recover, batch {batch}", "fast vs reference output", "-", "-",
                      f"max {rdiff.max()}, {100 * (rdiff == 0).mean():.2f} % identical"])
+    if args.g2face:
+        rows += g2face_rows(args)
     head = ["work (256 px faces)", "path", "s per face (median)", "vs reference", "uint8 output vs reference"]
     return (f"machine: {machine()}\ntorch {torch.__version__}, {torch.get_num_threads()} threads; interleaved, {args.repeats} rounds.\n\n"
             + table(head, rows))
+
+
+def g2face_rows(args) -> list[list]:
+    """G2Face generator (published architecture, random weights: speed does not depend on the values):
+    eager fused reference vs activation form (torch) vs activation form under onnxruntime."""
+    import torch
+
+    from faceveil.methods.g2face import fast
+    from faceveil.methods.g2face.checkpoint import G2FaceNetworks
+    from faceveil.methods.g2face.generator import make_noise
+
+    torch.manual_seed(0)
+    gen = G2FaceNetworks.create().eval().generator
+    cfg, rows = gen.config, []
+    quick = fast.fast_generator(gen)
+    for batch in args.batches:
+        g = torch.Generator().manual_seed(batch)
+        x = torch.rand(batch, 3, cfg.size, cfg.size, generator=g) * 2 - 1
+        styles = torch.randn(batch, cfg.n_latent, cfg.style_dim, generator=g)
+        bits = torch.randint(0, 2, (batch, cfg.n_bits), generator=g).float()
+        noise = [torch.randn(batch, *n.shape[1:], generator=g) for n in make_noise(cfg)]
+        session = fast.onnx_session(gen, (x, styles, bits, *noise))  # export once, outside the timings
+        with torch.no_grad():
+            fns = {"reference (fused modconv)": lambda: gen(x, styles, bits, noise=noise),
+                   "activation form (torch)": lambda: quick(x, styles, bits, noise=noise),
+                   "activation form (onnxruntime)": lambda: fast.run_onnx(session, x, styles, bits, noise)}
+            times = interleaved(fns, args.repeats)
+            ref = ((fns["reference (fused modconv)"]().clamp(-1, 1) + 1) * 127.5).round()
+            for name, t in times.items():
+                out = ((fns[name]().clamp(-1, 1) + 1) * 127.5).round()
+                diff = (out - ref).abs()
+                rows.append([f"G2Face generator, batch {batch}", name, f"{med(t) / batch:.3f}",
+                             f"{med(times['reference (fused modconv)']) / med(t):.2f}x",
+                             f"max {int(diff.max())}, {100 * float((diff == 0).float().mean()):.2f} % identical"])
+    return rows
 
 
 # -- growth -----------------------------------------------------------------------------------------
@@ -370,6 +407,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--frames", type=int, default=None, help="video clip length (video: 50, growth: 15)")
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 4], help="learned: batch sizes")
+    parser.add_argument("--g2face", action="store_true", help="learned: also the G2Face generator (slow: ~1 min export)")
     args = parser.parse_args(argv)
     if args.frames is None:
         args.frames = 50 if args.table == "video" else 15
