@@ -14,6 +14,7 @@ i.e. once per batch, never once per image.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 from collections.abc import Iterable, Sequence
@@ -145,10 +146,11 @@ def make_recipients(
 
 
 def make_identities(passphrase: str | bytes | None = None, private_keys: Iterable = (), key_passphrase=None) -> list:
-    """Identities for opening: the passphrase and/or X25519 private key files."""
+    """Identities for opening: the passphrase and/or X25519 private key files (or identity objects,
+    e.g. a cluster worker's ``PassphraseKey.from_master``)."""
     out: list = []
     for k in private_keys:
-        if isinstance(k, X25519Identity):
+        if isinstance(k, (X25519Identity, PassphraseKey)):
             out.append(k)
             continue
         key = load_key_file(Path(k), passphrase=key_passphrase)
@@ -220,7 +222,12 @@ class Anonymizer:
         keep_icc: bool = False,
         quality: int = 95,
         require_faces: bool = False,
+        seed: int | None = None,
     ):
+        """``seed``: derive each image's content key from (seed, its pixels) instead of at random, so
+        the same input gives the same output pixels on any machine (tests, benchmarks, comparing a
+        cluster run with a local one). Not for real use: whoever knows the seed and an original can
+        derive that image's key."""
         if payload not in PAYLOAD_MODES:
             raise InputError(f"--payload must be one of {', '.join(PAYLOAD_MODES)}, got {payload!r}")
         if payload != "none" and not recipients:
@@ -240,6 +247,13 @@ class Anonymizer:
         self.keep_icc = keep_icc
         self.quality = quality
         self.require_faces = require_faces
+        self.seed = seed
+
+    def _content_key(self, pixels: np.ndarray) -> ContentKey:
+        if self.seed is None:
+            return ContentKey.generate()
+        digest = hashlib.sha256(repr((pixels.shape, str(pixels.dtype))).encode() + pixels.tobytes()).digest()
+        return ContentKey(hashlib.sha256(f"faceveil/seed/{self.seed}/".encode() + digest).digest())
 
     def anonymize_image(self, image: LoadedImage, fmt: str, faces: Sequence[Face] | None = None) -> tuple[bytes, bytes | None, FileReport]:
         """Anonymize a loaded image; returns (encoded output bytes without payload, container or None, report)."""
@@ -254,7 +268,7 @@ class Anonymizer:
                 raise NoFacesError(f"{report.input}: no face found (threshold too high?)")
             # A missed face is a privacy leak: say so loudly rather than print a quiet "0 faces".
             report.notes.append("no face found: check the output; lower --threshold if a face was missed")
-        content_key = ContentKey.generate() if self.payload != "none" else None
+        content_key = self._content_key(image.pixels) if self.payload != "none" or self.seed is not None else None
         contexts = face_contexts(faces, content_key)
         frame = anonymize_frame(rgb, faces, self.method, contexts)
         report.timings |= {k: v for k, v in frame.timings.items() if k != "total"}
@@ -268,7 +282,7 @@ class Anonymizer:
         encoded = encode_image(pixels, fmt, quality=self.quality, metadata=image.metadata,
                                keep_metadata=self.keep_metadata, keep_icc=self.keep_icc)
         container = None
-        if content_key is not None:
+        if self.payload != "none":
             # Hash what a reader will decode. Lossless formats decode to exactly what we encoded
             # (tested in tests/io); JPEG does not, so decode it once.
             decoded = decode_image(encoded).pixels if fmt == "JPEG" else pixels
@@ -330,13 +344,15 @@ def anonymize(
     argon2_params: Argon2Params | None = None,
     video: VideoSettings = VideoSettings(),
     on_file=None,
+    seed: int | None = None,
 ) -> list[FileReport]:
     """Anonymize every face in one or more images (files or folders, recursive).
 
     ``output``: a file (single input) or a folder (several inputs); default ``<stem>.anon<ext>``
     beside each input. ``output_format``: e.g. "png" (lossless, exact recovery) or "jpg".
     A failing file yields a report with ``ok=False`` and does not stop the batch.
-    ``on_file(report)`` is called after each file (progress bars).
+    ``on_file(report)`` is called after each file (progress bars). ``seed``: reproducible content
+    keys (see ``Anonymizer``).
     """
     single = isinstance(inputs, (str, os.PathLike))
     items = expand_inputs([inputs] if single else list(inputs))
@@ -350,7 +366,7 @@ def anonymize(
         method=method, method_options=method_options, detector=detector, threshold=threshold,
         recipients=make_recipients(passphrase, recipients, argon2_params) if payload != "none" else [],
         payload=payload, keep_metadata=keep_metadata, keep_icc=keep_icc, quality=quality,
-        require_faces=require_faces,
+        require_faces=require_faces, seed=seed,
     )
     inputs_resolved = {src.resolve() for src, _ in items if src.exists()}
     reports = []
