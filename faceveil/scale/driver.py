@@ -179,18 +179,18 @@ def run(job: Job, cluster: ClusterOptions, secrets: DriverSecrets, *, overwrite:
     done = manifest.load_done() if manifest.exists() else {}
     manifest.start((description or {}) | {"run": job.run, "command": job.command, "src": job.src.url, "dst": job.dst.url})
 
-    ray, started_here, dashboard = _connect(cluster)
-    summary.dashboard = dashboard
-    if dashboard and progress:
-        print(f"[ray] dashboard: {dashboard}", file=sys.stderr)
     bar = Progress(summary, progress)
     counter = threading.Thread(target=_count, args=(job.src, extensions, bar), daemon=True)
     counter.start()
     t0 = time.monotonic()
+    ray = started_here = None
     try:
         items = _items(_chain(first, listing), job, done, summary)
         first_item = next(items, None)
-        if first_item is not None:  # a finished run resumed starts no worker at all
+        if first_item is not None:  # a finished run, resumed, starts neither Ray nor a worker
+            ray, started_here, summary.dashboard = _connect(cluster)
+            if summary.dashboard and progress:
+                print(f"[ray] dashboard: {summary.dashboard}", file=sys.stderr)
             pool = _Pool(ray, job, cluster, secrets)
             summary.workers = len(pool.slots)
             summary.worker_names = pool.names

@@ -86,23 +86,17 @@ class Location:
 
 def iter_files(location: Location, extensions: frozenset[str], skip_dirs: frozenset[str] = frozenset()) -> Iterator[str]:
     """Relative POSIX paths of files with one of ``extensions`` (lower-case, with dot), depth first,
-    sorted within each directory; holds one directory's entries at a time. A single file as the
-    location yields its own name."""
+    sorted within each directory; holds one directory's entries at a time."""
     if location.is_local:
         root = Path(location.root)
-        if root.is_file():
-            yield root.name
-            return
         if not root.is_dir():
-            raise InputError(f"{location.url}: no such folder")
+            raise InputError(f"{location.url}: {'a file, not a folder' if root.exists() else 'no such folder'} "
+                             "(--engine ray takes one input folder or URL prefix)")
         yield from _walk_local(root, "", extensions, skip_dirs)
         return
     fs = location.fs
-    if fs.isfile(location.root):
-        yield location.root.rsplit("/", 1)[-1]
-        return
     if not fs.isdir(location.root):
-        raise InputError(f"{location.url}: no such folder")
+        raise InputError(f"{location.url}: not a folder (--engine ray takes one input folder or URL prefix)")
     prefix = location.root.rstrip("/") + "/"
     for directory, dirs, files in fs.walk(location.root):  # fsspec walks top-down, one level at a time
         dirs[:] = sorted(d for d in dirs if d not in skip_dirs)
