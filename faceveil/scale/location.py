@@ -107,12 +107,18 @@ def iter_files(location: Location, extensions: frozenset[str], skip_dirs: frozen
 
 
 def _walk_local(directory: Path, rel: str, extensions: frozenset[str], skip_dirs: frozenset[str]) -> Iterator[str]:
+    """Files of a directory first, then its subdirectories, each sorted: fsspec's ``walk`` order, so a
+    local folder and the same tree behind a URL list identically."""
     with os.scandir(directory) as scan:
         entries = sorted(scan, key=lambda e: e.name)
+    subdirs = []
     for entry in entries:
         name = f"{rel}/{entry.name}" if rel else entry.name
         if entry.is_dir(follow_symlinks=False):
             if entry.name not in skip_dirs:
-                yield from _walk_local(Path(entry.path), name, extensions, skip_dirs)
+                subdirs.append((entry.path, name))
         elif entry.is_file() and Path(entry.name).suffix.lower() in extensions:
             yield name
+    del entries
+    for path, name in subdirs:
+        yield from _walk_local(Path(path), name, extensions, skip_dirs)
