@@ -30,6 +30,7 @@ from faceveil.scale.manifest import FAILED, STATE_DIR, Manifest, Record
 
 DEPTH = 2  # calls queued per actor
 MAX_ATTEMPTS = 2  # an item whose worker died is tried once more in the same run
+REPLACE_TIMEOUT_S = 300.0  # a replacement worker that cannot be placed for this long is given up
 MAX_SALTS = 16  # recover: distinct passphrase salts (= anonymize runs) derived per run; bounds hostile files
 
 
@@ -57,6 +58,7 @@ class Summary:
     workers: int = 0
     workers_replaced: int = 0
     seconds: float = 0.0
+    startup_seconds: float = 0.0  # joining/starting Ray and starting the workers (models loaded)
     dashboard: str | None = None
     failures: list[Record] = field(default_factory=list)
     worker_names: list[str] = field(default_factory=list)
@@ -81,7 +83,7 @@ class Summary:
             "command": self.command, "engine": "ray", "src": self.src, "dst": self.dst, "run": self.run,
             "listed": self.listed, "skipped": self.skipped, "ok": self.ok, "failed": self.failed,
             "retried": self.retried, "workers": self.workers, "workers_replaced": self.workers_replaced,
-            "seconds": round(self.seconds, 3), "files_per_s": round(self.rate, 3), "dashboard": self.dashboard,
+            "seconds": round(self.seconds, 3), "startup_seconds": round(self.startup_seconds, 3), "files_per_s": round(self.rate, 3), "dashboard": self.dashboard,
             "manifest": self.manifest, "failures": [{"input": r.input, "error": r.error, "exit_code": r.exit_code}
                                                     for r in self.failures],
         }
@@ -194,6 +196,7 @@ def run(job: Job, cluster: ClusterOptions, secrets: DriverSecrets, *, overwrite:
             pool = _Pool(ray, job, cluster, secrets)
             summary.workers = len(pool.slots)
             summary.worker_names = pool.names
+            summary.startup_seconds = time.monotonic() - t0
             _dispatch(pool, _chain(first_item, items), manifest, summary, bar, on_record)
             summary.workers_replaced = pool.replaced
     finally:
@@ -272,11 +275,11 @@ class _Pool:
             self.slots[i] = self.remote_cls.remote(job)
         self._setup(range(n))
 
-    def _setup(self, indices) -> None:
+    def _setup(self, indices, timeout: float | None = None) -> None:
         from faceveil.scale.keys import private_key_bytes, seal_for_worker
 
         ray, job, secrets = self.ray, self.job, self.secrets
-        keys = ray.get([self.slots[i].transport_key.remote() for i in indices])
+        keys = ray.get([self.slots[i].transport_key.remote() for i in indices], timeout=timeout)
         calls = []
         for i, key in zip(indices, keys):
             self.transport[i] = key
@@ -286,7 +289,7 @@ class _Pool:
             for (salt, params), master in self.derived.items():
                 self.slots[i].add_secret.remote(salt, params, seal_for_worker(master, key, job.run, "passphrase"))
         try:
-            names = ray.get(calls)
+            names = ray.get(calls, timeout=timeout)
         except ray.exceptions.RayTaskError as exc:
             cause = getattr(exc, "cause", None)
             if isinstance(cause, FaceveilError):  # e.g. a model file missing on the workers
@@ -295,12 +298,23 @@ class _Pool:
         for i, name in zip(indices, names):
             self.names[i] = name
 
-    def replace(self, slot: int) -> None:
-        """Start a new actor in place of a dead one (its in-flight items are re-queued by the caller)."""
+    def replace(self, slot: int) -> bool:
+        """Start a new actor in place of a dead one (its in-flight items are re-queued by the caller).
+        False when none can be placed within REPLACE_TIMEOUT_S (the cluster shrank): the slot stays empty."""
         self.generation[slot] += 1
         self.replaced += 1
         self.slots[slot] = self.remote_cls.remote(self.job)
-        self._setup([slot])
+        try:
+            self._setup([slot], timeout=REPLACE_TIMEOUT_S)
+        except self.ray.exceptions.GetTimeoutError:
+            self.ray.kill(self.slots[slot])
+            self.slots[slot] = None
+            return False
+        return True
+
+    @property
+    def alive(self) -> int:
+        return sum(s is not None for s in self.slots)
 
     def derive(self, salt: bytes, params: tuple) -> None:
         """Recover with a passphrase: derive the secret for a salt once, hand it to every worker."""
@@ -314,7 +328,7 @@ class _Pool:
         master = self.secrets.opener.master_secret(salt, Argon2Params(*params))  # Argon2id, once per salt
         self.derived[(salt, params)] = master
         self.ray.get([actor.add_secret.remote(salt, params, seal_for_worker(master, self.transport[i], self.job.run, "passphrase"))
-                      for i, actor in enumerate(self.slots)])
+                      for i, actor in enumerate(self.slots) if actor is not None])
 
 
 def _dispatch(pool: _Pool, items, manifest: Manifest, summary: Summary, bar: Progress, on_record) -> None:
@@ -348,6 +362,9 @@ def _dispatch(pool: _Pool, items, manifest: Manifest, summary: Summary, bar: Pro
                 break
             in_flight[pool.slots[slot].process.remote(item)] = (slot, gen, item)
         if not in_flight:
+            if pool.alive == 0 and (retry or not exhausted):
+                raise FaceveilError("every Ray worker was lost and none could be restarted; "
+                                    "finished files are recorded: run the same command again to resume")
             break
         ready, _ = ray.wait(list(in_flight), num_returns=1, timeout=0.5)
         bar.tick()
@@ -356,8 +373,7 @@ def _dispatch(pool: _Pool, items, manifest: Manifest, summary: Summary, bar: Pro
             try:
                 outcome = ray.get(ref)
             except actor_died as exc:
-                if gen == pool.generation[slot]:
-                    pool.replace(slot)
+                if gen == pool.generation[slot] and pool.replace(slot):
                     free.extend((slot, pool.generation[slot]) for _ in range(DEPTH))
                 if item.attempt + 1 < MAX_ATTEMPTS:
                     summary.retried += 1

@@ -114,7 +114,9 @@ class Worker:
                     record.status, record.error, record.exit_code = FAILED, report.error, report.exit_code
         except FaceveilError as exc:
             record.status, record.error, record.exit_code = FAILED, str(exc), exc.exit_code
-        except Exception as exc:  # a bug or an I/O failure on one file: that file fails, the worker goes on
+        except OSError as exc:  # input vanished since the listing, storage refused a read or a write
+            record.status, record.error, record.exit_code = FAILED, f"{item.input}: {exc.strerror or exc}", 3
+        except Exception as exc:  # a bug on one file: that file fails, the worker goes on
             record.status, record.error, record.exit_code = FAILED, f"{item.input}: internal error ({type(exc).__name__}: {exc})", 1
         record.seconds = round(time.perf_counter() - started, 4)
         return Outcome(record, needs_key)
