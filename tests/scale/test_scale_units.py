@@ -185,3 +185,61 @@ def test_cli_refuses_a_non_empty_foreign_destination_before_starting_ray(tmp_pat
     assert main(["anonymize", str(src), "-o", str(dst), "--engine", "spark"]) == 2
     assert (dst / "keep.txt").read_text() == "mine" and not (dst / "a.png").exists()
     assert np.asarray(Image.open(src / "a.png")).shape == astronaut.shape
+
+
+def test_seed_makes_single_process_outputs_reproducible(tmp_path, astronaut_png):
+    from PIL import Image
+
+    from faceveil import api
+
+    runs = {}
+    for name, seed in (("a", 3), ("b", 3), ("c", 4)):
+        api.anonymize(astronaut_png, tmp_path / f"{name}.png", recipients=[], payload="none", seed=seed)
+        runs[name] = np.asarray(Image.open(tmp_path / f"{name}.png"))
+    assert np.array_equal(runs["a"], runs["b"])
+    assert not np.array_equal(runs["a"], runs["c"])
+
+
+def test_worker_fetches_and_publishes_fsspec_urls_in_process(tmp_path, astronaut):
+    """The worker's remote path (fetch to scratch, single-file code, one PUT per object, sidecar
+    first) on memory://, run in this process: Ray workers cannot share a memory filesystem."""
+    import fsspec
+    from PIL import Image
+
+    from faceveil import api
+    from faceveil.scale.job import AnonymizeSettings, Item, RecoverSettings
+    from faceveil.scale.worker import Worker
+
+    fs = fsspec.filesystem("memory")
+    png = tmp_path / "a.png"
+    Image.fromarray(astronaut).save(png)
+    fs.pipe_file("/worker-test/src/x/a.png", png.read_bytes())
+    fs.pipe_file("/worker-test/src/x/bad.png", b"nope")
+    api.keygen(tmp_path / "k.key")
+    pem = (tmp_path / "k.key.pub").read_bytes()
+    src, dst = Location.parse("memory://worker-test/src"), Location.parse("memory://worker-test/dst")
+    job = Job("anonymize", src, dst, "run-x", output_format="tif", anonymize=AnonymizeSettings(), public_keys=(pem,))
+    worker = Worker(job)
+    worker.setup()
+    out = job.output_name("x/a.png")
+    assert out == "x/a.tif"
+    good = worker.process(Item("x/a.png", out)).record
+    bad = worker.process(Item("x/bad.png", "x/bad.tif")).record
+    assert good.ok and good.faces == 1 and good.payload_bytes > 0, good
+    assert not bad.ok and bad.exit_code == 3
+    assert fs.exists("/worker-test/dst/x/a.tif") and fs.exists("/worker-test/dst/x/a.tif.faceveil")  # TIFF: sidecar
+    assert not fs.exists("/worker-test/dst/x/bad.tif")
+
+    from faceveil.crypto.keys import load_key_file
+    from faceveil.scale.keys import private_key_bytes, seal_for_worker
+
+    rjob = Job("recover", dst, Location.parse("memory://worker-test/back"), "run-y", output_format=None,
+               recover=RecoverSettings(), private_keys=1)
+    rworker = Worker(rjob)
+    rworker.setup(private_keys=[seal_for_worker(private_key_bytes(load_key_file(tmp_path / "k.key")),
+                                                rworker.transport_key(), "run-y", "x25519")])
+    rec = rworker.process(Item("x/a.tif", "x/a.tif")).record
+    assert rec.ok, rec
+    back = tmp_path / "back.tif"
+    back.write_bytes(fs.cat_file("/worker-test/back/x/a.tif"))
+    assert np.array_equal(np.asarray(Image.open(back)), astronaut)
