@@ -243,3 +243,24 @@ def test_worker_fetches_and_publishes_fsspec_urls_in_process(tmp_path, astronaut
     back = tmp_path / "back.tif"
     back.write_bytes(fs.cat_file("/worker-test/back/x/a.tif"))
     assert np.array_equal(np.asarray(Image.open(back)), astronaut)
+
+
+def test_eval_engine_ray_is_for_method_runs(tmp_path):
+    from faceveil.errors import InputError
+    from faceveil.eval.cli import EvalRequest
+    from faceveil.scale.job import ClusterOptions
+
+    with pytest.raises(InputError, match="--engine ray"):
+        EvalRequest(out=tmp_path, anonymized=tmp_path, cluster=ClusterOptions("ray")).validate()
+    EvalRequest(out=tmp_path, method="mosaic", cluster=ClusterOptions("ray")).validate()
+
+
+def test_cluster_flags_are_on_every_command():
+    from typer.testing import CliRunner
+
+    from faceveil.cli import app
+
+    for command in (["anonymize"], ["recover"], ["eval"]):
+        out = CliRunner().invoke(app, [*command, "--help"], env={"COLUMNS": "200"}).output
+        for flag in ("--engine", "--address", "--workers", "--gpus-per-worker"):
+            assert flag in out, (command, flag)
