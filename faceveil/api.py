@@ -109,10 +109,11 @@ def make_recipients(
 
 
 def make_identities(passphrase: str | bytes | None = None, private_keys: Iterable = (), key_passphrase=None) -> list:
-    """Identities for opening: the passphrase and/or X25519 private key files."""
+    """Identities for opening: the passphrase and/or X25519 private key files (or identity objects,
+    e.g. a cluster worker's ``PassphraseKey.from_master``)."""
     out: list = []
     for k in private_keys:
-        if isinstance(k, X25519Identity):
+        if isinstance(k, (X25519Identity, PassphraseKey)):
             out.append(k)
             continue
         key = load_key_file(Path(k), passphrase=key_passphrase)
@@ -190,6 +191,7 @@ def anonymize(
     on_file=None,
     faces: FaceOptions = FaceOptions(),
     detector_options: dict | None = None,
+    seed: int | None = None,
 ) -> list[FileReport]:
     """Anonymize every face in one or more images (files or folders, recursive).
 
@@ -200,7 +202,8 @@ def anonymize(
     ``output``: a file (single input) or a folder (several inputs); default ``<stem>.anon<ext>``
     beside each input. ``output_format``: e.g. "png" (lossless, exact recovery) or "jpg".
     A failing file yields a report with ``ok=False`` and does not stop the batch.
-    ``on_file(report)`` is called after each file (progress bars).
+    ``on_file(report)`` is called after each file (progress bars). ``seed``: reproducible content
+    keys (see ``Anonymizer``).
     """
     single = isinstance(inputs, (str, os.PathLike))
     items = expand_inputs([inputs] if single else list(inputs))
@@ -214,7 +217,7 @@ def anonymize(
         method=method, method_options=method_options, detector=detector, threshold=threshold,
         recipients=make_recipients(passphrase, recipients, argon2_params) if payload != "none" and not faces.preview else [],
         payload=payload, keep_metadata=keep_metadata, keep_icc=keep_icc, quality=quality,
-        require_faces=require_faces, faces=faces, detector_options=detector_options,
+        require_faces=require_faces, seed=seed, faces=faces, detector_options=detector_options,
     )
     suffix = ".preview" if faces.preview else ".anon"
     inputs_resolved = {src.resolve() for src, _ in items if src.exists()}

@@ -21,6 +21,7 @@ import typer
 
 from faceveil.errors import FaceveilError, InputError, KeyMaterialError
 from faceveil.plugins import DEFAULT_DETECTOR, DEFAULT_METHOD, DETECTORS, METHODS, TRAIN_COMMANDS
+from faceveil.scale import cli as scale_cli
 
 PASSPHRASE_ENV = "FACEVEIL_PASSPHRASE"
 
@@ -218,6 +219,8 @@ def anonymize(
     threads: Annotated[Optional[int], typer.Option("--threads", help="CPU threads for the detector and the methods. Default: every core.", show_default=False, min=1, rich_help_panel=_SPEED)] = None,
     device: Annotated[str, typer.Option("--device", help="Where the detector (onnxruntime) and learned methods (torch) run; cuda needs a GPU and CUDA builds (else exit 10).", click_type=click.Choice(["cpu", "cuda"]), rich_help_panel=_SPEED)] = "cpu",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar, per-file lines or summary line on stderr.")] = False,
+    engine: scale_cli.Engine = "local", address: scale_cli.Address = None, workers: scale_cli.Workers = None,
+    gpus_per_worker: scale_cli.GpusPerWorker = 0.0,
 ) -> int:
     """Anonymize every face; write the anonymized copy plus an encrypted recovery payload."""
     from faceveil import api
@@ -232,6 +235,9 @@ def anonymize(
     passphrase = None
     if payload != "none" and not preview:
         passphrase = read_passphrase(password_file, confirm=True, required=not recipient)
+    detector_options = runtime.detector_options(detector)
+    if scale_cli.check_engine(engine):
+        return scale_cli.run_anonymize(locals())
     progress, frames = _start_progress(inputs, quiet=quiet)
     with progress:
         reports = api.anonymize(
@@ -239,7 +245,7 @@ def anonymize(
             payload=payload, detector=detector, threshold=threshold, output_format=output_format,
             keep_metadata=keep_metadata, keep_icc=keep_icc, quality=quality, overwrite=overwrite,
             require_faces=require_faces, on_file=lambda r: _file_done(progress, r), faces=faces,
-            detector_options=runtime.detector_options(detector),
+            detector_options=detector_options,
             video=api.VideoSettings(codec=codec, crf=crf, lossless=lossless, start=start, end=end,
                                     keep_audio=not no_audio, progress=frames),
         )
@@ -271,6 +277,8 @@ def recover(
     codec: Annotated[Optional[str], typer.Option("--codec", help="Video: encoder for the recovered video (default: lossless if the anonymized one was).", rich_help_panel="Video")] = None,
     crf: Annotated[Optional[int], typer.Option("--crf", help="Video: quality for lossy codecs.", rich_help_panel="Video")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar, per-file lines or summary line on stderr.")] = False,
+    engine: scale_cli.Engine = "local", address: scale_cli.Address = None, workers: scale_cli.Workers = None,
+    gpus_per_worker: scale_cli.GpusPerWorker = 0.0,
 ) -> int:
     """Restore the original faces with the passphrase or private key (bit-exact for lossless files)."""
     from faceveil import api
@@ -281,6 +289,8 @@ def recover(
     if key_password_file is not None:
         key_passphrase = read_passphrase(key_password_file, confirm=False, required=True)
     passphrase = read_passphrase(password_file, confirm=False, required=not key)
+    if scale_cli.check_engine(engine):
+        return scale_cli.run_recover(locals())
     progress, frames = _start_progress(inputs, quiet=quiet)
     with progress:
         reports = api.recover(

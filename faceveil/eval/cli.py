@@ -20,6 +20,7 @@ import typer
 from faceveil.errors import FaceveilError, InputError
 from faceveil.methods.base import parse_method_options as parse_options  # noqa: F401 (public name)
 from faceveil.plugins import DEFAULT_DETECTOR, DETECTORS, METHODS
+from faceveil.scale import cli as scale_cli
 
 app = typer.Typer(
     name="eval",
@@ -49,6 +50,8 @@ def eval_command(
     seed: Annotated[Optional[int], typer.Option("--seed", help="with --method: derive content keys from this seed (reproducible runs)")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="replace an existing report in --out")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar or progress lines on stderr")] = False,
+    engine: scale_cli.Engine = "local", address: scale_cli.Address = None, workers: scale_cli.Workers = None,
+    gpus_per_worker: scale_cli.GpusPerWorker = 0.0,
 ) -> None:
     """Evaluate a method (--method) or a folder of anonymized images (--anonymized)."""
     request = EvalRequest(
@@ -56,6 +59,7 @@ def eval_command(
         out=out, recognizers=tuple(recognizer), detectors=tuple(detector), face_detector=face_detector,
         landmarks68=not no_landmarks68, facemesh=not no_facemesh, diversity=diversity, far=far, seed=seed, overwrite=overwrite,
         progress=not quiet,
+        cluster=scale_cli.cluster_options(locals()) if scale_cli.check_engine(engine) else None,
     )
     print(run_eval(request))
 
@@ -81,6 +85,7 @@ class EvalRequest:
     seed: int | None = None  # content keys derived from it (method mode); None = random
     overwrite: bool = False
     progress: bool = False  # faceveil.progress on stderr: bar in a terminal, periodic lines otherwise
+    cluster: object | None = None  # faceveil.scale.ClusterOptions for --engine ray; None = this process
 
     def validate(self) -> None:
         if (self.method is None) == (self.anonymized is None):
@@ -91,6 +96,8 @@ class EvalRequest:
             raise InputError("--diversity needs --method (it re-runs the method with fresh keys)")
         if self.seed is not None and self.method is None:
             raise InputError("--seed goes with --method")
+        if self.cluster is not None and self.method is None:
+            raise InputError("--engine ray distributes --method evaluations; an --anonymized folder is measured here")
         if self.diversity < 0:
             raise InputError("--diversity must be >= 0")
         if self.pairs is not None and self.data is None:
@@ -163,6 +170,10 @@ def _items(request: EvalRequest, skipped: list[str]):
         from faceveil.eval.sources import MethodSource
 
         source = MethodSource(request.method, request.options, request.face_detector, request.diversity, request.seed)
+        if request.cluster is not None:
+            from faceveil.scale.eval import method_items
+
+            return source, method_items(request, skipped)
         return source, source.items(request.data, skipped)
     from faceveil.eval.sources import folder_items
     from faceveil.faces.detect import create_detector

@@ -10,6 +10,7 @@ recover:    find payload → read header (no key) → open with key → check th
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -59,11 +60,16 @@ class Anonymizer:
         keep_icc: bool = False,
         quality: int = 95,
         require_faces: bool = False,
+        seed: int | None = None,
         faces: FaceOptions = FaceOptions(),
         detector_options: dict | None = None,
     ):
-        """detector_options: the detector's config keywords (``threshold`` may also be given alone);
-        faces: mask, imported boxes, preview and overlays (pipeline.options.FaceOptions)."""
+        """``seed``: derive each image's content key from (seed, its pixels) instead of at random, so
+        the same input gives the same output pixels on any machine (tests, benchmarks, comparing a
+        cluster run with a local one). Not for real use: whoever knows the seed and an original can
+        derive that image's key. ``detector_options``: the detector's config keywords (``threshold``
+        may also be given alone); ``faces``: mask, imported boxes, preview and overlays
+        (pipeline.options.FaceOptions)."""
         check_payload_mode(payload)
         if faces.preview:  # a preview writes no payload, so it needs no key
             payload, recipients = "none", []
@@ -85,6 +91,13 @@ class Anonymizer:
         self.quality = quality
         self.require_faces = require_faces
         self.faces = faces
+        self.seed = seed
+
+    def _content_key(self, pixels: np.ndarray) -> ContentKey:
+        if self.seed is None:
+            return ContentKey.generate()
+        digest = hashlib.sha256(repr((pixels.shape, str(pixels.dtype))).encode() + pixels.tobytes()).digest()
+        return ContentKey(hashlib.sha256(f"faceveil/seed/{self.seed}/".encode() + digest).digest())
 
     def anonymize_image(self, image: LoadedImage, fmt: str, faces: Sequence[Face] | None = None) -> tuple[bytes, bytes | None, FileReport]:
         """Anonymize a loaded image; returns (encoded output bytes without payload, container or None, report)."""
@@ -107,7 +120,7 @@ class Anonymizer:
                 raise NoFacesError(f"{report.input}: no face found (threshold too high?)")
             # A missed face is a privacy leak: say so loudly rather than print a quiet "0 faces".
             report.notes.append("no face found: check the output; lower --threshold if a face was missed")
-        content_key = ContentKey.generate() if self.payload != "none" else None
+        content_key = self._content_key(image.pixels) if self.payload != "none" or self.seed is not None else None
         contexts = face_contexts(faces, content_key)
         mask = self.faces.mask_for(self.method)
         frame = anonymize_frame(rgb, faces, self.method, contexts, mask=mask)
@@ -125,7 +138,7 @@ class Anonymizer:
         encoded = encode_image(pixels, fmt, quality=self.quality, metadata=image.metadata,
                                keep_metadata=self.keep_metadata, keep_icc=self.keep_icc)
         container = None
-        if content_key is not None:
+        if self.payload != "none":
             # Hash what a reader will decode. Lossless formats decode to exactly what we encoded
             # (tested in tests/io); JPEG does not, so decode it once.
             decoded = decode_image(encoded).pixels if fmt == "JPEG" else pixels
