@@ -301,3 +301,27 @@ def test_worker_runs_a_video_as_one_item_and_recovers_it_frame_exactly(tmp_path)
     assert any(not np.array_equal(a, r) for a, r in zip(anon, restored))  # the faces came back...
     original = frames(tmp_path / "src" / "clip.mp4")
     assert all(np.array_equal(o, r) for o, r in zip(original, restored))  # ...exactly (lossless output)
+
+
+def test_ray_engine_gets_the_mask_boxes_and_speed_options(tmp_path, passphrase, astronaut_png, monkeypatch):
+    """--shape/--mask-scale/--boxes/--draw-boxes/--scale/--threads reach the workers' Anonymizer settings."""
+    import faceveil.scale as scale
+    from faceveil.cli import main
+    from faceveil.faces.mask import MaskSpec
+
+    seen = {}
+
+    def fake_anonymize(src, dst, *, settings, **kw):
+        seen["settings"] = settings
+        raise KeyMaterialError("stop here")  # no Ray runtime in a unit test
+
+    monkeypatch.setattr(scale, "anonymize", fake_anonymize)
+    (tmp_path / "b.json").write_text('[{"box": [1, 2, 30, 40]}]')
+    code = main(["anonymize", str(astronaut_png.parent), "-o", str(tmp_path / "out"), "--engine", "ray", "--shape", "box",
+                 "--mask-scale", "1.5", "--boxes", str(tmp_path / "b.json"), "--draw-boxes", "--scale", "640x480",
+                 "--threads", "2"])
+    assert code == KeyMaterialError.exit_code
+    s = seen["settings"]
+    assert s.faces.mask == MaskSpec("box", 1.5) and s.faces.draw_boxes
+    assert [f.face.box for f in s.faces.boxes.by_input[None]] == [(1.0, 2.0, 30.0, 40.0)]
+    assert s.detector_options["max_side"] == 640 and s.detector_options["intra_op_threads"] == 2
