@@ -26,7 +26,7 @@ from faceveil.crypto.keys import (
     X25519Recipient,
     load_key_file,
 )
-from faceveil.errors import FaceveilError, InputError, KeyMaterialError
+from faceveil.errors import FaceveilError, InputError, KeyMaterialError, UsageError
 from faceveil.io.images import format_for_path
 from faceveil.io.suffixes import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from faceveil.pipeline.frame import face_from_dict as _face_from_dict  # noqa: F401 (old private name)
@@ -142,6 +142,16 @@ def _is_batch(items: list, inputs: list) -> bool:
     return len(items) > 1 or any(Path(i).is_dir() for i in inputs)
 
 
+def check_batch_output(output: Path | None, items: list, batch: bool) -> None:
+    """With several inputs (or a folder) ``-o`` must name a folder: refuse a name that is an existing
+    file or looks like one (an image/video suffix) instead of creating a folder called ``x.png``."""
+    if output is None or not batch or output.is_dir():
+        return
+    if output.exists() or output.suffix.lower() in IMAGE_EXTENSIONS | VIDEO_EXTENSIONS:
+        raise UsageError(f"-o {output} names a file, but there are {len(items)} inputs (or a folder): "
+                         "give a folder for the outputs")
+
+
 def plan_output(src: Path, root: Path, output: Path | None, *, batch: bool, suffix: str, fmt_ext: str | None) -> Path:
     """Where one input's output goes: the given file, a mirrored path in an output folder, or
     ``<stem><suffix><ext>`` beside the input."""
@@ -191,6 +201,7 @@ def anonymize(
     if not items:
         raise InputError("no input images found")
     batch = _is_batch(items, [inputs] if single else list(inputs))
+    check_batch_output(Path(output) if output else None, items, batch)
     fmt_ext = None if output_format is None else "." + output_format.lower().lstrip(".")
     if fmt_ext is not None:
         format_for_path(Path("x" + fmt_ext))  # validates the format name early
@@ -270,6 +281,7 @@ def recover(
     single = isinstance(inputs, (str, os.PathLike))
     items = expand_inputs([inputs] if single else list(inputs))
     batch = _is_batch(items, [inputs] if single else list(inputs))
+    check_batch_output(Path(output) if output else None, items, batch)
     fmt_ext = None if output_format is None else "." + output_format.lower().lstrip(".")
     protect = {src.resolve() for src, _ in items if src.exists()}
     reports = []

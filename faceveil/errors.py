@@ -49,6 +49,15 @@ class TamperedPixelsError(FaceveilError):
     exit_code = 8
 
 
+class UsageError(InputError):
+    """Bad command-line usage the parser cannot see: an unknown method / detector / payload mode,
+    a malformed or unknown ``-O`` option, a value of the wrong type, contradictory flags. A subclass of
+    InputError so API callers that catch InputError keep working; the CLI exits 2, like click's own
+    usage errors."""
+
+    exit_code = 2
+
+
 class LimitExceededError(InputError):
     """An input demands more work than a safety limit allows: an image with more pixels than
     ``max_pixels``, or a passphrase stanza / key file whose Argon2id cost is above the configured

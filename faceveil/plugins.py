@@ -13,11 +13,12 @@ and ``faces.detect.register_detector`` do that).
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from faceveil.errors import InputError
+from faceveil.errors import UsageError
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,7 @@ class Plugin:
     models: tuple[str, ...] = ()
     module: str | None = None
     options: str | None = None
+    kind: str = ""  # "method", "face detector"...: for messages; set by the Registry
 
     def load(self) -> Callable[..., object]:
         return _resolve(self.factory)
@@ -49,6 +51,45 @@ class Plugin:
 
         return [f.name for f in dataclasses.fields(_resolve(self.options))]
 
+    def check_options(self, options: dict) -> None:
+        """UsageError for a key the plug-in does not take (listing those it does) or, where the options
+        schema declares a plain type (int, float, bool, str), a value of another type (``-O cells=abc``).
+        Factories taking ``**options`` without a schema check their own keys."""
+        import inspect
+
+        if self.options is None and any(p.kind is p.VAR_KEYWORD for p in inspect.signature(self.load()).parameters.values()):
+            return
+        names = self.option_names()
+        for key in options:
+            if key not in names:
+                takes = ", ".join(names) if names else "no options"
+                raise UsageError(f"{self.kind_label} {self.name!r} takes no option {key!r}; it takes: {takes}")
+        if self.options is None:
+            return
+        import dataclasses
+
+        declared = {f.name: f.type if isinstance(f.type, str) else getattr(f.type, "__name__", "")
+                    for f in dataclasses.fields(_resolve(self.options))}
+        for key, value in options.items():
+            expected = _PLAIN_TYPES.get(declared.get(key, ""))
+            if expected is not None and not _is_a(value, expected):
+                raise UsageError(f"{self.kind_label} {self.name!r} option {key} must be {declared[key]}, got {value!r}")
+
+    @property
+    def kind_label(self) -> str:
+        return self.kind or "plug-in"
+
+
+_PLAIN_TYPES = {"int": int, "float": float, "bool": bool, "str": str}
+
+
+def _is_a(value: object, expected: type) -> bool:
+    if isinstance(value, bool):  # JSON true/false are bools; a bool is no number here
+        return expected is bool
+    if expected is float:
+        return isinstance(value, (int, float))
+    return isinstance(value, expected)
+
 
 def _resolve(target: str | Callable[..., object]):
     if callable(target):
@@ -62,7 +103,7 @@ class Registry:
 
     def __init__(self, kind: str, plugins: list[Plugin], unknown: str) -> None:
         self.kind = kind
-        self._plugins = {p.name: p for p in plugins}
+        self._plugins = {p.name: dataclasses.replace(p, kind=p.kind or kind) for p in plugins}
         self._unknown = unknown
 
     def __contains__(self, name: object) -> bool:
@@ -76,11 +117,11 @@ class Registry:
 
     def get(self, name: str) -> Plugin:
         if name not in self._plugins:
-            raise InputError(self._unknown.format(name=name, choices=", ".join(self.names())))
+            raise UsageError(self._unknown.format(name=name, choices=", ".join(self.names())))
         return self._plugins[name]
 
     def add(self, plugin: Plugin) -> None:
-        self._plugins[plugin.name] = plugin
+        self._plugins[plugin.name] = dataclasses.replace(plugin, kind=plugin.kind or self.kind)
 
     def create(self, name: str, **options):
         return self.get(name).load()(**options)
@@ -107,7 +148,7 @@ METHODS = Registry("method", [
 ], unknown="unknown method {name!r}; choose one of: {choices}")
 
 _DETECT = "faceveil.analysis.detectors"
-DETECTORS = Registry("detector", [
+DETECTORS = Registry("face detector", [
     Plugin("centerface", "faceveil.faces.detect:_centerface_factory", "CenterFace (5 landmarks; default)",
            models=("centerface",), module="faceveil.faces.detect", options="faceveil.faces.detect:DetectorConfig"),
     Plugin("dlib-hog", f"{_DETECT}:_dlib_hog", "dlib HOG (boxes only)", module="faceveil.analysis.dlib_models"),

@@ -21,7 +21,7 @@ from faceveil.crypto.envelope import ContentKey
 from faceveil.errors import FaceveilError, InputError, KeyMaterialError, NoFacesError, PayloadMissingError
 from faceveil.faces.detect import create_detector
 from faceveil.faces.types import Face
-from faceveil.io.atomic import PRIVATE_MODE, atomic_write_bytes
+from faceveil.io.atomic import PRIVATE_MODE, atomic_write_bytes, atomic_write_files
 from faceveil.io.carriers import embed_payload, sidecar_path
 from faceveil.io.images import METADATA_FIELDS, ImageMetadata, LoadedImage, decode_image, encode_image, format_for_path, load_image, merge_rgb
 from faceveil.methods.base import PixelRecoverableMethod, create_method
@@ -129,6 +129,7 @@ class Anonymizer:
         fmt = format_for_path(dst)
         encoded, container, report = self.anonymize_image(image, fmt)
         report.input, report.output = src, dst
+        files: list[tuple[Path, bytes]] = []
         if container is not None:
             embed, side, note = photo_places(self.payload, fmt)
             if note:
@@ -137,9 +138,12 @@ class Anonymizer:
                 encoded = embed_payload(encoded, container)
                 report.payload.append("embedded")
             if side:
-                atomic_write_bytes(sidecar_path(dst), container, overwrite=overwrite, protect=protect)
+                files.append((sidecar_path(dst), container))
                 report.payload.append(str(sidecar_path(dst)))
-        atomic_write_bytes(dst, encoded, overwrite=overwrite, protect=protect)
+        # Sidecar and image are one unit: the image is renamed into place last, so an interrupted run
+        # leaves at most a sidecar without its image, which the next run may replace.
+        orphan = [sidecar_path(dst)] if not dst.exists() and not dst.is_symlink() else []
+        atomic_write_files([*files, (dst, encoded)], overwrite=overwrite, protect=protect, replaceable=orphan)
         return report
 
 

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO, Literal
 
-from faceveil.errors import InputError, PayloadMissingError
+from faceveil.errors import PayloadMissingError, UsageError
 from faceveil.io.carriers import extract_payload, sidecar_path, supports_embedding
 
 PayloadMode = Literal["embedded", "sidecar", "both", "none"]
@@ -34,7 +34,7 @@ MAX_ATTACHMENT_BYTES = 256 * 2**20
 
 def check_payload_mode(mode: str, flag: str = "--payload") -> PayloadMode:
     if mode not in PAYLOAD_MODES:
-        raise InputError(f"{flag} must be one of {', '.join(PAYLOAD_MODES)}, got {mode!r}")
+        raise UsageError(f"{flag} must be one of {', '.join(PAYLOAD_MODES)}, got {mode!r}")
     return mode  # type: ignore[return-value]
 
 
