@@ -181,7 +181,7 @@ def frame_signatures(rgb: np.ndarray, rects: Sequence[tuple[int, int, int, int]]
 def signature_mismatch(rgb: np.ndarray, signatures: Sequence[RegionSignature], tolerance: BindingTolerance) -> str | None:
     """None if the decoded frame ``rgb`` matches every signature within ``tolerance``, else what differs."""
     height, width = rgb.shape[:2]
-    for i, sig in enumerate(signatures):
+    for sig in signatures:
         if sig.x + sig.w > width or sig.y + sig.h > height:
             return f"rectangle {sig.w}x{sig.h} at ({sig.x}, {sig.y}) is outside the frame"
         grid = max(sig.cells.shape[:2])
@@ -189,7 +189,8 @@ def signature_mismatch(rgb: np.ndarray, signatures: Sequence[RegionSignature], t
         if now.shape != sig.cells.shape:
             return "signature grid differs"
         diff = np.abs(now.astype(np.int16) - sig.cells.astype(np.int16))
-        what = "the frame" if i == 0 else f"the face rectangle at ({sig.x}, {sig.y})"
+        whole = (sig.x, sig.y, sig.w, sig.h) == (0, 0, width, height)
+        what = "the frame" if whole else f"the face rectangle at ({sig.x}, {sig.y})"
         if diff.mean() > tolerance.mean or diff.max() > tolerance.cell:
             return (f"{what} differs from the anonymized pixels the payload was made for (mean {diff.mean():.1f}, "
                     f"max {int(diff.max())} levels; tolerance {tolerance.mean:g} / {tolerance.cell})")
