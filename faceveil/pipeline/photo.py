@@ -23,7 +23,7 @@ from faceveil.faces.detect import create_detector
 from faceveil.faces.types import Face
 from faceveil.io.atomic import PRIVATE_MODE, atomic_write_bytes, atomic_write_files
 from faceveil.io.carriers import embed_payload, sidecar_path
-from faceveil.io.images import METADATA_FIELDS, ImageMetadata, LoadedImage, decode_image, encode_image, format_for_path, load_image, merge_rgb
+from faceveil.io.images import DEFAULT_MAX_PIXELS, METADATA_FIELDS, ImageMetadata, LoadedImage, decode_image, encode_image, format_for_path, load_image, merge_rgb
 from faceveil.methods.base import PixelRecoverableMethod, create_method
 from faceveil.pipeline.frame import (
     anonymize_frame,
@@ -57,6 +57,7 @@ class Anonymizer:
         keep_icc: bool = False,
         quality: int = 95,
         require_faces: bool = False,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
     ):
         check_payload_mode(payload)
         if payload != "none" and not recipients:
@@ -76,6 +77,7 @@ class Anonymizer:
         self.keep_icc = keep_icc
         self.quality = quality
         self.require_faces = require_faces
+        self.max_pixels = max_pixels
 
     def anonymize_image(self, image: LoadedImage, fmt: str, faces: Sequence[Face] | None = None) -> tuple[bytes, bytes | None, FileReport]:
         """Anonymize a loaded image; returns (encoded output bytes without payload, container or None, report)."""
@@ -125,7 +127,7 @@ class Anonymizer:
         return encoded, container, report
 
     def process_file(self, src: Path, dst: Path, *, overwrite: bool = False, protect: Iterable[Path] = ()) -> FileReport:
-        image = load_image(src)
+        image = load_image(src, max_pixels=self.max_pixels)
         fmt = format_for_path(dst)
         encoded, container, report = self.anonymize_image(image, fmt)
         report.input, report.output = src, dst
@@ -150,13 +152,14 @@ class Anonymizer:
 def recover_image(
     data: bytes, identities: Sequence, *, name: str = "<bytes>", path: Path | None = None,
     payload_file: Path | None = None, from_pixels: bool = False, method_options: dict | None = None,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> tuple[np.ndarray, ImageMetadata, ContainerInfo, FileReport]:
     """Recover the original pixels of an anonymized image (bytes). Returns (pixels, original metadata,
     container info, report). ``method_options`` (from-pixels only) add to / override the method
     parameters recorded at anonymization, e.g. ``weights`` when non-default weights were used.
     Raises WrongKeyError / TamperedPayloadError / TamperedPixelsError / PayloadCorruptError /
     PayloadMissingError."""
-    image = decode_image(data, name=name)
+    image = decode_image(data, name=name, max_pixels=max_pixels)
     blob, where = find_photo_payload(path or Path(name), data, payload_file)
     opened = open_container(blob, identities)  # checksum first, then key, then authenticated body
     info = opened.info
@@ -184,14 +187,15 @@ def recover_image(
 
 def recover_photo_file(src: Path, dst: Path, identities: Sequence, *, payload_file: Path | None = None,
                        from_pixels: bool = False, method_options: dict | None = None, keep_metadata: bool = True,
-                       overwrite: bool = False, protect: Iterable[Path] = ()) -> FileReport:
+                       overwrite: bool = False, protect: Iterable[Path] = (),
+                       max_pixels: int = DEFAULT_MAX_PIXELS) -> FileReport:
     """``faceveil recover`` on one image file."""
     if not src.exists():
         raise InputError(f"{src}: no such file")
     data = src.read_bytes()
     pixels, meta, _info, report = recover_image(
         data, identities, name=str(src), path=src, payload_file=payload_file, from_pixels=from_pixels,
-        method_options=method_options,
+        method_options=method_options, max_pixels=max_pixels,
     )
     encoded = encode_image(pixels, format_for_path(dst), metadata=meta, keep_metadata=keep_metadata,
                            keep_icc=keep_metadata, restore_original=keep_metadata, quality=100)
@@ -202,10 +206,13 @@ def recover_photo_file(src: Path, dst: Path, identities: Sequence, *, payload_fi
     return report
 
 
-def inspect_photo_file(p: Path, payload_file: Path | None = None) -> dict:
-    """What an image carries, readable without a key (see ``faceveil.api.inspect``)."""
+def inspect_photo_file(p: Path, payload_file: Path | None = None, *, identities: Sequence | None = None,
+                       max_pixels: int = DEFAULT_MAX_PIXELS) -> dict:
+    """What an image carries (see ``faceveil.api.inspect``). Without ``identities`` nothing is
+    authenticated (``verified`` False: anyone can write a header); with them the payload is opened and
+    the pixels checked, raising what ``recover`` would raise."""
     data = p.read_bytes()
-    image = decode_image(data, name=str(p))
+    image = decode_image(data, name=str(p), max_pixels=max_pixels)
     result: dict = {"file": str(p), "format": image.format, "size": [image.pixels.shape[1], image.pixels.shape[0]],
                     "channels": image.pixels.shape[2]}
     try:
@@ -213,12 +220,16 @@ def inspect_photo_file(p: Path, payload_file: Path | None = None) -> dict:
     except PayloadMissingError:
         return result | {"payload": None}
     info = read_info(blob)
+    if identities is not None:
+        info = open_container(blob, identities).info  # WrongKey / Tampered* like recover
+        verify_pixels(info, image.pixels)
     try:
         verify_pixels(info, image.pixels)
         pixels_ok = True
     except FaceveilError:
         pixels_ok = False
     return result | {
+        "verified": identities is not None,
         "payload": where,
         "payload_bytes": len(blob),
         "format_version": info.version,
