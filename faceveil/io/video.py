@@ -27,7 +27,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from faceveil.errors import InputError
+from faceveil.errors import InputError, UsageError
 
 log = logging.getLogger(__name__)
 
@@ -344,9 +344,9 @@ def _choose_codec(fmt: str, options: EncodeOptions, width: int, height: int) -> 
     try:
         encoder = av.codec.Codec(codec, "w")
     except (av.error.FFmpegError, ValueError):
-        raise InputError(f"unknown video encoder {codec!r}") from None
+        raise UsageError(f"unknown video encoder {codec!r}") from None
     if encoder.type != "video":
-        raise InputError(f"{codec!r} is not a video encoder")
+        raise UsageError(f"{codec!r} is not a video encoder")
     supported = [f.name for f in (encoder.video_formats or [])]
     opts: dict[str, str] = {}
     if codec in ("libx264", "libx265"):
@@ -434,6 +434,12 @@ class VideoWriter:
         if info.rotation:
             stream.set_display_rotation(info.rotation)
         stream.thread_type = "AUTO"
+        try:  # open the encoder now: a hardware encoder without its device fails here, before any work
+            stream.codec_context.open()
+        except (av.error.FFmpegError, ValueError) as exc:
+            hint = " (hardware encoders need their GPU and driver; use libx264 / libx265 / libvpx-vp9)" if any(
+                h in choice.codec for h in ("nvenc", "qsv", "vaapi", "amf", "videotoolbox", "v4l2m2m")) else ""
+            raise InputError(f"cannot start the {choice.codec!r} encoder: {_ffmpeg_reason(exc)}{hint}") from None
         return stream
 
     def _open_audio(self, source: Path, fmt: str) -> None:
