@@ -82,32 +82,33 @@ class _Progress:
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
-
-
-class Interrupted(KeyboardInterrupt):
-    """Ctrl-C or SIGTERM in the middle of a batch; carries the files that were finished."""
-
-    def __init__(self, finished: list[str], signal_name: str = "interrupted"):
-        super().__init__(signal_name)
-        self.finished = finished
-        self.signal_name = signal_name
+            self.bar = None
 
 
 class _Terminated(KeyboardInterrupt):
     """SIGTERM, raised in the main thread so every ``finally`` (video scratch folders) runs."""
 
 
+_terminated = False  # set by the SIGTERM handler: exit 143 instead of Ctrl-C's 130
+
+
 def _on_sigterm(signum, frame) -> None:
+    global _terminated
+    _terminated = True
     raise _Terminated()
 
 
-def _run_batch(total_inputs: list[Path], as_json: bool, run):
-    """Run ``run(progress)``; Ctrl-C / SIGTERM become :class:`Interrupted` listing the finished files."""
-    progress = _Progress(_count_inputs(total_inputs), enabled=not as_json)
+def _run_batch(inputs: list[Path], as_json: bool, run):
+    """``run(progress)``; on Ctrl-C / SIGTERM print which files were finished and exit 130 / 143
+    (typer would otherwise turn the interrupt into a silent exit 130)."""
+    progress = _Progress(_count_inputs(inputs), enabled=not as_json)
     try:
         return run(progress)
-    except KeyboardInterrupt as exc:
-        raise Interrupted(progress.finished, "terminated" if isinstance(exc, _Terminated) else "interrupted") from None
+    except KeyboardInterrupt:
+        progress.close()
+        what, code = ("terminated", 143) if _terminated else ("interrupted", 130)
+        _err(f"{what}; finished: {', '.join(progress.finished) if progress.finished else 'no file'}")
+        raise typer.Exit(code) from None
     finally:
         progress.close()
 
@@ -387,12 +388,11 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: turns every FaceveilError into one line on stderr and its exit code."""
     import signal
 
+    global _terminated
+    _terminated = False
     previous = signal.signal(signal.SIGTERM, _on_sigterm) if _main_thread() else None
     try:
         result = app(args=argv, prog_name="faceveil", standalone_mode=False)
-    except Interrupted as exc:
-        _err(f"{exc.signal_name}; finished: {', '.join(exc.finished) if exc.finished else 'no file'}")
-        return 143 if exc.signal_name == "terminated" else 130
     except click.exceptions.Abort:
         _err("aborted")
         return 130
@@ -419,7 +419,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
-    return result if isinstance(result, int) else 0
+    result = result if isinstance(result, int) else 0
+    return 143 if result == 130 and _terminated else result
 
 
 def _main_thread() -> bool:

@@ -218,6 +218,8 @@ def inspect_photo_file(p: Path, payload_file: Path | None = None, *, identities:
     try:
         blob, where = find_photo_payload(p, data, payload_file)
     except PayloadMissingError:
+        if payload_file is not None:  # the file the user named is missing or unreadable: an error, not "none"
+            raise
         return result | {"payload": None}
     info = read_info(blob)
     if identities is not None:

@@ -369,6 +369,8 @@ def inspect_video_file(path: Path, payload_file: Path | None = None, *, check_pi
             header, _ = read_video_header(stream)
             size = stream.seek(0, io.SEEK_END)
     except PayloadMissingError:
+        if payload_file is not None:
+            raise
         return result | {"payload": None}
     video = header.extra.get("video", {})
     pixels_ok = None
