@@ -40,8 +40,14 @@ def test_untouched_lossy_video_verifies_and_recovers(lossy_pair, identity, tmp_p
     recover_video(a, tmp_path / "back.mkv", [identity])
 
 
-def test_payload_of_another_lossy_video_is_refused(lossy_pair, identity, tmp_path):
+@pytest.mark.parametrize("tag", ["kept", "stripped"])
+def test_payload_of_another_lossy_video_is_refused(lossy_pair, identity, tmp_path, monkeypatch, tag):
+    """Refused by the stream-id tag, and without it (a remux can drop tags) by timestamps/signatures."""
     a, b = lossy_pair
+    if tag == "stripped":
+        import faceveil.pipeline.video as video_module
+
+        monkeypatch.setattr(video_module, "container_tag", lambda path, key: None)
     with pytest.raises(TamperedPixelsError, match="not the video"):
         recover_video(a, tmp_path / "x.mkv", [identity], payload_file=sidecar_path(b))
     assert not (tmp_path / "x.mkv").exists()
@@ -72,3 +78,18 @@ def test_signature_tolerance_admits_coding_noise_and_refuses_edits(astronaut):
     edited[70:130, 130:190] = 128  # a patch over part of the rectangle
     assert signature_mismatch(edited, sigs, BINDING) is not None
     assert "face rectangle" in signature_mismatch(edited, sigs[1:], BINDING)  # the rectangle alone sees it too
+
+
+def test_video_names_its_payload_stream(lossy_pair, identity, tmp_path):
+    """The anonymized video carries the payload's authenticated stream id as a container tag: a swapped
+    payload is refused before any frame is decoded, with a message that says so."""
+    from faceveil.io.video import container_tag
+    from faceveil.pipeline.placement import video_payload_source
+    from faceveil.pipeline.video_payload import STREAM_TAG, read_video_header
+
+    a, b = lossy_pair
+    with video_payload_source(a, None) as (stream, _):
+        header, _ = read_video_header(stream)
+    assert container_tag(a, STREAM_TAG) == header.extra["video"]["stream_id"]
+    with pytest.raises(TamperedPixelsError, match="names payload stream"):
+        verify_video_file(a, [identity], sidecar_path(b))

@@ -396,7 +396,9 @@ class VideoWriter:
         *,
         audio_source: str | os.PathLike | None = None,
         container_format: str | None = None,
+        tags: dict[str, str] | None = None,
     ) -> None:
+        """``tags``: container-level metadata to write (e.g. the payload's stream id, see :func:`container_tag`)."""
         self.path = Path(path)
         self.info = info
         self.span = span
@@ -405,7 +407,11 @@ class VideoWriter:
         fmt = container_format or output_format(self.path)
         self.choice = _choose_codec(fmt, options, info.width, info.height)
         self._offset_pts = int(round(Fraction(span.offset) / info.time_base)) if span.offset else 0
-        self._container = av.open(str(self.path), mode="w", format=fmt)
+        # MP4/MOV keep custom tags only when asked to (use_metadata_tags); Matroska always does
+        open_options = {"movflags": "use_metadata_tags"} if tags and fmt in ("mp4", "mov") else {}
+        self._container = av.open(str(self.path), mode="w", format=fmt, options=open_options)
+        for key, value in (tags or {}).items():
+            self._container.metadata[key] = value
         try:
             self._video = self._add_video_stream()
             self._audio_pairs = []
@@ -603,6 +609,15 @@ def _container_accepts(container, fmt: str, codec: str) -> bool:
     return codec in container.supported_codecs
 
 
+def container_tag(path: str | os.PathLike, key: str) -> str | None:
+    """A container-level metadata tag (case-insensitive: Matroska upper-cases tag names), or None."""
+    try:
+        with av.open(str(path), mode="r", metadata_errors="replace") as container:
+            return next((v for k, v in container.metadata.items() if k.lower() == key.lower()), None)
+    except av.error.FFmpegError as exc:
+        raise InputError(f"{path}: not a readable video ({_ffmpeg_reason(exc)})") from None
+
+
 def remux_with_attachments(src: str | os.PathLike, dst: str | os.PathLike, attachments: dict[str, bytes]) -> None:
     """Copy every stream of Matroska file ``src`` into ``dst`` unchanged, adding file attachments.
 
@@ -610,6 +625,9 @@ def remux_with_attachments(src: str | os.PathLike, dst: str | os.PathLike, attac
     known after the last frame. Packets are copied one at a time (bounded memory).
     """
     with av.open(str(src), mode="r") as inp, av.open(str(dst), mode="w", format="matroska") as out:
+        for key, value in inp.metadata.items():  # container tags (the payload's stream id) survive the remux
+            if key.lower() != "encoder":
+                out.metadata[key] = value
         mapping = {}
         for stream in inp.streams:
             if stream.type in ("video", "audio", "subtitle"):

@@ -46,6 +46,7 @@ from faceveil.io.video import (
     VideoFrame,
     VideoInfo,
     VideoWriter,
+    container_tag,
     from_display,
     iter_frames,
     output_format,
@@ -57,6 +58,7 @@ from faceveil.pipeline.frame import restore_regions
 from faceveil.pipeline.placement import DEFAULT_PAYLOAD, PayloadMode, check_payload_mode, video_payload_source, video_places
 from faceveil.pipeline.report import ProgressCallback, TrackSummary, VideoProgress, VideoReport, file_report
 from faceveil.pipeline.video_payload import (
+    STREAM_TAG,
     BindingTolerance,
     FrameRecord,
     VideoPayloadWriter,
@@ -181,7 +183,9 @@ def anonymize_video(
         if content_key is not None:
             chunk_frames = max(1, min(240, int(round(float(info.fps) * options.chunk_seconds))))
             payload_writer = VideoPayloadWriter(scratch.path("chunks.bin"), content_key, chunk_frames)
-        with VideoWriter(video_tmp, info, options.encode, options.span, container_format=output_format(dst)) as writer:
+        # the video names its payload: a tag with the payload's (authenticated) stream id
+        tags = {STREAM_TAG: payload_writer.stream_id.hex()} if payload_writer is not None else None
+        with VideoWriter(video_tmp, info, options.encode, options.span, container_format=output_format(dst), tags=tags) as writer:
             sink = FrameSink(method_obj, content_key, writer, payload_writer, info.rotation, report, options.batch_frames)
             if progress is not None:
                 sink.on_frame = lambda: progress(VideoProgress(report.frames, total, time.perf_counter() - t_start))
@@ -302,6 +306,10 @@ def verified_frames(src: Path, info: VideoInfo, stream: dict, records: Iterator[
     timestamp or the signatures of its anonymized pixels differ beyond the payload's tolerance: another
     video, or an edited and re-encoded one. Ends with the payload's own chunk-count/hash check."""
     expected = int(stream.get("frames", 0))
+    tag = container_tag(src, STREAM_TAG)
+    if tag is not None and tag != stream.get("stream_id"):  # absent when a remux dropped it: the checks below still bind
+        raise TamperedPixelsError(f"{src}: the video names payload stream {tag[:16]}, but this payload is stream "
+                                  f"{str(stream.get('stream_id'))[:16]}; not the video it was made for")
     binding = stream.get("binding")
     tolerance = BindingTolerance.from_dict(binding.get("tolerance", {})) if isinstance(binding, dict) else None
     period_us = 1e6 / float(info.fps) if info.fps else 0.0

@@ -116,6 +116,7 @@ class FrameRecord:
 
 # --------------------------------------------------------------------------------------------- binding
 
+STREAM_TAG = "faceveil_stream_id"  # container tag by which an anonymized video names its payload's stream id
 FLAG_DIGEST = 1
 FLAG_BINDING = 2
 _BINDING = struct.Struct(">qH")  # time_us, number of signatures
