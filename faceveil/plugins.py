@@ -13,7 +13,6 @@ and ``faces.detect.register_detector`` do that).
 
 from __future__ import annotations
 
-import dataclasses
 import importlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -34,7 +33,6 @@ class Plugin:
     models: tuple[str, ...] = ()
     module: str | None = None
     options: str | None = None
-    kind: str = ""  # "method", "face detector"...: for messages; set by the Registry
 
     def load(self) -> Callable[..., object]:
         return _resolve(self.factory)
@@ -51,19 +49,22 @@ class Plugin:
 
         return [f.name for f in dataclasses.fields(_resolve(self.options))]
 
-    def check_options(self, options: dict) -> None:
+    def check_options(self, options: dict, kind: str = "plug-in") -> None:
         """UsageError for a key the plug-in does not take (listing those it does) or, where the options
         schema declares a plain type (int, float, bool, str), a value of another type (``-O cells=abc``).
         Factories taking ``**options`` without a schema check their own keys."""
         import inspect
 
-        if self.options is None and any(p.kind is p.VAR_KEYWORD for p in inspect.signature(self.load()).parameters.values()):
+        params = inspect.signature(self.load()).parameters.values()
+        if self.options is None and any(p.kind is p.VAR_KEYWORD for p in params):
             return
         names = self.option_names()
+        # the factory's own keywords (e.g. a ``config`` object) are accepted too, but not advertised
+        accepted = set(names) | {p.name for p in params if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
         for key in options:
-            if key not in names:
+            if key not in accepted:
                 takes = ", ".join(names) if names else "no options"
-                raise UsageError(f"{self.kind_label} {self.name!r} takes no option {key!r}; it takes: {takes}")
+                raise UsageError(f"{kind} {self.name!r} takes no option {key!r}; it takes: {takes}")
         if self.options is None:
             return
         import dataclasses
@@ -73,11 +74,7 @@ class Plugin:
         for key, value in options.items():
             expected = _PLAIN_TYPES.get(declared.get(key, ""))
             if expected is not None and not _is_a(value, expected):
-                raise UsageError(f"{self.kind_label} {self.name!r} option {key} must be {declared[key]}, got {value!r}")
-
-    @property
-    def kind_label(self) -> str:
-        return self.kind or "plug-in"
+                raise UsageError(f"{kind} {self.name!r} option {key} must be {declared[key]}, got {value!r}")
 
 
 _PLAIN_TYPES = {"int": int, "float": float, "bool": bool, "str": str}
@@ -103,7 +100,7 @@ class Registry:
 
     def __init__(self, kind: str, plugins: list[Plugin], unknown: str) -> None:
         self.kind = kind
-        self._plugins = {p.name: dataclasses.replace(p, kind=p.kind or kind) for p in plugins}
+        self._plugins = {p.name: p for p in plugins}
         self._unknown = unknown
 
     def __contains__(self, name: object) -> bool:
@@ -121,7 +118,11 @@ class Registry:
         return self._plugins[name]
 
     def add(self, plugin: Plugin) -> None:
-        self._plugins[plugin.name] = dataclasses.replace(plugin, kind=plugin.kind or self.kind)
+        self._plugins[plugin.name] = plugin
+
+    def check_options(self, name: str, options: dict) -> None:
+        """UsageError for options the plug-in does not take (see :meth:`Plugin.check_options`)."""
+        self.get(name).check_options(options, self.kind)
 
     def create(self, name: str, **options):
         return self.get(name).load()(**options)

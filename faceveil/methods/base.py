@@ -97,7 +97,7 @@ def create_method(name: str, **options) -> AnonymizationMethod:
 
     if name not in METHODS:
         raise UsageError(f"unknown method {name!r}; choose one of: {', '.join(available_methods())}")
-    METHODS.get(name).check_options(options)  # unknown key / wrong type -> UsageError listing the keys it takes
+    METHODS.check_options(name, options)  # unknown key / wrong type -> UsageError listing the keys it takes
     return METHODS.create(name, **options)
 
 
