@@ -212,7 +212,10 @@ def anonymize(
     check_batch_output(Path(output) if output else None, items, batch)
     fmt_ext = None if output_format is None else "." + output_format.lower().lstrip(".")
     if fmt_ext is not None:
-        format_for_path(Path("x" + fmt_ext))  # validates the format name early
+        try:
+            format_for_path(Path("x" + fmt_ext))  # validates the format name early
+        except InputError as exc:
+            raise UsageError(f"--format {output_format!r}: {exc}".replace("x" + fmt_ext + ": ", "")) from None
     anonymizer = Anonymizer(
         method=method, method_options=method_options, detector=detector, threshold=threshold,
         recipients=make_recipients(passphrase, recipients, argon2_params) if payload != "none" else [],
@@ -301,7 +304,7 @@ def recover(
     ``from_pixels`` (e.g. ``{"weights": path}``; see ``recover_image``). ``kdf_limits``: the Argon2id
     cost ceiling (raise it only for files you trust); ``max_pixels``: the decode limit."""
     if method_options and not from_pixels:
-        raise InputError("method options (-O) only apply to --from-pixels recovery; the exact payload needs none")
+        raise UsageError("method options (-O) only apply to --from-pixels recovery; the exact payload needs none")
     if identities is None:  # ready-made identities (the CLI's, from make_identities) skip the key flags
         identities = make_identities(passphrase, private_keys, key_passphrase, limits=kdf_limits)
     single = isinstance(inputs, (str, os.PathLike))

@@ -93,3 +93,16 @@ def test_video_names_its_payload_stream(lossy_pair, identity, tmp_path):
     assert container_tag(a, STREAM_TAG) == header.extra["video"]["stream_id"]
     with pytest.raises(TamperedPixelsError, match="names payload stream"):
         verify_video_file(a, [identity], sidecar_path(b))
+
+
+def test_inspect_verify_on_a_video(lossy_pair, identity):
+    """Issue 12 #5 for videos: plain inspect is unverified; with identities every frame is checked."""
+    from faceveil import api
+
+    a, b = lossy_pair
+    plain = api.inspect(a)
+    assert plain["verified"] is False and plain["pixels_match_payload"] is None  # lossy: nothing checkable without a key
+    keyed = api.inspect(a, identities=[identity])
+    assert keyed["verified"] is True and keyed["frames_checked"] == plain["regions"]
+    with pytest.raises(TamperedPixelsError):
+        api.inspect(a, sidecar_path(b), identities=[identity])

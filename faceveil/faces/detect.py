@@ -84,7 +84,7 @@ class DetectorConfig:
 
     def __post_init__(self) -> None:
         if not 0.0 < self.threshold < 1.0:
-            raise InputError(f"detector threshold must be in (0, 1), got {self.threshold}")
+            raise UsageError(f"detector threshold must be in (0, 1), got {self.threshold}")
         if not 0.0 < self.nms_iou <= 1.0:
             raise InputError(f"detector nms_iou must be in (0, 1], got {self.nms_iou}")
         if self.max_side is not None and self.max_side < _INPUT_MULTIPLE:

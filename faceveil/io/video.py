@@ -56,9 +56,9 @@ class TimeSpan:
 
     def __post_init__(self) -> None:
         if self.start is not None and self.start < 0:
-            raise InputError(f"--start must be >= 0 seconds, got {self.start}")
+            raise UsageError(f"--start must be >= 0 seconds, got {self.start}")
         if self.start is not None and self.end is not None and self.end <= self.start:
-            raise InputError(f"--end ({self.end}) must be after --start ({self.start})")
+            raise UsageError(f"--end ({self.end}) must be after --start ({self.start})")
 
     @property
     def offset(self) -> float:
@@ -138,7 +138,7 @@ class EncodeOptions:
 
     def __post_init__(self) -> None:
         if self.crf is not None and not 0 <= self.crf <= 63:
-            raise InputError(f"--crf must be between 0 and 63, got {self.crf}")
+            raise UsageError(f"--crf must be between 0 and 63, got {self.crf}")
 
 
 # --------------------------------------------------------------------------------------------- reading

@@ -98,7 +98,12 @@ def create_method(name: str, **options) -> AnonymizationMethod:
     if name not in METHODS:
         raise UsageError(f"unknown method {name!r}; choose one of: {', '.join(available_methods())}")
     METHODS.check_options(name, options)  # unknown key / wrong type -> UsageError listing the keys it takes
-    return METHODS.create(name, **options)
+    try:
+        return METHODS.create(name, **options)
+    except TypeError as exc:  # a **options factory (no schema) refusing a keyword
+        if "keyword argument" in str(exc):
+            raise UsageError(f"method {name!r} does not take that option: {exc}") from None
+        raise
 
 
 def parse_method_options(pairs: Sequence[str]) -> dict:

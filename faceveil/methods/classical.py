@@ -218,6 +218,10 @@ def _config_from(config_type: type[ConfigT], config: ConfigT | None, options: di
     options = {k: tuple(v) if isinstance(v, list) else v for k, v in options.items()}
     try:
         return config_type(**options)
+    except UsageError:
+        raise
+    except InputError as exc:  # an option value out of range (-O cells=1): usage, like a wrong type
+        raise UsageError(str(exc)) from None
     except (TypeError, ValueError) as exc:  # unknown key, or a value of the wrong type (cells=abc)
         raise UsageError(f"invalid option for {config_type.__name__}: {exc}") from None
 

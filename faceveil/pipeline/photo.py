@@ -18,7 +18,7 @@ import numpy as np
 
 from faceveil.crypto.container import ContainerInfo, open_container, read_info, seal, verify_pixels
 from faceveil.crypto.envelope import ContentKey
-from faceveil.errors import FaceveilError, InputError, KeyMaterialError, NoFacesError, PayloadMissingError
+from faceveil.errors import FaceveilError, InputError, KeyMaterialError, NoFacesError, PayloadMissingError, UsageError
 from faceveil.faces.detect import create_detector
 from faceveil.faces.types import Face
 from faceveil.io.atomic import PRIVATE_MODE, atomic_write_bytes, atomic_write_files
@@ -66,7 +66,7 @@ class Anonymizer:
                 "FACEVEIL_PASSPHRASE) or --recipient PUBLIC_KEY, or use --payload none (irreversible)"
             )
         if not 1 <= quality <= 100:
-            raise InputError(f"--quality must be in 1..100, got {quality}")
+            raise UsageError(f"--quality must be in 1..100, got {quality}")
         self.method = create_method(method, **(method_options or {}))
         self.method.check_can_anonymize()
         det_config = {} if threshold is None else {"threshold": threshold}
