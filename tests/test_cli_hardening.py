@@ -241,6 +241,18 @@ def test_image_and_sidecar_are_written_as_a_pair(tmp_path, astronaut_png, passph
     assert run("anonymize", astronaut_png, "-o", out, "--payload", "both") == OutputExistsError.exit_code
 
 
+def test_leftover_video_sidecar_is_replaced(tmp_path, passphrase):
+    from faceveil.testing import write_synthetic_clip
+
+    clip = write_synthetic_clip(tmp_path / "c.mp4", seconds=0.2)
+    out = tmp_path / "o.mp4"
+    sidecar_path(out).write_bytes(b"stale")  # an interrupted run's sidecar; its video never appeared
+    assert run("anonymize", clip.path, "-o", out) == 0
+    assert sidecar_path(out).read_bytes() != b"stale"
+    assert run("recover", out, "-o", tmp_path / "back.mkv") == 0
+    assert run("anonymize", clip.path, "-o", out) == OutputExistsError.exit_code  # now it belongs to a video
+
+
 # ------------------------------------------------------------------ #9 interrupts
 
 

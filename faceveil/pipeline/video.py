@@ -164,7 +164,10 @@ def anonymize_video(
     t_start = time.perf_counter()
     info = probe_video(src)
     _check_destination(src, dst, overwrite, protect)
-    if video_places(options.payload, dst)[1] and sidecar_path(dst).exists() and not overwrite:
+    # a sidecar whose video is missing is a leftover of an interrupted run (the video is moved into place
+    # last): it is replaced; beside an existing video it is protected like any output
+    orphan_sidecar = sidecar_path(dst).exists() and not dst.exists()
+    if video_places(options.payload, dst)[1] and sidecar_path(dst).exists() and not overwrite and not orphan_sidecar:
         raise OutputExistsError(f"{sidecar_path(dst)} already exists; refusing to overwrite it (use --overwrite)")
     if options.payload != "none" and not recipients:
         raise KeyMaterialError("no key for the recovery payload: give a passphrase or a recipient, or use payload none")
@@ -223,7 +226,8 @@ def anonymize_video(
             atomic_move(video_tmp, dst, overwrite=overwrite, protect=[src, *protect])
         else:
             t = time.perf_counter()
-            store_payload(payload_writer, video_tmp, dst, scratch, report, info, method_obj, recipients, options, overwrite, frame_shape)
+            store_payload(payload_writer, video_tmp, dst, scratch, report, info, method_obj, recipients, options, overwrite,
+                          frame_shape, replace_sidecar=orphan_sidecar)
             sink.timings["payload"] += time.perf_counter() - t
         report.timings = {**sink.timings, "total": time.perf_counter() - t_start}
         return report

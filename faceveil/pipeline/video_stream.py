@@ -114,7 +114,9 @@ def frame_record(index: int, upright: np.ndarray, result, *, lossless: bool, tim
 
 def store_payload(writer: VideoPayloadWriter, video_tmp: Path, dst: Path, scratch: Scratch, report: VideoReport,
                    info: VideoInfo, method: AnonymizationMethod, recipients, options, overwrite: bool,
-                   frame_shape: tuple[int, int, int]) -> None:
+                   frame_shape: tuple[int, int, int], *, replace_sidecar: bool = False) -> None:
+    """Seal the payload, then move it into place: sidecar first, the video last (so an interruption never
+    leaves a video without its payload). ``replace_sidecar``: an orphaned sidecar (its video missing) may go."""
     payload_path = scratch.path("payload.fvv")
     with open(payload_path, "wb") as out:
         report.payload_bytes = writer.finish(
@@ -148,6 +150,6 @@ def store_payload(writer: VideoPayloadWriter, video_tmp: Path, dst: Path, scratc
         report.payload.append("embedded")
     if sidecar:
         side = sidecar_path(dst)
-        atomic_move(payload_path, side, overwrite=overwrite)  # refuses a sidecar that appeared meanwhile
+        atomic_move(payload_path, side, overwrite=overwrite or replace_sidecar)  # refuses a sidecar that appeared meanwhile
         report.payload.append(str(side))
     atomic_move(video_tmp, dst, overwrite=overwrite)
