@@ -20,7 +20,6 @@ import click
 import typer
 
 from faceveil.errors import FaceveilError, InputError, KeyMaterialError, UsageError
-from faceveil.io.images import DEFAULT_MAX_PIXELS
 from faceveil.plugins import DEFAULT_DETECTOR, DEFAULT_METHOD, DETECTORS, METHODS, TRAIN_COMMANDS
 
 PASSPHRASE_ENV = "FACEVEIL_PASSPHRASE"
@@ -160,7 +159,7 @@ def anonymize(
     require_faces: Annotated[bool, typer.Option("--require-faces", help="Fail a file in which no face is found.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing output files (inputs are never overwritten).")] = False,
     force: Annotated[bool, typer.Option("--force", help="Also anonymize files that already carry a faceveil payload (skipped by default: they are outputs of an earlier run).")] = False,
-    max_pixels: Annotated[int, typer.Option("--max-pixels", help="Refuse images with more pixels than this (exit 13); raise only for files you trust.", rich_help_panel="Limits")] = DEFAULT_MAX_PIXELS,
+    max_pixels: Annotated[Optional[int], typer.Option("--max-pixels", help="Refuse images with more pixels than this (exit 13; default 120,000,000); raise only for files you trust.", rich_help_panel="Limits")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary on stdout.")] = False,
     codec: Annotated[Optional[str], typer.Option("--codec", help="Video: FFmpeg encoder (libx264, libx265, libvpx-vp9, ffv1...).", rich_help_panel="Video")] = None,
     crf: Annotated[Optional[int], typer.Option("--crf", help="Video: quality for x264/x265/VP9 (lower is better; default 18).", rich_help_panel="Video")] = None,
@@ -177,7 +176,7 @@ def anonymize(
     if obfuscation is not None:
         options["obfuscation"] = obfuscation
     passphrase = _sealing_passphrase(payload, recipient, also_passphrase, password_file)
-    _check_max_pixels(max_pixels)
+    max_pixels = _max_pixels(max_pixels)
     reports = _run_batch(inputs, as_json, lambda progress: api.anonymize(
         inputs, output, method=method, method_options=options, passphrase=passphrase, recipients=recipient,
         payload=payload, detector=detector, threshold=threshold, output_format=output_format,
@@ -206,9 +205,13 @@ def _sealing_passphrase(payload: str, recipients: list[Path], also_passphrase: b
     return read_passphrase(password_file, confirm=True, required=True)
 
 
-def _check_max_pixels(value: int) -> None:
-    if value < 1:
+def _max_pixels(value: Optional[int]) -> int:
+    """--max-pixels, or the decode limit of faceveil.io.images (imported here: it pulls in numpy)."""
+    from faceveil.io.images import DEFAULT_MAX_PIXELS
+
+    if value is not None and value < 1:
         raise UsageError(f"--max-pixels must be a positive number of pixels, got {value}")
+    return DEFAULT_MAX_PIXELS if value is None else value
 
 
 def _identities(key: list[Path], key_password_file: Optional[Path], password_file: Optional[Path], trust_kdf_cost: bool):
@@ -243,7 +246,7 @@ def recover(
     output_format: Annotated[Optional[str], typer.Option("--format", "-f", help="Output format (default: the input's).")] = None,
     strip_metadata: Annotated[bool, typer.Option("--strip-metadata", help="Do not restore the original EXIF/XMP/ICC.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing output files.")] = False,
-    max_pixels: Annotated[int, typer.Option("--max-pixels", help="Refuse images with more pixels than this (exit 13); raise only for files you trust.", rich_help_panel="Limits")] = DEFAULT_MAX_PIXELS,
+    max_pixels: Annotated[Optional[int], typer.Option("--max-pixels", help="Refuse images with more pixels than this (exit 13; default 120,000,000); raise only for files you trust.", rich_help_panel="Limits")] = None,
     trust_kdf_cost: TrustKdfOption = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary on stdout.")] = False,
     codec: Annotated[Optional[str], typer.Option("--codec", help="Video: encoder for the recovered video (default: lossless if the anonymized one was).", rich_help_panel="Video")] = None,
@@ -254,7 +257,7 @@ def recover(
     from faceveil.methods.base import parse_method_options
 
     options = parse_method_options(option)
-    _check_max_pixels(max_pixels)
+    max_pixels = _max_pixels(max_pixels)
     identities = _identities(key, key_password_file, password_file, trust_kdf_cost)
     reports = _run_batch(inputs, as_json, lambda progress: api.recover(
         inputs, output, identities=identities, payload_file=payload_file, from_pixels=from_pixels,
@@ -274,14 +277,14 @@ def inspect(
     key_password_file: KeyPasswordOption = None,
     password_file: PasswordOption = None,
     trust_kdf_cost: TrustKdfOption = False,
-    max_pixels: Annotated[int, typer.Option("--max-pixels", help="Refuse images with more pixels than this (exit 13).", rich_help_panel="Limits")] = DEFAULT_MAX_PIXELS,
+    max_pixels: Annotated[Optional[int], typer.Option("--max-pixels", help="Refuse images with more pixels than this (exit 13; default 120,000,000).", rich_help_panel="Limits")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> int:
     """Show faces, method, payload and recipients of a file. Needs no key, and so proves nothing:
     `--verify` with the key authenticates it."""
     from faceveil import api
 
-    _check_max_pixels(max_pixels)
+    max_pixels = _max_pixels(max_pixels)
     identities = _identities(key, key_password_file, password_file, trust_kdf_cost) if verify else None
     info = api.inspect(path, payload_file, identities=identities, max_pixels=max_pixels)
     if as_json:
