@@ -139,6 +139,50 @@ def _count_inputs(inputs: list[Path]) -> int:
     return len(expand_inputs(inputs))
 
 
+# ---------------------------------------------------------------------------------------------
+# key material and limits, shared by the commands
+
+
+def _sealing_passphrase(payload: str, recipients: list[Path], also_passphrase: bool, password_file: Optional[Path]) -> Optional[str]:
+    """The passphrase recipient of a new payload: always without --recipient; with it only on
+    --also-passphrase, so a stray $FACEVEIL_PASSPHRASE never adds a second way in (issue 12 #1)."""
+    if payload == "none":
+        return None
+    if recipients and not also_passphrase:
+        if password_file is not None:
+            raise UsageError("--password-file with --recipient: add --also-passphrase to seal for the passphrase too")
+        return None
+    return read_passphrase(password_file, confirm=True, required=True)
+
+
+def _max_pixels(value: Optional[int]) -> int:
+    """--max-pixels, or the decode limit of faceveil.io.images (imported here: it pulls in numpy)."""
+    from faceveil.io.images import DEFAULT_MAX_PIXELS
+
+    if value is not None and value < 1:
+        raise UsageError(f"--max-pixels must be a positive number of pixels, got {value}")
+    return DEFAULT_MAX_PIXELS if value is None else value
+
+
+def _identities(key: list[Path], key_password_file: Optional[Path], password_file: Optional[Path], trust_kdf_cost: bool):
+    """Opening identities from recover's / inspect --verify's key flags."""
+    from faceveil import api
+    from faceveil.crypto.keys import ARGON2_FORMAT_LIMITS, DEFAULT_ARGON2_LIMITS
+
+    key_passphrase = None
+    if key_password_file is not None:
+        key_passphrase = read_passphrase(key_password_file, confirm=False, required=True)
+    passphrase = read_passphrase(password_file, confirm=False, required=not key)
+    limits = ARGON2_FORMAT_LIMITS if trust_kdf_cost else DEFAULT_ARGON2_LIMITS
+    return api.make_identities(passphrase, key, key_passphrase, limits=limits)
+
+
+KeyOption = Annotated[list[Path], typer.Option("--key", "-k", help="X25519 private key file (from `faceveil keygen`).")]
+KeyPasswordOption = Annotated[Optional[Path], typer.Option("--key-password-file", help="Passphrase protecting the private key file.")]
+PasswordOption = Annotated[Optional[Path], typer.Option("--password-file", help=f"Read the passphrase from this file (else ${PASSPHRASE_ENV}, else a prompt).")]
+TrustKdfOption = Annotated[bool, typer.Option("--trust-kdf-cost", help="Accept any Argon2id cost the format allows (default ceiling: 1 GiB, t<=32; docs/format.md#11-limits); only for files you trust.", rich_help_panel="Limits")]
+
+
 @app.command()
 def anonymize(
     inputs: Annotated[list[Path], typer.Argument(help="Image/video files or folders (searched recursively).", show_default=False)],
@@ -191,46 +235,6 @@ def anonymize(
         return f"{r.input} -> {r.output}: {r.face_count} face(s) anonymized with {r.method}; payload: {where}"
 
     return _finish(reports, as_json, describe)
-
-
-def _sealing_passphrase(payload: str, recipients: list[Path], also_passphrase: bool, password_file: Optional[Path]) -> Optional[str]:
-    """The passphrase recipient of a new payload: always without --recipient; with it only on
-    --also-passphrase, so a stray $FACEVEIL_PASSPHRASE never adds a second way in (issue 12 #1)."""
-    if payload == "none":
-        return None
-    if recipients and not also_passphrase:
-        if password_file is not None:
-            raise UsageError("--password-file with --recipient: add --also-passphrase to seal for the passphrase too")
-        return None
-    return read_passphrase(password_file, confirm=True, required=True)
-
-
-def _max_pixels(value: Optional[int]) -> int:
-    """--max-pixels, or the decode limit of faceveil.io.images (imported here: it pulls in numpy)."""
-    from faceveil.io.images import DEFAULT_MAX_PIXELS
-
-    if value is not None and value < 1:
-        raise UsageError(f"--max-pixels must be a positive number of pixels, got {value}")
-    return DEFAULT_MAX_PIXELS if value is None else value
-
-
-def _identities(key: list[Path], key_password_file: Optional[Path], password_file: Optional[Path], trust_kdf_cost: bool):
-    """Opening identities from recover's / inspect --verify's key flags."""
-    from faceveil import api
-    from faceveil.crypto.keys import ARGON2_FORMAT_LIMITS, DEFAULT_ARGON2_LIMITS
-
-    key_passphrase = None
-    if key_password_file is not None:
-        key_passphrase = read_passphrase(key_password_file, confirm=False, required=True)
-    passphrase = read_passphrase(password_file, confirm=False, required=not key)
-    limits = ARGON2_FORMAT_LIMITS if trust_kdf_cost else DEFAULT_ARGON2_LIMITS
-    return api.make_identities(passphrase, key, key_passphrase, limits=limits)
-
-
-KeyOption = Annotated[list[Path], typer.Option("--key", "-k", help="X25519 private key file (from `faceveil keygen`).")]
-KeyPasswordOption = Annotated[Optional[Path], typer.Option("--key-password-file", help="Passphrase protecting the private key file.")]
-PasswordOption = Annotated[Optional[Path], typer.Option("--password-file", help=f"Read the passphrase from this file (else ${PASSPHRASE_ENV}, else a prompt).")]
-TrustKdfOption = Annotated[bool, typer.Option("--trust-kdf-cost", help="Accept any Argon2id cost the format allows (default ceiling: 1 GiB, t<=32; docs/format.md#11-limits); only for files you trust.", rich_help_panel="Limits")]
 
 
 @app.command()
