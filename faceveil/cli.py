@@ -2,9 +2,9 @@
 progress, print one line per file (or a JSON summary), exit with a code that says what went wrong.
 
 Exit codes (also in README): 0 ok · 1 some files failed for different reasons / internal error ·
-2 usage · 3 bad input · 4 no payload · 5 corrupt payload · 6 wrong key · 7 tampered payload ·
+2 usage · 3 bad input (also an OS error on a path you gave) · 4 no payload · 5 corrupt payload · 6 wrong key · 7 tampered payload ·
 8 tampered pixels · 9 output exists · 10 model missing · 11 key material · 12 no faces (--require-faces) ·
-13 over a safety limit (pixels, KDF cost).
+13 over a safety limit (pixels, KDF cost) · 130 Ctrl-C · 143 SIGTERM (both print the finished files).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Annotated, Optional
 import click
 import typer
 
-from faceveil.errors import FaceveilError, InputError, KeyMaterialError
+from faceveil.errors import FaceveilError, InputError, KeyMaterialError, UsageError
 from faceveil.plugins import DEFAULT_DETECTOR, DEFAULT_METHOD, DETECTORS, METHODS, TRAIN_COMMANDS
 from faceveil.scale import cli as scale_cli
 
@@ -61,16 +61,20 @@ def read_passphrase(password_file: Optional[Path], *, confirm: bool, required: b
 
 
 class _Progress:
-    """A progress bar on stderr for batches (off for single files, --json, or non-terminals)."""
+    """A progress bar on stderr for batches (off for single files, --json, or non-terminals); also
+    remembers which files finished, for the message after Ctrl-C / SIGTERM."""
 
     def __init__(self, total: int, enabled: bool):
         self.bar = None
+        self.finished: list[str] = []
         if enabled and total > 1 and sys.stderr.isatty():
             from tqdm import tqdm
 
             self.bar = tqdm(total=total, unit="file", file=sys.stderr, dynamic_ncols=True)
 
     def __call__(self, report) -> None:
+        if report.ok and not report.skipped:
+            self.finished.append(f"{report.input} -> {report.output}")
         if self.bar is not None:
             self.bar.update(1)
             self.bar.set_postfix_str(report.input.name[-30:])
@@ -78,6 +82,35 @@ class _Progress:
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
+            self.bar = None
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread so every ``finally`` (video scratch folders) runs."""
+
+
+_terminated = False  # set by the SIGTERM handler: exit 143 instead of Ctrl-C's 130
+
+
+def _on_sigterm(signum, frame) -> None:
+    global _terminated
+    _terminated = True
+    raise _Terminated()
+
+
+def _run_batch(inputs: list[Path], as_json: bool, run):
+    """``run(progress)``; on Ctrl-C / SIGTERM print which files were finished and exit 130 / 143
+    (typer would otherwise turn the interrupt into a silent exit 130)."""
+    progress = _Progress(_count_inputs(inputs), enabled=not as_json)
+    try:
+        return run(progress)
+    except KeyboardInterrupt:
+        progress.close()
+        what, code = ("terminated", 143) if _terminated else ("interrupted", 130)
+        _err(f"{what}; finished: {', '.join(progress.finished) if progress.finished else 'no file'}")
+        raise typer.Exit(code) from None
+    finally:
+        progress.close()
 
 
 def _finish(reports, as_json: bool, describe) -> int:
@@ -87,7 +120,9 @@ def _finish(reports, as_json: bool, describe) -> int:
                           "failed": len(failed)}, indent=2))
     else:
         for r in reports:
-            if r.ok:
+            if r.skipped:
+                print(f"{r.input}: {r.notes[0] if r.notes else 'skipped'}", file=sys.stderr)
+            elif r.ok:
                 print(describe(r), file=sys.stderr)
                 for note in r.notes:
                     print(f"  note: {note}", file=sys.stderr)
@@ -105,6 +140,50 @@ def _count_inputs(inputs: list[Path]) -> int:
     return len(expand_inputs(inputs))
 
 
+# ---------------------------------------------------------------------------------------------
+# key material and limits, shared by the commands
+
+
+def _sealing_passphrase(payload: str, recipients: list[Path], also_passphrase: bool, password_file: Optional[Path]) -> Optional[str]:
+    """The passphrase recipient of a new payload: always without --recipient; with it only on
+    --also-passphrase, so a stray $FACEVEIL_PASSPHRASE never adds a second way in (issue 12 #1)."""
+    if payload == "none":
+        return None
+    if recipients and not also_passphrase:
+        if password_file is not None:
+            raise UsageError("--password-file with --recipient: add --also-passphrase to seal for the passphrase too")
+        return None
+    return read_passphrase(password_file, confirm=True, required=True)
+
+
+def _max_pixels(value: Optional[int]) -> int:
+    """--max-pixels, or the decode limit of faceveil.io.images (imported here: it pulls in numpy)."""
+    from faceveil.io.images import DEFAULT_MAX_PIXELS
+
+    if value is not None and value < 1:
+        raise UsageError(f"--max-pixels must be a positive number of pixels, got {value}")
+    return DEFAULT_MAX_PIXELS if value is None else value
+
+
+def _identities(key: list[Path], key_password_file: Optional[Path], password_file: Optional[Path], trust_kdf_cost: bool):
+    """Opening identities from recover's / inspect --verify's key flags."""
+    from faceveil import api
+    from faceveil.crypto.keys import ARGON2_FORMAT_LIMITS, DEFAULT_ARGON2_LIMITS
+
+    key_passphrase = None
+    if key_password_file is not None:
+        key_passphrase = read_passphrase(key_password_file, confirm=False, required=True)
+    passphrase = read_passphrase(password_file, confirm=False, required=not key)
+    limits = ARGON2_FORMAT_LIMITS if trust_kdf_cost else DEFAULT_ARGON2_LIMITS
+    return api.make_identities(passphrase, key, key_passphrase, limits=limits)
+
+
+KeyOption = Annotated[list[Path], typer.Option("--key", "-k", help="X25519 private key file (from `faceveil keygen`).")]
+KeyPasswordOption = Annotated[Optional[Path], typer.Option("--key-password-file", help="Passphrase protecting the private key file.")]
+PasswordOption = Annotated[Optional[Path], typer.Option("--password-file", help=f"Read the passphrase from this file (else ${PASSPHRASE_ENV}, else a prompt).")]
+TrustKdfOption = Annotated[bool, typer.Option("--trust-kdf-cost", help="Accept any Argon2id cost the format allows (default ceiling: 1 GiB, t<=32; docs/format.md#11-limits); only for files you trust.", rich_help_panel="Limits")]
+
+
 @app.command()
 def anonymize(
     inputs: Annotated[list[Path], typer.Argument(help="Image/video files or folders (searched recursively).", show_default=False)],
@@ -115,7 +194,8 @@ def anonymize(
     threshold: Annotated[Optional[float], typer.Option("--threshold", "-t", help="Face detection threshold (lower finds more faces).")] = None,
     detector: Annotated[str, typer.Option("--detector", help="Face detector: " + DETECTORS.help(DEFAULT_DETECTOR) + ".")] = DEFAULT_DETECTOR,
     payload: Annotated[str, typer.Option("--payload", help="Where the encrypted recovery payload goes: embedded, sidecar, both, none (irreversible).")] = "embedded",
-    recipient: Annotated[list[Path], typer.Option("--recipient", "-r", help="X25519 public key file (from `faceveil keygen`); repeatable. No passphrase is asked then.")] = [],
+    recipient: Annotated[list[Path], typer.Option("--recipient", "-r", help="X25519 public key file (from `faceveil keygen`); repeatable. No passphrase is read then (not even $FACEVEIL_PASSPHRASE) unless --also-passphrase.")] = [],
+    also_passphrase: Annotated[bool, typer.Option("--also-passphrase", help="With --recipient: add a passphrase recipient too (--password-file, $FACEVEIL_PASSPHRASE or prompt).")] = False,
     password_file: Annotated[Optional[Path], typer.Option("--password-file", help=f"Read the passphrase from this file (else ${PASSPHRASE_ENV}, else a prompt).")] = None,
     output_format: Annotated[Optional[str], typer.Option("--format", "-f", help="Output format: png, jpg, webp, tiff, bmp (default: the input's; png/webp/tiff/bmp recover bit-exactly).")] = None,
     quality: Annotated[int, typer.Option("--quality", help="JPEG quality.")] = 95,
@@ -123,6 +203,8 @@ def anonymize(
     keep_icc: Annotated[bool, typer.Option("--keep-icc", help="Keep only the ICC colour profile.")] = False,
     require_faces: Annotated[bool, typer.Option("--require-faces", help="Fail a file in which no face is found.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing output files (inputs are never overwritten).")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Also anonymize files that already carry a faceveil payload (skipped by default: they are outputs of an earlier run).")] = False,
+    max_pixels: Annotated[Optional[int], typer.Option("--max-pixels", help="Refuse images with more pixels than this (exit 13; default 120,000,000); raise only for files you trust.", rich_help_panel="Limits")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary on stdout.")] = False,
     codec: Annotated[Optional[str], typer.Option("--codec", help="Video: FFmpeg encoder (libx264, libx265, libvpx-vp9, ffv1...).", rich_help_panel="Video")] = None,
     crf: Annotated[Optional[int], typer.Option("--crf", help="Video: quality for x264/x265/VP9 (lower is better; default 18).", rich_help_panel="Video")] = None,
@@ -140,23 +222,18 @@ def anonymize(
     options = parse_method_options(option)
     if obfuscation is not None:
         options["obfuscation"] = obfuscation
-    passphrase = None
-    if payload != "none":
-        passphrase = read_passphrase(password_file, confirm=True, required=not recipient)
+    passphrase = _sealing_passphrase(payload, recipient, also_passphrase, password_file)
+    max_pixels = _max_pixels(max_pixels)
     if scale_cli.check_engine(engine):
         return scale_cli.run_anonymize(locals())
-    progress = _Progress(_count_inputs(inputs), enabled=not as_json)
-    try:
-        reports = api.anonymize(
-            inputs, output, method=method, method_options=options, passphrase=passphrase, recipients=recipient,
-            payload=payload, detector=detector, threshold=threshold, output_format=output_format,
-            keep_metadata=keep_metadata, keep_icc=keep_icc, quality=quality, overwrite=overwrite,
-            require_faces=require_faces, on_file=progress,
-            video=api.VideoSettings(codec=codec, crf=crf, lossless=lossless, start=start, end=end,
-                                    keep_audio=not no_audio, progress=not as_json and sys.stderr.isatty()),
-        )
-    finally:
-        progress.close()
+    reports = _run_batch(inputs, as_json, lambda progress: api.anonymize(
+        inputs, output, method=method, method_options=options, passphrase=passphrase, recipients=recipient,
+        payload=payload, detector=detector, threshold=threshold, output_format=output_format,
+        keep_metadata=keep_metadata, keep_icc=keep_icc, quality=quality, overwrite=overwrite,
+        require_faces=require_faces, on_file=progress, max_pixels=max_pixels, force=force,
+        video=api.VideoSettings(codec=codec, crf=crf, lossless=lossless, start=start, end=end,
+                                keep_audio=not no_audio, progress=not as_json and sys.stderr.isatty()),
+    ))
 
     def describe(r) -> str:
         where = ", ".join(r.payload) if r.payload else "no payload (irreversible)"
@@ -169,15 +246,17 @@ def anonymize(
 def recover(
     inputs: Annotated[list[Path], typer.Argument(help="Anonymized files or folders.", show_default=False)],
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Output file (one input) or folder. Default: <name>.recovered.<ext>.")] = None,
-    key: Annotated[list[Path], typer.Option("--key", "-k", help="X25519 private key file (from `faceveil keygen`).")] = [],
-    key_password_file: Annotated[Optional[Path], typer.Option("--key-password-file", help="Passphrase protecting the private key file.")] = None,
-    password_file: Annotated[Optional[Path], typer.Option("--password-file", help=f"Read the passphrase from this file (else ${PASSPHRASE_ENV}, else a prompt).")] = None,
+    key: KeyOption = [],
+    key_password_file: KeyPasswordOption = None,
+    password_file: PasswordOption = None,
     payload_file: Annotated[Optional[Path], typer.Option("--payload-file", help="Use this payload file instead of the embedded one / the sidecar.")] = None,
     from_pixels: Annotated[bool, typer.Option("--from-pixels", help="Recover from the anonymized pixels (learned methods), not the exact payload.")] = False,
     option: Annotated[list[str], typer.Option("--option", "-O", help="With --from-pixels: method option KEY=VALUE (repeatable), e.g. -O weights=PATH when anonymized with non-default weights.")] = [],
     output_format: Annotated[Optional[str], typer.Option("--format", "-f", help="Output format (default: the input's).")] = None,
     strip_metadata: Annotated[bool, typer.Option("--strip-metadata", help="Do not restore the original EXIF/XMP/ICC.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing output files.")] = False,
+    max_pixels: Annotated[Optional[int], typer.Option("--max-pixels", help="Refuse images with more pixels than this (exit 13; default 120,000,000); raise only for files you trust.", rich_help_panel="Limits")] = None,
+    trust_kdf_cost: TrustKdfOption = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary on stdout.")] = False,
     codec: Annotated[Optional[str], typer.Option("--codec", help="Video: encoder for the recovered video (default: lossless if the anonymized one was).", rich_help_panel="Video")] = None,
     crf: Annotated[Optional[int], typer.Option("--crf", help="Video: quality for lossy codecs.", rich_help_panel="Video")] = None,
@@ -189,22 +268,18 @@ def recover(
     from faceveil.methods.base import parse_method_options
 
     options = parse_method_options(option)
-    key_passphrase = None
-    if key_password_file is not None:
-        key_passphrase = read_passphrase(key_password_file, confirm=False, required=True)
-    passphrase = read_passphrase(password_file, confirm=False, required=not key)
-    if scale_cli.check_engine(engine):
+    max_pixels = _max_pixels(max_pixels)
+    if scale_cli.check_engine(engine):  # the cluster derives from the passphrase once, on this driver
+        key_passphrase = read_passphrase(key_password_file, confirm=False, required=True) if key_password_file else None
+        passphrase = read_passphrase(password_file, confirm=False, required=not key)
         return scale_cli.run_recover(locals())
-    progress = _Progress(_count_inputs(inputs), enabled=not as_json)
-    try:
-        reports = api.recover(
-            inputs, output, passphrase=passphrase, private_keys=key, key_passphrase=key_passphrase,
-            payload_file=payload_file, from_pixels=from_pixels, method_options=options, output_format=output_format,
-            keep_metadata=not strip_metadata, overwrite=overwrite, on_file=progress,
-            video=api.VideoSettings(codec=codec, crf=crf, progress=not as_json and sys.stderr.isatty()),
-        )
-    finally:
-        progress.close()
+    identities = _identities(key, key_password_file, password_file, trust_kdf_cost)
+    reports = _run_batch(inputs, as_json, lambda progress: api.recover(
+        inputs, output, identities=identities, payload_file=payload_file, from_pixels=from_pixels,
+        method_options=options, output_format=output_format, keep_metadata=not strip_metadata, overwrite=overwrite,
+        on_file=progress, max_pixels=max_pixels,
+        video=api.VideoSettings(codec=codec, crf=crf, progress=not as_json and sys.stderr.isatty()),
+    ))
     return _finish(reports, as_json, lambda r: f"{r.input} -> {r.output}: {r.face_count} face(s) restored ({', '.join(r.payload)})")
 
 
@@ -212,12 +287,21 @@ def recover(
 def inspect(
     path: Annotated[Path, typer.Argument(help="An anonymized file.", show_default=False)],
     payload_file: Annotated[Optional[Path], typer.Option("--payload-file", help="Payload file to read instead of the embedded one / sidecar.")] = None,
+    verify: Annotated[bool, typer.Option("--verify", help="Open the payload with the key (as recover would) and check the pixels against it; without it nothing shown is authenticated.")] = False,
+    key: KeyOption = [],
+    key_password_file: KeyPasswordOption = None,
+    password_file: PasswordOption = None,
+    trust_kdf_cost: TrustKdfOption = False,
+    max_pixels: Annotated[Optional[int], typer.Option("--max-pixels", help="Refuse images with more pixels than this (exit 13; default 120,000,000).", rich_help_panel="Limits")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> int:
-    """Show faces, method, payload and recipients of a file; needs no key."""
+    """Show faces, method, payload and recipients of a file. Needs no key, and so proves nothing:
+    `--verify` with the key authenticates it."""
     from faceveil import api
 
-    info = api.inspect(path, payload_file)
+    max_pixels = _max_pixels(max_pixels)
+    identities = _identities(key, key_password_file, password_file, trust_kdf_cost) if verify else None
+    info = api.inspect(path, payload_file, identities=identities, max_pixels=max_pixels)
     if as_json:
         print(json.dumps(info, indent=2))
         return 0
@@ -238,8 +322,13 @@ def inspect(
         desc = ", ".join(f"{k}={v}" for k, v in r.items() if k != "type")
         print(f"  recipient: {r['type']} ({desc})")
     match = info.get("pixels_match_payload")
-    verdict = {True: "yes", False: "NO (modified after anonymization)", None: "not checkable (lossy video)"}[match]
-    print(f"  pixels match payload hash: {verdict}")
+    verdict = {True: "yes", False: "NO (modified after anonymization)", None: "not checkable without the key (lossy video)"}[match]
+    if info.get("verified"):
+        print(f"  verified with the key: payload authentic; pixels checked ({info.get('check', 'exact hash')})")
+    else:
+        print(f"  pixels match payload hash: {verdict}")
+        print("  not verified without the key: anyone can write this header; "
+              "`faceveil inspect --verify` with the key authenticates it")
     return 0
 
 
@@ -315,6 +404,11 @@ for _plugin in TRAIN_COMMANDS:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: turns every FaceveilError into one line on stderr and its exit code."""
+    import signal
+
+    global _terminated
+    _terminated = False
+    previous = signal.signal(signal.SIGTERM, _on_sigterm) if _main_thread() else None
     try:
         result = app(args=argv, prog_name="faceveil", standalone_mode=False)
     except click.exceptions.Abort:
@@ -326,6 +420,12 @@ def main(argv: list[str] | None = None) -> int:
     except FaceveilError as exc:
         _err(str(exc))
         return exc.exit_code
+    except OSError as exc:  # a path the user typed that the OS refuses (a folder, no permission)
+        _err(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": "))
+        return InputError.exit_code
+    except _Terminated:
+        _err("terminated")
+        return 143
     except KeyboardInterrupt:
         _err("interrupted")
         return 130
@@ -334,7 +434,17 @@ def main(argv: list[str] | None = None) -> int:
             raise
         _err(f"internal error ({type(exc).__name__}: {exc}); rerun with FACEVEIL_DEBUG=1 and report it")
         return 1
-    return result if isinstance(result, int) else 0
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+    result = result if isinstance(result, int) else 0
+    return 143 if result == 130 and _terminated else result
+
+
+def _main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
 
 
 if __name__ == "__main__":

@@ -19,12 +19,12 @@ import numpy as np
 
 from faceveil.crypto.container import ContainerInfo, open_container, read_info, seal, verify_pixels
 from faceveil.crypto.envelope import ContentKey
-from faceveil.errors import FaceveilError, InputError, KeyMaterialError, NoFacesError, PayloadMissingError
+from faceveil.errors import FaceveilError, InputError, KeyMaterialError, NoFacesError, PayloadMissingError, UsageError
 from faceveil.faces.detect import create_detector
 from faceveil.faces.types import Face
-from faceveil.io.atomic import PRIVATE_MODE, atomic_write_bytes
+from faceveil.io.atomic import PRIVATE_MODE, atomic_write_bytes, atomic_write_files
 from faceveil.io.carriers import embed_payload, sidecar_path
-from faceveil.io.images import METADATA_FIELDS, ImageMetadata, LoadedImage, decode_image, encode_image, format_for_path, load_image, merge_rgb
+from faceveil.io.images import DEFAULT_MAX_PIXELS, METADATA_FIELDS, ImageMetadata, LoadedImage, decode_image, encode_image, format_for_path, load_image, merge_rgb
 from faceveil.methods.base import PixelRecoverableMethod, create_method
 from faceveil.pipeline.frame import (
     anonymize_frame,
@@ -58,6 +58,7 @@ class Anonymizer:
         keep_icc: bool = False,
         quality: int = 95,
         require_faces: bool = False,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
         seed: int | None = None,
     ):
         """``seed``: derive each image's content key from (seed, its pixels) instead of at random, so
@@ -71,7 +72,7 @@ class Anonymizer:
                 "FACEVEIL_PASSPHRASE) or --recipient PUBLIC_KEY, or use --payload none (irreversible)"
             )
         if not 1 <= quality <= 100:
-            raise InputError(f"--quality must be in 1..100, got {quality}")
+            raise UsageError(f"--quality must be in 1..100, got {quality}")
         self.method = create_method(method, **(method_options or {}))
         self.method.check_can_anonymize()
         det_config = {} if threshold is None else {"threshold": threshold}
@@ -82,6 +83,7 @@ class Anonymizer:
         self.keep_icc = keep_icc
         self.quality = quality
         self.require_faces = require_faces
+        self.max_pixels = max_pixels
         self.seed = seed
 
     def _content_key(self, pixels: np.ndarray) -> ContentKey:
@@ -138,10 +140,11 @@ class Anonymizer:
         return encoded, container, report
 
     def process_file(self, src: Path, dst: Path, *, overwrite: bool = False, protect: Iterable[Path] = ()) -> FileReport:
-        image = load_image(src)
+        image = load_image(src, max_pixels=self.max_pixels)
         fmt = format_for_path(dst)
         encoded, container, report = self.anonymize_image(image, fmt)
         report.input, report.output = src, dst
+        files: list[tuple[Path, bytes]] = []
         if container is not None:
             embed, side, note = photo_places(self.payload, fmt)
             if note:
@@ -150,22 +153,26 @@ class Anonymizer:
                 encoded = embed_payload(encoded, container)
                 report.payload.append("embedded")
             if side:
-                atomic_write_bytes(sidecar_path(dst), container, overwrite=overwrite, protect=protect)
+                files.append((sidecar_path(dst), container))
                 report.payload.append(str(sidecar_path(dst)))
-        atomic_write_bytes(dst, encoded, overwrite=overwrite, protect=protect)
+        # Sidecar and image are one unit: the image is renamed into place last, so an interrupted run
+        # leaves at most a sidecar without its image, which the next run may replace.
+        orphan = [sidecar_path(dst)] if not dst.exists() and not dst.is_symlink() else []
+        atomic_write_files([*files, (dst, encoded)], overwrite=overwrite, protect=protect, replaceable=orphan)
         return report
 
 
 def recover_image(
     data: bytes, identities: Sequence, *, name: str = "<bytes>", path: Path | None = None,
     payload_file: Path | None = None, from_pixels: bool = False, method_options: dict | None = None,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> tuple[np.ndarray, ImageMetadata, ContainerInfo, FileReport]:
     """Recover the original pixels of an anonymized image (bytes). Returns (pixels, original metadata,
     container info, report). ``method_options`` (from-pixels only) add to / override the method
     parameters recorded at anonymization, e.g. ``weights`` when non-default weights were used.
     Raises WrongKeyError / TamperedPayloadError / TamperedPixelsError / PayloadCorruptError /
     PayloadMissingError."""
-    image = decode_image(data, name=name)
+    image = decode_image(data, name=name, max_pixels=max_pixels)
     blob, where = find_photo_payload(path or Path(name), data, payload_file)
     opened = open_container(blob, identities)  # checksum first, then key, then authenticated body
     info = opened.info
@@ -193,14 +200,15 @@ def recover_image(
 
 def recover_photo_file(src: Path, dst: Path, identities: Sequence, *, payload_file: Path | None = None,
                        from_pixels: bool = False, method_options: dict | None = None, keep_metadata: bool = True,
-                       overwrite: bool = False, protect: Iterable[Path] = ()) -> FileReport:
+                       overwrite: bool = False, protect: Iterable[Path] = (),
+                       max_pixels: int = DEFAULT_MAX_PIXELS) -> FileReport:
     """``faceveil recover`` on one image file."""
     if not src.exists():
         raise InputError(f"{src}: no such file")
     data = src.read_bytes()
     pixels, meta, _info, report = recover_image(
         data, identities, name=str(src), path=src, payload_file=payload_file, from_pixels=from_pixels,
-        method_options=method_options,
+        method_options=method_options, max_pixels=max_pixels,
     )
     encoded = encode_image(pixels, format_for_path(dst), metadata=meta, keep_metadata=keep_metadata,
                            keep_icc=keep_metadata, restore_original=keep_metadata, quality=100)
@@ -211,23 +219,32 @@ def recover_photo_file(src: Path, dst: Path, identities: Sequence, *, payload_fi
     return report
 
 
-def inspect_photo_file(p: Path, payload_file: Path | None = None) -> dict:
-    """What an image carries, readable without a key (see ``faceveil.api.inspect``)."""
+def inspect_photo_file(p: Path, payload_file: Path | None = None, *, identities: Sequence | None = None,
+                       max_pixels: int = DEFAULT_MAX_PIXELS) -> dict:
+    """What an image carries (see ``faceveil.api.inspect``). Without ``identities`` nothing is
+    authenticated (``verified`` False: anyone can write a header); with them the payload is opened and
+    the pixels checked, raising what ``recover`` would raise."""
     data = p.read_bytes()
-    image = decode_image(data, name=str(p))
+    image = decode_image(data, name=str(p), max_pixels=max_pixels)
     result: dict = {"file": str(p), "format": image.format, "size": [image.pixels.shape[1], image.pixels.shape[0]],
                     "channels": image.pixels.shape[2]}
     try:
         blob, where = find_photo_payload(p, data, payload_file)
     except PayloadMissingError:
+        if payload_file is not None:  # the file the user named is missing or unreadable: an error, not "none"
+            raise
         return result | {"payload": None}
     info = read_info(blob)
+    if identities is not None:
+        info = open_container(blob, identities).info  # WrongKey / Tampered* like recover
+        verify_pixels(info, image.pixels)
     try:
         verify_pixels(info, image.pixels)
         pixels_ok = True
     except FaceveilError:
         pixels_ok = False
     return result | {
+        "verified": identities is not None,
         "payload": where,
         "payload_bytes": len(blob),
         "format_version": info.version,

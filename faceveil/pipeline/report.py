@@ -25,6 +25,7 @@ class FileReport:
     payload: list[str] = field(default_factory=list)  # where the recovery payload went / came from
     notes: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    skipped: bool = False  # not processed on purpose (e.g. already anonymized); ``notes`` says why
 
     @property
     def face_count(self) -> int:
@@ -41,6 +42,7 @@ class FileReport:
             "payload": self.payload,
             "notes": self.notes,
             "timings_s": {k: round(v, 4) for k, v in self.timings.items()},
+            "skipped": self.skipped,
         }
         if not self.ok:
             d |= {"error": self.error, "exit_code": self.exit_code}

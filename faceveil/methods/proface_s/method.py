@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from faceveil.errors import InputError, KeyMaterialError
+from faceveil.errors import InputError, KeyMaterialError, UsageError
 from faceveil.methods.base import FaceContext, PixelRecoverableMethod
 from faceveil.methods.proface_s import keys
 from faceveil.methods.proface_s.obfuscations import OBFUSCATIONS, FaceSwapHook, obfuscate, resolve_kind
@@ -95,7 +95,7 @@ class ProFaceSMethod(PixelRecoverableMethod):
         batch_size: int | None = None,
     ):
         if obfuscation not in OBFUSCATIONS:
-            raise InputError(f"unknown PRO-Face S obfuscation {obfuscation!r}; choose one of: {', '.join(OBFUSCATIONS)}")
+            raise UsageError(f"unknown PRO-Face S obfuscation {obfuscation!r}; choose one of: {', '.join(OBFUSCATIONS)}")
         if obfuscation == "faceswap" and faceswap is None:
             raise InputError("obfuscation 'faceswap' needs a face-swap callable (faceswap=...); none ships with faceveil")
         if key_mode not in KEY_MODES:
