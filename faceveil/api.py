@@ -196,7 +196,9 @@ def anonymize(
         format_for_path(Path("x" + fmt_ext))  # validates the format name early
     anonymizer = Anonymizer(
         method=method, method_options=method_options, detector=detector, threshold=threshold,
-        recipients=make_recipients(passphrase, recipients, argon2_params) if payload != "none" else [],
+        # payload "none" + a passphrase: pixel-only mode for methods that support it (pipeline/pixel_only.py)
+        recipients=(make_recipients(passphrase, recipients, argon2_params) if payload != "none"
+                    else make_recipients(passphrase, (), argon2_params) if passphrase is not None else []),
         payload=payload, keep_metadata=keep_metadata, keep_icc=keep_icc, quality=quality,
         require_faces=require_faces,
     )
