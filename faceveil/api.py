@@ -220,6 +220,11 @@ def _anonymize_one(anonymizer: Anonymizer, src: Path, dst: Path, overwrite: bool
     if src.suffix.lower() in VIDEO_EXTENSIONS:
         from faceveil.pipeline import video
 
+        if getattr(anonymizer, "pixel_key", None) is not None:
+            # video codecs (even lossless ones) re-encode per frame and the tracker's rectangles move:
+            # no per-frame locator yet, so say so instead of writing an unrecoverable file
+            raise InputError(f"{src}: pixel-only mode (--payload none with a passphrase) is for photos; for video "
+                             "use --payload embedded or sidecar (exact recovery and recover --from-pixels is for photos only)")
         with console_progress(src.name, enabled=settings.progress) as progress:
             return video.anonymize_video_file(anonymizer, src, dst, overwrite=overwrite, protect=protect,
                                               options=settings.options(anonymizer.payload), progress=progress)

@@ -187,3 +187,38 @@ def test_compat_password_never_from_argv_and_warns(tmp_path, astronaut_png, pass
     assert run("recover", out, "-o", tmp_path / "b.png", "--from-pixels") == 0
     monkeypatch.setenv("FACEVEIL_COMPAT_PASSWORD", "s3cres")
     assert run("recover", out, "-o", tmp_path / "w.png", "--from-pixels") == WrongKeyError.exit_code
+
+
+def test_video_pixel_only_is_a_clear_error(tmp_path, pwfile, monkeypatch, capsys):
+    from faceveil.testing import write_synthetic_clip
+
+    monkeypatch.delenv("FACEVEIL_PASSPHRASE", raising=False)
+    clip = tmp_path / "clip.mp4"
+    write_synthetic_clip(clip, seconds=0.2, audio_codec=None)
+    code = run("anonymize", clip, "-o", tmp_path / "out.mkv", "--method", "proface-s", "--payload", "none",
+               "--password-file", pwfile, "--lossless")
+    assert code == InputError.exit_code and not (tmp_path / "out.mkv").exists()
+    assert "pixel-only mode (--payload none with a passphrase) is for photos" in capsys.readouterr().err
+
+
+def test_eval_on_a_folder_of_proface_s_outputs(tmp_path, pwfile, monkeypatch):
+    """`faceveil eval --anonymized` on PRO-Face S pixel-only outputs and their from-pixels recoveries."""
+    import json
+
+    from faceveil.testing import load_sample
+
+    monkeypatch.delenv("FACEVEIL_PASSPHRASE", raising=False)
+    data, anon, back = tmp_path / "data", tmp_path / "anon", tmp_path / "back"
+    for d in (data, anon, back):
+        d.mkdir()
+    for name in ("astronaut", "grace_hopper"):
+        Image.fromarray(load_sample(name)).save(data / f"{name}.png")
+    assert run("anonymize", data, "-o", anon, "--method", "proface-s", "--payload", "none", "--password-file", pwfile) == 0
+    assert run("recover", anon, "-o", back, "--from-pixels", "--password-file", pwfile) == 0
+    out = tmp_path / "report"
+    assert run("eval", "--anonymized", anon, "--recovered", back, "--data", data, "--out", out, "--recognizer", "dlib",
+               "--detector", "haar", "--no-facemesh", "--no-landmarks68") == 0
+    metrics = json.loads((out / "metrics.json").read_text())["metrics"]
+    assert metrics["identity.anonymized.dlib"]["n"] == 2
+    assert metrics["recovery.psnr"]["mean"] > 30  # whole images: most pixels untouched, faces ~37 dB
+    assert metrics["identity.recovered.dlib"]["mean"] > metrics["identity.anonymized.dlib"]["mean"]
