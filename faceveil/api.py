@@ -183,6 +183,9 @@ def anonymize(
 
     ``output``: a file (single input) or a folder (several inputs); default ``<stem>.anon<ext>``
     beside each input. ``output_format``: e.g. "png" (lossless, exact recovery) or "jpg".
+    ``payload="none"`` with a ``passphrase`` and a method that hides faces in their own pixels
+    (``"proface-s"``, secure key mode) is pixel-only mode: no container; ``recover(..., from_pixels=True)``
+    with the passphrase works from a losslessly saved copy of the pixels alone (docs/format.md §12).
     A failing file yields a report with ``ok=False`` and does not stop the batch.
     ``on_file(report)`` is called after each file (progress bars).
     """

@@ -270,6 +270,8 @@ def inspect(
     print(f"{info['file']}: {info['format']} {info['size'][0]}x{info['size'][1]}")
     if not info.get("payload"):
         print("  recovery payload: none found")
+        if info.get("pixel_locator"):
+            print(f"  pixel-only locator: yes ({info['pixel_locator']} band); recover --from-pixels with the passphrase")
         return 0
     print(f"  recovery payload: {info['payload']} ({info['payload_bytes']} bytes, format v{info['format_version']})")
     print(f"  method: {info['method']} {json.dumps(info['method_params']) if info['method_params'] else ''}".rstrip())

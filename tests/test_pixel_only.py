@@ -61,10 +61,13 @@ def protected(tmp_path, astronaut_png, pwfile, monkeypatch):
     return out
 
 
-def test_recovers_from_stripped_lossless_copies(tmp_path, protected, astronaut, pwfile):
+def test_recovers_from_stripped_lossless_copies(tmp_path, protected, astronaut, pwfile, capsys):
+    from faceveil.api import inspect
     from faceveil.io.carriers import extract_payload
 
     assert extract_payload(protected.read_bytes()) is None  # no container anywhere
+    assert inspect(protected)["payload"] is None and inspect(protected)["pixel_locator"] == "bottom"
+    assert run("inspect", protected) == 0 and "pixel-only locator: yes" in capsys.readouterr().out
     face = (slice(40, 200), slice(170, 290))
     assert psnr(pixels(protected)[face], astronaut[face]) < 22  # hidden behind the cover
     for name, fmt, kw in (("c.png", "PNG", {}), ("c.webp", "WEBP", {"lossless": True}), ("c.tiff", "TIFF", {}),
@@ -144,7 +147,7 @@ def test_locator_does_not_change_recovery_when_it_must_touch_a_face(astronaut):
 
     method = create_method("proface-s", obfuscation="blur")
     key = PassphraseKey.create("pw", Argon2Params(1, 1024, 1), allow_weak=True)
-    salt, keys = new_image_keys(key)
+    key, salt, keys = new_image_keys(key)
     crop = astronaut[:256, 128:384]  # the "face region" spans the top rows
     ctx = [FaceContext(face=Face(box=(0, 0, 256, 256)), index=0, seed=1,
                        derive_secret=lambda label, n: keys.content_key.derive(f"face/0/{label}", n))]

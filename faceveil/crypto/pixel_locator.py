@@ -14,7 +14,7 @@ face region, the reader tries them in that order). Format (docs/format.md, "Pixe
     master      = Argon2id(passphrase, argon2 salt, params)                 (crypto.keys)
     per image   = HKDF-SHA256(master, salt = image salt, info = label)      (labels below)
 
-The image salt is random per image, so every image gets its own locator key (the zero nonce is safe)
+Both salts are random per image, so every image gets its own locator key (the zero nonce is safe)
 and its own content key (per-face PRO-Face S key maps derive from it exactly as from a container's
 content key). The pixel hash covers the whole image with the locator's carrier bits cleared, so any
 change to the pixels (a JPEG or resized copy, an edit) is detected before a face is written.
@@ -77,12 +77,14 @@ class Locator:
     place: str
 
 
-def new_image_keys(passphrase: PassphraseKey) -> tuple[bytes, LocatorKeys]:
-    """(random image salt, its keys) for sealing one image with a sealing PassphraseKey."""
+def new_image_keys(passphrase: PassphraseKey) -> tuple[PassphraseKey, bytes, LocatorKeys]:
+    """For sealing one image: (the passphrase key with this image's own random Argon2id salt, a random
+    image salt, the keys they give). Argon2id runs here, once per image."""
     import secrets
 
+    own = passphrase.with_fresh_salt()
     image_salt = secrets.token_bytes(SALT_BYTES)
-    return image_salt, LocatorKeys.derive(passphrase.master_secret(passphrase.salt, passphrase.params), image_salt)
+    return own, image_salt, LocatorKeys.derive(own.master_secret(own.salt, own.params), image_salt)
 
 
 def carrier_positions(shape: tuple[int, ...], place: str, count: int) -> tuple[np.ndarray, np.ndarray]:
@@ -169,7 +171,8 @@ def embed(pixels: np.ndarray, record: dict, passphrase: PassphraseKey, image_sal
           avoid: list[tuple[int, int, int, int]]) -> np.ndarray:
     """Write the locator for ``record`` into a copy of ``pixels`` (H, W, 3|4) uint8; returns the copy.
 
-    ``image_salt``/``keys``: from :func:`new_image_keys` (the faces were keyed with ``keys.content_key``);
+    ``passphrase``/``image_salt``/``keys``: from :func:`new_image_keys` (the faces were keyed with
+    ``keys.content_key``);
     ``avoid``: rectangles (x, y, w, h) the locator should not touch (the face regions)."""
     _check_layout(pixels)
     body_plain_len = 32 + len(zlib.compress(canonical_json(record), 9))

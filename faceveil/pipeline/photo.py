@@ -101,7 +101,7 @@ class Anonymizer:
         content_key = ContentKey.generate() if self.payload != "none" else None
         if self.pixel_key is not None:
             check_pixel_format(fmt)
-            image_salt, pixel_keys = pixel_image_keys(self.pixel_key)
+            image_key, image_salt, pixel_keys = pixel_image_keys(self.pixel_key)
             content_key = pixel_keys.content_key
         contexts = face_contexts(faces, content_key)
         frame = anonymize_frame(rgb, faces, self.method, contexts)
@@ -112,7 +112,7 @@ class Anonymizer:
                 report.notes.append(f"face at {[round(v) for v in o.face.box]}: {o.method} used instead ({o.fallback_reason})")
         pixels = merge_rgb(image.pixels, frame.rgb) if faces else image.pixels
         if self.pixel_key is not None:
-            pixels = seal_into_pixels(pixels, self.method, frame.outcomes, self.pixel_key, image_salt, pixel_keys)
+            pixels = seal_into_pixels(pixels, self.method, frame.outcomes, image_key, image_salt, pixel_keys)
             report.payload.append("pixels")
             content_key = None  # no container: everything recovery needs is in the pixels
 
@@ -247,7 +247,10 @@ def inspect_photo_file(p: Path, payload_file: Path | None = None) -> dict:
     try:
         blob, where = find_photo_payload(p, data, payload_file)
     except PayloadMissingError:
-        return result | {"payload": None}
+        from faceveil.crypto.pixel_locator import find_header
+
+        found = find_header(image.pixels)  # pixel-only mode: the clear header is all that shows without a key
+        return result | {"payload": None, "pixel_locator": None if found is None else found[0]}
     info = read_info(blob)
     try:
         verify_pixels(info, image.pixels)

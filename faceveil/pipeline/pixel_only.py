@@ -4,7 +4,7 @@
 pixels (PRO-Face S in secure key mode), writes no container. Instead the face rectangles, the method
 parameters and the weights' hash travel inside the pixels as an authenticated *locator*
 (crypto/pixel_locator.py, docs/format.md "Pixel locator"), and the per-face keys derive from the
-passphrase (Argon2id with a random salt, then a per-image salt). ``recover --from-pixels`` then works
+passphrase (Argon2id with a random salt per image, then HKDF). ``recover --from-pixels`` then works
 on a copy with every chunk and all metadata stripped, as long as the pixels were re-saved losslessly.
 """
 
@@ -52,13 +52,14 @@ def check_format(fmt: str) -> None:
                          "the hidden faces and their locator live in the exact pixel values")
 
 
-def image_keys(key: PassphraseKey) -> tuple[bytes, LocatorKeys]:
-    """A fresh per-image salt and the keys it gives (content key for the face contexts)."""
+def image_keys(key: PassphraseKey) -> tuple[PassphraseKey, bytes, LocatorKeys]:
+    """This image's passphrase key (own Argon2id salt), image salt and keys (content key for the faces)."""
     return new_image_keys(key)
 
 
 def seal_into_pixels(pixels: np.ndarray, method: AnonymizationMethod, outcomes: Sequence[FaceOutcome],
                      key: PassphraseKey, image_salt: bytes, keys: LocatorKeys) -> np.ndarray:
+    """``key``, ``image_salt``, ``keys``: this image's, from :func:`image_keys`."""
     """The anonymized (H, W, 3|4) uint8 pixels with the locator written in; the face regions are avoided."""
     record = {
         "method": method.name,

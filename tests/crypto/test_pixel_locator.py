@@ -29,7 +29,7 @@ RECORD = {"method": "proface-s", "params": {"obfuscation": "blur"}, "faces": [{"
 @pytest.fixture(scope="module")
 def sealed(astronaut):
     key = PassphraseKey.create("pw one", WEAK, allow_weak=True)
-    salt, keys = new_image_keys(key)
+    key, salt, keys = new_image_keys(key)
     out = embed(astronaut, RECORD | {"shape": list(astronaut.shape)}, key, salt, keys, avoid=[(150, 30, 150, 170)])
     return out, keys
 
@@ -92,7 +92,7 @@ def test_jpeg_and_resized_copies_have_no_locator(sealed):
 def test_a_hostile_kdf_cost_is_refused_before_deriving(astronaut):
     key = PassphraseKey.create("pw", Argon2Params(time_cost=40, memory_kib=1024, parallelism=1), allow_weak=True,
                                limits=ARGON2_FORMAT_LIMITS)
-    salt, keys = new_image_keys(key)
+    key, salt, keys = new_image_keys(key)
     out = embed(astronaut, RECORD | {"shape": list(astronaut.shape)}, key, salt, keys, avoid=[])
     with pytest.raises(LimitExceededError):
         open_locator(out, opener("pw"))  # default ceiling: time_cost 32
@@ -107,3 +107,10 @@ def test_place_is_the_first_band_that_misses_every_face():
     assert choose_place(shape, count, [bottom]) == "top"
     everywhere = [band_rect(shape, p, count) for p in PLACES]
     assert choose_place(shape, count, everywhere) == "bottom"  # documented fallback
+
+
+def test_every_image_gets_its_own_argon2_salt_and_keys():
+    key = PassphraseKey.create("pw", WEAK, allow_weak=True)
+    (k1, s1, keys1), (k2, s2, keys2) = new_image_keys(key), new_image_keys(key)
+    assert len({k1.salt, k2.salt, key.salt}) == 3 and s1 != s2
+    assert keys1.content_key != keys2.content_key and keys1.aead != keys2.aead
