@@ -99,10 +99,11 @@ def make_recipients(
 
 
 def make_identities(passphrase: str | bytes | None = None, private_keys: Iterable = (), key_passphrase=None) -> list:
-    """Identities for opening: the passphrase and/or X25519 private key files."""
+    """Identities for opening: the passphrase and/or X25519 private key files (or identity objects,
+    e.g. a cluster worker's ``PassphraseKey.from_master``)."""
     out: list = []
     for k in private_keys:
-        if isinstance(k, X25519Identity):
+        if isinstance(k, (X25519Identity, PassphraseKey)):
             out.append(k)
             continue
         key = load_key_file(Path(k), passphrase=key_passphrase)
@@ -178,6 +179,7 @@ def anonymize(
     argon2_params: Argon2Params | None = None,
     video: VideoSettings = VideoSettings(),
     on_file=None,
+    seed: int | None = None,
 ) -> list[FileReport]:
     """Anonymize every face in one or more images (files or folders, recursive).
 
@@ -187,7 +189,8 @@ def anonymize(
     (``"proface-s"``, secure key mode) is pixel-only mode: no container; ``recover(..., from_pixels=True)``
     with the passphrase works from a losslessly saved copy of the pixels alone (docs/format.md §12).
     A failing file yields a report with ``ok=False`` and does not stop the batch.
-    ``on_file(report)`` is called after each file (progress bars).
+    ``on_file(report)`` is called after each file (progress bars). ``seed``: reproducible content
+    keys (see ``Anonymizer``).
     """
     single = isinstance(inputs, (str, os.PathLike))
     items = expand_inputs([inputs] if single else list(inputs))
@@ -203,7 +206,7 @@ def anonymize(
         recipients=(make_recipients(passphrase, recipients, argon2_params) if payload != "none"
                     else make_recipients(passphrase, (), argon2_params) if passphrase is not None else []),
         payload=payload, keep_metadata=keep_metadata, keep_icc=keep_icc, quality=quality,
-        require_faces=require_faces,
+        require_faces=require_faces, seed=seed,
     )
     inputs_resolved = {src.resolve() for src, _ in items if src.exists()}
     reports = []

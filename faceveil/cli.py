@@ -21,6 +21,7 @@ import typer
 
 from faceveil.errors import FaceveilError, InputError, KeyMaterialError
 from faceveil.plugins import DEFAULT_DETECTOR, DEFAULT_METHOD, DETECTORS, METHODS, TRAIN_COMMANDS
+from faceveil.scale import cli as scale_cli
 
 PASSPHRASE_ENV = "FACEVEIL_PASSPHRASE"
 
@@ -174,6 +175,8 @@ def anonymize(
     start: Annotated[Optional[float], typer.Option("--start", help="Video: first second to process.", rich_help_panel="Video")] = None,
     end: Annotated[Optional[float], typer.Option("--end", help="Video: second to stop at.", rich_help_panel="Video")] = None,
     no_audio: Annotated[bool, typer.Option("--no-audio", help="Video: drop the audio (kept, not re-encoded, by default).", rich_help_panel="Video")] = False,
+    engine: scale_cli.Engine = "local", address: scale_cli.Address = None, workers: scale_cli.Workers = None,
+    gpus_per_worker: scale_cli.GpusPerWorker = 0.0,
 ) -> int:
     """Anonymize every face; write the anonymized copy plus an encrypted recovery payload."""
     from faceveil import api
@@ -191,6 +194,8 @@ def anonymize(
         passphrase = read_passphrase(password_file, confirm=True, required=not recipient)
     elif _wants_pixel_only(method, options):
         passphrase = read_passphrase(password_file, confirm=True, required=True)
+    if scale_cli.check_engine(engine):
+        return scale_cli.run_anonymize(locals())
     progress = _Progress(_count_inputs(inputs), enabled=not as_json)
     try:
         reports = api.anonymize(
@@ -228,6 +233,8 @@ def recover(
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary on stdout.")] = False,
     codec: Annotated[Optional[str], typer.Option("--codec", help="Video: encoder for the recovered video (default: lossless if the anonymized one was).", rich_help_panel="Video")] = None,
     crf: Annotated[Optional[int], typer.Option("--crf", help="Video: quality for lossy codecs.", rich_help_panel="Video")] = None,
+    engine: scale_cli.Engine = "local", address: scale_cli.Address = None, workers: scale_cli.Workers = None,
+    gpus_per_worker: scale_cli.GpusPerWorker = 0.0,
 ) -> int:
     """Restore the original faces with the passphrase or private key (bit-exact for lossless files)."""
     from faceveil import api
@@ -241,6 +248,8 @@ def recover(
     if key_password_file is not None:
         key_passphrase = read_passphrase(key_password_file, confirm=False, required=True)
     passphrase = read_passphrase(password_file, confirm=False, required=not key)
+    if scale_cli.check_engine(engine):
+        return scale_cli.run_recover(locals())
     progress = _Progress(_count_inputs(inputs), enabled=not as_json)
     try:
         reports = api.recover(

@@ -13,6 +13,12 @@ class FaceveilError(Exception):
     exit_code = 1
 
 
+class UsageError(FaceveilError):
+    """Bad command-line usage that argument parsing cannot see, e.g. a malformed ``--boxes`` file."""
+
+    exit_code = 2
+
+
 class InputError(FaceveilError):
     """An input file is missing, unreadable, corrupt, not an image, or unsupported (e.g. 16-bit)."""
 

@@ -16,7 +16,7 @@ ROOT = Path(faceveil.__file__).resolve().parent
 
 # Lower number = lower layer. A module may import its own package and any lower layer.
 LAYERS: dict[str, int] = {
-    "errors": 0, "plugins": 0, "models_registry": 0,
+    "errors": 0, "plugins": 0, "models_registry": 0, "progress": 0,
     "io": 1,
     "testing": 2, "faces": 2,
     "crypto": 3, "analysis": 3,
@@ -24,7 +24,9 @@ LAYERS: dict[str, int] = {
     "pipeline": 5,
     "eval": 6,
     "api": 7, "video": 7, "video_payload": 7, "models_check": 7,  # video*: old import paths kept for callers
+    "scale": 7,  # the --engine ray driver/workers: run the api's single-file path on a cluster
     "cli": 8, "__main__": 8, "": 8,  # "": faceveil/__init__.py (lazy names from api)
+    "eval.cli": 8,  # `faceveil eval` is a command: it sits with cli, above scale (its --engine ray)
 }
 
 
@@ -52,7 +54,10 @@ def _imports(path: Path, modules: dict[str, Path]) -> set[str]:
 
 
 def _layer(module: str) -> tuple[str, int]:
-    top = module.split(".")[1] if "." in module else ""
+    parts = module.split(".")[1:]
+    if ".".join(parts[:2]) in LAYERS:  # a module placed apart from its package's layer
+        return ".".join(parts[:2]), LAYERS[".".join(parts[:2])]
+    top = parts[0] if parts else ""
     assert top in LAYERS, f"{module}: add its package to LAYERS in {__file__}"
     return top, LAYERS[top]
 

@@ -146,3 +146,98 @@ def test_not_a_video_payload_is_corrupt():
         read_video_header(io.BytesIO(b"\x89PNG\r\n\x1a\n" + bytes(40)))
     with pytest.raises(PayloadCorruptError):
         read_video_header(io.BytesIO(b"\x89FVV\r\n\x1a\n\x00\x01" + struct.pack(">Q", 1000) + b"short"))
+
+
+# ------------------------------------------------------------------ region coding 2: per-track video streams
+
+from faceveil.video_payload import (  # noqa: E402
+    MODE_STREAM,
+    VIDEO_VERSION,
+    decode_track_stream,
+    encode_track_stream,
+)
+
+
+def panning(n: int, step: int = 3) -> list[FrameRecord]:
+    """A camera panning over a still face: fixed 96x80 box, content shifting ``step`` px per frame (the
+    per-frame coder's displacement candidates cannot follow it; motion compensation can)."""
+    return [FrameRecord(i, [TrackRegion(3, 20, 10, face_pixels(80, 96, shift=step * i))]) for i in range(n)]
+
+
+def test_track_stream_is_exact_on_noise_and_odd_sizes():
+    rng = np.random.default_rng(1)
+    regions = [TrackRegion(0, 5 + i, 7 - i, rng.integers(0, 256, (17 + i, 23 - i, 3), dtype=np.uint8)) for i in range(4)]
+    (x0, y0, w, h), packets = encode_track_stream(regions)
+    assert (x0, y0) == (5, 4) and w % 2 == 0 and h % 2 == 0
+    canvases = list(decode_track_stream(packets, w, h))
+    assert len(canvases) == 4
+    for region, canvas in zip(regions, canvases):
+        rh, rw = region.pixels.shape[:2]
+        np.testing.assert_array_equal(canvas[region.y - y0 : region.y - y0 + rh, region.x - x0 : region.x - x0 + rw], region.pixels)
+
+
+def test_panning_track_uses_a_stream_and_is_much_smaller_than_per_frame_coding():
+    recs = panning(12)
+    v1 = RegionStreamEncoder(16, coding=1)
+    v2 = RegionStreamEncoder(16, coding=2)
+    for r in recs:
+        assert v1.add(r) is None and v2.add(r) is None
+    chunk1, chunk2 = v1.flush(), v2.flush()
+    assert v2.mode_counts[MODE_STREAM] == 12 and v2.mode_counts[MODE_FFV1] == v2.mode_counts[MODE_TEMPORAL] == 0
+    assert len(chunk2) < len(chunk1) / 2
+    decoded = list(decode_chunk(chunk2, SHAPE, coding=2))
+    assert [r.index for r in decoded] == list(range(12))
+    for a, b in zip(recs, decoded):
+        np.testing.assert_array_equal(a.regions[0].pixels, b.regions[0].pixels)
+
+
+def test_coding_2_keeps_per_frame_coding_where_it_is_smaller_and_round_trips_mixed_chunks():
+    rng = np.random.default_rng(2)
+    recs = records(6)
+    for i, rec in enumerate(recs):  # a third track of pure noise: no codec predicts it
+        rec.regions.append(TrackRegion(9, 60, 70, rng.integers(0, 256, (20, 20, 3), dtype=np.uint8)))
+        rec.regions += panning(6)[i].regions
+    encoder = RegionStreamEncoder(3, coding=2)
+    chunks = [c for r in recs if (c := encoder.add(r)) is not None]
+    assert len(chunks) == 2
+    assert encoder.mode_counts[MODE_STREAM] == 6  # only the panning track
+    assert encoder.mode_counts[MODE_TEMPORAL] >= 4  # the static track kept its near-free temporal coding
+    decoded = [r for c in chunks for r in decode_chunk(c, SHAPE, coding=2)]
+    for a, b in zip(recs, decoded):
+        assert [(r.track_id, r.x, r.y) for r in a.regions] == [(r.track_id, r.x, r.y) for r in b.regions]
+        for ra, rb in zip(a.regions, b.regions):
+            np.testing.assert_array_equal(ra.pixels, rb.pixels)
+    with pytest.raises(PayloadCorruptError):
+        list(decode_chunk(chunks[0][:-3], SHAPE, coding=2))
+    with pytest.raises(PayloadCorruptError, match="coding"):
+        list(decode_chunk(chunks[0], SHAPE, coding=3))
+
+
+@pytest.mark.parametrize("coding", [1, 2])
+def test_new_and_version_1_payloads_both_open(tmp_path, coding):
+    identity = X25519Identity.generate()
+    recs = panning(5) + records(3)
+    writer = VideoPayloadWriter(tmp_path / "chunks.bin", ContentKey.generate(), 4, region_coding=coding)
+    for r in recs:
+        writer.add(r)
+    out = io.BytesIO()
+    writer.finish(out, recipients=[identity.recipient], method="solid", method_params={}, frame_shape=SHAPE, tracks=[],
+                  extra={})
+    blob = out.getvalue()
+    assert struct.unpack(">H", blob[8:10])[0] == coding
+    info, _ = read_video_header(io.BytesIO(blob))
+    assert info.extra["video"]["region_coding"] == coding
+    opened, records_iter = open_video_payload(io.BytesIO(blob), [identity])
+    assert opened.region_coding == coding
+    decoded = list(records_iter)
+    for a, b in zip(recs, decoded, strict=True):
+        for ra, rb in zip(a.regions, b.regions, strict=True):
+            np.testing.assert_array_equal(ra.pixels, rb.pixels)
+
+
+def test_default_writer_writes_version_1_payloads_that_old_readers_open(tmp_path):
+    # region coding 2 never made benchmark payloads smaller (docs/video.md), so it is opt-in
+    blob = write_payload(panning(4), X25519Identity.generate().recipient, tmp_path)
+    assert VIDEO_VERSION == 2 and struct.unpack(">H", blob[8:10])[0] == 1
+    info, _ = read_video_header(io.BytesIO(blob))
+    assert info.extra["video"]["region_coding"] == 1

@@ -148,6 +148,20 @@ def check_argon2_cost(params: Argon2Params, limits: Argon2Limits, what: str) -> 
         )
 
 
+class DerivedKeyMissingError(KeyMaterialError):
+    """A ``PassphraseKey.from_master`` met a container sealed with a salt it holds no secret for
+    (a file from another run); whoever holds the passphrase can derive it (``salt``, ``params``)."""
+
+    def __init__(self, salt: bytes, params: Argon2Params) -> None:
+        super().__init__(f"no derived passphrase secret for salt {salt.hex()} (sealed in another run); "
+                         "the passphrase holder must derive it")
+        self.salt = salt
+        self.params = params
+
+    def __reduce__(self):  # picklable (crosses process boundaries on a cluster)
+        return (type(self), (self.salt, self.params))
+
+
 def _passphrase_bytes(passphrase: str | bytes) -> bytes:
     # NFC so that the same visible passphrase typed on different systems gives the same key.
     data = unicodedata.normalize("NFC", passphrase).encode("utf-8") if isinstance(passphrase, str) else passphrase
@@ -225,6 +239,26 @@ class PassphraseKey:
         (LimitExceededError) before deriving; raise ``limits`` only for files you trust."""
         return cls(_passphrase_bytes(passphrase), None, None, limits)
 
+    @classmethod
+    def from_master(cls, salt: bytes, params: Argon2Params, master: bytes) -> PassphraseKey:
+        """A key that holds one derived secret, Argon2id(passphrase, salt), and not the passphrase:
+        what a cluster worker gets (see docs/scale.md). It seals with ``salt`` and opens containers
+        sealed with ``salt``; for any other salt it cannot derive and says so."""
+        if len(master) != KEY_BYTES or len(salt) != SALT_BYTES:
+            raise KeyMaterialError("a derived passphrase secret is 32 bytes with a 16-byte salt")
+        key = cls(b"", bytes(salt), params)
+        key._cache[(bytes(salt), params)] = bytes(master)
+        return key
+
+    def add_master(self, salt: bytes, params: Argon2Params, master: bytes) -> None:
+        """Hold one more derived secret (a ``from_master`` key opening files of several runs)."""
+        if self._passphrase or len(master) != KEY_BYTES or len(salt) != SALT_BYTES:
+            raise KeyMaterialError("add_master is for keys made with from_master (32-byte secret, 16-byte salt)")
+        self._cache[(bytes(salt), params)] = bytes(master)
+
+    def holds(self, salt: bytes, params: Argon2Params) -> bool:
+        return (bytes(salt), params) in self._cache
+
     @property
     def can_seal(self) -> bool:
         return self._salt is not None
@@ -246,6 +280,10 @@ class PassphraseKey:
         cache_key = (bytes(salt), params)
         if cache_key not in self._cache:
             check_argon2_cost(params, self._limits, "the passphrase recipient of this recovery payload")
+
+
+            if not self._passphrase:
+                raise DerivedKeyMissingError(bytes(salt), params)
             self._cache[cache_key] = _argon2id(self._passphrase, bytes(salt), params)
         return self._cache[cache_key]
 

@@ -20,6 +20,7 @@ import typer
 from faceveil.errors import FaceveilError, InputError
 from faceveil.methods.base import parse_method_options as parse_options  # noqa: F401 (public name)
 from faceveil.plugins import DEFAULT_DETECTOR, DETECTORS, METHODS
+from faceveil.scale import cli as scale_cli
 
 app = typer.Typer(
     name="eval",
@@ -48,12 +49,15 @@ def eval_command(
     far: Annotated[float, typer.Option("--far", help="false accept rate for TAR@FAR")] = 1e-3,
     seed: Annotated[Optional[int], typer.Option("--seed", help="with --method: derive content keys from this seed (reproducible runs)")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="replace an existing report in --out")] = False,
+    engine: scale_cli.Engine = "local", address: scale_cli.Address = None, workers: scale_cli.Workers = None,
+    gpus_per_worker: scale_cli.GpusPerWorker = 0.0,
 ) -> None:
     """Evaluate a method (--method) or a folder of anonymized images (--anonymized)."""
     request = EvalRequest(
         method=method, options=parse_options(option), anonymized=anonymized, recovered=recovered, data=data, pairs=pairs,
         out=out, recognizers=tuple(recognizer), detectors=tuple(detector), face_detector=face_detector,
         landmarks68=not no_landmarks68, facemesh=not no_facemesh, diversity=diversity, far=far, seed=seed, overwrite=overwrite,
+        cluster=scale_cli.cluster_options(locals()) if scale_cli.check_engine(engine) else None,
     )
     print(run_eval(request))
 
@@ -78,6 +82,7 @@ class EvalRequest:
     far: float = 1e-3
     seed: int | None = None  # content keys derived from it (method mode); None = random
     overwrite: bool = False
+    cluster: object | None = None  # faceveil.scale.ClusterOptions for --engine ray; None = this process
 
     def validate(self) -> None:
         if (self.method is None) == (self.anonymized is None):
@@ -88,6 +93,8 @@ class EvalRequest:
             raise InputError("--diversity needs --method (it re-runs the method with fresh keys)")
         if self.seed is not None and self.method is None:
             raise InputError("--seed goes with --method")
+        if self.cluster is not None and self.method is None:
+            raise InputError("--engine ray distributes --method evaluations; an --anonymized folder is measured here")
         if self.diversity < 0:
             raise InputError("--diversity must be >= 0")
         if self.pairs is not None and self.data is None:
@@ -143,6 +150,10 @@ def _items(request: EvalRequest, skipped: list[str]):
         from faceveil.eval.sources import MethodSource
 
         source = MethodSource(request.method, request.options, request.face_detector, request.diversity, request.seed)
+        if request.cluster is not None:
+            from faceveil.scale.eval import method_items
+
+            return source, method_items(request, skipped)
         return source, source.items(request.data, skipped)
     from faceveil.eval.sources import folder_items
     from faceveil.faces.detect import create_detector

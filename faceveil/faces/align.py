@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from faceveil.errors import InputError
-from faceveil.faces.types import Face, FaceDetector, check_rgb_image  # noqa: F401 (check_rgb_image: public name)
+from faceveil.faces.types import AlphaMask, Face, FaceDetector, check_rgb_image  # noqa: F401 (check_rgb_image: public name)
 
 # Mean 5-point landmark positions of FFHQ-aligned 512 px faces (facexlib / GFPGAN template), in
 # LANDMARK_NAMES order (left eye, right eye, nose, left mouth corner, right mouth corner as seen).
@@ -218,9 +218,17 @@ DEFAULT_FEATHER = 0.1  # blend band = 10 % of the crop (~26 px at 256): outside 
 
 
 def paste_back(
-    image: np.ndarray, crop: np.ndarray, aligned: AlignedFace, *, feather: float = DEFAULT_FEATHER
+    image: np.ndarray,
+    crop: np.ndarray,
+    aligned: AlignedFace,
+    *,
+    feather: float = DEFAULT_FEATHER,
+    image_mask: AlphaMask | None = None,
 ) -> tuple[np.ndarray, tuple[int, int, int, int]]:
     """Blend a processed crop back into the image it was aligned from.
+
+    ``image_mask`` (faceveil.faces.mask.ImageMask, e.g. a feathered ellipse around the face) further
+    limits the blend: its alpha multiplies the crop's own feathered alpha.
 
     image: (H, W, 3) uint8, not modified. crop: (S, S, 3) uint8 with S == aligned.size.
     Returns (new image, changed rect (x, y, w, h)). The rect is the bounding box of pixels with non-zero
@@ -250,6 +258,8 @@ def paste_back(
     alpha = cv2.warpAffine(
         feather_mask(s, feather), crop_to_rect, dsize, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT
     )
+    if image_mask is not None:
+        alpha = alpha * image_mask.alpha(x0, y0, x1 - x0, y1 - y0)
     changed = alpha > 0
     if not changed.any():
         return result, (0, 0, 0, 0)
@@ -265,26 +275,52 @@ def paste_back(
 DEFAULT_REGION_MARGIN = 0.2  # of max(box w, h) per side: adds ears and hairline to CenterFace's eyebrow-to-chin box
 
 
-def region_rect(face: Face, image_shape: tuple[int, ...], *, margin: float = DEFAULT_REGION_MARGIN) -> tuple[int, int, int, int]:
-    """Axis-aligned (x, y, w, h) integer rect covering the whole face (forehead, chin, ears), clipped to
-    the image of shape (H, W, ...).
+def region_bounds(
+    face: Face, *, margin: float = DEFAULT_REGION_MARGIN, mask_scale: float | None = None
+) -> tuple[float, float, float, float]:
+    """Unclipped float (left, top, right, bottom) of the face region (see :func:`region_rect`).
 
-    The face box is grown by ``margin * max(box width, box height)`` on every side and united with the
-    landmarks' extent (so a rotated face whose box is tight still has its features inside). Raises
-    InputError when the face does not overlap the image; otherwise w, h >= 1.
+    ``mask_scale=None`` grows the box by ``margin * max(w, h)`` per side (faceveil's default).
+    ``mask_scale=s`` follows deface's ``--mask-scale``: each side moves out by ``(s - 1)`` times the box's
+    own width (left/right) or height (top/bottom), so deface's 1.3 gives a region 1.6x the box. Either way
+    the result is united with the landmarks' extent.
     """
-    if margin < 0:
-        raise InputError(f"region margin must be >= 0, got {margin}")
-    height, width = image_shape[:2]
     x0, y0, x1, y1 = face.box
     if not (np.isfinite(face.box).all() and x1 > x0 and y1 > y0):
         raise InputError(f"face box {face.box} is empty or not finite")
-    grow = margin * max(x1 - x0, y1 - y0)
-    left, top, right, bottom = x0 - grow, y0 - grow, x1 + grow, y1 + grow
+    if mask_scale is None:
+        if margin < 0:
+            raise InputError(f"region margin must be >= 0, got {margin}")
+        grow_x = grow_y = margin * max(x1 - x0, y1 - y0)
+    else:
+        if not (np.isfinite(mask_scale) and 1.0 <= mask_scale <= 3.0):
+            raise InputError(f"mask scale must be in [1, 3], got {mask_scale}")
+        grow_x, grow_y = (mask_scale - 1.0) * (x1 - x0), (mask_scale - 1.0) * (y1 - y0)
+    left, top, right, bottom = x0 - grow_x, y0 - grow_y, x1 + grow_x, y1 + grow_y
     if face.landmarks is not None:
         points = face_landmarks(face)
         left, top = min(left, points[:, 0].min()), min(top, points[:, 1].min())
         right, bottom = max(right, points[:, 0].max()), max(bottom, points[:, 1].max())
+    return float(left), float(top), float(right), float(bottom)
+
+
+def region_rect(
+    face: Face,
+    image_shape: tuple[int, ...],
+    *,
+    margin: float = DEFAULT_REGION_MARGIN,
+    mask_scale: float | None = None,
+) -> tuple[int, int, int, int]:
+    """Axis-aligned (x, y, w, h) integer rect covering the whole face (forehead, chin, ears), clipped to
+    the image of shape (H, W, ...).
+
+    The face box is grown as :func:`region_bounds` says (by default ``margin * max(box width, box
+    height)`` on every side) and united with the landmarks' extent (so a rotated face whose box is
+    tight still has its features inside). Raises InputError when the face does not overlap the image;
+    otherwise w, h >= 1.
+    """
+    height, width = image_shape[:2]
+    left, top, right, bottom = region_bounds(face, margin=margin, mask_scale=mask_scale)
     ix0, iy0 = max(0, int(np.floor(left))), max(0, int(np.floor(top)))
     ix1, iy1 = min(width, int(np.ceil(right))), min(height, int(np.ceil(bottom)))
     if ix1 <= ix0 or iy1 <= iy0:

@@ -64,3 +64,12 @@ def check_rgb_image(image: np.ndarray, what: str = "image", *, error: type[Excep
                     f"{getattr(image, 'dtype', '')}".rstrip())
     if image.shape[0] == 0 or image.shape[1] == 0:
         raise error(f"{what} is empty: {image.shape}")
+
+
+class AlphaMask(Protocol):
+    """A soft mask evaluated on pixel windows (faceveil.faces.mask.ImageMask is the implementation);
+    declared here so that paste-back (faces.align) takes one without importing faces.mask."""
+
+    def alpha(self, x: int, y: int, w: int, h: int) -> np.ndarray:
+        """(h, w) float32 alpha in [0, 1] for the pixel window at (x, y)."""
+        ...

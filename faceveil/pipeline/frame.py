@@ -18,6 +18,7 @@ import numpy as np
 from faceveil.crypto.container import Region, pixel_digest
 from faceveil.crypto.envelope import ContentKey
 from faceveil.faces.align import align_face, eye_distance, paste_back, region_rect
+from faceveil.faces.mask import MaskSpec, blend
 from faceveil.faces.types import Face, check_rgb_image
 from faceveil.methods.base import AnonymizationMethod, FaceContext, PixelRecoverableMethod, create_method
 
@@ -116,13 +117,16 @@ def anonymize_frame(
     contexts: Sequence[FaceContext],
     *,
     fallback: AnonymizationMethod | None = None,
+    mask: MaskSpec | None = None,
 ) -> FrameResult:
     """Anonymize the given faces of one RGB frame (H, W, 3) uint8; returns a new array.
 
     Region methods get the axis-aligned face region; aligned methods get FFHQ-framed crops, and faces
     too small for the model get ``fallback`` (a region method) instead — reported per face.
+    ``mask`` (shape and scale, faceveil.faces.mask) limits what is replaced; None is the whole region box
+    with faceveil's margin. The reported rect is always the whole region, so recovery stays exact.
     """
-    return anonymize_frames([rgb], [faces], [contexts], method, fallback)[0]
+    return anonymize_frames([rgb], [faces], [contexts], method, fallback, mask=mask)[0]
 
 
 def anonymize_frames(
@@ -131,6 +135,8 @@ def anonymize_frames(
     contexts: Sequence[Sequence[FaceContext]],
     method: AnonymizationMethod,
     fallback: AnonymizationMethod | None = None,
+    *,
+    mask: MaskSpec | None = None,
 ) -> list[FrameResult]:
     """:func:`anonymize_frame` for several frames, with ONE ``method.anonymize`` call for the aligned
     crops of all of them (GPU batching across video frames).
@@ -156,13 +162,14 @@ def anonymize_frames(
             if kind == "fallback" and fallback is None:
                 fallback = create_method(method.fallback)
             m = method if kind == "region" else fallback
-            rects = [method_region_rect(frame_faces[i], outs[k].shape, m) for i in idx]
+            rects = [method_region_rect(frame_faces[i], outs[k].shape, m, mask) for i in idx]
             crops = [outs[k][y : y + h, x : x + w].copy() for x, y, w, h in rects]
             t = time.perf_counter()
             results = m.anonymize(crops, [contexts[k][i] for i in idx])
             timings[k]["anonymize"] += time.perf_counter() - t
             for i, (x, y, w, h), res in zip(idx, rects, results):
-                outs[k][y : y + h, x : x + w] = res
+                alpha = mask.region_alpha(frame_faces[i], (x, y, w, h)) if mask is not None else None
+                outs[k][y : y + h, x : x + w] = blend(outs[k][y : y + h, x : x + w], res, alpha)
                 reason = _fallback_reason(frame_faces[i], method) if kind == "fallback" else None
                 slots[k][i] = FaceOutcome(frame_faces[i], m.name, (x, y, w, h), reason)
     if jobs:
@@ -174,7 +181,8 @@ def anonymize_frames(
         t_anon = time.perf_counter() - t
         t = time.perf_counter()
         for (k, i), a, res in zip(jobs, aligned, results):
-            outs[k], rect = paste_back(outs[k], res, a)
+            image_mask = mask.image_mask(faces[k][i]) if mask is not None else None
+            outs[k], rect = paste_back(outs[k], res, a, image_mask=image_mask)
             slots[k][i] = FaceOutcome(faces[k][i], method.name, rect)
         t_align += time.perf_counter() - t
         for k in {k for k, _ in jobs}:  # a batch's time, shared among its frames
@@ -185,10 +193,13 @@ def anonymize_frames(
             for out, slot, t in zip(outs, slots, timings)]
 
 
-def method_region_rect(face: Face, image_shape: tuple[int, ...], method: AnonymizationMethod) -> Rect:
-    """The face's region rectangle, with sides rounded to ``method.region_multiple`` (grown where the
-    image allows, shifted inward at the border, shrunk only when the image itself is too small)."""
-    x, y, w, h = region_rect(face, image_shape)
+def method_region_rect(
+    face: Face, image_shape: tuple[int, ...], method: AnonymizationMethod, mask: MaskSpec | None = None
+) -> Rect:
+    """The face's region rectangle (``mask``'s scale, or faceveil's margin), with sides rounded to
+    ``method.region_multiple`` (grown where the image allows, shifted inward at the border, shrunk only
+    when the image itself is too small)."""
+    x, y, w, h = mask.rect(face, image_shape) if mask is not None else region_rect(face, image_shape)
     m = method.region_multiple
     if m <= 1:
         return x, y, w, h
@@ -209,28 +220,31 @@ def recover_frame_from_pixels(
     method: PixelRecoverableMethod,
     contexts: Sequence[FaceContext],
     rects: Sequence[Rect] | None = None,
+    mask: MaskSpec | None = None,
 ) -> np.ndarray:
     """Approximate recovery from anonymized pixels alone (learned methods).
 
     Region methods read back exactly the rectangles they wrote (``rects``, as recorded in the
     container); aligned methods re-align each face with the landmarks recorded at anonymization time,
-    run the method's inverse and paste back.
+    run the method's inverse and paste back. ``mask`` must be the one used at anonymization time: only
+    the pixels it replaced are recovered (the rest were never changed).
     """
     out = rgb.copy()
     if method.space == "region":
         if rects is None or len(rects) != len(faces):
             raise ValueError("region methods recover from the rectangles recorded at anonymization time")
         crops = [out[y : y + h, x : x + w].copy() for x, y, w, h in rects]
-        for (x, y, w, h), res in zip(rects, method.recover(crops, list(contexts))):
-            out[y : y + h, x : x + w] = res
+        for face, (x, y, w, h), res in zip(faces, rects, method.recover(crops, list(contexts))):
+            alpha = mask.region_alpha(face, (x, y, w, h)) if mask is not None else None
+            out[y : y + h, x : x + w] = blend(out[y : y + h, x : x + w], res, alpha)
         return out
     idx = [i for i, f in enumerate(faces) if route(f, method) == "aligned"]
     if not idx:
         return out
     aligned = [align_face(out, faces[i], size=method.crop_size) for i in idx]
     results = method.recover([a.crop for a in aligned], [contexts[i] for i in idx])
-    for a, res in zip(aligned, results):
-        out, _ = paste_back(out, res, a)
+    for i, a, res in zip(idx, aligned, results):
+        out, _ = paste_back(out, res, a, image_mask=mask.image_mask(faces[i]) if mask is not None else None)
     return out
 
 

@@ -10,6 +10,7 @@ recover:    find payload → read header (no key) → open with key → check th
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -60,7 +61,12 @@ class Anonymizer:
         keep_icc: bool = False,
         quality: int = 95,
         require_faces: bool = False,
+        seed: int | None = None,
     ):
+        """``seed``: derive each image's content key from (seed, its pixels) instead of at random, so
+        the same input gives the same output pixels on any machine (tests, benchmarks, comparing a
+        cluster run with a local one). Not for real use: whoever knows the seed and an original can
+        derive that image's key."""
         check_payload_mode(payload)
         if payload != "none" and not recipients:
             raise KeyMaterialError(
@@ -84,6 +90,13 @@ class Anonymizer:
         self.keep_icc = keep_icc
         self.quality = quality
         self.require_faces = require_faces
+        self.seed = seed
+
+    def _content_key(self, pixels: np.ndarray) -> ContentKey:
+        if self.seed is None:
+            return ContentKey.generate()
+        digest = hashlib.sha256(repr((pixels.shape, str(pixels.dtype))).encode() + pixels.tobytes()).digest()
+        return ContentKey(hashlib.sha256(f"faceveil/seed/{self.seed}/".encode() + digest).digest())
 
     def anonymize_image(self, image: LoadedImage, fmt: str, faces: Sequence[Face] | None = None) -> tuple[bytes, bytes | None, FileReport]:
         """Anonymize a loaded image; returns (encoded output bytes without payload, container or None, report)."""
@@ -98,7 +111,7 @@ class Anonymizer:
                 raise NoFacesError(f"{report.input}: no face found (threshold too high?)")
             # A missed face is a privacy leak: say so loudly rather than print a quiet "0 faces".
             report.notes.append("no face found: check the output; lower --threshold if a face was missed")
-        content_key = ContentKey.generate() if self.payload != "none" else None
+        content_key = self._content_key(image.pixels) if self.payload != "none" or self.seed is not None else None
         if self.pixel_key is not None:
             check_pixel_format(fmt)
             image_key, image_salt, pixel_keys = pixel_image_keys(self.pixel_key)
@@ -114,13 +127,13 @@ class Anonymizer:
         if self.pixel_key is not None:
             pixels = seal_into_pixels(pixels, self.method, frame.outcomes, image_key, image_salt, pixel_keys)
             report.payload.append("pixels")
-            content_key = None  # no container: everything recovery needs is in the pixels
+            # no container: everything recovery needs is in the pixels
 
         t = time.perf_counter()
         encoded = encode_image(pixels, fmt, quality=self.quality, metadata=image.metadata,
                                keep_metadata=self.keep_metadata, keep_icc=self.keep_icc)
         container = None
-        if content_key is not None:
+        if self.payload != "none":
             # Hash what a reader will decode. Lossless formats decode to exactly what we encoded
             # (tested in tests/io); JPEG does not, so decode it once.
             decoded = decode_image(encoded).pixels if fmt == "JPEG" else pixels

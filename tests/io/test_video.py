@@ -272,3 +272,37 @@ def test_x264_output_declares_the_input_frame_rate(clip, tmp_path, suffix, optio
     assert len(copied) == len(original)
     spacing = {round(float(b.time - a.time), 4) for a, b in zip(copied, copied[1:])}
     assert spacing == {0.04}
+
+
+def test_lossless_mp4_is_standard_high_444_h264_that_a_plain_decoder_reads_exactly(clip, tmp_path):
+    """`--lossless` to .mp4: H.264 High 4:4:4 Predictive, qp 0 (libx264rgb). Players built on FFmpeg's h264
+    decoder (VLC, mpv, ffplay, Kodi, MPC-HC/LAV) play it; we check that decoder gives the frames back."""
+    out = tmp_path / "out.mp4"
+    writer = copy_video(clip.path, out, EncodeOptions(lossless=True))
+    assert writer.choice.codec == "libx264rgb" and writer.choice.options["qp"] == "0"
+    with av.open(str(out)) as container:
+        stream = container.streams.video[0]
+        assert stream.codec_context.name == "h264"
+        assert stream.codec_context.profile == "High 4:4:4 Predictive"
+        decoded = [f.to_ndarray(format="rgb24") for f in container.decode(stream)]
+    original = [f.rgb for f in iter_frames(clip.path)]
+    assert len(decoded) == len(original)
+    assert all(np.array_equal(a, b) for a, b in zip(original, decoded))
+
+
+def test_x264_in_yuv444p_at_qp0_is_not_exact_for_rgb(clip):
+    """Why lossless MP4 uses libx264rgb: qp 0 in yuv444p is lossless for the YUV planes, but the RGB->YUV
+    conversion before it rounds, so decoded RGB differs (and recovery would not be frame-exact)."""
+    from fractions import Fraction as F
+
+    rgb = next(iter_frames(clip.path)).rgb
+    context = av.CodecContext.create("libx264", "w")
+    context.width, context.height, context.pix_fmt, context.time_base = rgb.shape[1], rgb.shape[0], "yuv444p", F(1, 25)
+    context.options = {"qp": "0", "preset": "ultrafast"}
+    frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv444p")
+    packets = [*context.encode(frame), *context.encode(None)]
+    decoder = av.CodecContext.create("h264", "r")
+    (back,) = [f for p in packets for f in decoder.decode(p)] + list(decoder.decode(None))
+    assert back.format.name == "yuv444p"
+    assert np.array_equal(back.to_ndarray(), frame.to_ndarray())  # the YUV planes are exact...
+    assert not np.array_equal(back.to_ndarray(format="rgb24"), rgb)  # ...the RGB frame is not

@@ -223,12 +223,12 @@ class ProFaceSMethod(PixelRecoverableMethod):
 
 def feathered_ellipse(height: int, width: int, inner: float = FEATHER_INNER) -> np.ndarray:
     """(height, width) float32 alpha: 1 inside ``inner`` of the inscribed ellipse's radius, falling
-    smoothly (smoothstep) to 0 at its rim and beyond. (The mask module of faces/ will own this shape.)"""
-    ys = (np.arange(height, dtype=np.float32) + 0.5) / height * 2 - 1
-    xs = (np.arange(width, dtype=np.float32) + 0.5) / width * 2 - 1
-    r = np.sqrt(ys[:, None] ** 2 + xs[None, :] ** 2)
-    t = np.clip((1 - r) / (1 - inner), 0, 1)
-    return (t * t * (3 - 2 * t)).astype(np.float32)
+    smoothly (smoothstep) to 0 at its rim and beyond: faces.mask's ellipse, on the crop itself (the
+    method sees crops, not faces). A pipeline MaskSpec for PRO-Face S belongs here, on the cover: a
+    blend after protection would cut the hidden signal in the feathered band."""
+    from faceveil.faces.mask import ImageMask
+
+    return ImageMask((0.0, 0.0, float(width), float(height)), "ellipse", 1.0 - inner).alpha(0, 0, width, height)
 
 
 def feather_cover(original: np.ndarray, cover: np.ndarray, inner: float = FEATHER_INNER) -> np.ndarray:

@@ -1,0 +1,111 @@
+"""The ``--engine ray`` side of ``faceveil anonymize`` / ``recover`` / ``eval``.
+
+faceveil/cli.py declares the four cluster flags with the aliases below and, for ``--engine ray``, hands
+its parsed parameters over in one call (``run_anonymize(locals())``), so the command modules stay
+unchanged otherwise. Importing this module is cheap (no Ray).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from typing import Annotated, Optional
+
+import typer
+
+from faceveil.errors import InputError
+
+_PANEL = "Cluster"
+Engine = Annotated[str, typer.Option("--engine", help="local (this process) or ray (a Ray cluster: resumable, exactly-once; see docs/scale.md).", rich_help_panel=_PANEL)]
+Address = Annotated[Optional[str], typer.Option("--address", help="Ray cluster to join (auto, or HOST:PORT); default: start a local Ray runtime.", rich_help_panel=_PANEL)]
+Workers = Annotated[Optional[int], typer.Option("--workers", help="Ray workers (long-lived actors); default: one per CPU (or per --gpus-per-worker).", rich_help_panel=_PANEL)]
+GpusPerWorker = Annotated[float, typer.Option("--gpus-per-worker", help="GPUs per Ray worker (fractions allowed); 0 = CPU.", rich_help_panel=_PANEL)]
+
+ENGINES = ("local", "ray")
+
+
+def check_engine(engine: str) -> bool:
+    """True for ``ray``; False for ``local``; a usage error (exit 2) otherwise."""
+    if engine not in ENGINES:
+        raise typer.BadParameter(f"--engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+    return engine == "ray"
+
+
+def cluster_options(p: dict):
+    from faceveil.scale.job import ClusterOptions
+
+    if p.get("workers") is not None and p["workers"] < 1:
+        raise InputError("--workers must be at least 1")
+    if p.get("gpus_per_worker", 0) < 0:
+        raise InputError("--gpus-per-worker must be >= 0")
+    return ClusterOptions(engine=p["engine"], address=p.get("address"), workers=p.get("workers"),
+                          gpus_per_worker=p.get("gpus_per_worker") or 0.0)
+
+
+def as_url(path) -> str:
+    """The location as typed: typer hands over a Path, which folds ``s3://b/k`` into ``s3:/b/k``."""
+    text = str(path)
+    m = re.match(r"^([A-Za-z][\w+.-]+):/(?!/)(.*)$", text)
+    if m is None:
+        return text
+    protocol, rest = m.groups()
+    return f"file:///{rest}" if protocol == "file" else f"{protocol}://{rest}"
+
+
+def _one_folder(p: dict) -> tuple[str, str]:
+    inputs, output = p["inputs"], p.get("output")
+    if len(inputs) != 1 or output is None:
+        raise InputError("--engine ray takes one input folder (or URL) and an output folder: SRC -o DST")
+    return as_url(inputs[0]), as_url(output)
+
+
+def run_anonymize(p: dict) -> int:
+    """``faceveil anonymize SRC -o DST --engine ray``; ``p`` is the command's parameters (after the
+    passphrase was read and ``-O`` options parsed into ``options``)."""
+    import faceveil.api as api
+    import faceveil.scale as scale
+
+    src, dst = _one_folder(p)
+    video = api.VideoSettings(codec=p.get("codec"), crf=p.get("crf"), lossless=p.get("lossless", False),
+                              start=p.get("start"), end=p.get("end"), keep_audio=not p.get("no_audio", False))
+    settings = scale.AnonymizeSettings(
+        method=p["method"], method_options=p.get("options") or {}, detector=p["detector"], threshold=p.get("threshold"),
+        payload=p["payload"], keep_metadata=p["keep_metadata"], keep_icc=p["keep_icc"], quality=p["quality"],
+        require_faces=p["require_faces"], video=video,
+    )
+    summary = scale.anonymize(src, dst, cluster=cluster_options(p), passphrase=p.get("passphrase"),
+                              recipients=p.get("recipient") or (), settings=settings, output_format=p.get("output_format"),
+                              overwrite=p["overwrite"], progress=not p.get("as_json"))
+    return report(summary, p.get("as_json", False))
+
+
+def run_recover(p: dict) -> int:
+    """``faceveil recover SRC -o DST --engine ray`` (see ``run_anonymize``)."""
+    import faceveil.api as api
+    import faceveil.scale as scale
+
+    src, dst = _one_folder(p)
+    if p.get("payload_file") is not None:
+        raise InputError("--payload-file names one file's payload; it does not apply to a folder on --engine ray")
+    settings = scale.RecoverSettings(
+        from_pixels=p.get("from_pixels", False), method_options=p.get("options") or {},
+        keep_metadata=not p.get("strip_metadata", False),
+        video=api.VideoSettings(codec=p.get("codec"), crf=p.get("crf")),
+    )
+    summary = scale.recover(src, dst, cluster=cluster_options(p), passphrase=p.get("passphrase"),
+                            private_keys=p.get("key") or (), key_passphrase=p.get("key_passphrase"), settings=settings,
+                            output_format=p.get("output_format"), overwrite=p["overwrite"], progress=not p.get("as_json"))
+    return report(summary, p.get("as_json", False))
+
+
+def report(summary, as_json: bool) -> int:
+    """Failures one line each and the summary on stderr (or all of it as JSON on stdout); the exit
+    code follows the single-process rule: 0, the one failure code, or 1 for mixed failures."""
+    if as_json:
+        print(json.dumps(summary.to_dict(), indent=2))
+    else:
+        for r in summary.failures:
+            print(f"faceveil: {r.error}", file=sys.stderr)
+        print(summary.describe(), file=sys.stderr)
+    return summary.exit_code

@@ -1,0 +1,79 @@
+"""What a run is asked to do, as plain picklable data shipped to every worker (never a secret)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+
+from faceveil.scale.location import Location
+
+ANONYMIZE, RECOVER = "anonymize", "recover"
+
+
+@dataclass(frozen=True)
+class ClusterOptions:
+    """``--engine``, ``--address``, ``--workers``, ``--gpus-per-worker``."""
+
+    engine: str = "local"
+    address: str | None = None  # None: start a local Ray runtime; "auto" or "HOST:PORT": join a cluster
+    workers: int | None = None  # None: as many as the cluster's CPUs (or GPUs / gpus_per_worker)
+    gpus_per_worker: float = 0.0
+    cpus_per_worker: float = 1.0
+
+
+@dataclass(frozen=True)
+class AnonymizeSettings:
+    """The arguments of ``faceveil.api.Anonymizer`` (minus recipients) plus the video choices."""
+
+    method: str = "mosaic"
+    method_options: dict = field(default_factory=dict)
+    detector: str = "centerface"
+    threshold: float | None = None
+    payload: str = "embedded"
+    keep_metadata: bool = False
+    keep_icc: bool = False
+    quality: int = 95
+    require_faces: bool = False
+    seed: int | None = None
+    video: object | None = None  # faceveil.api.VideoSettings
+
+
+@dataclass(frozen=True)
+class RecoverSettings:
+    from_pixels: bool = False
+    method_options: dict = field(default_factory=dict)
+    keep_metadata: bool = True
+    video: object | None = None
+
+
+@dataclass(frozen=True)
+class Job:
+    command: str  # ANONYMIZE or RECOVER
+    src: Location
+    dst: Location
+    run: str
+    output_format: str | None = None  # e.g. "png"; None keeps each input's
+    anonymize: AnonymizeSettings | None = None
+    recover: RecoverSettings | None = None
+    public_keys: tuple[bytes, ...] = ()  # recipients' PEM public keys (anonymize)
+    passphrase_salt: bytes | None = None  # the run's salt (anonymize with a passphrase)
+    argon2: tuple[int, int, int] | None = None  # (time_cost, memory_kib, parallelism) of that salt
+    passphrase_recovery: bool = False  # recover: derived secrets are requested from the driver per salt
+    private_keys: int = 0  # recover: how many X25519 private keys the driver will send
+
+    def output_name(self, rel_input: str) -> str:
+        """The mirrored relative output name, with the extension rules of the single-process CLI."""
+        from faceveil.api import plan_output
+        from pathlib import Path
+
+        fmt_ext = None if self.output_format is None else "." + self.output_format.lower().lstrip(".")
+        root = Path("/")
+        out = plan_output(root / rel_input, root, root, batch=True, suffix="", fmt_ext=fmt_ext)
+        return PurePosixPath(out.relative_to(root)).as_posix()
+
+
+@dataclass(frozen=True)
+class Item:
+    input: str  # relative to job.src
+    output: str  # relative to job.dst
+    attempt: int = 0  # >0: an earlier attempt died mid-write; its temp files are swept first

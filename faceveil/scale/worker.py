@@ -1,0 +1,235 @@
+"""The long-lived worker: one per Ray actor, holding the detector and the method for its whole life.
+
+Per item it runs the *single-file* code path of ``faceveil.api`` (``Anonymizer.process_file`` /
+``api.recover`` on one file, the video pipeline for videos), so a cluster run and a local run give the
+same bytes for the same inputs and seed. Remote inputs are fetched to a scratch folder and outputs
+published with one atomic PUT; local outputs are written with ``faceveil.io.atomic``.
+
+A failing file returns a failed record; it never takes the worker down.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from faceveil.errors import FaceveilError
+from faceveil.scale.job import ANONYMIZE, Item, Job
+from faceveil.scale.manifest import FAILED, OK, Record
+
+
+@dataclass
+class Outcome:
+    record: Record
+    needs_key: tuple[bytes, tuple[int, int, int]] | None = None  # recover: (salt, argon2 params) to derive
+
+
+class Worker:
+    def __init__(self, job: Job):
+        from faceveil.crypto.keys import X25519Identity
+
+        self.job = job
+        self._transport = X25519Identity.generate()  # ephemeral: secrets arrive wrapped for it
+        self._anonymizer = None
+        self._passphrase_key = None  # PassphraseKey.from_master (anonymize: the run's; recover: per salt)
+        self._identities: list = []
+        self.name = f"{socket.gethostname()}:{os.getpid()}"
+        if job.passphrase_recovery:
+            from faceveil.crypto.keys import PassphraseKey
+
+            self._passphrase_key = PassphraseKey(b"", None, None)  # secrets per salt arrive via add_secret
+
+    # --- set-up -------------------------------------------------------------------------------
+
+    def transport_key(self) -> bytes:
+        return self._transport.recipient.raw
+
+    def setup(self, passphrase_secret: dict | None = None, private_keys: list[dict] = ()) -> str:
+        """Unwrap the secrets and load the models (once per worker). Returns the worker's name."""
+        from faceveil.scale.keys import identity_from_bytes, open_on_worker
+
+        job = self.job
+        if passphrase_secret is not None:
+            self._add_master(job.passphrase_salt, job.argon2, open_on_worker(passphrase_secret, self._transport, job.run, "passphrase"))
+        for stanza in private_keys:
+            self._identities.append(identity_from_bytes(open_on_worker(stanza, self._transport, job.run, "x25519")))
+        if job.command == ANONYMIZE:
+            from faceveil.api import Anonymizer
+            from faceveil.crypto.keys import X25519Recipient
+
+            s = job.anonymize
+            recipients = [X25519Recipient.from_bytes(pem) for pem in job.public_keys]
+            if self._passphrase_key is not None:
+                recipients.append(self._passphrase_key)
+            self._anonymizer = Anonymizer(
+                method=s.method, method_options=dict(s.method_options), detector=s.detector, threshold=s.threshold,
+                recipients=recipients if s.payload != "none" else [], payload=s.payload, keep_metadata=s.keep_metadata,
+                keep_icc=s.keep_icc, quality=s.quality, require_faces=s.require_faces, seed=s.seed,
+            )
+        return self.name
+
+    def add_secret(self, salt: bytes, argon2: tuple[int, int, int], stanza: dict) -> None:
+        """Recover with a passphrase: the derived secret for one more salt, wrapped for this worker."""
+        from faceveil.scale.keys import open_on_worker
+
+        self._add_master(salt, argon2, open_on_worker(stanza, self._transport, self.job.run, "passphrase"))
+
+    def _add_master(self, salt: bytes, argon2, master: bytes) -> None:
+        from faceveil.crypto.keys import Argon2Params, PassphraseKey
+
+        params = Argon2Params(*argon2)
+        if self._passphrase_key is None:  # anonymize: the run's salt is the one it seals with
+            self._passphrase_key = PassphraseKey.from_master(salt, params, master)
+        else:
+            self._passphrase_key.add_master(salt, params, master)
+
+    # --- work ---------------------------------------------------------------------------------
+
+    def process(self, item: Item) -> Outcome:
+        started = time.perf_counter()
+        record = Record(input=item.input, output=item.output, status=OK, worker=self.name)
+        needs_key = None
+        try:
+            with tempfile.TemporaryDirectory(prefix="faceveil-worker-") as scratch:
+                src, dst, publish = self._local_paths(item, Path(scratch))
+                record.input_sha256 = _sha256_file(src)
+                if item.attempt:
+                    _sweep_temp_files(dst)
+                if self.job.command == ANONYMIZE:
+                    report = self._anonymize(src, dst)
+                else:
+                    report, needs_key = self._recover(src, dst)
+                if report.ok:
+                    record.output_sha256 = _sha256_file(dst)
+                    record.faces = report.face_count
+                    record.payload_bytes = _payload_bytes(dst, report.payload) if self.job.command == ANONYMIZE else 0
+                    record.notes = list(report.notes)
+                    publish()
+                else:
+                    record.status, record.error, record.exit_code = FAILED, report.error, report.exit_code
+        except FaceveilError as exc:
+            record.status, record.error, record.exit_code = FAILED, str(exc), exc.exit_code
+        except OSError as exc:  # input vanished since the listing, storage refused a read or a write
+            record.status, record.error, record.exit_code = FAILED, f"{item.input}: {exc.strerror or exc}", 3
+        except Exception as exc:  # a bug on one file: that file fails, the worker goes on
+            record.status, record.error, record.exit_code = FAILED, f"{item.input}: internal error ({type(exc).__name__}: {exc})", 1
+        record.seconds = round(time.perf_counter() - started, 4)
+        return Outcome(record, needs_key)
+
+    def _anonymize(self, src: Path, dst: Path):
+        from faceveil.api import VIDEO_EXTENSIONS
+
+        anonymizer, s = self._anonymizer, self.job.anonymize
+        try:
+            if src.suffix.lower() in VIDEO_EXTENSIONS:
+                import faceveil.api as api
+                import faceveil.pipeline.video as video
+
+                settings = s.video or api.VideoSettings()
+                return video.anonymize_video_file(anonymizer, src, dst, overwrite=True, protect=[src],
+                                                  options=settings.options(anonymizer.payload))
+            # overwrite=True: DST belongs to this engine's runs (checked by the driver), and an output
+            # without an ok record is the leftover of a worker that died; it is replaced atomically.
+            return anonymizer.process_file(src, dst, overwrite=True, protect=[src])
+        except FaceveilError as exc:
+            from faceveil.api import FileReport
+
+            return FileReport(input=src, ok=False, error=str(exc), exit_code=exc.exit_code)
+
+    def _recover(self, src: Path, dst: Path):
+        import faceveil.api as api
+
+        s = self.job.recover
+        identities = list(self._identities) + ([self._passphrase_key] if self._passphrase_key is not None else [])
+        report = api.recover(src, dst, private_keys=identities, from_pixels=s.from_pixels,
+                             method_options=dict(s.method_options) or None, keep_metadata=s.keep_metadata,
+                             overwrite=True, video=s.video)[0]
+        if not report.ok and report.exit_code == 11 and self.job.passphrase_recovery:
+            # A file sealed in another run (another salt): ask the driver to derive that run's secret.
+            missing = self._missing_salt(src)
+            if missing is not None:
+                return report, missing
+        return report, None
+
+    def _missing_salt(self, src: Path):
+        """(salt, argon2 params) this worker lacks the derived secret for, found by opening the payload
+        once more outside api.recover (which turns the error into a report). Images only: a video
+        sealed under a salt no image of the run brought in fails with exit 11."""
+        import faceveil.api as api
+        from faceveil.api import VIDEO_EXTENSIONS
+        from faceveil.crypto.keys import DerivedKeyMissingError
+
+        if src.suffix.lower() in VIDEO_EXTENSIONS:
+            return None
+        try:
+            api.recover_image(src.read_bytes(), [self._passphrase_key], name=str(src), path=src)
+        except DerivedKeyMissingError as exc:
+            p = exc.params
+            return exc.salt, (p.time_cost, p.memory_kib, p.parallelism)
+        except (FaceveilError, OSError):
+            return None
+        return None
+
+    def _local_paths(self, item: Item, scratch: Path):
+        """(src, dst, publish): local paths to run the single-file code on, and the step that makes
+        the output visible at DST (nothing for a local DST: the atomic write already did)."""
+        job = self.job
+        if job.src.is_local:
+            src = Path(job.src.path(item.input))
+        else:
+            src = scratch / "in" / Path(item.input).name
+            src.parent.mkdir()
+            job.src.fs.get_file(job.src.path(item.input), str(src))
+            if job.command != ANONYMIZE:  # a sidecar payload travels with its image
+                from faceveil.io.carriers import sidecar_path
+
+                remote_side = str(sidecar_path(job.src.path(item.input))).replace(os.sep, "/")
+                if job.src.fs.exists(remote_side):
+                    job.src.fs.get_file(remote_side, str(sidecar_path(src)))
+        if job.dst.is_local:
+            dst = Path(job.dst.path(item.output))
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            return src, dst, lambda: None
+        dst = scratch / "out" / Path(item.output).name
+        dst.parent.mkdir()
+
+        def publish() -> None:
+            from faceveil.io.carriers import sidecar_path
+
+            fs, remote = job.dst.fs, job.dst.path(item.output)
+            side = sidecar_path(dst)
+            if side.exists():  # sidecar first: an output never exists without its payload
+                fs.put_file(str(side), str(sidecar_path(remote)).replace(os.sep, "/"))
+            fs.put_file(str(dst), remote)  # one PUT: atomic on object stores
+
+        return src, dst, publish
+
+
+def _sha256_file(path: Path) -> str:
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def _payload_bytes(dst: Path, where: list[str]) -> int:
+    from faceveil.io.carriers import extract_payload, sidecar_path
+
+    if "embedded" in where and dst.suffix.lower() not in (".mp4", ".mkv", ".mov", ".webm", ".m4v"):
+        blob = extract_payload(dst.read_bytes())
+        if blob is not None:
+            return len(blob)
+    side = sidecar_path(dst)
+    return side.stat().st_size if side.exists() else 0
+
+
+def _sweep_temp_files(dst: Path) -> None:
+    """Remove what a killed attempt left: faceveil.io.atomic's hidden ``.NAME.*.tmp`` files for this
+    output (and its sidecar). Only for retried items, so a normal item never scans its directory."""
+    if not dst.parent.is_dir():
+        return
+    for leftover in dst.parent.glob(f".{dst.name}*.tmp"):
+        leftover.unlink(missing_ok=True)

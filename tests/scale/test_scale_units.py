@@ -1,0 +1,303 @@
+"""faceveil.scale pieces that need no Ray runtime: listing, manifest, key transport, CLI checks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from faceveil.crypto.keys import Argon2Params, DerivedKeyMissingError, PassphraseKey, X25519Identity
+from faceveil.errors import KeyMaterialError, OutputExistsError
+from faceveil.scale.cli import as_url
+from faceveil.scale.driver import Summary, check_locations
+from faceveil.scale.job import Job
+from faceveil.scale.keys import open_on_worker, seal_for_worker
+from faceveil.scale.location import Location, iter_files
+from faceveil.scale.manifest import FAILED, OK, Manifest, Record
+
+EXTS = frozenset({".png", ".jpg"})
+
+
+def _tree(root: Path) -> None:
+    for rel in ("b.png", "a/z.jpg", "a/c.png", "a/notes.txt", ".faceveil/x.png", "A.PNG"):
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(b"x")
+
+
+def test_local_listing_is_sorted_recursive_filtered_and_skips_state(tmp_path):
+    _tree(tmp_path)
+    names = list(iter_files(Location.parse(tmp_path), EXTS, frozenset({".faceveil"})))
+    assert names == ["A.PNG", "b.png", "a/c.png", "a/z.jpg"]
+
+
+def test_fsspec_listing_matches_local_listing(tmp_path):
+    import fsspec
+
+    _tree(tmp_path)
+    fs = fsspec.filesystem("memory")
+    for p in tmp_path.rglob("*"):
+        if p.is_file():
+            fs.pipe_file(f"/listing-test/{p.relative_to(tmp_path).as_posix()}", p.read_bytes())
+    mem = Location.parse("memory://listing-test")
+    assert not mem.is_local
+    assert list(iter_files(mem, EXTS, frozenset({".faceveil"}))) == list(
+        iter_files(Location.parse(f"file://{tmp_path}"), EXTS, frozenset({".faceveil"})))
+    assert Location.parse(f"file://{tmp_path}").is_local
+
+
+def test_listing_is_lazy(tmp_path):
+    _tree(tmp_path)
+    it = iter_files(Location.parse(tmp_path), EXTS, frozenset({".faceveil"}))
+    assert next(it) == "A.PNG"
+    (tmp_path / "a" / "late.png").write_bytes(b"x")  # a folder not read yet: the listing still sees it
+    assert list(it) == ["b.png", "a/c.png", "a/late.png", "a/z.jpg"]
+
+
+def test_listing_refuses_a_file_or_missing_folder(tmp_path):
+    from faceveil.errors import InputError
+
+    (tmp_path / "f.png").write_bytes(b"x")
+    for bad in (tmp_path / "f.png", tmp_path / "missing"):
+        with pytest.raises(InputError, match="folder"):
+            list(iter_files(Location.parse(bad), EXTS))
+
+
+def test_manifest_latest_record_wins_and_parts_are_whole_files(tmp_path):
+    dst = Location.parse(tmp_path)
+    m1 = Manifest(dst, "20260101T000000-aaaaaa", flush_records=2)
+    assert not m1.exists()
+    m1.start({"command": "anonymize"})
+    m1.extend([Record("a.png", OK, "a.png"), Record("b.png", FAILED, "b.png", error="bad"), Record("c.png", OK, "c.png")])
+    m1.flush()
+    m2 = Manifest(dst, "20260102T000000-bbbbbb")
+    m2.add(Record("b.png", OK, "b.png"))
+    m2.add(Record("c.png", FAILED, "c.png", error="redone and failed"))
+    m2.flush()
+    assert m2.exists()
+    assert Manifest(dst, "x").load_done() == {"a.png": "a.png", "b.png": "b.png"}
+    parts = sorted((tmp_path / ".faceveil" / "manifest").iterdir())
+    assert len(parts) == 3 and all(p.read_text().endswith("\n") for p in parts)
+    assert not list(tmp_path.rglob("*.tmp"))
+    record = json.loads(parts[0].read_text().splitlines()[0])
+    assert set(record) >= {"input", "output", "input_sha256", "output_sha256", "faces", "payload_bytes", "status",
+                           "error", "worker", "seconds", "run"}
+
+
+def test_manifest_on_an_fsspec_destination():
+    dst = Location.parse("memory://manifest-test/out")
+    m = Manifest(dst, "20260101T000000-cccccc")
+    m.add(Record("x/y.png", OK, "x/y.png"))
+    m.flush()
+    assert Manifest(dst, "later").load_done() == {"x/y.png": "x/y.png"}
+
+
+def test_worker_secret_is_wrapped_for_one_worker_and_one_run():
+    worker, other = X25519Identity.generate(), X25519Identity.generate()
+    secret = bytes(range(32))
+    stanza = seal_for_worker(secret, worker.recipient.raw, "run-1", "passphrase")
+    assert secret.hex() not in json.dumps(stanza) and stanza["type"] == "x25519"
+    assert open_on_worker(stanza, worker, "run-1", "passphrase") == secret
+    from faceveil.errors import FaceveilError
+
+    for identity, run, label in ((other, "run-1", "passphrase"), (worker, "run-2", "passphrase"), (worker, "run-1", "x25519")):
+        with pytest.raises(FaceveilError):
+            open_on_worker(stanza, identity, run, label)
+
+
+def test_master_only_key_seals_like_the_passphrase_and_opens_only_its_salt():
+    from faceveil.crypto.container import open_container, seal
+
+    params = Argon2Params(time_cost=1, memory_kib=8 * 1024, parallelism=1)
+    full = PassphraseKey.create("pw", params, allow_weak=True)
+    worker_key = PassphraseKey.from_master(full.salt, params, full.master_secret(full.salt, params))
+    kwargs = dict(regions=[], method="solid", method_params={}, image_shape=(4, 4, 3), faces=[],
+                  pixel_sha256=bytes(32))
+    blob = seal(recipients=[worker_key], **kwargs)
+    assert open_container(blob, [PassphraseKey.for_opening("pw")]).info.method == "solid"  # the passphrase opens it
+    assert open_container(blob, [worker_key]).info.method == "solid"
+    other_run = seal(recipients=[PassphraseKey.create("pw", params, allow_weak=True)], **kwargs)
+    with pytest.raises(DerivedKeyMissingError) as info:
+        open_container(other_run, [worker_key])
+    assert info.value.params == params
+    import pickle
+
+    assert pickle.loads(pickle.dumps(info.value)).salt == info.value.salt
+    with pytest.raises(KeyMaterialError):
+        worker_key.add_master(b"short", params, bytes(32))
+
+
+def test_urls_survive_typer_paths():
+    assert as_url(Path("s3://bucket/a/b")) == "s3://bucket/a/b"
+    assert as_url(Path("file:///tmp/x")) == "file:///tmp/x"
+    assert as_url(Path("memory://m/x")) == "memory://m/x"
+    assert as_url(Path("/tmp/x")) == "/tmp/x"
+    assert as_url(Path("rel/dir")) == "rel/dir"
+
+
+def test_output_names_follow_the_single_process_rules():
+    job = Job("anonymize", Location.parse("/a"), Location.parse("/b"), "r")
+    assert job.output_name("x/y.png") == "x/y.png"
+    assert job.output_name("clip.avi") == "clip.mkv"  # AVI cannot keep timestamps
+    fmt = Job("anonymize", Location.parse("/a"), Location.parse("/b"), "r", output_format="webp")
+    assert fmt.output_name("x/y.jpg") == "x/y.webp"
+
+
+def test_destination_checks(tmp_path):
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    src.mkdir()
+    dst.mkdir()
+    (dst / "someone-elses.png").write_bytes(b"x")
+    with pytest.raises(OutputExistsError, match="not empty"):
+        check_locations(Location.parse(src), Location.parse(dst), Manifest(Location.parse(dst), "r"), overwrite=False)
+    check_locations(Location.parse(src), Location.parse(dst), Manifest(Location.parse(dst), "r"), overwrite=True)
+    from faceveil.errors import InputError
+
+    with pytest.raises(InputError, match="contain each other"):
+        check_locations(Location.parse(src), Location.parse(src / "out"), Manifest(Location.parse(src / "out"), "r"), False)
+    fresh = tmp_path / "new" / "deeper"
+    check_locations(Location.parse(src), Location.parse(fresh), Manifest(Location.parse(fresh), "r"), False)
+    assert fresh.is_dir()
+
+
+def test_summary_exit_codes():
+    s = Summary("anonymize", "a", "b", "r")
+    assert s.exit_code == 0
+    s.failures = [Record("x", FAILED, exit_code=3), Record("y", FAILED, exit_code=3)]
+    assert s.exit_code == 3
+    s.failures.append(Record("z", FAILED, exit_code=6))
+    assert s.exit_code == 1
+
+
+def test_cli_refuses_a_non_empty_foreign_destination_before_starting_ray(tmp_path, passphrase, astronaut):
+    from PIL import Image
+
+    from faceveil.cli import main
+
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    src.mkdir()
+    dst.mkdir()
+    Image.fromarray(astronaut).save(src / "a.png")
+    (dst / "keep.txt").write_text("mine")
+    assert main(["anonymize", str(src), "-o", str(dst), "--engine", "ray"]) == 9
+    assert main(["anonymize", str(src), str(src), "-o", str(dst), "--engine", "ray"]) == 3  # one folder only
+    assert main(["anonymize", str(src), "-o", str(dst), "--engine", "spark"]) == 2
+    assert (dst / "keep.txt").read_text() == "mine" and not (dst / "a.png").exists()
+    assert np.asarray(Image.open(src / "a.png")).shape == astronaut.shape
+
+
+def test_seed_makes_single_process_outputs_reproducible(tmp_path, astronaut_png):
+    from PIL import Image
+
+    from faceveil import api
+
+    runs = {}
+    for name, seed in (("a", 3), ("b", 3), ("c", 4)):
+        api.anonymize(astronaut_png, tmp_path / f"{name}.png", recipients=[], payload="none", seed=seed)
+        runs[name] = np.asarray(Image.open(tmp_path / f"{name}.png"))
+    assert np.array_equal(runs["a"], runs["b"])
+    assert not np.array_equal(runs["a"], runs["c"])
+
+
+def test_worker_fetches_and_publishes_fsspec_urls_in_process(tmp_path, astronaut):
+    """The worker's remote path (fetch to scratch, single-file code, one PUT per object, sidecar
+    first) on memory://, run in this process: Ray workers cannot share a memory filesystem."""
+    import fsspec
+    from PIL import Image
+
+    from faceveil import api
+    from faceveil.scale.job import AnonymizeSettings, Item, RecoverSettings
+    from faceveil.scale.worker import Worker
+
+    fs = fsspec.filesystem("memory")
+    png = tmp_path / "a.png"
+    Image.fromarray(astronaut).save(png)
+    fs.pipe_file("/worker-test/src/x/a.png", png.read_bytes())
+    fs.pipe_file("/worker-test/src/x/bad.png", b"nope")
+    api.keygen(tmp_path / "k.key")
+    pem = (tmp_path / "k.key.pub").read_bytes()
+    src, dst = Location.parse("memory://worker-test/src"), Location.parse("memory://worker-test/dst")
+    job = Job("anonymize", src, dst, "run-x", output_format="tif", anonymize=AnonymizeSettings(), public_keys=(pem,))
+    worker = Worker(job)
+    worker.setup()
+    out = job.output_name("x/a.png")
+    assert out == "x/a.tif"
+    good = worker.process(Item("x/a.png", out)).record
+    bad = worker.process(Item("x/bad.png", "x/bad.tif")).record
+    assert good.ok and good.faces == 1 and good.payload_bytes > 0, good
+    assert not bad.ok and bad.exit_code == 3
+    assert fs.exists("/worker-test/dst/x/a.tif") and fs.exists("/worker-test/dst/x/a.tif.faceveil")  # TIFF: sidecar
+    assert not fs.exists("/worker-test/dst/x/bad.tif")
+
+    from faceveil.crypto.keys import load_key_file
+    from faceveil.scale.keys import private_key_bytes, seal_for_worker
+
+    rjob = Job("recover", dst, Location.parse("memory://worker-test/back"), "run-y", output_format=None,
+               recover=RecoverSettings(), private_keys=1)
+    rworker = Worker(rjob)
+    rworker.setup(private_keys=[seal_for_worker(private_key_bytes(load_key_file(tmp_path / "k.key")),
+                                                rworker.transport_key(), "run-y", "x25519")])
+    rec = rworker.process(Item("x/a.tif", "x/a.tif")).record
+    assert rec.ok, rec
+    back = tmp_path / "back.tif"
+    back.write_bytes(fs.cat_file("/worker-test/back/x/a.tif"))
+    assert np.array_equal(np.asarray(Image.open(back)), astronaut)
+
+
+def test_eval_engine_ray_is_for_method_runs(tmp_path):
+    from faceveil.errors import InputError
+    from faceveil.eval.cli import EvalRequest
+    from faceveil.scale.job import ClusterOptions
+
+    with pytest.raises(InputError, match="--engine ray"):
+        EvalRequest(out=tmp_path, anonymized=tmp_path, cluster=ClusterOptions("ray")).validate()
+    EvalRequest(out=tmp_path, method="mosaic", cluster=ClusterOptions("ray")).validate()
+
+
+def test_cluster_flags_are_on_every_command():
+    from typer.testing import CliRunner
+
+    from faceveil.cli import app
+
+    for command in (["anonymize"], ["recover"], ["eval"]):
+        out = CliRunner().invoke(app, [*command, "--help"], env={"COLUMNS": "200"}).output
+        for flag in ("--engine", "--address", "--workers", "--gpus-per-worker"):
+            assert flag in out, (command, flag)
+
+
+def test_worker_runs_a_video_as_one_item_and_recovers_it_frame_exactly(tmp_path):
+    from faceveil import api
+    from faceveil.crypto.keys import load_key_file
+    from faceveil.io.video import iter_frames
+    from faceveil.scale.job import AnonymizeSettings, Item, RecoverSettings
+    from faceveil.scale.keys import private_key_bytes, seal_for_worker
+    from faceveil.scale.worker import Worker
+    from faceveil.video import write_synthetic_clip
+
+    (tmp_path / "src").mkdir()
+    clip = write_synthetic_clip(tmp_path / "src" / "clip.mp4", seconds=0.4, noise=2.0)
+    api.keygen(tmp_path / "k.key")
+    settings = AnonymizeSettings(method="solid", video=api.VideoSettings(lossless=True))
+    job = Job("anonymize", Location.parse(tmp_path / "src"), Location.parse(tmp_path / "anon"), "run-v",
+              output_format=None, anonymize=settings, public_keys=((tmp_path / "k.key.pub").read_bytes(),))
+    worker = Worker(job)
+    worker.setup()
+    record = worker.process(Item("clip.mp4", job.output_name("clip.mp4"))).record
+    assert record.ok and record.faces >= 1, record
+    rjob = Job("recover", Location.parse(tmp_path / "anon"), Location.parse(tmp_path / "back"), "run-w",
+               recover=RecoverSettings(), private_keys=1)
+    rworker = Worker(rjob)
+    rworker.setup(private_keys=[seal_for_worker(private_key_bytes(load_key_file(tmp_path / "k.key")),
+                                                rworker.transport_key(), "run-w", "x25519")])
+    back = rworker.process(Item("clip.mp4", "clip.mp4")).record
+    assert back.ok, back
+
+    def frames(path):
+        return [f.rgb for f in iter_frames(path)]
+
+    anon, restored = frames(tmp_path / "anon" / "clip.mp4"), frames(tmp_path / "back" / "clip.mp4")
+    assert len(restored) == clip.frames
+    assert any(not np.array_equal(a, r) for a, r in zip(anon, restored))  # the faces came back...
+    original = frames(tmp_path / "src" / "clip.mp4")
+    assert all(np.array_equal(o, r) for o, r in zip(original, restored))  # ...exactly (lossless output)
