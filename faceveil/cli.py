@@ -195,6 +195,8 @@ def anonymize(
     elif _wants_pixel_only(method, options):
         passphrase = read_passphrase(password_file, confirm=True, required=True)
     if scale_cli.check_engine(engine):
+        if payload == "none" and passphrase is not None:  # ray workers never see the passphrase
+            raise InputError("pixel-only mode (--payload none with a passphrase) runs on --engine local only")
         return scale_cli.run_anonymize(locals())
     progress = _Progress(_count_inputs(inputs), enabled=not as_json)
     try:

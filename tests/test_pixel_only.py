@@ -225,3 +225,9 @@ def test_eval_on_a_folder_of_proface_s_outputs(tmp_path, pwfile, monkeypatch):
     assert metrics["identity.anonymized.dlib"]["n"] == 2
     assert metrics["recovery.psnr"]["mean"] > 30  # whole images: most pixels untouched, faces ~37 dB
     assert metrics["identity.recovered.dlib"]["mean"] > metrics["identity.anonymized.dlib"]["mean"]
+
+
+def test_pixel_only_on_the_ray_engine_is_a_clear_error(tmp_path, astronaut_png, pwfile, capsys):
+    code = run("anonymize", astronaut_png, "-o", tmp_path / "o.png", "--method", "proface-s", "--payload", "none",
+               "--password-file", pwfile, "--engine", "ray")
+    assert code == InputError.exit_code and "--engine local only" in capsys.readouterr().err
