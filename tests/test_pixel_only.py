@@ -190,6 +190,10 @@ def test_compat_password_never_from_argv_and_warns(tmp_path, astronaut_png, pass
     assert run("recover", out, "-o", tmp_path / "b.png", "--from-pixels") == 0
     monkeypatch.setenv("FACEVEIL_COMPAT_PASSWORD", "s3cres")
     assert run("recover", out, "-o", tmp_path / "w.png", "--from-pixels") == WrongKeyError.exit_code
+    monkeypatch.delenv("FACEVEIL_COMPAT_PASSWORD")
+    capsys.readouterr()
+    assert run("recover", out, "-o", tmp_path / "n.png", "--from-pixels") == KeyMaterialError.exit_code
+    assert "--compat-password-file" in capsys.readouterr().err
 
 
 def test_video_pixel_only_is_a_clear_error(tmp_path, pwfile, monkeypatch, capsys):

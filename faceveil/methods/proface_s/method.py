@@ -110,7 +110,8 @@ class ProFaceSMethod(PixelRecoverableMethod):
             raise InputError(f"unknown PRO-Face S key mode {key_mode!r}; choose one of: {', '.join(KEY_MODES)}")
         if key_mode == "compat":
             if password is None or password == "":
-                raise KeyMaterialError("PRO-Face S key_mode='compat' needs a password")
+                raise KeyMaterialError("PRO-Face S key_mode='compat' needs a password (CLI: --compat-password-file FILE or "
+                                       "$FACEVEIL_COMPAT_PASSWORD)")
             if key_check is None:  # not latin-1 / not one byte: refused before any work (a container of
                 keys.compat_password_bytes(password)  # the former derivation may still be opened with it)
         self.obfuscation = obfuscation
