@@ -201,6 +201,9 @@ def anonymize(
 
     ``output``: a file (single input) or a folder (several inputs); default ``<stem>.anon<ext>``
     beside each input. ``output_format``: e.g. "png" (lossless, exact recovery) or "jpg".
+    ``payload="none"`` with a ``passphrase`` and a method that hides faces in their own pixels
+    (``"proface-s"``, secure key mode) is pixel-only mode: no container; ``recover(..., from_pixels=True)``
+    with the passphrase works from a losslessly saved copy of the pixels alone (docs/format.md §13).
     A failing file yields a report with ``ok=False`` and does not stop the batch.
     ``on_file(report)`` is called after each file (progress bars). A file that already carries a
     faceveil payload (an anonymized output) is skipped with a note unless ``force``. ``max_pixels``:
@@ -221,7 +224,9 @@ def anonymize(
             raise UsageError(f"--format {output_format!r}: {exc}".replace("x" + fmt_ext + ": ", "")) from None
     anonymizer = Anonymizer(
         method=method, method_options=method_options, detector=detector, threshold=threshold,
-        recipients=make_recipients(passphrase, recipients, argon2_params) if payload != "none" else [],
+        # payload "none" + a passphrase: pixel-only mode for methods that support it (pipeline/pixel_only.py)
+        recipients=(make_recipients(passphrase, recipients, argon2_params) if payload != "none"
+                    else make_recipients(passphrase, (), argon2_params) if passphrase is not None else []),
         payload=payload, keep_metadata=keep_metadata, keep_icc=keep_icc, quality=quality,
         require_faces=require_faces, max_pixels=max_pixels, seed=seed,
     )
@@ -249,6 +254,11 @@ def _anonymize_one(anonymizer: Anonymizer, src: Path, dst: Path, overwrite: bool
     if src.suffix.lower() in VIDEO_EXTENSIONS:
         from faceveil.pipeline import video
 
+        if getattr(anonymizer, "pixel_key", None) is not None:
+            # video codecs (even lossless ones) re-encode per frame and the tracker's rectangles move:
+            # no per-frame locator yet, so say so instead of writing an unrecoverable file
+            raise InputError(f"{src}: pixel-only mode (--payload none with a passphrase) is for photos; for video "
+                             "use --payload embedded or sidecar (exact recovery and recover --from-pixels is for photos only)")
         with console_progress(src.name, enabled=settings.progress) as progress:
             return video.anonymize_video_file(anonymizer, src, dst, overwrite=overwrite, protect=protect,
                                               options=settings.options(anonymizer.payload), progress=progress)

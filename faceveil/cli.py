@@ -60,6 +60,50 @@ def read_passphrase(password_file: Optional[Path], *, confirm: bool, required: b
     return value
 
 
+COMPAT_PASSWORD_ENV = "FACEVEIL_COMPAT_PASSWORD"
+COMPAT_WARNING = ("warning: PRO-Face S compat mode uses the paper's weak key derivation (PBKDF2, fixed salt, "
+                  "10 iterations: a dictionary password falls in seconds); use it only to interoperate with the official code")
+
+
+def read_compat_password(password_file: Optional[Path], *, required: bool) -> Optional[str]:
+    """PRO-Face S compat password: --compat-password-file, else $FACEVEIL_COMPAT_PASSWORD, else a prompt
+    (the same sources and rule as the passphrase; never argv)."""
+    from faceveil.crypto.passphrase import passphrase_from_environment, read_password_file
+
+    if password_file is not None:
+        return read_password_file(password_file)
+    if (value := passphrase_from_environment(COMPAT_PASSWORD_ENV)) is not None:
+        return value
+    if not required:
+        return None
+    if not sys.stdin.isatty():
+        raise KeyMaterialError(f"PRO-Face S compat mode needs its password: use --compat-password-file FILE or set "
+                               f"{COMPAT_PASSWORD_ENV} (stdin is not a terminal)")
+    value = getpass.getpass("PRO-Face S compat password: ")
+    if not value:
+        raise KeyMaterialError("the compat password is empty")
+    return value
+
+
+def refuse_secret_options(options: dict) -> None:
+    """Secrets never go on the command line (shell history, `ps`): -O password=... is refused."""
+    if "password" in options:
+        raise KeyMaterialError(f"-O password=... is refused: secrets never go on the command line. Give the PRO-Face S "
+                               f"compat password with --compat-password-file FILE, ${COMPAT_PASSWORD_ENV} or the prompt")
+
+
+def _wants_pixel_only(method: str, options: dict) -> bool:
+    """--payload none with a method that hides faces in their own pixels under key material: a
+    passphrase then makes the output recoverable from its pixels alone (pipeline/pixel_only.py)."""
+    from faceveil.methods.base import create_method
+    from faceveil.pipeline.pixel_only import supports_pixel_only
+
+    try:
+        return supports_pixel_only(create_method(method, **options))
+    except FaceveilError:
+        return False  # the real run reports the problem
+
+
 class _Progress:
     """A progress bar on stderr for batches (off for single files, --json, or non-terminals); also
     remembers which files finished, for the message after Ctrl-C / SIGTERM."""
@@ -193,10 +237,11 @@ def anonymize(
     option: Annotated[list[str], typer.Option("--option", "-O", help="Method option KEY=VALUE (repeatable), e.g. -O cells=8.")] = [],
     threshold: Annotated[Optional[float], typer.Option("--threshold", "-t", help="Face detection threshold (lower finds more faces).")] = None,
     detector: Annotated[str, typer.Option("--detector", help="Face detector: " + DETECTORS.help(DEFAULT_DETECTOR) + ".")] = DEFAULT_DETECTOR,
-    payload: Annotated[str, typer.Option("--payload", help="Where the encrypted recovery payload goes: embedded, sidecar, both, none (irreversible).")] = "embedded",
+    payload: Annotated[str, typer.Option("--payload", help="Where the encrypted recovery payload goes: embedded, sidecar, both, none (irreversible; with PRO-Face S and a passphrase: pixel-only, recoverable from the pixels alone).")] = "embedded",
     recipient: Annotated[list[Path], typer.Option("--recipient", "-r", help="X25519 public key file (from `faceveil keygen`); repeatable. No passphrase is read then (not even $FACEVEIL_PASSPHRASE) unless --also-passphrase.")] = [],
     also_passphrase: Annotated[bool, typer.Option("--also-passphrase", help="With --recipient: add a passphrase recipient too (--password-file, $FACEVEIL_PASSPHRASE or prompt).")] = False,
     password_file: Annotated[Optional[Path], typer.Option("--password-file", help=f"Read the passphrase from this file (else ${PASSPHRASE_ENV}, else a prompt).")] = None,
+    compat_password_file: Annotated[Optional[Path], typer.Option("--compat-password-file", help=f"PRO-Face S -O key_mode=compat: read its password from this file (else ${COMPAT_PASSWORD_ENV}, else a prompt).")] = None,
     output_format: Annotated[Optional[str], typer.Option("--format", "-f", help="Output format: png, jpg, webp, tiff, bmp (default: the input's; png/webp/tiff/bmp recover bit-exactly).")] = None,
     quality: Annotated[int, typer.Option("--quality", help="JPEG quality.")] = 95,
     keep_metadata: Annotated[bool, typer.Option("--keep-metadata", help="Keep EXIF/XMP/ICC (stripped by default: GPS, camera serials and names identify people).")] = False,
@@ -220,11 +265,19 @@ def anonymize(
     from faceveil.methods.base import parse_method_options
 
     options = parse_method_options(option)
+    refuse_secret_options(options)
     if obfuscation is not None:
         options["obfuscation"] = obfuscation
+    if options.get("key_mode") == "compat":
+        options["password"] = read_compat_password(compat_password_file, required=True)
+        _err(COMPAT_WARNING)
     passphrase = _sealing_passphrase(payload, recipient, also_passphrase, password_file)
+    if payload == "none" and _wants_pixel_only(method, options):  # the passphrase keys the pixels themselves
+        passphrase = read_passphrase(password_file, confirm=True, required=True)
     max_pixels = _max_pixels(max_pixels)
     if scale_cli.check_engine(engine):
+        if payload == "none" and passphrase is not None:  # ray workers never see the passphrase
+            raise InputError("pixel-only mode (--payload none with a passphrase) runs on --engine local only")
         return scale_cli.run_anonymize(locals())
     reports = _run_batch(inputs, as_json, lambda progress: api.anonymize(
         inputs, output, method=method, method_options=options, passphrase=passphrase, recipients=recipient,
@@ -249,6 +302,7 @@ def recover(
     key: KeyOption = [],
     key_password_file: KeyPasswordOption = None,
     password_file: PasswordOption = None,
+    compat_password_file: Annotated[Optional[Path], typer.Option("--compat-password-file", help=f"With --from-pixels on PRO-Face S compat images: read its password from this file (else ${COMPAT_PASSWORD_ENV}).")] = None,
     payload_file: Annotated[Optional[Path], typer.Option("--payload-file", help="Use this payload file instead of the embedded one / the sidecar.")] = None,
     from_pixels: Annotated[bool, typer.Option("--from-pixels", help="Recover from the anonymized pixels (learned methods), not the exact payload.")] = False,
     option: Annotated[list[str], typer.Option("--option", "-O", help="With --from-pixels: method option KEY=VALUE (repeatable), e.g. -O weights=PATH when anonymized with non-default weights.")] = [],
@@ -268,6 +322,9 @@ def recover(
     from faceveil.methods.base import parse_method_options
 
     options = parse_method_options(option)
+    refuse_secret_options(options)
+    if from_pixels and (compat := read_compat_password(compat_password_file, required=False)) is not None:
+        options["password"] = compat
     max_pixels = _max_pixels(max_pixels)
     if scale_cli.check_engine(engine):  # the cluster derives from the passphrase once, on this driver
         key_passphrase = read_passphrase(key_password_file, confirm=False, required=True) if key_password_file else None
@@ -308,6 +365,8 @@ def inspect(
     print(f"{info['file']}: {info['format']} {info['size'][0]}x{info['size'][1]}")
     if not info.get("payload"):
         print("  recovery payload: none found")
+        if info.get("pixel_locator"):
+            print(f"  pixel-only locator: yes ({info['pixel_locator']} band); recover --from-pixels with the passphrase")
         return 0
     print(f"  recovery payload: {info['payload']} ({info['payload_bytes']} bytes, format v{info['format_version']})")
     print(f"  method: {info['method']} {json.dumps(info['method_params']) if info['method_params'] else ''}".rstrip())

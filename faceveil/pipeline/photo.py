@@ -35,6 +35,9 @@ from faceveil.pipeline.frame import (
     recover_outcomes_from_pixels,
     restore_regions,
 )
+from faceveil.pipeline.pixel_only import check_format as check_pixel_format
+from faceveil.pipeline.pixel_only import check_pixel_only, passphrase_of, recover_from_pixels, seal_into_pixels, supports_pixel_only
+from faceveil.pipeline.pixel_only import image_keys as pixel_image_keys
 from faceveil.pipeline.placement import DEFAULT_PAYLOAD, PayloadMode, check_payload_mode, find_photo_payload, photo_places
 from faceveil.pipeline.report import FileReport
 from faceveil.plugins import DEFAULT_DETECTOR, DEFAULT_METHOD
@@ -75,6 +78,11 @@ class Anonymizer:
             raise UsageError(f"--quality must be in 1..100, got {quality}")
         self.method = create_method(method, **(method_options or {}))
         self.method.check_can_anonymize()
+        # --payload none + a passphrase + a method that hides faces in their own pixels: pixel-only
+        # mode (pipeline/pixel_only.py); otherwise --payload none stays irreversible
+        self.pixel_key = (check_pixel_only(self.method, recipients)
+                          if payload == "none" and supports_pixel_only(self.method) and passphrase_of(recipients)
+                          else None)
         det_config = {} if threshold is None else {"threshold": threshold}
         self.detector = create_detector(detector, **det_config)
         self.recipients = list(recipients)
@@ -106,6 +114,10 @@ class Anonymizer:
             # A missed face is a privacy leak: say so loudly rather than print a quiet "0 faces".
             report.notes.append("no face found: check the output; lower --threshold if a face was missed")
         content_key = self._content_key(image.pixels) if self.payload != "none" or self.seed is not None else None
+        if self.pixel_key is not None:
+            check_pixel_format(fmt)
+            image_key, image_salt, pixel_keys = pixel_image_keys(self.pixel_key)
+            content_key = pixel_keys.content_key
         contexts = face_contexts(faces, content_key)
         frame = anonymize_frame(rgb, faces, self.method, contexts)
         report.timings |= {k: v for k, v in frame.timings.items() if k != "total"}
@@ -114,6 +126,10 @@ class Anonymizer:
             if o.fallback_reason:
                 report.notes.append(f"face at {[round(v) for v in o.face.box]}: {o.method} used instead ({o.fallback_reason})")
         pixels = merge_rgb(image.pixels, frame.rgb) if faces else image.pixels
+        if self.pixel_key is not None:
+            pixels = seal_into_pixels(pixels, self.method, frame.outcomes, image_key, image_salt, pixel_keys)
+            report.payload.append("pixels")
+            # no container: everything recovery needs is in the pixels
 
         t = time.perf_counter()
         encoded = encode_image(pixels, fmt, quality=self.quality, metadata=image.metadata,
@@ -173,7 +189,19 @@ def recover_image(
     Raises WrongKeyError / TamperedPayloadError / TamperedPixelsError / PayloadCorruptError /
     PayloadMissingError."""
     image = decode_image(data, name=name, max_pixels=max_pixels)
-    blob, where = find_photo_payload(path or Path(name), data, payload_file)
+    try:
+        blob, where = find_photo_payload(path or Path(name), data, payload_file)
+    except PayloadMissingError:
+        if payload_file is not None:
+            raise
+        if from_pixels:  # pixel-only mode: the locator in the pixels stands in for the container
+            return _recover_pixel_only(image, identities, name=name, path=path, method_options=method_options)
+        from faceveil.crypto.pixel_locator import has_locator
+
+        if has_locator(image.pixels):
+            raise PayloadMissingError(f"{name}: no recovery payload, but the pixels carry a pixel-only locator: "
+                                      "recover with --from-pixels") from None
+        raise
     opened = open_container(blob, identities)  # checksum first, then key, then authenticated body
     info = opened.info
     verify_pixels(info, image.pixels)
@@ -196,6 +224,18 @@ def recover_image(
             report.notes.append("anonymized file is JPEG: the face regions are the exact originals, the rest is as decoded")
     meta = ImageMetadata(**{k: opened.secrets.get(f"metadata.{k}") for k in _METADATA_SECRETS})
     return pixels, meta, info, report
+
+
+def _recover_pixel_only(image: LoadedImage, identities: Sequence, *, name: str, path: Path | None,
+                        method_options: dict | None) -> tuple[np.ndarray, ImageMetadata, ContainerInfo, FileReport]:
+    rgb, record = recover_from_pixels(image.pixels, image.rgb(), identities, method_options)
+    info = ContainerInfo(version=0, method=record["method"], method_params=record["params"],
+                         image_shape=tuple(record["shape"]), faces=record["faces"], pixel_sha256=b"",
+                         recipients=[{"type": "passphrase", "kdf": "argon2id"}], region_count=0, created="",
+                         extra={"pixel_only": True})
+    report = FileReport(input=path or Path(name), method=record["method"], faces=record["faces"], payload=["pixels"])
+    report.notes.append("recovered from the pixels alone (pixel-only locator), approximate")
+    return merge_rgb(image.pixels, rgb), ImageMetadata(), info, report
 
 
 def recover_photo_file(src: Path, dst: Path, identities: Sequence, *, payload_file: Path | None = None,
@@ -233,7 +273,10 @@ def inspect_photo_file(p: Path, payload_file: Path | None = None, *, identities:
     except PayloadMissingError:
         if payload_file is not None:  # the file the user named is missing or unreadable: an error, not "none"
             raise
-        return result | {"payload": None}
+        from faceveil.crypto.pixel_locator import find_header
+
+        found = find_header(image.pixels)  # pixel-only mode: the clear header is all that shows without a key
+        return result | {"payload": None, "pixel_locator": None if found is None else found[0]}
     info = read_info(blob)
     if identities is not None:
         info = open_container(blob, identities).info  # WrongKey / Tampered* like recover
