@@ -21,19 +21,21 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from faceveil.crypto.keys import (
+    DEFAULT_ARGON2_LIMITS,
+    Argon2Limits,
     Argon2Params,
     PassphraseKey,
     X25519Identity,
     X25519Recipient,
     load_key_file,
 )
-from faceveil.errors import FaceveilError, InputError, KeyMaterialError
-from faceveil.io.images import format_for_path
+from faceveil.errors import FaceveilError, InputError, KeyMaterialError, UsageError
+from faceveil.io.images import DEFAULT_MAX_PIXELS, format_for_path
 from faceveil.io.suffixes import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from faceveil.pipeline.frame import face_from_dict as _face_from_dict  # noqa: F401 (old private name)
 from faceveil.pipeline.options import FaceOptions
 from faceveil.pipeline.photo import Anonymizer, inspect_photo_file, recover_image, recover_photo_file
-from faceveil.pipeline.placement import DEFAULT_PAYLOAD, PAYLOAD_MODES, PayloadMode
+from faceveil.pipeline.placement import DEFAULT_PAYLOAD, PAYLOAD_MODES, PayloadMode, carries_payload
 from faceveil.pipeline.placement import find_photo_payload as find_payload
 from faceveil.pipeline.report import FileReport, console_progress
 from faceveil.plugins import DEFAULT_DETECTOR, DEFAULT_METHOD
@@ -108,20 +110,22 @@ def make_recipients(
     return out
 
 
-def make_identities(passphrase: str | bytes | None = None, private_keys: Iterable = (), key_passphrase=None) -> list:
+def make_identities(passphrase: str | bytes | None = None, private_keys: Iterable = (), key_passphrase=None,
+                    limits: Argon2Limits = DEFAULT_ARGON2_LIMITS) -> list:
     """Identities for opening: the passphrase and/or X25519 private key files (or identity objects,
-    e.g. a cluster worker's ``PassphraseKey.from_master``)."""
+    e.g. a cluster worker's ``PassphraseKey.from_master``). ``limits``: the Argon2id cost ceiling for
+    passphrase stanzas and protected key files (raise it only for files you trust)."""
     out: list = []
     for k in private_keys:
         if isinstance(k, (X25519Identity, PassphraseKey)):
             out.append(k)
             continue
-        key = load_key_file(Path(k), passphrase=key_passphrase)
+        key = load_key_file(Path(k), passphrase=key_passphrase, limits=limits)
         if not isinstance(key, X25519Identity):
             raise KeyMaterialError(f"{k} is a public key; recovery needs the private key")
         out.append(key)
     if passphrase is not None:
-        out.append(PassphraseKey.for_opening(passphrase))
+        out.append(PassphraseKey.for_opening(passphrase, limits=limits))
     if not out:
         raise KeyMaterialError("no key given: pass a passphrase or a private key file")
     return out
@@ -151,6 +155,16 @@ def expand_inputs(inputs: Sequence[str | os.PathLike], extensions=IMAGE_EXTENSIO
 def _is_batch(items: list, inputs: list) -> bool:
     """Several files, or any folder: then ``-o`` names a folder, not a file."""
     return len(items) > 1 or any(Path(i).is_dir() for i in inputs)
+
+
+def check_batch_output(output: Path | None, items: list, batch: bool) -> None:
+    """With several inputs (or a folder) ``-o`` must name a folder: refuse a name that is an existing
+    file or looks like one (an image/video suffix) instead of creating a folder called ``x.png``."""
+    if output is None or not batch or output.is_dir():
+        return
+    if output.exists() or output.suffix.lower() in IMAGE_EXTENSIONS | VIDEO_EXTENSIONS:
+        raise UsageError(f"-o {output} names a file, but there are {len(items)} inputs (or a folder): "
+                         "give a folder for the outputs")
 
 
 def plan_output(src: Path, root: Path, output: Path | None, *, batch: bool, suffix: str, fmt_ext: str | None) -> Path:
@@ -189,6 +203,8 @@ def anonymize(
     argon2_params: Argon2Params | None = None,
     video: VideoSettings = VideoSettings(),
     on_file=None,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    force: bool = False,
     faces: FaceOptions = FaceOptions(),
     detector_options: dict | None = None,
     seed: int | None = None,
@@ -201,31 +217,49 @@ def anonymize(
 
     ``output``: a file (single input) or a folder (several inputs); default ``<stem>.anon<ext>``
     beside each input. ``output_format``: e.g. "png" (lossless, exact recovery) or "jpg".
+    ``payload="none"`` with a ``passphrase`` and a method that hides faces in their own pixels
+    (``"proface-s"``, secure key mode) is pixel-only mode: no container; ``recover(..., from_pixels=True)``
+    with the passphrase works from a losslessly saved copy of the pixels alone (docs/format.md §13).
     A failing file yields a report with ``ok=False`` and does not stop the batch.
-    ``on_file(report)`` is called after each file (progress bars). ``seed``: reproducible content
-    keys (see ``Anonymizer``).
+    ``on_file(report)`` is called after each file (progress bars). A file that already carries a
+    faceveil payload (an anonymized output) is skipped with a note unless ``force``. ``max_pixels``:
+    the decode limit (LimitExceededError above it; raise it only for files you trust). ``seed``:
+    reproducible content keys (see ``Anonymizer``).
     """
     single = isinstance(inputs, (str, os.PathLike))
     items = expand_inputs([inputs] if single else list(inputs))
     if not items:
         raise InputError("no input images found")
     batch = _is_batch(items, [inputs] if single else list(inputs))
+    check_batch_output(Path(output) if output else None, items, batch)
     fmt_ext = None if output_format is None else "." + output_format.lower().lstrip(".")
     if fmt_ext is not None:
-        format_for_path(Path("x" + fmt_ext))  # validates the format name early
+        try:
+            format_for_path(Path("x" + fmt_ext))  # validates the format name early
+        except InputError as exc:
+            raise UsageError(f"--format {output_format!r}: {exc}".replace("x" + fmt_ext + ": ", "")) from None
     anonymizer = Anonymizer(
         method=method, method_options=method_options, detector=detector, threshold=threshold,
-        recipients=make_recipients(passphrase, recipients, argon2_params) if payload != "none" and not faces.preview else [],
+        # payload "none" + a passphrase: pixel-only mode for methods that support it (pipeline/pixel_only.py);
+        # a preview seals nothing
+        recipients=([] if faces.preview else make_recipients(passphrase, recipients, argon2_params) if payload != "none"
+                    else make_recipients(passphrase, (), argon2_params) if passphrase is not None else []),
         payload=payload, keep_metadata=keep_metadata, keep_icc=keep_icc, quality=quality,
-        require_faces=require_faces, seed=seed, faces=faces, detector_options=detector_options,
+        require_faces=require_faces, max_pixels=max_pixels, seed=seed, faces=faces, detector_options=detector_options,
     )
     suffix = ".preview" if faces.preview else ".anon"
     inputs_resolved = {src.resolve() for src, _ in items if src.exists()}
     reports = []
     for src, root in items:
         dst = plan_output(src, root, Path(output) if output else None, batch=batch, suffix=suffix, fmt_ext=fmt_ext)
-        reports.append(_run_one(lambda: _anonymize_one(anonymizer, src, dst, overwrite, inputs_resolved, batch, video),
-                                src, dst))
+        carried = None if force or not src.is_file() else carries_payload(src)
+        if carried is not None:
+            reports.append(FileReport(input=src, skipped=True, notes=[
+                f"skipped: already carries a faceveil payload ({carried}), i.e. it is an anonymized output; "
+                "use --force to anonymize it again"]))
+        else:
+            reports.append(_run_one(lambda: _anonymize_one(anonymizer, src, dst, overwrite, inputs_resolved, batch, video),
+                                    src, dst))
         if on_file:
             on_file(reports[-1])
     return reports
@@ -238,6 +272,11 @@ def _anonymize_one(anonymizer: Anonymizer, src: Path, dst: Path, overwrite: bool
     if src.suffix.lower() in VIDEO_EXTENSIONS:
         from faceveil.pipeline import video
 
+        if getattr(anonymizer, "pixel_key", None) is not None:
+            # video codecs (even lossless ones) re-encode per frame and the tracker's rectangles move:
+            # no per-frame locator yet, so say so instead of writing an unrecoverable file
+            raise InputError(f"{src}: pixel-only mode (--payload none with a passphrase) is for photos; for video "
+                             "use --payload embedded or sidecar (exact recovery and recover --from-pixels is for photos only)")
         with settings.progress_for(src) as progress:
             return video.anonymize_video_file(anonymizer, src, dst, overwrite=overwrite, protect=protect,
                                               options=settings.options(anonymizer.payload), progress=progress)
@@ -260,8 +299,15 @@ def _run_one(fn, src: Path, dst: Path | None) -> FileReport:
         return report
     except FaceveilError as exc:
         return FileReport(input=src, output=None, ok=False, error=str(exc), exit_code=exc.exit_code)
+    except OSError as exc:  # unreadable file, a directory where a file should be...: this file fails, the batch goes on
+        return FileReport(input=src, output=None, ok=False, error=os_error_message(exc, src), exit_code=InputError.exit_code)
     except MemoryError:
         return FileReport(input=src, ok=False, error=f"{src}: out of memory", exit_code=1)
+
+
+def os_error_message(exc: OSError, fallback: Path) -> str:
+    """One line for an OSError: ``path: reason`` (e.g. "photos/a.png: Permission denied")."""
+    return f"{exc.filename or fallback}: {exc.strerror or exc}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -283,16 +329,22 @@ def recover(
     overwrite: bool = False,
     video: VideoSettings | None = None,
     on_file=None,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    kdf_limits: Argon2Limits = DEFAULT_ARGON2_LIMITS,
+    identities: Sequence | None = None,
 ) -> list[FileReport]:
     """Recover originals (bit-exact for lossless outputs). The original metadata (stored encrypted in
     the payload) is restored unless ``keep_metadata=False``. ``method_options`` are for
-    ``from_pixels`` (e.g. ``{"weights": path}``; see ``recover_image``)."""
+    ``from_pixels`` (e.g. ``{"weights": path}``; see ``recover_image``). ``kdf_limits``: the Argon2id
+    cost ceiling (raise it only for files you trust); ``max_pixels``: the decode limit."""
     if method_options and not from_pixels:
-        raise InputError("method options (-O) only apply to --from-pixels recovery; the exact payload needs none")
-    identities = make_identities(passphrase, private_keys, key_passphrase)
+        raise UsageError("method options (-O) only apply to --from-pixels recovery; the exact payload needs none")
+    if identities is None:  # ready-made identities (the CLI's, from make_identities) skip the key flags
+        identities = make_identities(passphrase, private_keys, key_passphrase, limits=kdf_limits)
     single = isinstance(inputs, (str, os.PathLike))
     items = expand_inputs([inputs] if single else list(inputs))
     batch = _is_batch(items, [inputs] if single else list(inputs))
+    check_batch_output(Path(output) if output else None, items, batch)
     fmt_ext = None if output_format is None else "." + output_format.lower().lstrip(".")
     protect = {src.resolve() for src, _ in items if src.exists()}
     reports = []
@@ -321,7 +373,7 @@ def recover(
                 _make_output_dir(dst)
             return recover_photo_file(src, dst, identities, payload_file=explicit, from_pixels=from_pixels,
                                       method_options=method_options, keep_metadata=keep_metadata,
-                                      overwrite=overwrite, protect=protect)
+                                      overwrite=overwrite, protect=protect, max_pixels=max_pixels)
 
         reports.append(_run_one(one, src, dst))
         if on_file:
@@ -333,17 +385,30 @@ def recover(
 # inspect, keygen
 
 
-def inspect(path: str | os.PathLike, payload_file: str | os.PathLike | None = None) -> dict:
-    """What a file carries, readable without a key: faces, method, payload location, recipients,
-    and whether the pixels still match the payload's hash."""
+def inspect(path: str | os.PathLike, payload_file: str | os.PathLike | None = None, *, identities: Sequence | None = None,
+            max_pixels: int = DEFAULT_MAX_PIXELS) -> dict:
+    """What a file carries: faces, method, payload location, recipients, and whether the pixels still
+    match the payload's hash. Without ``identities`` (see :func:`make_identities`) none of it is
+    authenticated (``verified`` False): anyone can write a plausible header. With them the payload is
+    opened and the pixels (every frame of a video) checked against it (``verified`` True), raising what
+    ``recover`` would raise (WrongKeyError, TamperedPayloadError, TamperedPixelsError...)."""
     p = Path(path)
     if not p.exists():
         raise InputError(f"{p}: no such file")
-    if p.suffix.lower() in VIDEO_EXTENSIONS:
-        from faceveil.pipeline.video import inspect_video_file
+    if p.is_dir():
+        raise InputError(f"{p}: is a folder; inspect takes one file")
+    explicit = Path(payload_file) if payload_file else None
+    try:
+        if p.suffix.lower() in VIDEO_EXTENSIONS:
+            from faceveil.pipeline.video import inspect_video_file, verify_video_file
 
-        return inspect_video_file(p, payload_file=Path(payload_file) if payload_file else None)
-    return inspect_photo_file(p, Path(payload_file) if payload_file else None)
+            info = inspect_video_file(p, payload_file=explicit)
+            if identities is not None and info.get("payload"):
+                return info | verify_video_file(p, identities, explicit)
+            return info | {"verified": False} if info.get("payload") else info
+        return inspect_photo_file(p, explicit, identities=identities, max_pixels=max_pixels)
+    except OSError as exc:
+        raise InputError(os_error_message(exc, p)) from None
 
 
 def keygen(private_path: str | os.PathLike, public_path: str | os.PathLike | None = None, *,
@@ -351,7 +416,11 @@ def keygen(private_path: str | os.PathLike, public_path: str | os.PathLike | Non
     """Create an X25519 key pair: the private key (PEM, 0600, optionally passphrase-encrypted) and the
     public key (``<private>.pub`` by default) to hand to machines that only anonymize."""
     priv = Path(private_path)
+    if not str(private_path).strip() or priv.name in ("", ".", "..") or priv.is_dir():
+        raise UsageError(f"keygen needs a file name for the private key, not an empty name or a folder ({str(private_path)!r})")
     pub = Path(public_path) if public_path else priv.with_name(priv.name + ".pub")
+    if pub.is_dir():
+        raise UsageError(f"--public {pub} is a folder; give a file name")
     identity = X25519Identity.generate()
     identity.save(priv, pub, passphrase=passphrase, overwrite=overwrite)
     return {"private_key": str(priv), "public_key": str(pub), "key_id": identity.recipient.key_id}

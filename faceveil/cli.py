@@ -2,9 +2,9 @@
 progress, print one line per file (or a JSON summary), exit with a code that says what went wrong.
 
 Exit codes (also in README): 0 ok · 1 some files failed for different reasons / internal error ·
-2 usage · 3 bad input · 4 no payload · 5 corrupt payload · 6 wrong key · 7 tampered payload ·
+2 usage · 3 bad input (also an OS error on a path you gave) · 4 no payload · 5 corrupt payload · 6 wrong key · 7 tampered payload ·
 8 tampered pixels · 9 output exists · 10 model missing · 11 key material · 12 no faces (--require-faces) ·
-13 over a safety limit (pixels, KDF cost).
+13 over a safety limit (pixels, KDF cost) · 130 Ctrl-C · 143 SIGTERM (both print the finished files).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Annotated, Optional
 import click
 import typer
 
-from faceveil.errors import FaceveilError, InputError, KeyMaterialError
+from faceveil.errors import FaceveilError, InputError, KeyMaterialError, UsageError
 from faceveil.plugins import DEFAULT_DETECTOR, DEFAULT_METHOD, DETECTORS, METHODS, TRAIN_COMMANDS
 from faceveil.scale import cli as scale_cli
 
@@ -60,6 +60,84 @@ def read_passphrase(password_file: Optional[Path], *, confirm: bool, required: b
     return value
 
 
+COMPAT_PASSWORD_ENV = "FACEVEIL_COMPAT_PASSWORD"
+COMPAT_WARNING = ("warning: PRO-Face S compat mode uses the paper's weak key derivation (PBKDF2, fixed salt, "
+                  "10 iterations: a dictionary password falls in seconds); use it only to interoperate with the official code")
+
+
+def read_compat_password(password_file: Optional[Path], *, required: bool) -> Optional[str]:
+    """PRO-Face S compat password: --compat-password-file, else $FACEVEIL_COMPAT_PASSWORD, else a prompt
+    (the same sources and rule as the passphrase; never argv)."""
+    from faceveil.crypto.passphrase import passphrase_from_environment, read_password_file
+
+    if password_file is not None:
+        return read_password_file(password_file)
+    if (value := passphrase_from_environment(COMPAT_PASSWORD_ENV)) is not None:
+        return value
+    if not required:
+        return None
+    if not sys.stdin.isatty():
+        raise KeyMaterialError(f"PRO-Face S compat mode needs its password: use --compat-password-file FILE or set "
+                               f"{COMPAT_PASSWORD_ENV} (stdin is not a terminal)")
+    value = getpass.getpass("PRO-Face S compat password: ")
+    if not value:
+        raise KeyMaterialError("the compat password is empty")
+    return value
+
+
+def refuse_secret_options(options: dict) -> None:
+    """Secrets never go on the command line (shell history, `ps`): -O password=... is refused."""
+    if "password" in options:
+        raise KeyMaterialError(f"-O password=... is refused: secrets never go on the command line. Give the PRO-Face S "
+                               f"compat password with --compat-password-file FILE, ${COMPAT_PASSWORD_ENV} or the prompt")
+
+
+def _wants_pixel_only(method: str, options: dict) -> bool:
+    """--payload none with a method that hides faces in their own pixels under key material: a
+    passphrase then makes the output recoverable from its pixels alone (pipeline/pixel_only.py)."""
+    from faceveil.methods.base import create_method
+    from faceveil.pipeline.pixel_only import supports_pixel_only
+
+    try:
+        return supports_pixel_only(create_method(method, **options))
+    except FaceveilError:
+        return False  # the real run reports the problem
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread so every ``finally`` (video scratch folders) runs."""
+
+
+_terminated = False  # set by the SIGTERM handler: exit 143 instead of Ctrl-C's 130
+
+
+def _on_sigterm(signum, frame) -> None:
+    global _terminated
+    _terminated = True
+    raise _Terminated()
+
+
+def _run_batch(inputs: list[Path], quiet: bool, run):
+    """``run(on_file, frames)`` with the progress reporter (faceveil.progress: X/N, per-file lines, summary;
+    ``frames`` is the video progress factory); on Ctrl-C / SIGTERM print which files were finished and
+    exit 130 / 143 (typer would otherwise turn the interrupt into a silent exit 130)."""
+    progress, frames = _start_progress(inputs, quiet=quiet)
+    finished: list[str] = []
+
+    def on_file(report) -> None:
+        if report.ok and not report.skipped:
+            finished.append(f"{report.input} -> {report.output}")
+        _file_done(progress, report)
+
+    try:
+        with progress:
+            return run(on_file, frames)
+    except KeyboardInterrupt:
+        what, code = ("terminated", 143) if _terminated else ("interrupted", 130)
+        _err(f"{what}; finished: {', '.join(finished) if finished else 'no file'}")
+        raise typer.Exit(code) from None
+
+
 def _finish(reports, as_json: bool, describe) -> int:
     failed = [r for r in reports if not r.ok]
     if as_json:
@@ -67,7 +145,9 @@ def _finish(reports, as_json: bool, describe) -> int:
                           "failed": len(failed)}, indent=2))
     else:
         for r in reports:
-            if r.ok:
+            if r.skipped:
+                print(f"{r.input}: {r.notes[0] if r.notes else 'skipped'}", file=sys.stderr)
+            elif r.ok:
                 print(describe(r), file=sys.stderr)
                 for note in r.notes:
                     print(f"  note: {note}", file=sys.stderr)
@@ -185,6 +265,50 @@ _SPEED = "Speed"
 _MASK_SCALE_DEFAULT = 1.3
 
 
+# ---------------------------------------------------------------------------------------------
+# key material and limits, shared by the commands
+
+
+def _sealing_passphrase(payload: str, recipients: list[Path], also_passphrase: bool, password_file: Optional[Path]) -> Optional[str]:
+    """The passphrase recipient of a new payload: always without --recipient; with it only on
+    --also-passphrase, so a stray $FACEVEIL_PASSPHRASE never adds a second way in (issue 12 #1)."""
+    if payload == "none":
+        return None
+    if recipients and not also_passphrase:
+        if password_file is not None:
+            raise UsageError("--password-file with --recipient: add --also-passphrase to seal for the passphrase too")
+        return None
+    return read_passphrase(password_file, confirm=True, required=True)
+
+
+def _max_pixels(value: Optional[int]) -> int:
+    """--max-pixels, or the decode limit of faceveil.io.images (imported here: it pulls in numpy)."""
+    from faceveil.io.images import DEFAULT_MAX_PIXELS
+
+    if value is not None and value < 1:
+        raise UsageError(f"--max-pixels must be a positive number of pixels, got {value}")
+    return DEFAULT_MAX_PIXELS if value is None else value
+
+
+def _identities(key: list[Path], key_password_file: Optional[Path], password_file: Optional[Path], trust_kdf_cost: bool):
+    """Opening identities from recover's / inspect --verify's key flags."""
+    from faceveil import api
+    from faceveil.crypto.keys import ARGON2_FORMAT_LIMITS, DEFAULT_ARGON2_LIMITS
+
+    key_passphrase = None
+    if key_password_file is not None:
+        key_passphrase = read_passphrase(key_password_file, confirm=False, required=True)
+    passphrase = read_passphrase(password_file, confirm=False, required=not key)
+    limits = ARGON2_FORMAT_LIMITS if trust_kdf_cost else DEFAULT_ARGON2_LIMITS
+    return api.make_identities(passphrase, key, key_passphrase, limits=limits)
+
+
+KeyOption = Annotated[list[Path], typer.Option("--key", "-k", help="X25519 private key file (from `faceveil keygen`).")]
+KeyPasswordOption = Annotated[Optional[Path], typer.Option("--key-password-file", help="Passphrase protecting the private key file.")]
+PasswordOption = Annotated[Optional[Path], typer.Option("--password-file", help=f"Read the passphrase from this file (else ${PASSPHRASE_ENV}, else a prompt).")]
+TrustKdfOption = Annotated[bool, typer.Option("--trust-kdf-cost", help="Accept any Argon2id cost the format allows (default ceiling: 1 GiB, t<=32; docs/format.md#11-limits); only for files you trust.", rich_help_panel="Limits")]
+
+
 @app.command(cls=_SchemaHelpCommand)
 def anonymize(
     inputs: Annotated[list[Path], typer.Argument(help="Image/video files or folders (searched recursively).", show_default=False)],
@@ -194,15 +318,19 @@ def anonymize(
     option: Annotated[list[str], typer.Option("--option", "-O", help="Method option KEY=VALUE (repeatable), e.g. -O cells=8.")] = [],
     threshold: Annotated[Optional[float], typer.Option("--threshold", "-t", help="Face detection threshold (lower finds more faces).")] = None,
     detector: Annotated[str, typer.Option("--detector", help="Face detector: " + DETECTORS.help(DEFAULT_DETECTOR) + ".")] = DEFAULT_DETECTOR,
-    payload: Annotated[str, typer.Option("--payload", help="Where the encrypted recovery payload goes: embedded, sidecar, both, none (irreversible).")] = "embedded",
-    recipient: Annotated[list[Path], typer.Option("--recipient", "-r", help="X25519 public key file (from `faceveil keygen`); repeatable. No passphrase is asked then.")] = [],
+    payload: Annotated[str, typer.Option("--payload", help="Where the encrypted recovery payload goes: embedded, sidecar, both, none (irreversible; with PRO-Face S and a passphrase: pixel-only, recoverable from the pixels alone).")] = "embedded",
+    recipient: Annotated[list[Path], typer.Option("--recipient", "-r", help="X25519 public key file (from `faceveil keygen`); repeatable. No passphrase is read then (not even $FACEVEIL_PASSPHRASE) unless --also-passphrase.")] = [],
+    also_passphrase: Annotated[bool, typer.Option("--also-passphrase", help="With --recipient: add a passphrase recipient too (--password-file, $FACEVEIL_PASSPHRASE or prompt).")] = False,
     password_file: Annotated[Optional[Path], typer.Option("--password-file", help=f"Read the passphrase from this file (else ${PASSPHRASE_ENV}, else a prompt).")] = None,
+    compat_password_file: Annotated[Optional[Path], typer.Option("--compat-password-file", help=f"PRO-Face S -O key_mode=compat: read its password from this file (else ${COMPAT_PASSWORD_ENV}, else a prompt).")] = None,
     output_format: Annotated[Optional[str], typer.Option("--format", "-f", help="Output format: png, jpg, webp, tiff, bmp (default: the input's; png/webp/tiff/bmp recover bit-exactly).")] = None,
     quality: Annotated[int, typer.Option("--quality", help="JPEG quality.")] = 95,
     keep_metadata: Annotated[bool, typer.Option("--keep-metadata", help="Keep EXIF/XMP/ICC (stripped by default: GPS, camera serials and names identify people).")] = False,
     keep_icc: Annotated[bool, typer.Option("--keep-icc", help="Keep only the ICC colour profile.")] = False,
     require_faces: Annotated[bool, typer.Option("--require-faces", help="Fail a file in which no face is found.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing output files (inputs are never overwritten).")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Also anonymize files that already carry a faceveil payload (skipped by default: they are outputs of an earlier run).")] = False,
+    max_pixels: Annotated[Optional[int], typer.Option("--max-pixels", help="Refuse images with more pixels than this (exit 13; default 120,000,000); raise only for files you trust.", rich_help_panel="Limits")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary on stdout.")] = False,
     codec: Annotated[Optional[str], typer.Option("--codec", help="Video: FFmpeg encoder (libx264, libx265, libvpx-vp9, ffv1...).", rich_help_panel="Video")] = None,
     crf: Annotated[Optional[int], typer.Option("--crf", help="Video: quality for x264/x265/VP9 (lower is better; default 18).", rich_help_panel="Video")] = None,
@@ -230,25 +358,30 @@ def anonymize(
     runtime = _runtime_options(scale, threads, device)
     runtime.apply(method)
     options = runtime.method_options(method) | parse_method_options(option)
+    refuse_secret_options(options)
     if obfuscation is not None:
         options["obfuscation"] = obfuscation
-    passphrase = None
-    if payload != "none" and not preview:
-        passphrase = read_passphrase(password_file, confirm=True, required=not recipient)
+    if options.get("key_mode") == "compat":
+        options["password"] = read_compat_password(compat_password_file, required=True)
+        _err(COMPAT_WARNING)
+    passphrase = None if preview else _sealing_passphrase(payload, recipient, also_passphrase, password_file)
+    if payload == "none" and not preview and _wants_pixel_only(method, options):  # the passphrase keys the pixels
+        passphrase = read_passphrase(password_file, confirm=True, required=True)
+    max_pixels = _max_pixels(max_pixels)
     detector_options = runtime.detector_options(detector)
     if scale_cli.check_engine(engine):
+        if payload == "none" and passphrase is not None:  # ray workers never see the passphrase
+            raise InputError("pixel-only mode (--payload none with a passphrase) runs on --engine local only")
         return scale_cli.run_anonymize(locals())
-    progress, frames = _start_progress(inputs, quiet=quiet)
-    with progress:
-        reports = api.anonymize(
-            inputs, output, method=method, method_options=options, passphrase=passphrase, recipients=recipient,
-            payload=payload, detector=detector, threshold=threshold, output_format=output_format,
-            keep_metadata=keep_metadata, keep_icc=keep_icc, quality=quality, overwrite=overwrite,
-            require_faces=require_faces, on_file=lambda r: _file_done(progress, r), faces=faces,
-            detector_options=detector_options,
-            video=api.VideoSettings(codec=codec, crf=crf, lossless=lossless, start=start, end=end,
-                                    keep_audio=not no_audio, progress=frames),
-        )
+    reports = _run_batch(inputs, quiet, lambda on_file, frames: api.anonymize(
+        inputs, output, method=method, method_options=options, passphrase=passphrase, recipients=recipient,
+        payload=payload, detector=detector, threshold=threshold, output_format=output_format,
+        keep_metadata=keep_metadata, keep_icc=keep_icc, quality=quality, overwrite=overwrite,
+        require_faces=require_faces, on_file=on_file, max_pixels=max_pixels, force=force, faces=faces,
+        detector_options=detector_options,
+        video=api.VideoSettings(codec=codec, crf=crf, lossless=lossless, start=start, end=end,
+                                keep_audio=not no_audio, progress=frames),
+    ))
 
     def describe(r) -> str:
         if preview:
@@ -264,15 +397,18 @@ def anonymize(
 def recover(
     inputs: Annotated[list[Path], typer.Argument(help="Anonymized files or folders.", show_default=False)],
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Output file (one input) or folder. Default: <name>.recovered.<ext>.")] = None,
-    key: Annotated[list[Path], typer.Option("--key", "-k", help="X25519 private key file (from `faceveil keygen`).")] = [],
-    key_password_file: Annotated[Optional[Path], typer.Option("--key-password-file", help="Passphrase protecting the private key file.")] = None,
-    password_file: Annotated[Optional[Path], typer.Option("--password-file", help=f"Read the passphrase from this file (else ${PASSPHRASE_ENV}, else a prompt).")] = None,
+    key: KeyOption = [],
+    key_password_file: KeyPasswordOption = None,
+    password_file: PasswordOption = None,
+    compat_password_file: Annotated[Optional[Path], typer.Option("--compat-password-file", help=f"With --from-pixels on PRO-Face S compat images: read its password from this file (else ${COMPAT_PASSWORD_ENV}).")] = None,
     payload_file: Annotated[Optional[Path], typer.Option("--payload-file", help="Use this payload file instead of the embedded one / the sidecar.")] = None,
     from_pixels: Annotated[bool, typer.Option("--from-pixels", help="Recover from the anonymized pixels (learned methods), not the exact payload.")] = False,
     option: Annotated[list[str], typer.Option("--option", "-O", help="With --from-pixels: method option KEY=VALUE (repeatable), e.g. -O weights=PATH when anonymized with non-default weights.")] = [],
     output_format: Annotated[Optional[str], typer.Option("--format", "-f", help="Output format (default: the input's).")] = None,
     strip_metadata: Annotated[bool, typer.Option("--strip-metadata", help="Do not restore the original EXIF/XMP/ICC.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing output files.")] = False,
+    max_pixels: Annotated[Optional[int], typer.Option("--max-pixels", help="Refuse images with more pixels than this (exit 13; default 120,000,000); raise only for files you trust.", rich_help_panel="Limits")] = None,
+    trust_kdf_cost: TrustKdfOption = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary on stdout.")] = False,
     codec: Annotated[Optional[str], typer.Option("--codec", help="Video: encoder for the recovered video (default: lossless if the anonymized one was).", rich_help_panel="Video")] = None,
     crf: Annotated[Optional[int], typer.Option("--crf", help="Video: quality for lossy codecs.", rich_help_panel="Video")] = None,
@@ -285,20 +421,21 @@ def recover(
     from faceveil.methods.base import parse_method_options
 
     options = parse_method_options(option)
-    key_passphrase = None
-    if key_password_file is not None:
-        key_passphrase = read_passphrase(key_password_file, confirm=False, required=True)
-    passphrase = read_passphrase(password_file, confirm=False, required=not key)
-    if scale_cli.check_engine(engine):
+    refuse_secret_options(options)
+    if from_pixels and (compat := read_compat_password(compat_password_file, required=False)) is not None:
+        options["password"] = compat
+    max_pixels = _max_pixels(max_pixels)
+    if scale_cli.check_engine(engine):  # the cluster derives from the passphrase once, on this driver
+        key_passphrase = read_passphrase(key_password_file, confirm=False, required=True) if key_password_file else None
+        passphrase = read_passphrase(password_file, confirm=False, required=not key)
         return scale_cli.run_recover(locals())
-    progress, frames = _start_progress(inputs, quiet=quiet)
-    with progress:
-        reports = api.recover(
-            inputs, output, passphrase=passphrase, private_keys=key, key_passphrase=key_passphrase,
-            payload_file=payload_file, from_pixels=from_pixels, method_options=options, output_format=output_format,
-            keep_metadata=not strip_metadata, overwrite=overwrite, on_file=lambda r: _file_done(progress, r),
-            video=api.VideoSettings(codec=codec, crf=crf, progress=frames),
-        )
+    identities = _identities(key, key_password_file, password_file, trust_kdf_cost)
+    reports = _run_batch(inputs, quiet, lambda on_file, frames: api.recover(
+        inputs, output, identities=identities, payload_file=payload_file, from_pixels=from_pixels,
+        method_options=options, output_format=output_format, keep_metadata=not strip_metadata, overwrite=overwrite,
+        on_file=on_file, max_pixels=max_pixels,
+        video=api.VideoSettings(codec=codec, crf=crf, progress=frames),
+    ))
     return _finish(reports, as_json, lambda r: f"{r.input} -> {r.output}: {r.face_count} face(s) restored ({', '.join(r.payload)})")
 
 
@@ -306,18 +443,29 @@ def recover(
 def inspect(
     path: Annotated[Path, typer.Argument(help="An anonymized file.", show_default=False)],
     payload_file: Annotated[Optional[Path], typer.Option("--payload-file", help="Payload file to read instead of the embedded one / sidecar.")] = None,
+    verify: Annotated[bool, typer.Option("--verify", help="Open the payload with the key (as recover would) and check the pixels against it; without it nothing shown is authenticated.")] = False,
+    key: KeyOption = [],
+    key_password_file: KeyPasswordOption = None,
+    password_file: PasswordOption = None,
+    trust_kdf_cost: TrustKdfOption = False,
+    max_pixels: Annotated[Optional[int], typer.Option("--max-pixels", help="Refuse images with more pixels than this (exit 13; default 120,000,000).", rich_help_panel="Limits")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> int:
-    """Show faces, method, payload and recipients of a file; needs no key."""
+    """Show faces, method, payload and recipients of a file. Needs no key, and so proves nothing:
+    `--verify` with the key authenticates it."""
     from faceveil import api
 
-    info = api.inspect(path, payload_file)
+    max_pixels = _max_pixels(max_pixels)
+    identities = _identities(key, key_password_file, password_file, trust_kdf_cost) if verify else None
+    info = api.inspect(path, payload_file, identities=identities, max_pixels=max_pixels)
     if as_json:
         print(json.dumps(info, indent=2))
         return 0
     print(f"{info['file']}: {info['format']} {info['size'][0]}x{info['size'][1]}")
     if not info.get("payload"):
         print("  recovery payload: none found")
+        if info.get("pixel_locator"):
+            print(f"  pixel-only locator: yes ({info['pixel_locator']} band); recover --from-pixels with the passphrase")
         return 0
     print(f"  recovery payload: {info['payload']} ({info['payload_bytes']} bytes, format v{info['format_version']})")
     print(f"  method: {info['method']} {json.dumps(info['method_params']) if info['method_params'] else ''}".rstrip())
@@ -332,8 +480,13 @@ def inspect(
         desc = ", ".join(f"{k}={v}" for k, v in r.items() if k != "type")
         print(f"  recipient: {r['type']} ({desc})")
     match = info.get("pixels_match_payload")
-    verdict = {True: "yes", False: "NO (modified after anonymization)", None: "not checkable (lossy video)"}[match]
-    print(f"  pixels match payload hash: {verdict}")
+    verdict = {True: "yes", False: "NO (modified after anonymization)", None: "not checkable without the key (lossy video)"}[match]
+    if info.get("verified"):
+        print(f"  verified with the key: payload authentic; pixels checked ({info.get('check', 'exact hash')})")
+    else:
+        print(f"  pixels match payload hash: {verdict}")
+        print("  not verified without the key: anyone can write this header; "
+              "`faceveil inspect --verify` with the key authenticates it")
     return 0
 
 
@@ -409,6 +562,11 @@ for _plugin in TRAIN_COMMANDS:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: turns every FaceveilError into one line on stderr and its exit code."""
+    import signal
+
+    global _terminated
+    _terminated = False
+    previous = signal.signal(signal.SIGTERM, _on_sigterm) if _main_thread() else None
     try:
         result = app(args=argv, prog_name="faceveil", standalone_mode=False)
     except click.exceptions.Abort:
@@ -420,6 +578,12 @@ def main(argv: list[str] | None = None) -> int:
     except FaceveilError as exc:
         _err(str(exc))
         return exc.exit_code
+    except OSError as exc:  # a path the user typed that the OS refuses (a folder, no permission)
+        _err(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": "))
+        return InputError.exit_code
+    except _Terminated:
+        _err("terminated")
+        return 143
     except KeyboardInterrupt:
         _err("interrupted")
         return 130
@@ -428,7 +592,17 @@ def main(argv: list[str] | None = None) -> int:
             raise
         _err(f"internal error ({type(exc).__name__}: {exc}); rerun with FACEVEIL_DEBUG=1 and report it")
         return 1
-    return result if isinstance(result, int) else 0
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+    result = result if isinstance(result, int) else 0
+    return 143 if result == 130 and _terminated else result
+
+
+def _main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
 
 
 if __name__ == "__main__":

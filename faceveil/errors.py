@@ -13,12 +13,6 @@ class FaceveilError(Exception):
     exit_code = 1
 
 
-class UsageError(FaceveilError):
-    """Bad command-line usage that argument parsing cannot see, e.g. a malformed ``--boxes`` file."""
-
-    exit_code = 2
-
-
 class InputError(FaceveilError):
     """An input file is missing, unreadable, corrupt, not an image, or unsupported (e.g. 16-bit)."""
 
@@ -53,6 +47,16 @@ class TamperedPixelsError(FaceveilError):
     """The anonymized pixels no longer match the hash bound into the payload."""
 
     exit_code = 8
+
+
+class UsageError(InputError):
+    """Bad command-line usage the parser cannot see: an unknown method / detector / payload mode,
+    a malformed or unknown ``-O`` option, a value of the wrong type, contradictory flags, a malformed
+    ``--boxes`` file. A subclass of
+    InputError so API callers that catch InputError keep working; the CLI exits 2, like click's own
+    usage errors."""
+
+    exit_code = 2
 
 
 class LimitExceededError(InputError):

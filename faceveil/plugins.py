@@ -17,7 +17,7 @@ import importlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from faceveil.errors import InputError
+from faceveil.errors import UsageError
 
 
 @dataclass(frozen=True)
@@ -62,6 +62,44 @@ class Plugin:
                     found[f.name] = f.default_factory() if f.default_factory is not dataclasses.MISSING else None
         return found if internal else {k: v for k, v in found.items() if k not in self.internal}
 
+    def check_options(self, options: dict, kind: str = "plug-in") -> None:
+        """UsageError for a key the plug-in does not take (listing those it does) or, where the options
+        schema declares a plain type (int, float, bool, str), a value of another type (``-O cells=abc``).
+        Factories taking ``**options`` without a schema check their own keys."""
+        import inspect
+
+        params = inspect.signature(self.load()).parameters.values()
+        if self.options is None and any(p.kind is p.VAR_KEYWORD for p in params):
+            return
+        names = self.option_names()
+        # the factory's own keywords (e.g. a ``config`` object) are accepted too, but not advertised
+        accepted = set(names) | {p.name for p in params if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
+        for key in options:
+            if key not in accepted:
+                takes = ", ".join(names) if names else "no options"
+                raise UsageError(f"{kind} {self.name!r} takes no option {key!r}; it takes: {takes}")
+        if self.options is None:
+            return
+        import dataclasses
+
+        declared = {f.name: f.type if isinstance(f.type, str) else getattr(f.type, "__name__", "")
+                    for f in dataclasses.fields(_resolve(self.options))}
+        for key, value in options.items():
+            expected = _PLAIN_TYPES.get(declared.get(key, ""))
+            if expected is not None and not _is_a(value, expected):
+                raise UsageError(f"{kind} {self.name!r} option {key} must be {declared[key]}, got {value!r}")
+
+
+_PLAIN_TYPES = {"int": int, "float": float, "bool": bool, "str": str}
+
+
+def _is_a(value: object, expected: type) -> bool:
+    if isinstance(value, bool):  # JSON true/false are bools; a bool is no number here
+        return expected is bool
+    if expected is float:
+        return isinstance(value, (int, float))
+    return isinstance(value, expected)
+
 
 def _resolve(target: str | Callable[..., object]):
     if callable(target):
@@ -89,11 +127,15 @@ class Registry:
 
     def get(self, name: str) -> Plugin:
         if name not in self._plugins:
-            raise InputError(self._unknown.format(name=name, choices=", ".join(self.names())))
+            raise UsageError(self._unknown.format(name=name, choices=", ".join(self.names())))
         return self._plugins[name]
 
     def add(self, plugin: Plugin) -> None:
         self._plugins[plugin.name] = plugin
+
+    def check_options(self, name: str, options: dict) -> None:
+        """UsageError for options the plug-in does not take (see :meth:`Plugin.check_options`)."""
+        self.get(name).check_options(options, self.kind)
 
     def create(self, name: str, **options):
         return self.get(name).load()(**options)
@@ -114,13 +156,13 @@ METHODS = Registry("method", [
     Plugin("median", f"{_CLASSICAL}:MedianMethod", "median filter", module=_CLASSICAL, options=f"{_CLASSICAL}:MedianConfig"),
     Plugin("solid", f"{_CLASSICAL}:SolidMethod", "solid colour fill", module=_CLASSICAL, options=f"{_CLASSICAL}:SolidConfig"),
     Plugin("proface-s", "faceveil.methods.proface_s:ProFaceSMethod", "PRO-Face S: invertible obfuscation with a secret key",
-           models=("proface-s", "proface-s-official"), module="faceveil.methods.proface_s", internal=("faceswap",)),
+           models=("proface-s", "proface-s-official"), module="faceveil.methods.proface_s", internal=("faceswap", "password")),  # password: --compat-password-file
     Plugin("g2face", "faceveil.methods.g2face.registration:create_g2face", "G2Face: generated dummy face hiding the original",
            module="faceveil.methods.g2face", internal=("engine",)),
 ], unknown="unknown method {name!r}; choose one of: {choices}")
 
 _DETECT = "faceveil.analysis.detectors"
-DETECTORS = Registry("detector", [
+DETECTORS = Registry("face detector", [
     Plugin("centerface", "faceveil.faces.detect:_centerface_factory", "CenterFace (5 landmarks; default)",
            models=("centerface",), module="faceveil.faces.detect", options="faceveil.faces.detect:DetectorConfig"),
     Plugin("dlib-hog", f"{_DETECT}:_dlib_hog", "dlib HOG (boxes only)", module="faceveil.analysis.dlib_models"),

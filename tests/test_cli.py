@@ -312,7 +312,7 @@ def test_from_pixels_recovery_with_non_default_weights(tmp_path, astronaut_png, 
     x, y, w, h = __import__("faceveil.api", fromlist=["inspect"]).inspect(out)["faces"][0]["rect"]
     diff = pixels(back)[y : y + h, x : x + w].astype(float) - astronaut[y : y + h, x : x + w].astype(float)
     assert 10 * np.log10(255.0**2 / np.mean(diff**2)) > 28
-    assert run("recover", out, "-o", tmp_path / "exact.png", "-O", f"weights={weights}") == 3  # -O is for --from-pixels
+    assert run("recover", out, "-o", tmp_path / "exact.png", "-O", f"weights={weights}") == 2  # -O is for --from-pixels: usage (issue 12 #14)
 
 
 def test_password_file_and_environment_follow_one_rule(tmp_path, astronaut_png, astronaut, monkeypatch):

@@ -29,7 +29,7 @@ def test_anonymize_with_an_analysis_detector(detector, astronaut_png, passphrase
 
 
 def test_unknown_detector_lists_every_registered_one(astronaut_png, passphrase, tmp_path, capsys):
-    assert main(["anonymize", str(astronaut_png), "-o", str(tmp_path / "x.png"), "--detector", "nope"]) == 3
+    assert main(["anonymize", str(astronaut_png), "-o", str(tmp_path / "x.png"), "--detector", "nope"]) == 2  # usage (issue 12 #14)
     err = capsys.readouterr().err
     assert "unknown face detector 'nope'" in err
     assert all(name in err for name in DETECTORS.names())

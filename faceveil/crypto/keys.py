@@ -226,6 +226,13 @@ class PassphraseKey:
         key.master_secret(key._salt, params)  # derive now, once
         return key
 
+    def with_fresh_salt(self) -> PassphraseKey:
+        """The same passphrase and parameters with a new random salt (Argon2id runs on first use):
+        pixel-only images each get their own salt, as no container stanza is shared between them."""
+        if self._params is None:
+            raise KeyMaterialError("this passphrase key was made for opening; use PassphraseKey.create to seal")
+        return PassphraseKey(self._passphrase, secrets.token_bytes(SALT_BYTES), self._params, self._limits)
+
     @classmethod
     def for_opening(cls, passphrase: str | bytes, *, limits: Argon2Limits = DEFAULT_ARGON2_LIMITS) -> PassphraseKey:
         """An opening key. A stanza whose Argon2id cost is above ``limits`` is refused

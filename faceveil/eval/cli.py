@@ -17,7 +17,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from faceveil.errors import FaceveilError, InputError
+from faceveil.errors import FaceveilError, InputError, UsageError
 from faceveil.methods.base import parse_method_options as parse_options  # noqa: F401 (public name)
 from faceveil.plugins import DEFAULT_DETECTOR, DETECTORS, METHODS
 from faceveil.scale import cli as scale_cli
@@ -89,21 +89,21 @@ class EvalRequest:
 
     def validate(self) -> None:
         if (self.method is None) == (self.anonymized is None):
-            raise InputError("give exactly one of --method NAME or --anonymized DIR")
+            raise UsageError("give exactly one of --method NAME or --anonymized DIR")
         if self.recovered is not None and self.anonymized is None:
-            raise InputError("--recovered goes with --anonymized")
+            raise UsageError("--recovered goes with --anonymized")
         if self.diversity and self.method is None:
-            raise InputError("--diversity needs --method (it re-runs the method with fresh keys)")
+            raise UsageError("--diversity needs --method (it re-runs the method with fresh keys)")
         if self.seed is not None and self.method is None:
-            raise InputError("--seed goes with --method")
+            raise UsageError("--seed goes with --method")
         if self.cluster is not None and self.method is None:
-            raise InputError("--engine ray distributes --method evaluations; an --anonymized folder is measured here")
+            raise UsageError("--engine ray distributes --method evaluations; an --anonymized folder is measured here")
         if self.diversity < 0:
-            raise InputError("--diversity must be >= 0")
+            raise UsageError("--diversity must be >= 0")
         if self.pairs is not None and self.data is None:
-            raise InputError("--pairs needs --data (the folder the pair names are relative to)")
+            raise UsageError("--pairs needs --data (the folder the pair names are relative to)")
         if not 0 < self.far < 1:
-            raise InputError(f"--far must be in (0, 1), got {self.far}")
+            raise UsageError(f"--far must be in (0, 1), got {self.far}")
 
 
 def run_eval(request: EvalRequest, argv: list[str] | None = None) -> str:

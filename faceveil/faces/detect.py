@@ -41,7 +41,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from faceveil.errors import InputError
+from faceveil.errors import InputError, UsageError
 from faceveil.faces.types import Face, FaceDetector, check_rgb_image
 from faceveil.models_registry import ModelSpec, package_file, register_model, require_model
 
@@ -103,7 +103,7 @@ class DetectorConfig:
 
     def __post_init__(self) -> None:
         if not 0.0 < self.threshold < 1.0:
-            raise InputError(f"detector threshold must be in (0, 1), got {self.threshold}")
+            raise UsageError(f"detector threshold must be in (0, 1), got {self.threshold}")
         if not 0.0 < self.nms_iou <= 1.0:
             raise InputError(f"detector nms_iou must be in (0, 1], got {self.nms_iou}")
         if self.max_side is not None and self.max_side < _INPUT_MULTIPLE:
@@ -338,8 +338,8 @@ def create_detector(name: str = "centerface", **config) -> FaceDetector:
     from faceveil.plugins import DETECTORS
 
     if name not in DETECTORS:
-        raise InputError(f"unknown face detector {name!r}; choose one of: {', '.join(available_detectors())}")
+        raise UsageError(f"unknown face detector {name!r}; choose one of: {', '.join(available_detectors())}")
     try:
         return DETECTORS.create(name, **config)
     except TypeError as exc:  # an option the detector does not take; plug-ins need not check this themselves
-        raise InputError(f"invalid option for face detector {name!r}: {exc}") from None
+        raise UsageError(f"invalid option for face detector {name!r}: {exc}") from None

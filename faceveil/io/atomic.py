@@ -67,6 +67,58 @@ def atomic_write_bytes(
         raise
 
 
+def atomic_write_files(
+    files: list[tuple[str | Path, bytes]],
+    *,
+    overwrite: bool = False,
+    protect: Iterable[str | Path] = (),
+    replaceable: Iterable[str | Path] = (),
+) -> None:
+    """Write several files as one unit, e.g. an image and its sidecar: every file goes to a temporary
+    name first, then they are moved into place in the given order, so the *last* one (the image)
+    appears only once the others are complete. An interruption leaves either nothing or, at worst,
+    the earlier files without the last: ``replaceable`` names such leftovers (a sidecar whose image is
+    missing), which may be replaced without ``overwrite``. On an error the files this call already
+    moved into place are removed again."""
+    targets = [Path(p) for p, _ in files]
+    replaceable = {Path(p) for p in replaceable}
+    for target in targets:
+        _refuse_protected(target, protect)
+        if not overwrite and target not in replaceable and (target.exists() or target.is_symlink()):
+            raise OutputExistsError(f"{target} already exists; refusing to overwrite it (use --overwrite)")
+        if not target.parent.is_dir():
+            raise InputError(f"cannot write {target}: directory {target.parent} does not exist")
+        if target.is_dir():
+            raise OutputExistsError(f"cannot write {target}: it is a directory")
+    temps: list[Path] = []
+    placed: list[Path] = []
+    try:
+        for target, (_, data) in zip(targets, files):
+            fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+            temps.append(Path(name))
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.chmod(name, _mode_for(target))
+        for target, temp in zip(targets, temps):
+            _move_into_place(temp, target, overwrite or target in replaceable)
+            placed.append(target)
+        _fsync_directory(targets[-1].parent)
+    except BaseException as exc:
+        for temp in temps:
+            with contextlib.suppress(FileNotFoundError):
+                temp.unlink()
+        if len(placed) < len(targets) and not overwrite:  # an incomplete set is worse than none
+            for target in placed:
+                with contextlib.suppress(FileNotFoundError):
+                    target.unlink()
+        if isinstance(exc, OSError):
+            raise FaceveilError(f"cannot write {targets[len(placed)] if len(placed) < len(targets) else targets[-1]}: "
+                                f"{exc.strerror or exc}") from None
+        raise
+
+
 def restrict_permissions(path: str | Path, mode: int = PRIVATE_MODE) -> None:
     """chmod ``path`` to ``mode`` minus the umask: for outputs written by other means than
     :func:`atomic_write_bytes` (e.g. a video muxed into a temporary file), before they are renamed."""

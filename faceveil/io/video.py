@@ -27,7 +27,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from faceveil.errors import InputError
+from faceveil.errors import InputError, UsageError
 
 log = logging.getLogger(__name__)
 
@@ -56,9 +56,9 @@ class TimeSpan:
 
     def __post_init__(self) -> None:
         if self.start is not None and self.start < 0:
-            raise InputError(f"--start must be >= 0 seconds, got {self.start}")
+            raise UsageError(f"--start must be >= 0 seconds, got {self.start}")
         if self.start is not None and self.end is not None and self.end <= self.start:
-            raise InputError(f"--end ({self.end}) must be after --start ({self.start})")
+            raise UsageError(f"--end ({self.end}) must be after --start ({self.start})")
 
     @property
     def offset(self) -> float:
@@ -138,7 +138,7 @@ class EncodeOptions:
 
     def __post_init__(self) -> None:
         if self.crf is not None and not 0 <= self.crf <= 63:
-            raise InputError(f"--crf must be between 0 and 63, got {self.crf}")
+            raise UsageError(f"--crf must be between 0 and 63, got {self.crf}")
 
 
 # --------------------------------------------------------------------------------------------- reading
@@ -344,9 +344,9 @@ def _choose_codec(fmt: str, options: EncodeOptions, width: int, height: int) -> 
     try:
         encoder = av.codec.Codec(codec, "w")
     except (av.error.FFmpegError, ValueError):
-        raise InputError(f"unknown video encoder {codec!r}") from None
+        raise UsageError(f"unknown video encoder {codec!r}") from None
     if encoder.type != "video":
-        raise InputError(f"{codec!r} is not a video encoder")
+        raise UsageError(f"{codec!r} is not a video encoder")
     supported = [f.name for f in (encoder.video_formats or [])]
     opts: dict[str, str] = {}
     if codec in ("libx264", "libx265"):
@@ -396,7 +396,9 @@ class VideoWriter:
         *,
         audio_source: str | os.PathLike | None = None,
         container_format: str | None = None,
+        tags: dict[str, str] | None = None,
     ) -> None:
+        """``tags``: container-level metadata to write (e.g. the payload's stream id, see :func:`container_tag`)."""
         self.path = Path(path)
         self.info = info
         self.span = span
@@ -405,7 +407,11 @@ class VideoWriter:
         fmt = container_format or output_format(self.path)
         self.choice = _choose_codec(fmt, options, info.width, info.height)
         self._offset_pts = int(round(Fraction(span.offset) / info.time_base)) if span.offset else 0
-        self._container = av.open(str(self.path), mode="w", format=fmt)
+        # MP4/MOV keep custom tags only when asked to (use_metadata_tags); Matroska always does
+        open_options = {"movflags": "use_metadata_tags"} if tags and fmt in ("mp4", "mov") else {}
+        self._container = av.open(str(self.path), mode="w", format=fmt, options=open_options)
+        for key, value in (tags or {}).items():
+            self._container.metadata[key] = value
         try:
             self._video = self._add_video_stream()
             self._audio_pairs = []
@@ -434,6 +440,12 @@ class VideoWriter:
         if info.rotation:
             stream.set_display_rotation(info.rotation)
         stream.thread_type = "AUTO"
+        try:  # open the encoder now: a hardware encoder without its device fails here, before any work
+            stream.codec_context.open()
+        except (av.error.FFmpegError, ValueError) as exc:
+            hint = " (hardware encoders need their GPU and driver; use libx264 / libx265 / libvpx-vp9)" if any(
+                h in choice.codec for h in ("nvenc", "qsv", "vaapi", "amf", "videotoolbox", "v4l2m2m")) else ""
+            raise InputError(f"cannot start the {choice.codec!r} encoder: {_ffmpeg_reason(exc)}{hint}") from None
         return stream
 
     def _open_audio(self, source: Path, fmt: str) -> None:
@@ -597,6 +609,15 @@ def _container_accepts(container, fmt: str, codec: str) -> bool:
     return codec in container.supported_codecs
 
 
+def container_tag(path: str | os.PathLike, key: str) -> str | None:
+    """A container-level metadata tag (case-insensitive: Matroska upper-cases tag names), or None."""
+    try:
+        with av.open(str(path), mode="r", metadata_errors="replace") as container:
+            return next((v for k, v in container.metadata.items() if k.lower() == key.lower()), None)
+    except av.error.FFmpegError as exc:
+        raise InputError(f"{path}: not a readable video ({_ffmpeg_reason(exc)})") from None
+
+
 def remux_with_attachments(src: str | os.PathLike, dst: str | os.PathLike, attachments: dict[str, bytes]) -> None:
     """Copy every stream of Matroska file ``src`` into ``dst`` unchanged, adding file attachments.
 
@@ -604,6 +625,9 @@ def remux_with_attachments(src: str | os.PathLike, dst: str | os.PathLike, attac
     known after the last frame. Packets are copied one at a time (bounded memory).
     """
     with av.open(str(src), mode="r") as inp, av.open(str(dst), mode="w", format="matroska") as out:
+        for key, value in inp.metadata.items():  # container tags (the payload's stream id) survive the remux
+            if key.lower() != "encoder":
+                out.metadata[key] = value
         mapping = {}
         for stream in inp.streams:
             if stream.type in ("video", "audio", "subtitle"):

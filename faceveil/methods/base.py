@@ -25,7 +25,7 @@ from typing import ClassVar, Literal
 
 import numpy as np
 
-from faceveil.errors import InputError
+from faceveil.errors import UsageError
 from faceveil.faces.types import Face
 
 SecretDeriver = Callable[[str, int], bytes]  # (label, n_bytes) -> bytes
@@ -92,12 +92,18 @@ def available_methods() -> list[str]:
 
 
 def create_method(name: str, **options) -> AnonymizationMethod:
-    """A method by registered name (``faceveil.plugins.METHODS``); unknown name -> InputError."""
+    """A method by registered name (``faceveil.plugins.METHODS``); unknown name or option -> UsageError (exit 2)."""
     from faceveil.plugins import METHODS
 
     if name not in METHODS:
-        raise InputError(f"unknown method {name!r}; choose one of: {', '.join(available_methods())}")
-    return METHODS.create(name, **options)
+        raise UsageError(f"unknown method {name!r}; choose one of: {', '.join(available_methods())}")
+    METHODS.check_options(name, options)  # unknown key / wrong type -> UsageError listing the keys it takes
+    try:
+        return METHODS.create(name, **options)
+    except TypeError as exc:  # a **options factory (no schema) refusing a keyword
+        if "keyword argument" in str(exc):
+            raise UsageError(f"method {name!r} does not take that option: {exc}") from None
+        raise
 
 
 def parse_method_options(pairs: Sequence[str]) -> dict:
@@ -110,7 +116,7 @@ def parse_method_options(pairs: Sequence[str]) -> dict:
         key, sep, value = item.partition("=")
         key = key.strip().replace("-", "_")
         if not sep or not key:
-            raise InputError(f"--option expects KEY=VALUE, got {item!r}")
+            raise UsageError(f"--option expects KEY=VALUE, got {item!r}")
         try:
             options[key] = json.loads(value)
         except ValueError:

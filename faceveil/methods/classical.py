@@ -26,7 +26,7 @@ from typing import ClassVar, TypeVar
 import cv2
 import numpy as np
 
-from faceveil.errors import InputError
+from faceveil.errors import InputError, UsageError
 from faceveil.faces.types import check_rgb_image
 from faceveil.methods.base import AnonymizationMethod, FaceContext
 
@@ -218,8 +218,12 @@ def _config_from(config_type: type[ConfigT], config: ConfigT | None, options: di
     options = {k: tuple(v) if isinstance(v, list) else v for k, v in options.items()}
     try:
         return config_type(**options)
-    except TypeError as exc:
-        raise InputError(f"invalid option for {config_type.__name__}: {exc}") from None
+    except UsageError:
+        raise
+    except InputError as exc:  # an option value out of range (-O cells=1): usage, like a wrong type
+        raise UsageError(str(exc)) from None
+    except (TypeError, ValueError) as exc:  # unknown key, or a value of the wrong type (cells=abc)
+        raise UsageError(f"invalid option for {config_type.__name__}: {exc}") from None
 
 
 def region_scale(crop: np.ndarray, reference_size: int) -> float:

@@ -19,13 +19,13 @@ import numpy as np
 
 from faceveil.crypto.container import ContainerInfo, open_container, read_info, seal, verify_pixels
 from faceveil.crypto.envelope import ContentKey
-from faceveil.errors import FaceveilError, InputError, KeyMaterialError, NoFacesError, PayloadMissingError
+from faceveil.errors import FaceveilError, InputError, KeyMaterialError, NoFacesError, PayloadMissingError, UsageError
 from faceveil.faces.detect import create_detector
 from faceveil.faces.mask import MaskSpec
 from faceveil.faces.types import Face
-from faceveil.io.atomic import PRIVATE_MODE, atomic_write_bytes
+from faceveil.io.atomic import PRIVATE_MODE, atomic_write_bytes, atomic_write_files
 from faceveil.io.carriers import embed_payload, sidecar_path
-from faceveil.io.images import METADATA_FIELDS, ImageMetadata, LoadedImage, decode_image, encode_image, format_for_path, load_image, merge_rgb
+from faceveil.io.images import DEFAULT_MAX_PIXELS, METADATA_FIELDS, ImageMetadata, LoadedImage, decode_image, encode_image, format_for_path, load_image, merge_rgb
 from faceveil.methods.base import PixelRecoverableMethod, create_method
 from faceveil.pipeline.frame import (
     anonymize_frame,
@@ -37,6 +37,9 @@ from faceveil.pipeline.frame import (
     restore_regions,
 )
 from faceveil.pipeline.options import FaceOptions
+from faceveil.pipeline.pixel_only import check_format as check_pixel_format
+from faceveil.pipeline.pixel_only import check_pixel_only, passphrase_of, recover_from_pixels, seal_into_pixels, supports_pixel_only
+from faceveil.pipeline.pixel_only import image_keys as pixel_image_keys
 from faceveil.pipeline.placement import DEFAULT_PAYLOAD, PayloadMode, check_payload_mode, find_photo_payload, photo_places
 from faceveil.pipeline.report import FileReport
 from faceveil.plugins import DEFAULT_DETECTOR, DEFAULT_METHOD
@@ -60,6 +63,7 @@ class Anonymizer:
         keep_icc: bool = False,
         quality: int = 95,
         require_faces: bool = False,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
         seed: int | None = None,
         faces: FaceOptions = FaceOptions(),
         detector_options: dict | None = None,
@@ -79,9 +83,14 @@ class Anonymizer:
                 "FACEVEIL_PASSPHRASE) or --recipient PUBLIC_KEY, or use --payload none (irreversible)"
             )
         if not 1 <= quality <= 100:
-            raise InputError(f"--quality must be in 1..100, got {quality}")
+            raise UsageError(f"--quality must be in 1..100, got {quality}")
         self.method = create_method(method, **(method_options or {}))
         self.method.check_can_anonymize()
+        # --payload none + a passphrase + a method that hides faces in their own pixels: pixel-only
+        # mode (pipeline/pixel_only.py); otherwise --payload none stays irreversible
+        self.pixel_key = (check_pixel_only(self.method, recipients)
+                          if payload == "none" and supports_pixel_only(self.method) and passphrase_of(recipients)
+                          else None)
         det_config = dict(detector_options or {}) | ({} if threshold is None else {"threshold": threshold})
         self.detector = create_detector(detector, **det_config)
         self.recipients = list(recipients)
@@ -91,6 +100,7 @@ class Anonymizer:
         self.quality = quality
         self.require_faces = require_faces
         self.faces = faces
+        self.max_pixels = max_pixels
         self.seed = seed
 
     def _content_key(self, pixels: np.ndarray) -> ContentKey:
@@ -121,6 +131,10 @@ class Anonymizer:
             # A missed face is a privacy leak: say so loudly rather than print a quiet "0 faces".
             report.notes.append("no face found: check the output; lower --threshold if a face was missed")
         content_key = self._content_key(image.pixels) if self.payload != "none" or self.seed is not None else None
+        if self.pixel_key is not None:
+            check_pixel_format(fmt)
+            image_key, image_salt, pixel_keys = pixel_image_keys(self.pixel_key)
+            content_key = pixel_keys.content_key
         contexts = face_contexts(faces, content_key)
         mask = self.faces.mask_for(self.method)
         frame = anonymize_frame(rgb, faces, self.method, contexts, mask=mask)
@@ -133,6 +147,10 @@ class Anonymizer:
                 report.notes.append(f"face at {[round(v) for v in o.face.box]}: {o.method} used instead ({o.fallback_reason})")
         pixels = merge_rgb(image.pixels, frame.rgb) if faces else image.pixels
         extra = {"format": fmt} | ({"mask": mask.to_dict()} if mask is not None else {})
+        if self.pixel_key is not None:
+            pixels = seal_into_pixels(pixels, self.method, frame.outcomes, image_key, image_salt, pixel_keys)
+            report.payload.append("pixels")
+            # no container: everything recovery needs is in the pixels
 
         t = time.perf_counter()
         encoded = encode_image(pixels, fmt, quality=self.quality, metadata=image.metadata,
@@ -160,10 +178,11 @@ class Anonymizer:
         return encoded, container, report
 
     def process_file(self, src: Path, dst: Path, *, overwrite: bool = False, protect: Iterable[Path] = ()) -> FileReport:
-        image = load_image(src)
+        image = load_image(src, max_pixels=self.max_pixels)
         fmt = format_for_path(dst)
         encoded, container, report = self.anonymize_image(image, fmt)
         report.input, report.output = src, dst
+        files: list[tuple[Path, bytes]] = []
         if container is not None:
             embed, side, note = photo_places(self.payload, fmt)
             if note:
@@ -172,23 +191,39 @@ class Anonymizer:
                 encoded = embed_payload(encoded, container)
                 report.payload.append("embedded")
             if side:
-                atomic_write_bytes(sidecar_path(dst), container, overwrite=overwrite, protect=protect)
+                files.append((sidecar_path(dst), container))
                 report.payload.append(str(sidecar_path(dst)))
-        atomic_write_bytes(dst, encoded, overwrite=overwrite, protect=protect)
+        # Sidecar and image are one unit: the image is renamed into place last, so an interrupted run
+        # leaves at most a sidecar without its image, which the next run may replace.
+        orphan = [sidecar_path(dst)] if not dst.exists() and not dst.is_symlink() else []
+        atomic_write_files([*files, (dst, encoded)], overwrite=overwrite, protect=protect, replaceable=orphan)
         return report
 
 
 def recover_image(
     data: bytes, identities: Sequence, *, name: str = "<bytes>", path: Path | None = None,
     payload_file: Path | None = None, from_pixels: bool = False, method_options: dict | None = None,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> tuple[np.ndarray, ImageMetadata, ContainerInfo, FileReport]:
     """Recover the original pixels of an anonymized image (bytes). Returns (pixels, original metadata,
     container info, report). ``method_options`` (from-pixels only) add to / override the method
     parameters recorded at anonymization, e.g. ``weights`` when non-default weights were used.
     Raises WrongKeyError / TamperedPayloadError / TamperedPixelsError / PayloadCorruptError /
     PayloadMissingError."""
-    image = decode_image(data, name=name)
-    blob, where = find_photo_payload(path or Path(name), data, payload_file)
+    image = decode_image(data, name=name, max_pixels=max_pixels)
+    try:
+        blob, where = find_photo_payload(path or Path(name), data, payload_file)
+    except PayloadMissingError:
+        if payload_file is not None:
+            raise
+        if from_pixels:  # pixel-only mode: the locator in the pixels stands in for the container
+            return _recover_pixel_only(image, identities, name=name, path=path, method_options=method_options)
+        from faceveil.crypto.pixel_locator import has_locator
+
+        if has_locator(image.pixels):
+            raise PayloadMissingError(f"{name}: no recovery payload, but the pixels carry a pixel-only locator: "
+                                      "recover with --from-pixels") from None
+        raise
     opened = open_container(blob, identities)  # checksum first, then key, then authenticated body
     info = opened.info
     verify_pixels(info, image.pixels)
@@ -214,16 +249,29 @@ def recover_image(
     return pixels, meta, info, report
 
 
+def _recover_pixel_only(image: LoadedImage, identities: Sequence, *, name: str, path: Path | None,
+                        method_options: dict | None) -> tuple[np.ndarray, ImageMetadata, ContainerInfo, FileReport]:
+    rgb, record = recover_from_pixels(image.pixels, image.rgb(), identities, method_options)
+    info = ContainerInfo(version=0, method=record["method"], method_params=record["params"],
+                         image_shape=tuple(record["shape"]), faces=record["faces"], pixel_sha256=b"",
+                         recipients=[{"type": "passphrase", "kdf": "argon2id"}], region_count=0, created="",
+                         extra={"pixel_only": True})
+    report = FileReport(input=path or Path(name), method=record["method"], faces=record["faces"], payload=["pixels"])
+    report.notes.append("recovered from the pixels alone (pixel-only locator), approximate")
+    return merge_rgb(image.pixels, rgb), ImageMetadata(), info, report
+
+
 def recover_photo_file(src: Path, dst: Path, identities: Sequence, *, payload_file: Path | None = None,
                        from_pixels: bool = False, method_options: dict | None = None, keep_metadata: bool = True,
-                       overwrite: bool = False, protect: Iterable[Path] = ()) -> FileReport:
+                       overwrite: bool = False, protect: Iterable[Path] = (),
+                       max_pixels: int = DEFAULT_MAX_PIXELS) -> FileReport:
     """``faceveil recover`` on one image file."""
     if not src.exists():
         raise InputError(f"{src}: no such file")
     data = src.read_bytes()
     pixels, meta, _info, report = recover_image(
         data, identities, name=str(src), path=src, payload_file=payload_file, from_pixels=from_pixels,
-        method_options=method_options,
+        method_options=method_options, max_pixels=max_pixels,
     )
     encoded = encode_image(pixels, format_for_path(dst), metadata=meta, keep_metadata=keep_metadata,
                            keep_icc=keep_metadata, restore_original=keep_metadata, quality=100)
@@ -234,23 +282,35 @@ def recover_photo_file(src: Path, dst: Path, identities: Sequence, *, payload_fi
     return report
 
 
-def inspect_photo_file(p: Path, payload_file: Path | None = None) -> dict:
-    """What an image carries, readable without a key (see ``faceveil.api.inspect``)."""
+def inspect_photo_file(p: Path, payload_file: Path | None = None, *, identities: Sequence | None = None,
+                       max_pixels: int = DEFAULT_MAX_PIXELS) -> dict:
+    """What an image carries (see ``faceveil.api.inspect``). Without ``identities`` nothing is
+    authenticated (``verified`` False: anyone can write a header); with them the payload is opened and
+    the pixels checked, raising what ``recover`` would raise."""
     data = p.read_bytes()
-    image = decode_image(data, name=str(p))
+    image = decode_image(data, name=str(p), max_pixels=max_pixels)
     result: dict = {"file": str(p), "format": image.format, "size": [image.pixels.shape[1], image.pixels.shape[0]],
                     "channels": image.pixels.shape[2]}
     try:
         blob, where = find_photo_payload(p, data, payload_file)
     except PayloadMissingError:
-        return result | {"payload": None}
+        if payload_file is not None:  # the file the user named is missing or unreadable: an error, not "none"
+            raise
+        from faceveil.crypto.pixel_locator import find_header
+
+        found = find_header(image.pixels)  # pixel-only mode: the clear header is all that shows without a key
+        return result | {"payload": None, "pixel_locator": None if found is None else found[0]}
     info = read_info(blob)
+    if identities is not None:
+        info = open_container(blob, identities).info  # WrongKey / Tampered* like recover
+        verify_pixels(info, image.pixels)
     try:
         verify_pixels(info, image.pixels)
         pixels_ok = True
     except FaceveilError:
         pixels_ok = False
     return result | {
+        "verified": identities is not None,
         "payload": where,
         "payload_bytes": len(blob),
         "format_version": info.version,

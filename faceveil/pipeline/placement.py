@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO, Literal
 
-from faceveil.errors import InputError, PayloadMissingError
+from faceveil.errors import PayloadMissingError, UsageError
 from faceveil.io.carriers import extract_payload, sidecar_path, supports_embedding
 
 PayloadMode = Literal["embedded", "sidecar", "both", "none"]
@@ -34,7 +34,7 @@ MAX_ATTACHMENT_BYTES = 256 * 2**20
 
 def check_payload_mode(mode: str, flag: str = "--payload") -> PayloadMode:
     if mode not in PAYLOAD_MODES:
-        raise InputError(f"{flag} must be one of {', '.join(PAYLOAD_MODES)}, got {mode!r}")
+        raise UsageError(f"{flag} must be one of {', '.join(PAYLOAD_MODES)}, got {mode!r}")
     return mode  # type: ignore[return-value]
 
 
@@ -59,18 +59,37 @@ def video_places(mode: PayloadMode, dst: Path) -> tuple[bool, bool]:
     return embed, mode in ("sidecar", "both") or not embed
 
 
+def _unreadable(path: Path, what: str, exc: OSError) -> PayloadMissingError:
+    reason = "is a folder" if path.is_dir() else (exc.strerror or str(exc))
+    return PayloadMissingError(f"{what} {path} cannot be read: {reason}")
+
+
+def _read(path: Path, what: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise _unreadable(path, what, exc) from None
+
+
+def _open(path: Path, what: str) -> BinaryIO:
+    try:
+        return open(path, "rb")  # noqa: SIM115 - the caller's with-block closes it
+    except OSError as exc:
+        raise _unreadable(path, what, exc) from None
+
+
 def find_photo_payload(path: Path, data: bytes, payload_file: Path | None = None) -> tuple[bytes, str]:
     """The recovery payload for an image: an explicit file, else embedded, else the sidecar."""
     if payload_file is not None:
         if not payload_file.exists():
             raise PayloadMissingError(f"payload file {payload_file} does not exist")
-        return payload_file.read_bytes(), str(payload_file)
+        return _read(payload_file, "payload file"), str(payload_file)
     embedded = extract_payload(data)
     if embedded is not None:
         return embedded, "embedded"
     side = sidecar_path(path)
     if side.exists():
-        return side.read_bytes(), str(side)
+        return _read(side, "sidecar"), str(side)
     raise PayloadMissingError(f"{path}: no recovery payload (none embedded, and sidecar {side} is missing)")
 
 
@@ -82,7 +101,7 @@ def video_payload_source(src: Path, payload_file: Path | None) -> Iterator[tuple
     if payload_file is not None:
         if not payload_file.exists():
             raise PayloadMissingError(f"payload file {payload_file} does not exist")
-        with open(payload_file, "rb") as f:
+        with _open(payload_file, "payload file") as f:
             yield f, str(payload_file)
         return
     attached = read_attachment(src, ATTACHMENT_NAME)
@@ -91,7 +110,27 @@ def video_payload_source(src: Path, payload_file: Path | None) -> Iterator[tuple
         return
     side = sidecar_path(src)
     if side.exists():
-        with open(side, "rb") as f:
+        with _open(side, "sidecar") as f:
             yield f, str(side)
         return
     raise PayloadMissingError(f"{src}: no recovery payload (no {ATTACHMENT_NAME} attachment, and sidecar {side} is missing)")
+
+
+def carries_payload(path: Path) -> str | None:
+    """Where ``path`` already carries a faceveil recovery payload ("embedded" or the sidecar's path),
+    or None: such a file is an anonymized output, and anonymizing it again is almost always a
+    re-run over a folder that now holds outputs too (issue 12 #16)."""
+    from faceveil.errors import FaceveilError
+    from faceveil.io.suffixes import VIDEO_SUFFIXES
+
+    side = sidecar_path(path)
+    if side.exists():
+        return str(side)
+    try:
+        if path.suffix.lower() in VIDEO_SUFFIXES:
+            from faceveil.io.video import read_attachment
+
+            return "embedded" if read_attachment(path, ATTACHMENT_NAME) is not None else None
+        return "embedded" if extract_payload(path.read_bytes()) is not None else None
+    except (FaceveilError, OSError):  # unreadable or corrupt: processing reports it
+        return None

@@ -26,6 +26,7 @@ class FileReport:
     notes: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     payload_bytes: int = 0  # size of the recovery payload written (0: none)
+    skipped: bool = False  # not processed on purpose (e.g. already anonymized); ``notes`` says why
 
     @property
     def face_count(self) -> int:
@@ -43,6 +44,7 @@ class FileReport:
             "payload_bytes": self.payload_bytes,
             "notes": self.notes,
             "timings_s": {k: round(v, 4) for k, v in self.timings.items()},
+            "skipped": self.skipped,
         }
         if not self.ok:
             d |= {"error": self.error, "exit_code": self.exit_code}

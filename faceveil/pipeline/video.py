@@ -27,9 +27,11 @@ from __future__ import annotations
 import io
 import os
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+
+import numpy as np
 
 from faceveil.crypto.container import pixel_digest
 from faceveil.crypto.envelope import ContentKey
@@ -41,8 +43,10 @@ from faceveil.io.carriers import sidecar_path
 from faceveil.io.video import (
     EncodeOptions,
     TimeSpan,
+    VideoFrame,
     VideoInfo,
     VideoWriter,
+    container_tag,
     from_display,
     iter_frames,
     output_format,
@@ -54,7 +58,16 @@ from faceveil.pipeline.frame import restore_regions
 from faceveil.pipeline.options import FaceOptions
 from faceveil.pipeline.placement import DEFAULT_PAYLOAD, PayloadMode, check_payload_mode, video_payload_source, video_places
 from faceveil.pipeline.report import ProgressCallback, TrackSummary, VideoProgress, VideoReport, file_report
-from faceveil.pipeline.video_payload import VideoPayloadWriter, VideoPixelDigest, open_video_payload, read_video_header
+from faceveil.pipeline.video_payload import (
+    STREAM_TAG,
+    BindingTolerance,
+    FrameRecord,
+    VideoPayloadWriter,
+    VideoPixelDigest,
+    open_video_payload,
+    read_video_header,
+    signature_mismatch,
+)
 from faceveil.pipeline.video_stream import FrameSink, Scratch, store_payload
 
 
@@ -175,7 +188,10 @@ def anonymize_video(
         options = replace(options, payload="none")
     info = probe_video(src)
     _check_destination(src, dst, overwrite, protect)
-    if video_places(options.payload, dst)[1] and sidecar_path(dst).exists() and not overwrite:
+    # a sidecar whose video is missing is a leftover of an interrupted run (the video is moved into place
+    # last): it is replaced; beside an existing video it is protected like any output
+    orphan_sidecar = sidecar_path(dst).exists() and not dst.exists()
+    if video_places(options.payload, dst)[1] and sidecar_path(dst).exists() and not overwrite and not orphan_sidecar:
         raise OutputExistsError(f"{sidecar_path(dst)} already exists; refusing to overwrite it (use --overwrite)")
     if options.payload != "none" and not recipients:
         raise KeyMaterialError("no key for the recovery payload: give a passphrase or a recipient, or use payload none")
@@ -194,7 +210,9 @@ def anonymize_video(
         if content_key is not None:
             chunk_frames = max(1, min(240, int(round(float(info.fps) * options.chunk_seconds))))
             payload_writer = VideoPayloadWriter(scratch.path("chunks.bin"), content_key, chunk_frames)
-        with VideoWriter(video_tmp, info, options.encode, options.span, container_format=output_format(dst)) as writer:
+        # the video names its payload: a tag with the payload's (authenticated) stream id
+        tags = {STREAM_TAG: payload_writer.stream_id.hex()} if payload_writer is not None else None
+        with VideoWriter(video_tmp, info, options.encode, options.span, container_format=output_format(dst), tags=tags) as writer:
             sink = FrameSink(method_obj, content_key, writer, payload_writer, info.rotation, report, options.batch_frames,
                              faces=faces)
             if progress is not None:
@@ -236,8 +254,8 @@ def anonymize_video(
             atomic_move(video_tmp, dst, overwrite=overwrite, protect=[src, *protect])
         else:
             t = time.perf_counter()
-            store_payload(payload_writer, video_tmp, dst, scratch, report, info, method_obj, recipients, options, overwrite, frame_shape,
-                          mask=faces.mask_for(method_obj))
+            store_payload(payload_writer, video_tmp, dst, scratch, report, info, method_obj, recipients, options, overwrite,
+                          frame_shape, replace_sidecar=orphan_sidecar, mask=faces.mask_for(method_obj))
             sink.timings["payload"] += time.perf_counter() - t
         report.timings = {**sink.timings, "total": time.perf_counter() - t_start}
         return report
@@ -291,21 +309,12 @@ def recover_video(
             expected = int(opened.stream.get("frames", 0))
             with VideoWriter(video_tmp, info, encode, container_format=output_format(dst)) as writer:
                 report.codec, report.lossless = writer.choice.codec, writer.choice.lossless
-                for frame in iter_frames(src):
-                    record = next(records, None)
-                    if record is None:
-                        raise TamperedPixelsError(f"{src}: has more frames than its payload ({expected}); not the video it was made for")
-                    upright = to_display(frame.rgb, info.rotation)
-                    if record.digest is not None and pixel_digest(upright) != record.digest:
-                        raise TamperedPixelsError(f"{src}: frame {frame.index} differs from the anonymized frame the payload "
-                                                  "was made for (edited or re-encoded)")
+                for frame, upright, record in verified_frames(src, info, opened.stream, records):
                     restored = restore_regions(upright, [r for r in record.regions])
                     writer.write(from_display(restored, info.rotation), frame.pts)
                     report.frames += 1
                     if progress is not None:
                         progress(VideoProgress(report.frames, expected, time.perf_counter() - t_start))
-                if next(records, None) is not None:  # also runs the final chunk-count/hash check
-                    raise TamperedPixelsError(f"{src}: has fewer frames ({report.frames}) than its payload ({expected})")
             restrict_permissions(video_tmp)  # a recovered original: owner-only (io/atomic.PRIVATE_MODE)
             atomic_move(video_tmp, dst, overwrite=overwrite, protect=[src, *protect])
         finally:
@@ -319,6 +328,62 @@ def recover_video(
         report.notes.append("recovered into a lossy codec: the output is not bit-exact")
     report.timings = {"total": time.perf_counter() - t_start}
     return report
+
+
+def verified_frames(src: Path, info: VideoInfo, stream: dict, records: Iterator[FrameRecord]
+                    ) -> Iterator[tuple[VideoFrame, np.ndarray, FrameRecord]]:
+    """(decoded frame, its upright pixels, its payload record) for every frame of ``src``, after checking
+    that the frame is the one the record was made for: TamperedPixelsError when the frame counts differ,
+    a lossless frame's exact digest differs, or (payloads with a ``binding``, docs/video.md) a frame's
+    timestamp or the signatures of its anonymized pixels differ beyond the payload's tolerance: another
+    video, or an edited and re-encoded one. Ends with the payload's own chunk-count/hash check."""
+    expected = int(stream.get("frames", 0))
+    tag = container_tag(src, STREAM_TAG)
+    if tag is not None and tag != stream.get("stream_id"):  # absent when a remux dropped it: the checks below still bind
+        raise TamperedPixelsError(f"{src}: the video names payload stream {tag[:16]}, but this payload is stream "
+                                  f"{str(stream.get('stream_id'))[:16]}; not the video it was made for")
+    binding = stream.get("binding")
+    tolerance = BindingTolerance.from_dict(binding.get("tolerance", {})) if isinstance(binding, dict) else None
+    period_us = 1e6 / float(info.fps) if info.fps else 0.0
+    first_time = None
+    count = 0
+    for frame in iter_frames(src):
+        record = next(records, None)
+        if record is None:
+            raise TamperedPixelsError(f"{src}: has more frames than its payload ({expected}); not the video it was made for")
+        upright = to_display(frame.rgb, info.rotation)
+        if record.digest is not None and pixel_digest(upright) != record.digest:
+            raise TamperedPixelsError(f"{src}: frame {frame.index} differs from the anonymized frame the payload "
+                                      "was made for (edited or re-encoded)")
+        if tolerance is not None:
+            if record.time_us is None:
+                raise TamperedPixelsError(f"{src}: payload record of frame {frame.index} lacks its binding")
+            first_time = frame.time if first_time is None else first_time
+            drift = abs((frame.time - first_time) * 1e6 - record.time_us)
+            if drift > max(2000.0, tolerance.time_frames * period_us):
+                raise TamperedPixelsError(f"{src}: frame {frame.index} is at {frame.time - first_time:.3f} s but the payload's "
+                                          f"frame is at {record.time_us / 1e6:.3f} s; not the video it was made for")
+            mismatch = signature_mismatch(upright, record.signatures, tolerance)
+            if mismatch is not None:
+                raise TamperedPixelsError(f"{src}: frame {frame.index}: {mismatch}; not the video the payload was made for, "
+                                          "or edited after anonymization")
+        count += 1
+        yield frame, upright, record
+    if next(records, None) is not None:  # also runs the final chunk-count/hash check
+        raise TamperedPixelsError(f"{src}: has fewer frames ({count}) than its payload ({expected})")
+
+
+def verify_video_file(path: Path, identities: Sequence, payload_file: Path | None = None) -> dict:
+    """``inspect --verify``: open the payload with the key, authenticate every chunk and check every frame
+    against it (as recovery does, writing nothing). Raises the error recovery would raise."""
+    info = probe_video(path)
+    with video_payload_source(path, payload_file) as (stream, _where):
+        opened, records = open_video_payload(stream, identities)
+        frames = sum(1 for _ in verified_frames(path, info, opened.stream, records))
+    bound = isinstance(opened.stream.get("binding"), dict)
+    return {"verified": True, "frames_checked": frames,
+            "check": "exact pixel digests" if opened.stream.get("pixel_digests") else
+                     ("timestamps and pixel signatures within the tolerance" if bound else "payload authenticity only (no binding)")}
 
 
 def inspect_video_file(path: Path, payload_file: Path | None = None, *, check_pixels: bool = True) -> dict:
@@ -344,6 +409,8 @@ def inspect_video_file(path: Path, payload_file: Path | None = None, *, check_pi
             header, _ = read_video_header(stream)
             size = stream.seek(0, io.SEEK_END)
     except PayloadMissingError:
+        if payload_file is not None:
+            raise
         return result | {"payload": None}
     video = header.extra.get("video", {})
     pixels_ok = None

@@ -24,7 +24,7 @@ from faceveil.pipeline.frame import FrameResult, anonymize_frames, changed_regio
 from faceveil.pipeline.options import FaceOptions
 from faceveil.pipeline.placement import ATTACHMENT_NAME, video_places
 from faceveil.pipeline.report import TrackSummary, VideoReport
-from faceveil.pipeline.video_payload import FrameRecord, TrackRegion, VideoPayloadWriter
+from faceveil.pipeline.video_payload import FrameRecord, TrackRegion, VideoPayloadWriter, frame_signatures
 
 
 class FrameSink:
@@ -48,6 +48,7 @@ class FrameSink:
         self.on_frame: Callable[[], None] | None = None  # called after each written frame (progress)
         self.timings = {"decode": 0.0, "detect": 0.0, "anonymize": 0.0, "encode": 0.0, "payload": 0.0}
         self._pending: list[tuple[VideoFrame, np.ndarray, Sequence[TrackedFace]]] = []
+        self._first_time: float | None = None  # payload timestamps count from the first frame
         report.codec, report.lossless = writer.choice.codec, writer.choice.lossless
 
     def process(self, frame: VideoFrame, upright: np.ndarray, tracked: Sequence[TrackedFace]) -> None:
@@ -83,7 +84,10 @@ class FrameSink:
                                          f"({outcome.fallback_reason})")
         if self.payload_writer is not None:
             t = time.perf_counter()
-            self.payload_writer.add(frame_record(frame.index, upright, result, lossless=self.writer.choice.lossless))
+            if self._first_time is None:
+                self._first_time = frame.time
+            self.payload_writer.add(frame_record(frame.index, upright, result, lossless=self.writer.choice.lossless,
+                                                 time_us=round((frame.time - self._first_time) * 1e6)))
             self.timings["payload"] += time.perf_counter() - t
         t = time.perf_counter()
         self.writer.write(from_display(result.rgb, self.rotation), frame.pts)
@@ -101,8 +105,9 @@ def summarise(summaries: dict[int, TrackSummary], index: int, tracked: Sequence[
         s.bridged_frames += tf.bridged
 
 
-def frame_record(index: int, upright: np.ndarray, result, *, lossless: bool) -> FrameRecord:
-    """Original pixels of the frame's changed rectangles, tagged with their track ids."""
+def frame_record(index: int, upright: np.ndarray, result, *, lossless: bool, time_us: int | None = None) -> FrameRecord:
+    """Original pixels of the frame's changed rectangles, tagged with their track ids, and what binds
+    the record to the anonymized frame (its timestamp, signatures of its anonymized pixels)."""
     owned = [(o.face.track_id, o.rect) for o in result.outcomes if o.rect[2] > 0 and o.rect[3] > 0]
     regions = changed_regions(upright, result.rgb, [rect for _, rect in owned])
     track_ids = [int(tid) if tid is not None else -1 for tid, _ in owned] + [-1] * (len(regions) - len(owned))
@@ -111,12 +116,18 @@ def frame_record(index: int, upright: np.ndarray, result, *, lossless: bool) -> 
         regions=[TrackRegion(tid, r.x, r.y, r.pixels) for tid, r in zip(track_ids, regions)],
         # for lossless outputs the decoded frame will equal result.rgb: bind it, detect tampering
         digest=pixel_digest(result.rgb) if lossless else None,
+        time_us=time_us,
+        signatures=frame_signatures(result.rgb, [(r.x, r.y, r.pixels.shape[1], r.pixels.shape[0]) for r in regions])
+        if time_us is not None else [],
     )
 
 
 def store_payload(writer: VideoPayloadWriter, video_tmp: Path, dst: Path, scratch: Scratch, report: VideoReport,
                    info: VideoInfo, method: AnonymizationMethod, recipients, options, overwrite: bool,
-                   frame_shape: tuple[int, int, int], mask=None) -> None:
+                   frame_shape: tuple[int, int, int], *, replace_sidecar: bool = False, mask=None) -> None:
+    """Seal the payload, then move it into place: sidecar first, the video last (so an interruption never
+    leaves a video without its payload). ``replace_sidecar``: an orphaned sidecar (its video missing) may go.
+    ``mask``: recorded in the header's extra (faceveil.faces.mask.MaskSpec)."""
     payload_path = scratch.path("payload.fvv")
     with open(payload_path, "wb") as out:
         report.payload_bytes = writer.finish(
@@ -150,6 +161,6 @@ def store_payload(writer: VideoPayloadWriter, video_tmp: Path, dst: Path, scratc
         report.payload.append("embedded")
     if sidecar:
         side = sidecar_path(dst)
-        atomic_move(payload_path, side, overwrite=overwrite)  # refuses a sidecar that appeared meanwhile
+        atomic_move(payload_path, side, overwrite=overwrite or replace_sidecar)  # refuses a sidecar that appeared meanwhile
         report.payload.append(str(side))
     atomic_move(video_tmp, dst, overwrite=overwrite)

@@ -14,7 +14,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from faceveil.errors import InputError
+from faceveil.errors import InputError, UsageError
 
 _PANEL = "Cluster"
 Engine = Annotated[str, typer.Option("--engine", help="local (this process) or ray (a Ray cluster: resumable, exactly-once; see docs/scale.md).", rich_help_panel=_PANEL)]
@@ -36,9 +36,9 @@ def cluster_options(p: dict):
     from faceveil.scale.job import ClusterOptions
 
     if p.get("workers") is not None and p["workers"] < 1:
-        raise InputError("--workers must be at least 1")
+        raise UsageError("--workers must be at least 1")
     if p.get("gpus_per_worker", 0) < 0:
-        raise InputError("--gpus-per-worker must be >= 0")
+        raise UsageError("--gpus-per-worker must be >= 0")
     return ClusterOptions(engine=p["engine"], address=p.get("address"), workers=p.get("workers"),
                           gpus_per_worker=p.get("gpus_per_worker") or 0.0)
 
@@ -56,7 +56,7 @@ def as_url(path) -> str:
 def _one_folder(p: dict) -> tuple[str, str]:
     inputs, output = p["inputs"], p.get("output")
     if len(inputs) != 1 or output is None:
-        raise InputError("--engine ray takes one input folder (or URL) and an output folder: SRC -o DST")
+        raise UsageError("--engine ray takes one input folder (or URL) and an output folder: SRC -o DST")
     return as_url(inputs[0]), as_url(output)
 
 
@@ -88,7 +88,7 @@ def run_recover(p: dict) -> int:
 
     src, dst = _one_folder(p)
     if p.get("payload_file") is not None:
-        raise InputError("--payload-file names one file's payload; it does not apply to a folder on --engine ray")
+        raise UsageError("--payload-file names one file's payload; it does not apply to a folder on --engine ray")
     settings = scale.RecoverSettings(
         from_pixels=p.get("from_pixels", False), method_options=p.get("options") or {},
         keep_metadata=not p.get("strip_metadata", False),

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from faceveil.analysis.dlib_models import DlibHogDetector
-from faceveil.errors import InputError
+from faceveil.errors import InputError, UsageError
 from faceveil.eval.cli import main, parse_options
 from faceveil.testing import load_sample
 
@@ -141,20 +141,20 @@ def test_pairs_tar_at_far(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "args",
+    ("args", "code"),
     [
-        [],  # neither --method nor --anonymized
-        ["--method", "blur", "--anonymized", "."],
-        ["--method", "no-such-method"],
-        ["--method", "blur", "--option", "novalue"],
-        ["--anonymized", "/no/such/dir"],
-        ["--method", "blur", "--pairs", "pairs.txt"],  # --pairs without --data
-        ["--method", "blur", "--far", "2"],
-        ["--anonymized", ".", "--seed", "1"],  # seeds are for --method runs
+        ([], UsageError.exit_code),  # neither --method nor --anonymized (issue 12 #14: usage is exit 2)
+        (["--method", "blur", "--anonymized", "."], UsageError.exit_code),
+        (["--method", "no-such-method"], UsageError.exit_code),
+        (["--method", "blur", "--option", "novalue"], UsageError.exit_code),
+        (["--anonymized", "/no/such/dir"], InputError.exit_code),  # a missing input, not usage
+        (["--method", "blur", "--pairs", "pairs.txt"], UsageError.exit_code),  # --pairs without --data
+        (["--method", "blur", "--far", "2"], UsageError.exit_code),
+        (["--anonymized", ".", "--seed", "1"], UsageError.exit_code),  # seeds are for --method runs
     ],
 )
-def test_bad_usage_gives_typed_exit_codes(args, tmp_path):
-    assert main([*args, "--out", str(tmp_path / "o")]) == InputError.exit_code
+def test_bad_usage_gives_typed_exit_codes(args, code, tmp_path):
+    assert main([*args, "--out", str(tmp_path / "o")]) == code
 
 
 def test_parse_options():

@@ -181,7 +181,7 @@ def test_cli_refuses_a_non_empty_foreign_destination_before_starting_ray(tmp_pat
     Image.fromarray(astronaut).save(src / "a.png")
     (dst / "keep.txt").write_text("mine")
     assert main(["anonymize", str(src), "-o", str(dst), "--engine", "ray"]) == 9
-    assert main(["anonymize", str(src), str(src), "-o", str(dst), "--engine", "ray"]) == 3  # one folder only
+    assert main(["anonymize", str(src), str(src), "-o", str(dst), "--engine", "ray"]) == 2  # one folder only: bad usage (issue 12: exit 2)
     assert main(["anonymize", str(src), "-o", str(dst), "--engine", "spark"]) == 2
     assert (dst / "keep.txt").read_text() == "mine" and not (dst / "a.png").exists()
     assert np.asarray(Image.open(src / "a.png")).shape == astronaut.shape

@@ -58,7 +58,7 @@ def compat_password_bytes(password: str | int) -> bytes:
     if isinstance(password, int):
         if not 0 <= password < 256:
             raise KeyMaterialError(f"PRO-Face S integer password must be 0..255 (one byte, as the official code), got "
-                                   f"{password}; for the text, quote it (CLI: -O 'password=\"{password}\"')")
+                                   f"{password}; for the text, pass it as a str (the CLI's --compat-password-file always does)")
         return bytes([password])
     if not password:
         raise KeyMaterialError("PRO-Face S compat mode needs a non-empty password")

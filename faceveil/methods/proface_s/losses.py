@@ -167,6 +167,37 @@ class LossTerms:
     img: torch.Tensor  # scalar, L_img
     rec: torch.Tensor  # scalar, L_rec
     wr: torch.Tensor  # scalar, L_wr
+    vis: torch.Tensor | None = None  # scalar, hidden-signal visibility (only when its weight is > 0)
+
+
+def _high_pass(t: torch.Tensor) -> torch.Tensor:
+    """(B, C, H, W) minus its 3x3 box mean: the fine detail a 2-px checkerboard or an edge lives in."""
+    return t - F.avg_pool2d(F.pad(t, (1, 1, 1, 1), mode="reflect"), 3, 1)
+
+
+class HiddenSignalVisibility(nn.Module):
+    """Penalty on the hidden signal showing through the cover (issue 11: recognisers see more of the
+    face in the protected image than in its cover; up close, a 2-px checkerboard and a dotted band
+    tracing the original's mouth). Per sample (B,), images (B, 3, H, W) in [-1, 1]:
+
+    - ``energy``: mean |high-pass(protected - cover)|, the checkerboard's strength;
+    - ``structure``: |normalised correlation| of high-pass(protected - cover) with high-pass(original),
+      i.e. how much the residual traces the original face's edges (what leaks identity).
+
+    Both are 0 when the protected image is exactly its cover."""
+
+    def __init__(self, energy_weight: float = 1.0, structure_weight: float = 1.0):
+        super().__init__()
+        self.energy_weight, self.structure_weight = energy_weight, structure_weight
+
+    def forward(self, protected: torch.Tensor, cover: torch.Tensor, original: torch.Tensor) -> torch.Tensor:
+        residual = _high_pass(protected.float() - cover.float()).flatten(1)
+        detail = _high_pass(original.float()).flatten(1)
+        energy = residual.abs().mean(1)
+        r = residual - residual.mean(1, keepdim=True)
+        d = detail - detail.mean(1, keepdim=True)
+        corr = (r * d).sum(1) / (r.norm(dim=1) * d.norm(dim=1) + 1e-8)
+        return self.energy_weight * energy + self.structure_weight * corr.abs()
 
 
 def proface_s_loss(
@@ -179,6 +210,7 @@ def proface_s_loss(
     mode: str,
     perceptual: PerceptualDistance,
     margin: float = TRIPLET_MARGIN,
+    visibility_weight: float = 0.0,
 ) -> LossTerms:
     """Weighted PRO-Face S objective for one batch (images (B, 3, H, W) in [-1, 1];
     ``wrong_key_noise`` (B, 3, H, W) is the wrong key map as an RGB image, the Random-mode target)."""
@@ -191,4 +223,7 @@ def proface_s_loss(
     l_rec = image_distance(recovered, original, perceptual).mean()
     l_wr = (d_wrong_target + F.relu(d_wrong_target - d_wrong_original + margin)).mean()
     total = weights.img * l_img + weights.rec * l_rec + weights.wr * l_wr
+    if visibility_weight > 0:  # issue 11: keep the hidden face from showing through the cover
+        l_vis = HiddenSignalVisibility()(protected, obfuscated, original).mean()
+        return LossTerms(total + visibility_weight * l_vis, l_img.detach(), l_rec.detach(), l_wr.detach(), l_vis.detach())
     return LossTerms(total, l_img.detach(), l_rec.detach(), l_wr.detach())

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from faceveil.errors import InputError, KeyMaterialError
+from faceveil.errors import InputError, KeyMaterialError, UsageError
 from faceveil.methods.base import FaceContext, PixelRecoverableMethod
 from faceveil.methods.proface_s import keys
 from faceveil.methods.proface_s.obfuscations import OBFUSCATIONS, FaceSwapHook, obfuscate, resolve_kind
@@ -41,6 +41,11 @@ from faceveil.methods.proface_s.tensors import same_shape_groups as _same_shape_
 from faceveil.methods.proface_s.tensors import to_model_range, to_uint8  # noqa: F401 (re-exported)
 
 KEY_MODES = ("secure", "compat")
+EDGES = ("soft", "hard")
+# Soft edge: the cover fades into the untouched photo over a feathered ellipse inscribed in the region
+# (full cover inside FEATHER_INNER of the ellipse's radius, none from its rim outward), so no hard
+# rectangle shows. The network still protects (and recovers) the whole rectangle.
+FEATHER_INNER = 0.7
 DEFAULT_WEIGHTS = "proface-s"  # registry name of the shipped weights
 _UNREAD = object()  # usable_obfuscations() not read from the weights yet (None is a valid answer)
 REGISTERED_WEIGHTS = ("proface-s", "proface-s-official")  # names registered in faceveil/methods/proface_s/__init__.py
@@ -83,19 +88,24 @@ class ProFaceSMethod(PixelRecoverableMethod):
         faceswap: FaceSwapHook | None = None,
         device: str = "cpu",
         batch_size: int | None = None,
+        edge: str = "soft",
     ):
         if obfuscation not in OBFUSCATIONS:
-            raise InputError(f"unknown PRO-Face S obfuscation {obfuscation!r}; choose one of: {', '.join(OBFUSCATIONS)}")
+            raise UsageError(f"unknown PRO-Face S obfuscation {obfuscation!r}; choose one of: {', '.join(OBFUSCATIONS)}")
         if obfuscation == "faceswap" and faceswap is None:
             raise InputError("obfuscation 'faceswap' needs a face-swap callable (faceswap=...); none ships with faceveil")
+        if edge not in EDGES:
+            raise InputError(f"unknown PRO-Face S edge {edge!r}; choose one of: {', '.join(EDGES)}")
         if key_mode not in KEY_MODES:
             raise InputError(f"unknown PRO-Face S key mode {key_mode!r}; choose one of: {', '.join(KEY_MODES)}")
         if key_mode == "compat":
             if password is None or password == "":
-                raise KeyMaterialError("PRO-Face S key_mode='compat' needs a password")
+                raise KeyMaterialError("PRO-Face S key_mode='compat' needs a password (CLI: --compat-password-file FILE or "
+                                       "$FACEVEIL_COMPAT_PASSWORD)")
             if key_check is None:  # not latin-1 / not one byte: refused before any work (a container of
                 keys.compat_password_bytes(password)  # the former derivation may still be opened with it)
         self.obfuscation = obfuscation
+        self.edge = edge
         self.key_mode = key_mode
         self.password = password
         self.allow_unverified = allow_unverified
@@ -137,7 +147,8 @@ class ProFaceSMethod(PixelRecoverableMethod):
         return self._net
 
     def params(self) -> dict:
-        params = {"obfuscation": self.obfuscation, "key_mode": self.key_mode, "weights_sha256": self.weights_sha256()}
+        params = {"obfuscation": self.obfuscation, "key_mode": self.key_mode, "edge": self.edge,
+                  "weights_sha256": self.weights_sha256()}
         if self.key_mode == "compat":
             params["key_check"] = keys.compat_key_check(self.password, self.crop_size, self.crop_size)
         return params
@@ -189,7 +200,8 @@ class ProFaceSMethod(PixelRecoverableMethod):
         obfuscated = []
         for crop, ctx in zip(crops, contexts):
             rng = np.random.default_rng(ctx.seed)
-            obfuscated.append(obfuscate(crop, self._cover_kind(rng), rng, self.faceswap))
+            cover = obfuscate(crop, self._cover_kind(rng), rng, self.faceswap)
+            obfuscated.append(feather_cover(crop, cover) if self.edge == "soft" else cover)
         key_maps = [self.key_map(c.shape, ctx) for c, ctx in zip(crops, contexts)]
         if self.inference == "fast":
             from faceveil.methods.proface_s import fast
@@ -206,6 +218,22 @@ class ProFaceSMethod(PixelRecoverableMethod):
 
             return fast.recover_batch(self.net, crops, key_maps, self.batch_size, cache_key=self.weights_sha256())
         return recover_batch(self.net, crops, key_maps, self.batch_size)
+
+
+def feathered_ellipse(height: int, width: int, inner: float = FEATHER_INNER) -> np.ndarray:
+    """(height, width) float32 alpha: 1 inside ``inner`` of the inscribed ellipse's radius, falling
+    smoothly (smoothstep) to 0 at its rim and beyond: faces.mask's ellipse, on the crop itself (the
+    method sees crops, not faces). A pipeline MaskSpec for PRO-Face S belongs here, on the cover: a
+    blend after protection would cut the hidden signal in the feathered band."""
+    from faceveil.faces.mask import ImageMask
+
+    return ImageMask((0.0, 0.0, float(width), float(height)), "ellipse", 1.0 - inner).alpha(0, 0, width, height)
+
+
+def feather_cover(original: np.ndarray, cover: np.ndarray, inner: float = FEATHER_INNER) -> np.ndarray:
+    """The cover blended into the original over a feathered ellipse; (h, w, 3) uint8 both."""
+    alpha = feathered_ellipse(*original.shape[:2], inner)[..., None]
+    return np.round(alpha * cover + (1 - alpha) * original).astype(np.uint8)
 
 
 def _validate(crops: Sequence[np.ndarray], contexts: Sequence[FaceContext]) -> None:

@@ -20,7 +20,7 @@ from collections.abc import Callable
 import cv2
 import numpy as np
 
-from faceveil.errors import InputError
+from faceveil.errors import InputError, UsageError
 
 REFERENCE_SIZE = 256
 BLUR_KERNEL = 61
@@ -105,7 +105,7 @@ def resolve_kind(
     """Name of the concrete obfuscation to apply; 'hybrid' picks one at random (faceswap only
     when a hook is available; only kinds in ``allowed`` when given)."""
     if kind not in OBFUSCATIONS:
-        raise InputError(f"unknown PRO-Face S obfuscation {kind!r}; choose one of: {', '.join(OBFUSCATIONS)}")
+        raise UsageError(f"unknown PRO-Face S obfuscation {kind!r}; choose one of: {', '.join(OBFUSCATIONS)}")
     if kind != "hybrid":
         return kind
     choices = [*HYBRID_KINDS] + (["faceswap"] if faceswap is not None else [])

@@ -65,6 +65,7 @@ class TrainConfig:
     grad_clip: float = 2.0  # max global gradient norm
     ema_decay: float = 0.0  # > 0: also keep an exponential moving average of the weights and ship it
     spike_factor: float = 4.0  # skip a step whose loss exceeds this x the running mean (0 = off)
+    visibility_weight: float = 0.0  # > 0: add the hidden-signal visibility penalty (losses.HiddenSignalVisibility)
     keep_snapshots: bool = False  # also keep weights_step{N}.pt at every checkpoint
     num_threads: int | None = None  # torch CPU threads
     extra: dict = field(default_factory=dict)  # free-form notes recorded in checkpoints
@@ -87,6 +88,8 @@ class TrainConfig:
             raise InputError(f"lr schedule must be 'constant' or 'cosine', got {self.lr_schedule!r}")
         if not 0 <= self.ema_decay < 1:
             raise InputError(f"EMA decay must be in [0, 1), got {self.ema_decay}")
+        if not self.visibility_weight >= 0:
+            raise InputError(f"visibility weight must be >= 0, got {self.visibility_weight}")
         if self.spike_factor != 0 and self.spike_factor <= 1:
             raise InputError(f"spike factor must be 0 (off) or > 1, got {self.spike_factor}")
         if self.batch_size < 1 or self.steps < 1 or self.lr <= 0:
@@ -218,6 +221,7 @@ class Trainer:
         terms = proface_s_loss(
             original, obfuscated, protected.float(), recovered.float(), wrong_recovered.float(),
             wrong.expand(-1, 3, -1, -1), self.config.mode, self.perceptual,
+            visibility_weight=self.config.visibility_weight,
         )  # fmt: skip
         self.optimizer.zero_grad(set_to_none=True)
         self.step_index += 1
@@ -405,6 +409,7 @@ def train_command(
     spike_factor: float = typer.Option(4.0, help="skip steps whose loss exceeds this x the running mean (0 = off)"),
     keep_snapshots: bool = typer.Option(False, help="keep weights_step{N}.pt at every checkpoint"),
     num_threads: int | None = typer.Option(None, help="torch CPU threads"),
+    visibility_weight: float = typer.Option(0.0, help="weight of the hidden-signal visibility penalty (checkerboard energy + residual/face-edge correlation; issue 11), e.g. 0.5"),
 ) -> None:
     config = TrainConfig(
         out_dir=out, data=data, mode=mode, obfuscation=obfuscation, crop_size=crop_size,
@@ -412,6 +417,7 @@ def train_command(
         device=device, seed=seed, checkpoint_every=checkpoint_every, log_every=log_every, resume=resume,
         init_weights=init_weights, quantize=quantize, max_minutes=max_minutes, num_threads=num_threads,
         grad_clip=grad_clip, spike_factor=spike_factor, ema_decay=ema_decay, keep_snapshots=keep_snapshots,
+        visibility_weight=visibility_weight,
     )  # fmt: skip
     path = train(config)
     if path is not None:

@@ -78,3 +78,32 @@ def test_loss_terms_follow_the_mode_weights(aligned_faces):
     # Obfs mode: the obfuscated face is the target
     assert wr("obfs", obf) < wr("obfs", key_noise) and wr("obfs", obf) < wr("obfs", orig)
     assert image_distance(orig, orig, ms_ssim_distance).item() == pytest.approx(0, abs=1e-4)
+
+
+def test_hidden_signal_visibility_penalty(aligned_faces):
+    """0 for a protected image that is exactly its cover; a 2-px checkerboard costs energy; a residual
+    tracing the original's edges costs more than noise of the same strength (issue 11)."""
+    from faceveil.methods.proface_s.losses import HiddenSignalVisibility
+
+    orig = _face_tensor(aligned_faces, size=64)
+    cover = torch.nn.functional.avg_pool2d(orig, 9, 1, 4, count_include_pad=False)
+    vis = HiddenSignalVisibility()
+    assert vis(cover, cover, orig).item() == pytest.approx(0, abs=1e-6)
+    yy, xx = torch.meshgrid(torch.arange(64), torch.arange(64), indexing="ij")
+    checker = (((yy + xx) % 2) * 2 - 1).float()[None, None].expand(1, 3, -1, -1) * 0.02
+    assert vis(cover + checker, cover, orig).item() > 0.01
+    detail = orig - cover  # the original's own edges
+    traced = cover + 0.02 * detail / detail.abs().mean()
+    noise = torch.randn(orig.shape, generator=torch.Generator().manual_seed(0))
+    noisy = cover + 0.02 * noise / noise.abs().mean()
+    assert vis(traced, cover, orig).item() > vis(noisy, cover, orig).item() + 0.3
+    # it trains: the gradient of the loss with the penalty reaches the protected image
+    protected = (cover + checker).clone().requires_grad_(True)
+    key_noise = torch.ones(1, 3, 64, 64)
+    terms = proface_s_loss(orig, cover, protected, orig, key_noise, key_noise, "random", ms_ssim_distance,
+                           visibility_weight=0.5)
+    base = proface_s_loss(orig, cover, protected, orig, key_noise, key_noise, "random", ms_ssim_distance)
+    assert terms.vis is not None and base.vis is None
+    assert terms.total.item() == pytest.approx(base.total.item() + 0.5 * terms.vis.item(), rel=1e-5)
+    terms.total.backward()
+    assert protected.grad is not None and protected.grad.abs().sum() > 0

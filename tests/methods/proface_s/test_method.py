@@ -14,6 +14,7 @@ import pytest
 from faceveil.errors import InputError, KeyMaterialError, WrongKeyError
 from faceveil.methods.base import FaceContext, create_method
 from faceveil.methods.proface_s.evaluate import psnr, ssim
+from faceveil.methods.proface_s.method import feather_cover
 from faceveil.methods.proface_s.obfuscations import obfuscate
 from faceveil.faces.types import Face
 
@@ -49,7 +50,8 @@ def test_protected_looks_like_the_obfuscated_face(crops, secure_run):
     _, contexts, protected = secure_run
     for crop, ctx, prot in zip(crops, contexts, protected):
         assert prot.shape == crop.shape and prot.dtype == np.uint8
-        obfuscated = obfuscate(crop, "blur", np.random.default_rng(ctx.seed))
+        # the default soft edge: the blur fades into the photo over a feathered ellipse (issue 11)
+        obfuscated = feather_cover(crop, obfuscate(crop, "blur", np.random.default_rng(ctx.seed)))
         assert psnr(prot, obfuscated) >= PROTECTED_PSNR_FLOOR
         assert psnr(prot, crop) < psnr(prot, obfuscated)  # it does not show the original
 

@@ -164,3 +164,11 @@ def test_distributed_data_parallel_path(tmp_path, monkeypatch):
             torch.distributed.destroy_process_group()
     assert path is not None and path.exists()
     assert trainer.step_index == 2
+
+
+def test_visibility_penalty_flag_reaches_the_loss(tmp_path):
+    with pytest.raises(InputError):
+        _config(tmp_path, visibility_weight=-1.0).validate()
+    torch.manual_seed(0)
+    terms = Trainer(_config(tmp_path, visibility_weight=0.5, steps=1)).step()
+    assert terms.vis is not None and torch.isfinite(terms.total)
