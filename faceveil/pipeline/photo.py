@@ -125,8 +125,8 @@ class Anonymizer:
             if len(staged) == 1:
                 results[staged[0][0]] = exc
                 return results
-            for (n, _st), one in zip(staged, self.anonymize_images([batch[n] for n, _ in staged])):
-                results[n] = one
+            for n, _st in staged:
+                results[n] = self.anonymize_images([batch[n]])[0]
             return results
         for (n, st), frame in zip(staged, frames):
             try:
