@@ -258,7 +258,7 @@ def anonymize(
     end: Annotated[Optional[float], typer.Option("--end", help="Video: second to stop at.", rich_help_panel="Video")] = None,
     no_audio: Annotated[bool, typer.Option("--no-audio", help="Video: drop the audio (kept, not re-encoded, by default).", rich_help_panel="Video")] = False,
     engine: scale_cli.Engine = "local", address: scale_cli.Address = None, workers: scale_cli.Workers = None,
-    gpus_per_worker: scale_cli.GpusPerWorker = 0.0,
+    gpus_per_worker: scale_cli.GpusPerWorker = 0.0, batch_size: scale_cli.BatchSize = None,
 ) -> int:
     """Anonymize every face; write the anonymized copy plus an encrypted recovery payload."""
     from faceveil import api
