@@ -109,7 +109,11 @@ def test_same_pixels_as_single_process_recoverable_bad_file_alone_and_resume(tmp
     assert (finished.skipped, finished.ok, finished.workers) == (7, 0, 0)  # nothing left: no worker started
 
 
-def test_killed_worker_loses_nothing_and_rerun_is_exactly_once(tmp_path, images):
+@pytest.mark.parametrize("batch_size", [1, 2])
+def test_killed_worker_loses_nothing_and_rerun_is_exactly_once(tmp_path, images, batch_size):
+    """With batches of 2, the 8 images are 4 calls queued at once (2 per worker), so the killed worker
+    always has a batch in flight: both its items are retried alone."""
+    cluster = scale.ClusterOptions(engine="ray", workers=2, batch_size=batch_size)
     src = tmp_path / "src"
     names = _write_inputs(src, images)
     api.keygen(tmp_path / "me.key")
@@ -121,17 +125,17 @@ def test_killed_worker_loses_nothing_and_rerun_is_exactly_once(tmp_path, images)
             os.kill(pid, signal.SIGKILL)
             killed.append(pid)
 
-    first = scale.anonymize(src, tmp_path / "dst", cluster=CLUSTER, recipients=[tmp_path / "me.key.pub"],
+    first = scale.anonymize(src, tmp_path / "dst", cluster=cluster, recipients=[tmp_path / "me.key.pub"],
                             progress=False, on_record=kill_first_worker)
-    assert killed and first.workers_replaced == 1 and first.retried >= 1
-    rerun = scale.anonymize(src, tmp_path / "dst", cluster=CLUSTER, recipients=[tmp_path / "me.key.pub"], progress=False)
+    assert killed and first.workers_replaced == 1 and first.retried >= batch_size
+    rerun = scale.anonymize(src, tmp_path / "dst", cluster=cluster, recipients=[tmp_path / "me.key.pub"], progress=False)
     assert rerun.failed == 0 and rerun.skipped + rerun.ok == len(names) == first.ok + rerun.ok
 
     dst = tmp_path / "dst"
     outputs = sorted(p.relative_to(dst).as_posix() for p in dst.rglob("*") if p.is_file() and ".faceveil" not in p.parts)
     assert outputs == sorted(names)  # every file exactly once, nothing else (no temp or partial files)
     assert _ok_records(dst) == {rel: 1 for rel in names}
-    back = scale.recover(dst, tmp_path / "back", cluster=CLUSTER, private_keys=[tmp_path / "me.key"], progress=False)
+    back = scale.recover(dst, tmp_path / "back", cluster=cluster, private_keys=[tmp_path / "me.key"], progress=False)
     assert back.ok == len(names)
     for rel in names:
         assert np.array_equal(_pixels(tmp_path / "back" / rel), _pixels(src / rel)), rel
