@@ -3,8 +3,8 @@
 Per item it runs the *single-file* code path of ``faceveil.api`` (``Anonymizer.process_file`` /
 ``api.recover`` on one file, the video pipeline for videos; a batch of images goes through
 ``Anonymizer.process_files``, which writes what one-by-one calls write), so a cluster run and a local
-run give the same bytes for the same inputs and seed. Remote inputs are fetched to a scratch folder and outputs
-published with one atomic PUT; local outputs are written with ``faceveil.io.atomic``.
+run give the same bytes for the same inputs and seed. Remote inputs are fetched to a scratch folder
+and outputs published with one atomic PUT; local outputs are written with ``faceveil.io.atomic``.
 
 A failing file returns a failed record; it never takes the worker down.
 """
@@ -160,8 +160,11 @@ class Worker:
         if images:
             # overwrite=True: DST belongs to this engine's runs (checked by the driver), and an output
             # without an ok record is the leftover of a worker that died; it is replaced atomically.
-            done = self._anonymizer.process_files([pairs[n] for n in images], overwrite=True,
-                                                  protect=[pairs[n][0] for n in images])
+            try:
+                done = self._anonymizer.process_files([pairs[n] for n in images], overwrite=True,
+                                                      protect=[pairs[n][0] for n in images])
+            except Exception as exc:  # noqa: BLE001 - a bug outside any one file: each item fails, the worker goes on
+                done = [exc] * len(images)
             for n, result in zip(images, done):
                 results[n] = result if isinstance(result, BaseException) else (result, None)
         return results
