@@ -348,7 +348,7 @@ def anonymize(
     device: Annotated[str, typer.Option("--device", help="Where the detector (onnxruntime) and learned methods (torch) run; cuda needs a GPU and CUDA builds (else exit 10).", click_type=click.Choice(["cpu", "cuda"]), rich_help_panel=_SPEED)] = "cpu",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar, per-file lines or summary line on stderr.")] = False,
     engine: scale_cli.Engine = "local", address: scale_cli.Address = None, workers: scale_cli.Workers = None,
-    gpus_per_worker: scale_cli.GpusPerWorker = 0.0,
+    gpus_per_worker: scale_cli.GpusPerWorker = 0.0, batch_size: scale_cli.BatchSize = None,
 ) -> int:
     """Anonymize every face; write the anonymized copy plus an encrypted recovery payload."""
     from faceveil import api

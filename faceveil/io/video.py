@@ -33,7 +33,6 @@ log = logging.getLogger(__name__)
 
 # Output container formats we write, by file extension.
 _FORMAT_BY_SUFFIX = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm"}
-from faceveil.io.suffixes import VIDEO_SUFFIXES  # noqa: E402 (one list; _FORMAT_BY_SUFFIX is a subset)
 
 # Default lossy codec per container, and the lossless codec/pixel format that round-trips RGB exactly.
 # (x264 in yuv444p is *not* exact for RGB input: the RGB->YUV conversion itself rounds.)

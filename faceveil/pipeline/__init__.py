@@ -10,21 +10,7 @@ evaluation alike.
 The frame-level names are re-exported here (``from faceveil.pipeline import anonymize_frame``).
 """
 
-from faceveil.pipeline.frame import (
-    FaceOutcome,
-    FrameResult,
-    anonymize_frame,
-    anonymize_frames,
-    changed_regions,
-    face_contexts,
-    face_from_dict,
-    method_region_rect,
-    pixel_digest,
-    recover_frame_from_pixels,
-    recover_outcomes_from_pixels,
-    restore_regions,
-    route,
-    track_contexts,
-    track_seed,
-)
-from faceveil.pipeline.frame import __all__  # one list of the frame-level names, kept in frame.py
+from faceveil.pipeline import frame as _frame
+from faceveil.pipeline.frame import *  # noqa: F403 (frame.__all__: the frame-level names)
+
+__all__ = list(_frame.__all__)

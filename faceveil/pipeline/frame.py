@@ -138,12 +138,14 @@ def anonymize_frames(
     *,
     mask: MaskSpec | None = None,
 ) -> list[FrameResult]:
-    """:func:`anonymize_frame` for several frames, with ONE ``method.anonymize`` call for the aligned
-    crops of all of them (GPU batching across video frames).
+    """:func:`anonymize_frame` for several frames (video frames, or the images of a photo batch), with
+    ONE ``method.anonymize`` call for the region crops of all of them (or, for aligned methods, one
+    for their aligned crops and one for the fallback faces): GPU batching across frames and images.
 
     frames[k]: (H, W, 3) uint8 RGB; faces[k] / contexts[k]: that frame's faces. Region and fallback
-    faces are done first, frame by frame; aligned crops are then cut from that result, processed
-    together and pasted back. Outcomes are listed in face order.
+    faces are done first; aligned crops are then cut from that result, processed together and pasted
+    back. Outcomes are listed in face order. Each face's result depends only on its crop and context
+    (seeds are per face), so a frame's output is the same whether it is processed alone or in a batch.
     """
     for rgb in frames:
         check_rgb_image(rgb, "anonymize_frame's frame", error=ValueError)  # a caller's bug, not user input
@@ -152,26 +154,31 @@ def anonymize_frames(
     slots: list[list[FaceOutcome | None]] = [[None] * len(f) for f in faces]
     timings = [{"align": 0.0, "anonymize": 0.0} for _ in frames]
     jobs: list[tuple[int, int]] = []  # (frame k, face i) taking the aligned path
+    by_kind: dict[str, list[tuple[int, int]]] = {"region": [], "fallback": []}
     for k, frame_faces in enumerate(faces):
         routes = [route(f, method) for f in frame_faces]
         jobs += [(k, i) for i, r in enumerate(routes) if r == "aligned"]
-        for kind in ("region", "fallback"):
-            idx = [i for i, r in enumerate(routes) if r == kind]
-            if not idx:
-                continue
-            if kind == "fallback" and fallback is None:
-                fallback = create_method(method.fallback)
-            m = method if kind == "region" else fallback
-            rects = [method_region_rect(frame_faces[i], outs[k].shape, m, mask) for i in idx]
-            crops = [outs[k][y : y + h, x : x + w].copy() for x, y, w, h in rects]
-            t = time.perf_counter()
-            results = m.anonymize(crops, [contexts[k][i] for i in idx])
-            timings[k]["anonymize"] += time.perf_counter() - t
-            for i, (x, y, w, h), res in zip(idx, rects, results):
-                alpha = mask.region_alpha(frame_faces[i], (x, y, w, h)) if mask is not None else None
-                outs[k][y : y + h, x : x + w] = blend(outs[k][y : y + h, x : x + w], res, alpha)
-                reason = _fallback_reason(frame_faces[i], method) if kind == "fallback" else None
-                slots[k][i] = FaceOutcome(frame_faces[i], m.name, (x, y, w, h), reason)
+        for kind in by_kind:
+            by_kind[kind] += [(k, i) for i, r in enumerate(routes) if r == kind]
+    for kind, todo in by_kind.items():
+        if not todo:
+            continue
+        if kind == "fallback" and fallback is None:
+            fallback = create_method(method.fallback)
+        m = method if kind == "region" else fallback
+        rects = [method_region_rect(faces[k][i], outs[k].shape, m, mask) for k, i in todo]
+        # every crop is cut before any is pasted (overlapping faces see the original pixels)
+        crops = [outs[k][y : y + h, x : x + w].copy() for (k, _), (x, y, w, h) in zip(todo, rects)]
+        t = time.perf_counter()
+        results = m.anonymize(crops, [contexts[k][i] for k, i in todo])
+        t_anon = time.perf_counter() - t
+        for (k, i), (x, y, w, h), res in zip(todo, rects, results):
+            face = faces[k][i]
+            alpha = mask.region_alpha(face, (x, y, w, h)) if mask is not None else None
+            outs[k][y : y + h, x : x + w] = blend(outs[k][y : y + h, x : x + w], res, alpha)
+            reason = _fallback_reason(face, method) if kind == "fallback" else None
+            slots[k][i] = FaceOutcome(face, m.name, (x, y, w, h), reason)
+            timings[k]["anonymize"] += t_anon / len(todo)  # a batch's time, shared among its faces
     if jobs:
         t = time.perf_counter()
         aligned = [align_face(outs[k], faces[k][i], size=method.crop_size) for k, i in jobs]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,7 @@ import numpy as np
 from faceveil.crypto.container import ContainerInfo, open_container, read_info, seal, verify_pixels
 from faceveil.crypto.envelope import ContentKey
 from faceveil.errors import FaceveilError, InputError, KeyMaterialError, NoFacesError, PayloadMissingError, UsageError
+from faceveil.faces.boxes import MergedFaces
 from faceveil.faces.detect import create_detector
 from faceveil.faces.mask import MaskSpec
 from faceveil.faces.types import Face
@@ -28,7 +30,8 @@ from faceveil.io.carriers import embed_payload, sidecar_path
 from faceveil.io.images import DEFAULT_MAX_PIXELS, METADATA_FIELDS, ImageMetadata, LoadedImage, decode_image, encode_image, format_for_path, load_image, merge_rgb
 from faceveil.methods.base import PixelRecoverableMethod, create_method
 from faceveil.pipeline.frame import (
-    anonymize_frame,
+    FrameResult,
+    anonymize_frames,
     changed_regions,
     face_contexts,
     face_from_dict,
@@ -111,6 +114,44 @@ class Anonymizer:
 
     def anonymize_image(self, image: LoadedImage, fmt: str, faces: Sequence[Face] | None = None) -> tuple[bytes, bytes | None, FileReport]:
         """Anonymize a loaded image; returns (encoded output bytes without payload, container or None, report)."""
+        return _raise_or(self.anonymize_images([(image, fmt, faces)])[0])
+
+    def anonymize_images(self, batch: Sequence[tuple[LoadedImage, str, Sequence[Face] | None]]) -> list[tuple[bytes, bytes | None, FileReport] | Exception]:
+        """:meth:`anonymize_image` for several (image, format, faces or None) at once, with one
+        ``anonymize_frames`` call for all their faces (learned methods batch them). Each entry is that
+        image's result, or the exception its single-image call would have raised (a bad image fails
+        alone). Outputs are those of one-by-one calls: per-face seeds and keys do not depend on the batch."""
+        results: list = [None] * len(batch)
+        staged: list[tuple[int, _Staged]] = []
+        for n, (image, fmt, faces) in enumerate(batch):
+            try:
+                staged.append((n, self._prepare(image, fmt, faces)))
+            except Exception as exc:  # noqa: BLE001 - handed back as this image's result
+                results[n] = exc
+        if self.faces.preview:
+            for n, st in staged:
+                results[n] = self._preview(st)
+            return results
+        try:
+            frames = anonymize_frames([st.rgb for _, st in staged], [st.faces for _, st in staged],
+                                      [st.contexts for _, st in staged], self.method,
+                                      mask=self.faces.mask_for(self.method))
+        except Exception as exc:  # noqa: BLE001 - one image's faces broke the batch: redo each alone to find it
+            if len(staged) == 1:
+                results[staged[0][0]] = exc
+                return results
+            for n, _st in staged:
+                results[n] = self.anonymize_images([batch[n]])[0]
+            return results
+        for (n, st), frame in zip(staged, frames):
+            try:
+                results[n] = self._finish(st, frame)
+            except Exception as exc:  # noqa: BLE001
+                results[n] = exc
+        return results
+
+    def _prepare(self, image: LoadedImage, fmt: str, faces: Sequence[Face] | None) -> _Staged:
+        """Detect, derive the content key and the per-face contexts (everything before the method)."""
         report = FileReport(input=image.path or Path("<array>"), method=self.method.name)
         rgb = image.rgb()
         t = time.perf_counter()
@@ -120,34 +161,43 @@ class Anonymizer:
         if merged.imported:
             report.notes.append(f"{len(merged.imported)} face(s) from {self.faces.boxes.source} "
                                 f"({merged.replaced} replacing a detection)")
-        if self.faces.preview:
-            report.faces = [f.to_dict() for f in faces]
-            report.notes.append("preview: detections drawn, nothing anonymized, no payload")
-            preview = merge_rgb(image.pixels, self.faces.preview_image(rgb, merged))
-            return encode_image(preview, fmt, quality=self.quality, metadata=image.metadata), None, report
+        if self.faces.preview:  # drawn by _preview: no method, no key, no payload
+            return _Staged(image, fmt, rgb, list(faces), [], None, None, report, merged)
         if not faces:
             if self.require_faces:
                 raise NoFacesError(f"{report.input}: no face found (threshold too high?)")
             # A missed face is a privacy leak: say so loudly rather than print a quiet "0 faces".
             report.notes.append("no face found: check the output; lower --threshold if a face was missed")
         content_key = self._content_key(image.pixels) if self.payload != "none" or self.seed is not None else None
+        pixel = None
         if self.pixel_key is not None:
             check_pixel_format(fmt)
-            image_key, image_salt, pixel_keys = pixel_image_keys(self.pixel_key)
-            content_key = pixel_keys.content_key
-        contexts = face_contexts(faces, content_key)
-        mask = self.faces.mask_for(self.method)
-        frame = anonymize_frame(rgb, faces, self.method, contexts, mask=mask)
-        if self.faces.draw_boxes:  # drawn before the changed regions are taken: recovery stays exact
-            frame.rgb = self.faces.overlay(frame.rgb, faces, merged.imported)
+            pixel = pixel_image_keys(self.pixel_key)  # (image key, image salt, pixel keys)
+            content_key = pixel[2].content_key
+        return _Staged(image, fmt, rgb, list(faces), face_contexts(faces, content_key), content_key, pixel, report, merged)
+
+    def _preview(self, st: _Staged) -> tuple[bytes, None, FileReport]:
+        """--preview: the photo with its detections drawn, nothing anonymized, no payload."""
+        st.report.faces = [f.to_dict() for f in st.faces]
+        st.report.notes.append("preview: detections drawn, nothing anonymized, no payload")
+        preview = merge_rgb(st.image.pixels, self.faces.preview_image(st.rgb, st.merged))
+        return encode_image(preview, st.fmt, quality=self.quality, metadata=st.image.metadata), None, st.report
+
+    def _finish(self, st: _Staged, frame: FrameResult) -> tuple[bytes, bytes | None, FileReport]:
+        """Merge, encode and seal one anonymized image (everything after the method)."""
+        image, fmt, report = st.image, st.fmt, st.report
         report.timings |= {k: v for k, v in frame.timings.items() if k != "total"}
         report.faces = [o.to_dict() for o in frame.outcomes]
         for o in frame.outcomes:
             if o.fallback_reason:
                 report.notes.append(f"face at {[round(v) for v in o.face.box]}: {o.method} used instead ({o.fallback_reason})")
-        pixels = merge_rgb(image.pixels, frame.rgb) if faces else image.pixels
+        if self.faces.draw_boxes:  # drawn before the changed regions are taken: recovery stays exact
+            frame.rgb = self.faces.overlay(frame.rgb, st.faces, st.merged.imported)
+        mask = self.faces.mask_for(self.method)
         extra = {"format": fmt} | ({"mask": mask.to_dict()} if mask is not None else {})
-        if self.pixel_key is not None:
+        pixels = merge_rgb(image.pixels, frame.rgb) if st.faces else image.pixels
+        if st.pixel is not None:
+            image_key, image_salt, pixel_keys = st.pixel
             pixels = seal_into_pixels(pixels, self.method, frame.outcomes, image_key, image_salt, pixel_keys)
             report.payload.append("pixels")
             # no container: everything recovery needs is in the pixels
@@ -169,7 +219,7 @@ class Anonymizer:
                 faces=[o.to_dict() for o in frame.outcomes],
                 pixel_sha256=pixel_digest(decoded),
                 recipients=self.recipients,
-                content_key=content_key,
+                content_key=st.content_key,
                 secrets=secrets,
                 extra=extra,
             )
@@ -178,9 +228,34 @@ class Anonymizer:
         return encoded, container, report
 
     def process_file(self, src: Path, dst: Path, *, overwrite: bool = False, protect: Iterable[Path] = ()) -> FileReport:
-        image = load_image(src, max_pixels=self.max_pixels)
+        return _raise_or(self.process_files([(src, dst)], overwrite=overwrite, protect=protect)[0])
+
+    def process_files(self, pairs: Sequence[tuple[Path, Path]], *, overwrite: bool = False,
+                      protect: Iterable[Path] = ()) -> list[FileReport | Exception]:
+        """:meth:`process_file` for several (src, dst) image pairs with one batched method call
+        (:meth:`anonymize_images`). Each entry is that file's report, or the exception
+        ``process_file`` would have raised for it: a bad file fails alone, the others are written,
+        each atomically and byte for byte as one-by-one calls write them."""
+        protect = list(protect)
+        results: list = [None] * len(pairs)
+        loaded: list[tuple[int, tuple[LoadedImage, str, None]]] = []
+        for n, (src, dst) in enumerate(pairs):
+            try:
+                loaded.append((n, (load_image(src, max_pixels=self.max_pixels), format_for_path(dst), None)))
+            except Exception as exc:  # noqa: BLE001 - handed back as this file's result
+                results[n] = exc
+        for (n, _), done in zip(loaded, self.anonymize_images([job for _, job in loaded])):
+            try:
+                results[n] = self._write(*pairs[n], _raise_or(done), overwrite=overwrite, protect=protect)
+            except Exception as exc:  # noqa: BLE001
+                results[n] = exc
+        return results
+
+    def _write(self, src: Path, dst: Path, done: tuple[bytes, bytes | None, FileReport], *, overwrite: bool,
+               protect: Sequence[Path]) -> FileReport:
+        """Place the payload (embedded and/or sidecar) and write the output atomically."""
+        encoded, container, report = done
         fmt = format_for_path(dst)
-        encoded, container, report = self.anonymize_image(image, fmt)
         report.input, report.output = src, dst
         files: list[tuple[Path, bytes]] = []
         if container is not None:
@@ -198,6 +273,28 @@ class Anonymizer:
         orphan = [sidecar_path(dst)] if not dst.exists() and not dst.is_symlink() else []
         atomic_write_files([*files, (dst, encoded)], overwrite=overwrite, protect=protect, replaceable=orphan)
         return report
+
+
+@dataclass
+class _Staged:
+    """One image between detection and the method call (Anonymizer._prepare → _finish)."""
+
+    image: LoadedImage
+    fmt: str
+    rgb: np.ndarray
+    faces: list[Face]
+    contexts: list
+    content_key: ContentKey | None
+    pixel: tuple | None  # pixel-only mode: (image key, image salt, pixel keys)
+    report: FileReport
+    merged: MergedFaces  # detections + imported boxes (--boxes), for the overlays
+
+
+def _raise_or(result):
+    """A batch entry: the result, or raise the exception it holds (the single-item API raises)."""
+    if isinstance(result, BaseException):
+        raise result
+    return result
 
 
 def recover_image(

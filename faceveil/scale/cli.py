@@ -1,6 +1,6 @@
 """The ``--engine ray`` side of ``faceveil anonymize`` / ``recover`` / ``eval``.
 
-faceveil/cli.py declares the four cluster flags with the aliases below and, for ``--engine ray``, hands
+faceveil/cli.py declares the cluster flags with the aliases below and, for ``--engine ray``, hands
 its parsed parameters over in one call (``run_anonymize(locals())``), so the command modules stay
 unchanged otherwise. Importing this module is cheap (no Ray).
 """
@@ -14,13 +14,14 @@ from typing import Annotated, Optional
 
 import typer
 
-from faceveil.errors import InputError, UsageError
+from faceveil.errors import UsageError
 
 _PANEL = "Cluster"
 Engine = Annotated[str, typer.Option("--engine", help="local (this process) or ray (a Ray cluster: resumable, exactly-once; see docs/scale.md).", rich_help_panel=_PANEL)]
 Address = Annotated[Optional[str], typer.Option("--address", help="Ray cluster to join (auto, or HOST:PORT); default: start a local Ray runtime.", rich_help_panel=_PANEL)]
 Workers = Annotated[Optional[int], typer.Option("--workers", help="Ray workers (long-lived actors); default: one per CPU (or per --gpus-per-worker).", rich_help_panel=_PANEL)]
 GpusPerWorker = Annotated[float, typer.Option("--gpus-per-worker", help="GPUs per Ray worker (fractions allowed); 0 = CPU.", rich_help_panel=_PANEL)]
+BatchSize = Annotated[Optional[int], typer.Option("--batch-size", help="--engine ray: images per worker call (a learned method's faces are batched across them); default 8 for learned methods, 1 otherwise.", rich_help_panel=_PANEL)]
 
 ENGINES = ("local", "ray")
 
@@ -39,8 +40,10 @@ def cluster_options(p: dict):
         raise UsageError("--workers must be at least 1")
     if p.get("gpus_per_worker", 0) < 0:
         raise UsageError("--gpus-per-worker must be >= 0")
+    if p.get("batch_size") is not None and p["batch_size"] < 1:
+        raise UsageError("--batch-size must be at least 1")
     return ClusterOptions(engine=p["engine"], address=p.get("address"), workers=p.get("workers"),
-                          gpus_per_worker=p.get("gpus_per_worker") or 0.0)
+                          gpus_per_worker=p.get("gpus_per_worker") or 0.0, batch_size=p.get("batch_size"))
 
 
 def as_url(path) -> str:

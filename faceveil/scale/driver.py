@@ -3,16 +3,18 @@ the manifest, shows progress and returns a summary.
 
 Scheduling is Ray's: actors are placed by Ray on nodes with the requested CPUs/GPUs, and each actor
 runs its calls in order. The driver only keeps a bounded window of calls in flight (``DEPTH`` per actor,
-so an actor never waits for the next item) and reacts to what comes back:
+so an actor never waits for the next item) and reacts to what comes back. A call carries a small batch
+of images (``--batch-size``; learned methods batch their faces across them), a video alone:
 
 * an item's record goes to the manifest (ok or failed: a bad file fails alone);
 * a worker that dies (node lost, OOM, ``ray.kill``) fails every call it had in flight; the driver
-  starts a replacement and re-queues those items once (their leftover temp files are swept first; a
+  starts a replacement and re-queues those items once, each alone, so a file that kills its worker
+  takes no batch down with it a second time (their leftover temp files are swept first; a
   completed output of the dead worker is replaced atomically, so nothing is ever half-written);
 * a recover worker that meets a passphrase salt it holds no secret for gets it derived here, once.
 
-Memory on the driver is O(workers * DEPTH) for the window plus the resume state (one entry per input
-already done, see docs/scale.md for 10^6 and 10^8 files), never the full listing.
+Memory on the driver is O(workers * DEPTH * batch size) for the window plus the resume state (one
+entry per input already done, see docs/scale.md for 10^6 and 10^8 files), never the full listing.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field, replace
+from pathlib import PurePosixPath
 
 from faceveil.errors import FaceveilError, InputError, KeyMaterialError, OutputExistsError
 from faceveil.scale.job import ANONYMIZE, ClusterOptions, Item, Job
@@ -57,6 +60,8 @@ class Summary:
     retried: int = 0
     workers: int = 0
     workers_replaced: int = 0
+    batch_size: int = 0  # images per worker call (--batch-size, or the method's default)
+    batches: int = 0  # worker calls made
     seconds: float = 0.0
     startup_seconds: float = 0.0  # joining/starting Ray and starting the workers (models loaded)
     dashboard: str | None = None
@@ -83,6 +88,7 @@ class Summary:
             "command": self.command, "engine": "ray", "src": self.src, "dst": self.dst, "run": self.run,
             "listed": self.listed, "skipped": self.skipped, "ok": self.ok, "failed": self.failed,
             "retried": self.retried, "workers": self.workers, "workers_replaced": self.workers_replaced,
+            "batch_size": self.batch_size, "batches": self.batches,
             "seconds": round(self.seconds, 3), "startup_seconds": round(self.startup_seconds, 3), "files_per_s": round(self.rate, 3), "dashboard": self.dashboard,
             "manifest": self.manifest, "failures": [{"input": r.input, "error": r.error, "exit_code": r.exit_code}
                                                     for r in self.failures],
@@ -196,6 +202,7 @@ def run(job: Job, cluster: ClusterOptions, secrets: DriverSecrets, *, overwrite:
             pool = _Pool(ray, job, cluster, secrets)
             summary.workers = len(pool.slots)
             summary.worker_names = pool.names
+            summary.batch_size = pool.batch_size
             summary.startup_seconds = time.monotonic() - t0
             _dispatch(pool, _chain(first_item, items), manifest, summary, bar, on_record)
             summary.workers_replaced = pool.replaced
@@ -274,6 +281,7 @@ class _Pool:
         for i in range(n):
             self.slots[i] = self.remote_cls.remote(job)
         self._setup(range(n))
+        self.batch_size = cluster.batch_size or ray.get(self.slots[0].preferred_batch_size.remote())
 
     def _setup(self, indices, timeout: float | None = None) -> None:
         from faceveil.scale.keys import private_key_bytes, seal_for_worker
@@ -332,13 +340,37 @@ class _Pool:
 
 
 def _dispatch(pool: _Pool, items, manifest: Manifest, summary: Summary, bar: Progress, on_record) -> None:
+    from faceveil.api import VIDEO_EXTENSIONS
+
     ray = pool.ray
     actor_died = (ray.exceptions.RayActorError,)
     retry: deque[Item] = deque()
+    held: deque[Item] = deque()  # an item read while filling a batch it cannot join (a video)
     free: deque[tuple[int, int]] = deque((i, 0) for _ in range(DEPTH) for i in range(len(pool.slots)))
-    in_flight: dict = {}  # ref -> (slot, generation, item)
+    in_flight: dict = {}  # ref -> (slot, generation, [items])
     key_retried: set[str] = set()  # recover: inputs re-queued once after their salt's secret was derived
     exhausted = False
+    batchable = pool.job.command == ANONYMIZE and pool.batch_size > 1
+
+    def alone(item: Item) -> bool:
+        return not batchable or PurePosixPath(item.input).suffix.lower() in VIDEO_EXTENSIONS
+
+    def next_batch() -> list[Item]:
+        """Retries go alone; otherwise up to batch_size images, or one video."""
+        if retry:
+            return [retry.popleft()]
+        batch: list[Item] = []
+        while len(batch) < pool.batch_size:
+            item = held.popleft() if held else next(items, None)
+            if item is None:
+                break
+            if alone(item):
+                if batch:
+                    held.append(item)
+                    break
+                return [item]
+            batch.append(item)
+        return batch
 
     def finish(record: Record) -> None:
         manifest.add(record)
@@ -351,53 +383,57 @@ def _dispatch(pool: _Pool, items, manifest: Manifest, summary: Summary, bar: Pro
             on_record(record)
 
     while True:
-        while free and (retry or not exhausted):
+        while free and (retry or held or not exhausted):
             slot, gen = free.popleft()
             if gen != pool.generation[slot]:
                 continue  # a slot of a dead actor
-            item = retry.popleft() if retry else next(items, None)
-            if item is None:
+            batch = next_batch()
+            if not batch:
                 exhausted = True
                 free.appendleft((slot, gen))
                 break
-            in_flight[pool.slots[slot].process.remote(item)] = (slot, gen, item)
+            in_flight[pool.slots[slot].process_batch.remote(batch)] = (slot, gen, batch)
+            summary.batches += 1
         if not in_flight:
-            if pool.alive == 0 and (retry or not exhausted):
+            if pool.alive == 0 and (retry or held or not exhausted):
                 raise FaceveilError("every Ray worker was lost and none could be restarted; "
                                     "finished files are recorded: run the same command again to resume")
             break
         ready, _ = ray.wait(list(in_flight), num_returns=1, timeout=0.5)
         bar.tick()
         for ref in ready:
-            slot, gen, item = in_flight.pop(ref)
+            slot, gen, batch = in_flight.pop(ref)
             try:
-                outcome = ray.get(ref)
+                outcomes = ray.get(ref)
             except actor_died as exc:
                 if gen == pool.generation[slot] and pool.replace(slot):
                     free.extend((slot, pool.generation[slot]) for _ in range(DEPTH))
-                if item.attempt + 1 < MAX_ATTEMPTS:
-                    summary.retried += 1
-                    retry.append(replace(item, attempt=item.attempt + 1))
-                else:
-                    finish(Record(item.input, FAILED, item.output, exit_code=1,
-                                  error=f"{item.input}: the worker died while processing it ({type(exc).__name__})"))
+                for item in batch:
+                    if item.attempt + 1 < MAX_ATTEMPTS:
+                        summary.retried += 1
+                        retry.append(replace(item, attempt=item.attempt + 1))
+                    else:
+                        finish(Record(item.input, FAILED, item.output, exit_code=1,
+                                      error=f"{item.input}: the worker died while processing it ({type(exc).__name__})"))
                 continue
             except ray.exceptions.RayTaskError as exc:
-                finish(Record(item.input, FAILED, item.output, exit_code=1, error=f"{item.input}: {exc}"))
+                for item in batch:
+                    finish(Record(item.input, FAILED, item.output, exit_code=1, error=f"{item.input}: {exc}"))
                 free.append((slot, gen))
                 continue
             free.append((slot, gen))
-            if outcome.needs_key is not None:
-                salt, params = outcome.needs_key
-                if item.input in key_retried:  # had the secret and still refused: report, do not loop
-                    finish(outcome.record)
+            for item, outcome in zip(batch, outcomes):
+                if outcome.needs_key is not None:
+                    salt, params = outcome.needs_key
+                    if item.input in key_retried:  # had the secret and still refused: report, do not loop
+                        finish(outcome.record)
+                        continue
+                    try:
+                        pool.derive(salt, params)  # no-op when another item already brought it in
+                    except FaceveilError as exc:
+                        finish(Record(item.input, FAILED, item.output, exit_code=exc.exit_code, error=f"{item.input}: {exc}"))
+                        continue
+                    key_retried.add(item.input)
+                    retry.append(item)
                     continue
-                try:
-                    pool.derive(salt, params)  # no-op when another item already brought it in
-                except FaceveilError as exc:
-                    finish(Record(item.input, FAILED, item.output, exit_code=exc.exit_code, error=f"{item.input}: {exc}"))
-                    continue
-                key_retried.add(item.input)
-                retry.append(item)
-                continue
-            finish(outcome.record)
+                finish(outcome.record)

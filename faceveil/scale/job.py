@@ -12,13 +12,14 @@ ANONYMIZE, RECOVER = "anonymize", "recover"
 
 @dataclass(frozen=True)
 class ClusterOptions:
-    """``--engine``, ``--address``, ``--workers``, ``--gpus-per-worker``."""
+    """``--engine``, ``--address``, ``--workers``, ``--gpus-per-worker``, ``--batch-size``."""
 
     engine: str = "local"
     address: str | None = None  # None: start a local Ray runtime; "auto" or "HOST:PORT": join a cluster
     workers: int | None = None  # None: as many as the cluster's CPUs (or GPUs / gpus_per_worker)
     gpus_per_worker: float = 0.0
     cpus_per_worker: float = 1.0
+    batch_size: int | None = None  # images per worker call; None: 8 for learned methods, else 1 (worker.py)
 
 
 @dataclass(frozen=True)

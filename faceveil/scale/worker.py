@@ -1,15 +1,17 @@
 """The long-lived worker: one per Ray actor, holding the detector and the method for its whole life.
 
 Per item it runs the *single-file* code path of ``faceveil.api`` (``Anonymizer.process_file`` /
-``api.recover`` on one file, the video pipeline for videos), so a cluster run and a local run give the
-same bytes for the same inputs and seed. Remote inputs are fetched to a scratch folder and outputs
-published with one atomic PUT; local outputs are written with ``faceveil.io.atomic``.
+``api.recover`` on one file, the video pipeline for videos; a batch of images goes through
+``Anonymizer.process_files``, which writes what one-by-one calls write), so a cluster run and a local
+run give the same bytes for the same inputs and seed. Remote inputs are fetched to a scratch folder
+and outputs published with one atomic PUT; local outputs are written with ``faceveil.io.atomic``.
 
 A failing file returns a failed record; it never takes the worker down.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import socket
@@ -21,6 +23,8 @@ from pathlib import Path
 from faceveil.errors import FaceveilError
 from faceveil.scale.job import ANONYMIZE, Item, Job
 from faceveil.scale.manifest import FAILED, OK, Record
+
+BATCH_LEARNED = 8  # default images per call for learned methods (docs/scale.md, "Batching")
 
 
 @dataclass
@@ -91,56 +95,90 @@ class Worker:
 
     # --- work ---------------------------------------------------------------------------------
 
-    def process(self, item: Item) -> Outcome:
-        started = time.perf_counter()
-        record = Record(input=item.input, output=item.output, status=OK, worker=self.name)
-        needs_key = None
-        try:
-            with tempfile.TemporaryDirectory(prefix="faceveil-worker-") as scratch:
-                src, dst, publish = self._local_paths(item, Path(scratch))
-                record.input_sha256 = _sha256_file(src)
-                if item.attempt:
-                    _sweep_temp_files(dst)
-                if self.job.command == ANONYMIZE:
-                    report = self._anonymize(src, dst)
-                else:
-                    report, needs_key = self._recover(src, dst)
-                if report.ok:
-                    record.output_sha256 = _sha256_file(dst)
-                    record.faces = report.face_count
-                    record.payload_bytes = _payload_bytes(dst, report.payload) if self.job.command == ANONYMIZE else 0
-                    record.notes = list(report.notes)
-                    publish()
-                else:
-                    record.status, record.error, record.exit_code = FAILED, report.error, report.exit_code
-        except FaceveilError as exc:
-            record.status, record.error, record.exit_code = FAILED, str(exc), exc.exit_code
-        except OSError as exc:  # input vanished since the listing, storage refused a read or a write
-            record.status, record.error, record.exit_code = FAILED, f"{item.input}: {exc.strerror or exc}", 3
-        except Exception as exc:  # a bug on one file: that file fails, the worker goes on
-            record.status, record.error, record.exit_code = FAILED, f"{item.input}: internal error ({type(exc).__name__}: {exc})", 1
-        record.seconds = round(time.perf_counter() - started, 4)
-        return Outcome(record, needs_key)
+    def preferred_batch_size(self) -> int:
+        """Items per call when --batch-size is not given: learned methods (which hide the face in its
+        pixels, and batch crops on a GPU) get BATCH_LEARNED images per call; others one at a time."""
+        from faceveil.methods.base import PixelRecoverableMethod
 
-    def _anonymize(self, src: Path, dst: Path):
+        if self.job.command == ANONYMIZE and isinstance(self._anonymizer.method, PixelRecoverableMethod):
+            return BATCH_LEARNED
+        return 1
+
+    def process(self, item: Item) -> Outcome:
+        return self.process_batch([item])[0]
+
+    def process_batch(self, items: list[Item]) -> list[Outcome]:
+        """Several items in one call. Anonymized images go through ``Anonymizer.process_files`` (one
+        method call for all their faces); videos and recovery run one by one. Each item keeps its own
+        record, its own atomic output and its own failure."""
+        started = time.perf_counter()
+        records = [Record(input=item.input, output=item.output, status=OK, worker=self.name) for item in items]
+        needs_key: list = [None] * len(items)
+        with contextlib.ExitStack() as stack:
+            staged = []  # (n, src, dst, publish)
+            for n, item in enumerate(items):
+                with _failures(records[n], item):
+                    scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="faceveil-worker-")))
+                    src, dst, publish = self._local_paths(item, scratch)
+                    records[n].input_sha256 = _sha256_file(src)
+                    if item.attempt:
+                        _sweep_temp_files(dst)
+                    staged.append((n, src, dst, publish))
+            results = self._run([(src, dst) for _, src, dst, _ in staged])
+            for (n, src, dst, publish), result in zip(staged, results):
+                record = records[n]
+                with _failures(record, items[n]):
+                    if isinstance(result, BaseException):
+                        raise result
+                    report, needs_key[n] = result
+                    if report.ok:
+                        record.output_sha256 = _sha256_file(dst)
+                        record.faces = report.face_count
+                        record.payload_bytes = _payload_bytes(dst, report.payload) if self.job.command == ANONYMIZE else 0
+                        record.notes = list(report.notes)
+                        publish()
+                    else:
+                        record.status, record.error, record.exit_code = FAILED, report.error, report.exit_code
+        seconds = round((time.perf_counter() - started) / max(1, len(items)), 4)  # a batch's time, shared
+        for record in records:
+            record.seconds = seconds
+        return [Outcome(record, key) for record, key in zip(records, needs_key)]
+
+    def _run(self, pairs: list[tuple[Path, Path]]) -> list:
+        """Per (src, dst): (report, needs_key), or the exception it raised."""
         from faceveil.api import VIDEO_EXTENSIONS
 
-        anonymizer, s = self._anonymizer, self.job.anonymize
-        try:
-            if src.suffix.lower() in VIDEO_EXTENSIONS:
-                import faceveil.api as api
-                import faceveil.pipeline.video as video
-
-                settings = s.video or api.VideoSettings()
-                return video.anonymize_video_file(anonymizer, src, dst, overwrite=True, protect=[src],
-                                                  options=settings.options(anonymizer.payload))
+        results: list = [None] * len(pairs)
+        images = []
+        for n, (src, dst) in enumerate(pairs):
+            if self.job.command == ANONYMIZE and src.suffix.lower() not in VIDEO_EXTENSIONS:
+                images.append(n)
+                continue
+            try:
+                results[n] = (self._anonymize(src, dst), None) if self.job.command == ANONYMIZE else self._recover(src, dst)
+            except Exception as exc:  # noqa: BLE001 - recorded as that item's failure
+                results[n] = exc
+        if images:
             # overwrite=True: DST belongs to this engine's runs (checked by the driver), and an output
             # without an ok record is the leftover of a worker that died; it is replaced atomically.
-            return anonymizer.process_file(src, dst, overwrite=True, protect=[src])
-        except FaceveilError as exc:
-            from faceveil.api import FileReport
+            try:
+                done = self._anonymizer.process_files([pairs[n] for n in images], overwrite=True,
+                                                      protect=[pairs[n][0] for n in images])
+            except Exception as exc:  # noqa: BLE001 - a bug outside any one file: each item fails, the worker goes on
+                done = [exc] * len(images)
+            for n, result in zip(images, done):
+                results[n] = result if isinstance(result, BaseException) else (result, None)
+        return results
 
-            return FileReport(input=src, ok=False, error=str(exc), exit_code=exc.exit_code)
+    def _anonymize(self, src: Path, dst: Path):
+        """A video (images are batched in _run)."""
+        import faceveil.api as api
+        import faceveil.pipeline.video as video
+
+        anonymizer, s = self._anonymizer, self.job.anonymize
+        settings = s.video or api.VideoSettings()
+        return video.anonymize_video_file(anonymizer, src, dst, overwrite=True, protect=[src],
+                                          options=settings.options(anonymizer.payload))
 
     def _recover(self, src: Path, dst: Path):
         import faceveil.api as api
@@ -209,6 +247,19 @@ class Worker:
             fs.put_file(str(dst), remote)  # one PUT: atomic on object stores
 
         return src, dst, publish
+
+
+@contextlib.contextmanager
+def _failures(record: Record, item: Item):
+    """Whatever one item raises becomes its failed record; it never takes the worker (or the batch) down."""
+    try:
+        yield
+    except FaceveilError as exc:
+        record.status, record.error, record.exit_code = FAILED, str(exc), exc.exit_code
+    except OSError as exc:  # input vanished since the listing, storage refused a read or a write
+        record.status, record.error, record.exit_code = FAILED, f"{item.input}: {exc.strerror or exc}", 3
+    except Exception as exc:  # a bug on one file: that file fails, the worker goes on
+        record.status, record.error, record.exit_code = FAILED, f"{item.input}: internal error ({type(exc).__name__}: {exc})", 1
 
 
 def _sha256_file(path: Path) -> str:

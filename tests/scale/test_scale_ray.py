@@ -109,7 +109,11 @@ def test_same_pixels_as_single_process_recoverable_bad_file_alone_and_resume(tmp
     assert (finished.skipped, finished.ok, finished.workers) == (7, 0, 0)  # nothing left: no worker started
 
 
-def test_killed_worker_loses_nothing_and_rerun_is_exactly_once(tmp_path, images):
+@pytest.mark.parametrize("batch_size", [1, 2])
+def test_killed_worker_loses_nothing_and_rerun_is_exactly_once(tmp_path, images, batch_size):
+    """With batches of 2, the 8 images are 4 calls queued at once (2 per worker), so the killed worker
+    always has a batch in flight: both its items are retried alone."""
+    cluster = scale.ClusterOptions(engine="ray", workers=2, batch_size=batch_size)
     src = tmp_path / "src"
     names = _write_inputs(src, images)
     api.keygen(tmp_path / "me.key")
@@ -121,17 +125,17 @@ def test_killed_worker_loses_nothing_and_rerun_is_exactly_once(tmp_path, images)
             os.kill(pid, signal.SIGKILL)
             killed.append(pid)
 
-    first = scale.anonymize(src, tmp_path / "dst", cluster=CLUSTER, recipients=[tmp_path / "me.key.pub"],
+    first = scale.anonymize(src, tmp_path / "dst", cluster=cluster, recipients=[tmp_path / "me.key.pub"],
                             progress=False, on_record=kill_first_worker)
-    assert killed and first.workers_replaced == 1 and first.retried >= 1
-    rerun = scale.anonymize(src, tmp_path / "dst", cluster=CLUSTER, recipients=[tmp_path / "me.key.pub"], progress=False)
+    assert killed and first.workers_replaced == 1 and first.retried >= batch_size
+    rerun = scale.anonymize(src, tmp_path / "dst", cluster=cluster, recipients=[tmp_path / "me.key.pub"], progress=False)
     assert rerun.failed == 0 and rerun.skipped + rerun.ok == len(names) == first.ok + rerun.ok
 
     dst = tmp_path / "dst"
     outputs = sorted(p.relative_to(dst).as_posix() for p in dst.rglob("*") if p.is_file() and ".faceveil" not in p.parts)
     assert outputs == sorted(names)  # every file exactly once, nothing else (no temp or partial files)
     assert _ok_records(dst) == {rel: 1 for rel in names}
-    back = scale.recover(dst, tmp_path / "back", cluster=CLUSTER, private_keys=[tmp_path / "me.key"], progress=False)
+    back = scale.recover(dst, tmp_path / "back", cluster=cluster, private_keys=[tmp_path / "me.key"], progress=False)
     assert back.ok == len(names)
     for rel in names:
         assert np.array_equal(_pixels(tmp_path / "back" / rel), _pixels(src / rel)), rel
@@ -147,16 +151,38 @@ def test_cli_with_file_urls_and_public_key(tmp_path, images, capsys):
     assert main(["keygen", str(tmp_path / "k.key")]) == 0
     capsys.readouterr()
     code = main(["anonymize", f"file://{src}", "-o", f"file://{tmp_path}/out", "--engine", "ray", "--workers", "2",
-                 "-r", str(tmp_path / "k.key.pub"), "--json"])
+                 "-r", str(tmp_path / "k.key.pub"), "--batch-size", "2", "--json"])
     assert code == 0
     summary = json.loads(capsys.readouterr().out)
     assert (summary["engine"], summary["ok"], summary["failed"]) == ("ray", 3, 0)
+    assert (summary["batch_size"], summary["batches"]) == (2, 2)  # 3 images: a call of 2 and a call of 1
     code = main(["recover", f"file://{tmp_path}/out", "-o", f"file://{tmp_path}/back", "--engine", "ray",
                  "--workers", "1", "-k", str(tmp_path / "k.key")])
     assert code == 0
     for rel in names:
         assert np.array_equal(_pixels(tmp_path / "back" / rel), _pixels(src / rel))
     assert "done now" in capsys.readouterr().err
+
+
+def test_learned_method_batches_images_same_bytes_as_single_process_bad_file_alone(tmp_path, images):
+    """PRO-Face S (shipped weights) gets 8 images per call by default: the 5 images and the broken file
+    go in one call, each keeps its own record, the broken one fails alone, and every output has the
+    bytes of the single-process path (seed; --payload none, so no randomized container)."""
+    src = tmp_path / "src"
+    names = _write_inputs(src, images[:5])
+    (src / "set1" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n but not really")
+    settings = scale.AnonymizeSettings(method="proface-s", payload="none", seed=4)
+    summary = scale.anonymize(src, tmp_path / "dst", cluster=CLUSTER, settings=settings, progress=False)
+    local = api.anonymize(src, tmp_path / "local", method="proface-s", payload="none", seed=4)
+
+    assert (summary.ok, summary.failed, summary.batch_size, summary.batches) == (5, 1, 8, 1)
+    assert [r.input for r in summary.failures] == ["set1/broken.png"] and summary.exit_code == 3
+    assert sum(not r.ok for r in local) == 1
+    for rel in names:
+        assert (tmp_path / "dst" / rel).read_bytes() == (tmp_path / "local" / rel).read_bytes(), rel
+    records = {r.input: r for r in Manifest(Location.parse(tmp_path / "dst"), "reader").records()}
+    assert len(records) == 6 and all(records[rel].ok and records[rel].faces >= 1 for rel in names)
+    assert not records["set1/broken.png"].ok
 
 
 def test_wrong_passphrase_fails_each_file_with_the_wrong_key_code(tmp_path, images):

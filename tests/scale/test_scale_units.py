@@ -183,6 +183,7 @@ def test_cli_refuses_a_non_empty_foreign_destination_before_starting_ray(tmp_pat
     assert main(["anonymize", str(src), "-o", str(dst), "--engine", "ray"]) == 9
     assert main(["anonymize", str(src), str(src), "-o", str(dst), "--engine", "ray"]) == 2  # one folder only: bad usage (issue 12: exit 2)
     assert main(["anonymize", str(src), "-o", str(dst), "--engine", "spark"]) == 2
+    assert main(["anonymize", str(src), "-o", str(tmp_path / "new"), "--engine", "ray", "--batch-size", "0"]) == 2
     assert (dst / "keep.txt").read_text() == "mine" and not (dst / "a.png").exists()
     assert np.asarray(Image.open(src / "a.png")).shape == astronaut.shape
 
@@ -281,10 +282,20 @@ def test_worker_runs_a_video_as_one_item_and_recovers_it_frame_exactly(tmp_path)
     settings = AnonymizeSettings(method="solid", video=api.VideoSettings(lossless=True))
     job = Job("anonymize", Location.parse(tmp_path / "src"), Location.parse(tmp_path / "anon"), "run-v",
               output_format=None, anonymize=settings, public_keys=((tmp_path / "k.key.pub").read_bytes(),))
+    from faceveil.testing import load_sample
+    from PIL import Image
+
+    Image.fromarray(load_sample("astronaut")[:256, 96:352]).save(tmp_path / "src" / "a.png")
     worker = Worker(job)
     worker.setup()
-    record = worker.process(Item("clip.mp4", job.output_name("clip.mp4"))).record
+    assert worker.preferred_batch_size() == 1  # a classical method: one image per call by default
+    # one call, three items: the video runs alone inside it, the image through process_files, the
+    # missing file fails alone; each has its own record
+    record, image, missing = (o.record for o in worker.process_batch(
+        [Item(n, job.output_name(n)) for n in ("clip.mp4", "a.png", "gone.png")]))
     assert record.ok and record.faces >= 1, record
+    assert image.ok and image.faces == 1 and (tmp_path / "anon" / "a.png").exists(), image
+    assert not missing.ok and missing.exit_code == 3 and not (tmp_path / "anon" / "gone.png").exists()
     rjob = Job("recover", Location.parse(tmp_path / "anon"), Location.parse(tmp_path / "back"), "run-w",
                recover=RecoverSettings(), private_keys=1)
     rworker = Worker(rjob)
