@@ -31,17 +31,23 @@ from faceveil.crypto.keys import (
 )
 from faceveil.errors import FaceveilError, InputError, KeyMaterialError, UsageError
 from faceveil.io.images import DEFAULT_MAX_PIXELS, format_for_path
-from faceveil.io.suffixes import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from faceveil.pipeline.frame import face_from_dict as _face_from_dict  # noqa: F401 (old private name)
 from faceveil.pipeline.options import FaceOptions
+from faceveil.pipeline.paths import (  # noqa: F401 (expand_inputs, plan_output, check_batch_output: public names)
+    IMAGE_EXTENSIONS,
+    VIDEO_EXTENSIONS,
+    check_batch_output,
+    expand_inputs,
+    is_batch,
+    make_output_dir,
+    plan_output,
+)
 from faceveil.pipeline.photo import Anonymizer, inspect_photo_file, recover_image, recover_photo_file
 from faceveil.pipeline.placement import DEFAULT_PAYLOAD, PAYLOAD_MODES, PayloadMode, carries_payload
 from faceveil.pipeline.placement import find_photo_payload as find_payload
 from faceveil.pipeline.report import FileReport, console_progress
 from faceveil.plugins import DEFAULT_DETECTOR, DEFAULT_METHOD
 
-IMAGE_EXTENSIONS = frozenset(IMAGE_SUFFIXES)
-VIDEO_EXTENSIONS = frozenset(VIDEO_SUFFIXES)
 
 __all__ = [
     "Anonymizer", "DEFAULT_METHOD", "FaceOptions", "FileReport", "IMAGE_EXTENSIONS", "PAYLOAD_MODES", "PayloadMode", "VIDEO_EXTENSIONS",
@@ -132,54 +138,6 @@ def make_identities(passphrase: str | bytes | None = None, private_keys: Iterabl
 
 
 # ---------------------------------------------------------------------------------------------
-# paths
-
-
-def expand_inputs(inputs: Sequence[str | os.PathLike], extensions=IMAGE_EXTENSIONS | VIDEO_EXTENSIONS) -> list[tuple[Path, Path]]:
-    """Files to process as (file, root) pairs; folders are searched recursively for known extensions.
-    ``root`` is the folder the file was found under (to mirror the tree in an output folder)."""
-    found: list[tuple[Path, Path]] = []
-    for item in inputs:
-        p = Path(item)
-        if p.is_dir():
-            for f in sorted(p.rglob("*")):
-                if f.is_file() and f.suffix.lower() in extensions:
-                    found.append((f, p))
-        elif p.exists():
-            found.append((p, p.parent))
-        else:
-            found.append((p, p.parent))  # reported as a per-file error, not a batch abort
-    return found
-
-
-def _is_batch(items: list, inputs: list) -> bool:
-    """Several files, or any folder: then ``-o`` names a folder, not a file."""
-    return len(items) > 1 or any(Path(i).is_dir() for i in inputs)
-
-
-def check_batch_output(output: Path | None, items: list, batch: bool) -> None:
-    """With several inputs (or a folder) ``-o`` must name a folder: refuse a name that is an existing
-    file or looks like one (an image/video suffix) instead of creating a folder called ``x.png``."""
-    if output is None or not batch or output.is_dir():
-        return
-    if output.exists() or output.suffix.lower() in IMAGE_EXTENSIONS | VIDEO_EXTENSIONS:
-        raise UsageError(f"-o {output} names a file, but there are {len(items)} inputs (or a folder): "
-                         "give a folder for the outputs")
-
-
-def plan_output(src: Path, root: Path, output: Path | None, *, batch: bool, suffix: str, fmt_ext: str | None) -> Path:
-    """Where one input's output goes: the given file, a mirrored path in an output folder, or
-    ``<stem><suffix><ext>`` beside the input."""
-    ext = fmt_ext or (".mkv" if src.suffix.lower() == ".avi" else src.suffix)  # AVI cannot keep timestamps
-    if output is None:
-        return src.with_name(f"{src.stem}{suffix}{ext}")
-    if batch or output.is_dir() or str(output).endswith(os.sep):
-        rel = src.relative_to(root) if src.is_relative_to(root) else Path(src.name)
-        return (output / rel).with_suffix(ext)
-    return output if fmt_ext is None else output.with_suffix(ext)
-
-
-# ---------------------------------------------------------------------------------------------
 # anonymize
 
 
@@ -230,7 +188,7 @@ def anonymize(
     items = expand_inputs([inputs] if single else list(inputs))
     if not items:
         raise InputError("no input images found")
-    batch = _is_batch(items, [inputs] if single else list(inputs))
+    batch = is_batch(items, [inputs] if single else list(inputs))
     check_batch_output(Path(output) if output else None, items, batch)
     fmt_ext = None if output_format is None else "." + output_format.lower().lstrip(".")
     if fmt_ext is not None:
@@ -268,7 +226,7 @@ def anonymize(
 def _anonymize_one(anonymizer: Anonymizer, src: Path, dst: Path, overwrite: bool, protect, batch: bool,
                    settings: VideoSettings) -> FileReport:
     if batch:
-        _make_output_dir(dst)
+        make_output_dir(dst)
     if src.suffix.lower() in VIDEO_EXTENSIONS:
         from faceveil.pipeline import video
 
@@ -281,14 +239,6 @@ def _anonymize_one(anonymizer: Anonymizer, src: Path, dst: Path, overwrite: bool
             return video.anonymize_video_file(anonymizer, src, dst, overwrite=overwrite, protect=protect,
                                               options=settings.options(anonymizer.payload), progress=progress)
     return anonymizer.process_file(src, dst, overwrite=overwrite, protect=protect)
-
-
-def _make_output_dir(dst: Path) -> None:
-    """Batches mirror the input tree into the output folder, creating it as needed."""
-    try:
-        dst.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(f"cannot create output folder {dst.parent}: {exc.strerror}") from None
 
 
 def _run_one(fn, src: Path, dst: Path | None) -> FileReport:
@@ -343,7 +293,7 @@ def recover(
         identities = make_identities(passphrase, private_keys, key_passphrase, limits=kdf_limits)
     single = isinstance(inputs, (str, os.PathLike))
     items = expand_inputs([inputs] if single else list(inputs))
-    batch = _is_batch(items, [inputs] if single else list(inputs))
+    batch = is_batch(items, [inputs] if single else list(inputs))
     check_batch_output(Path(output) if output else None, items, batch)
     fmt_ext = None if output_format is None else "." + output_format.lower().lstrip(".")
     protect = {src.resolve() for src, _ in items if src.exists()}
@@ -359,7 +309,7 @@ def recover(
                 if from_pixels:
                     raise InputError(f"{src}: --from-pixels is for photos; videos recover from their exact payload")
                 if batch:
-                    _make_output_dir(dst)
+                    make_output_dir(dst)
                 settings = video or VideoSettings()
                 # None: keep the payload's choice (lossless stays lossless) unless the caller set a codec
                 encode = settings.encode_options() if (settings.codec or settings.lossless or settings.crf) else None
@@ -370,7 +320,7 @@ def recover(
             if not src.exists():
                 raise InputError(f"{src}: no such file")
             if batch:
-                _make_output_dir(dst)
+                make_output_dir(dst)
             return recover_photo_file(src, dst, identities, payload_file=explicit, from_pixels=from_pixels,
                                       method_options=method_options, keep_metadata=keep_metadata,
                                       overwrite=overwrite, protect=protect, max_pixels=max_pixels)
@@ -400,7 +350,7 @@ def inspect(path: str | os.PathLike, payload_file: str | os.PathLike | None = No
     explicit = Path(payload_file) if payload_file else None
     try:
         if p.suffix.lower() in VIDEO_EXTENSIONS:
-            from faceveil.pipeline.video import inspect_video_file, verify_video_file
+            from faceveil.pipeline.video_check import inspect_video_file, verify_video_file
 
             info = inspect_video_file(p, payload_file=explicit)
             if identities is not None and info.get("payload"):

@@ -8,10 +8,10 @@ from faceveil.pipeline.video import (
     VideoOptions,
     anonymize_video,
     anonymize_video_file,
-    inspect_video_file,
     recover_video,
     recover_video_file,
 )
+from faceveil.pipeline.video_check import inspect_video_file
 from faceveil.testing import SyntheticClip, synthetic_frames, write_synthetic_clip
 
 __all__ = [

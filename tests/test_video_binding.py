@@ -10,7 +10,8 @@ from faceveil.crypto.keys import X25519Identity
 from faceveil.errors import TamperedPixelsError
 from faceveil.io.carriers import sidecar_path
 from faceveil.io.video import EncodeOptions, VideoWriter, iter_frames, probe_video
-from faceveil.pipeline.video import VideoOptions, anonymize_video, recover_video, verify_video_file
+from faceveil.pipeline.video import VideoOptions, anonymize_video, recover_video
+from faceveil.pipeline.video_check import verify_video_file
 from faceveil.pipeline.video_payload import BINDING, frame_signatures, signature_mismatch
 from faceveil.testing import write_synthetic_clip
 
@@ -45,7 +46,7 @@ def test_payload_of_another_lossy_video_is_refused(lossy_pair, identity, tmp_pat
     """Refused by the stream-id tag, and without it (a remux can drop tags) by timestamps/signatures."""
     a, b = lossy_pair
     if tag == "stripped":
-        import faceveil.pipeline.video as video_module
+        import faceveil.pipeline.video_check as video_module  # where the binding check reads the tag
 
         monkeypatch.setattr(video_module, "container_tag", lambda path, key: None)
     with pytest.raises(TamperedPixelsError, match="not the video"):

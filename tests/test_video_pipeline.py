@@ -23,7 +23,8 @@ from faceveil.io.carriers import sidecar_path
 from faceveil.io.video import EncodeOptions, TimeSpan, iter_frames, probe_video, read_attachment, to_display
 from faceveil.pipeline.frame import track_contexts
 from faceveil.pipeline.placement import ATTACHMENT_NAME
-from faceveil.pipeline.video import VideoOptions, anonymize_video, inspect_video_file, recover_video
+from faceveil.pipeline.video import VideoOptions, anonymize_video, recover_video
+from faceveil.pipeline.video_check import inspect_video_file
 from faceveil.testing import write_synthetic_clip
 
 DROPPED = {3, 4, 11, 17}  # frames on which the detector is forced to miss the face
