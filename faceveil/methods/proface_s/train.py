@@ -59,6 +59,9 @@ class TrainConfig:
     log_every: int = 20
     resume: bool = True  # continue from out_dir/last.pt when it exists
     init_weights: Path | None = None  # start from these weights instead of zero-initialised couplings
+    # recovery stand-in of a new run: "official" (the authors' order), or "init" = keep the one the
+    # --init-weights were trained with, so a short fine-tune does not first have to relearn recovery
+    recovery_standin: str = "official"
     quantize: bool = True  # train recovery on 8-bit-rounded protected images, as they are saved
     face_fraction: float = 0.3
     max_minutes: float | None = None  # stop (and checkpoint) after this much wall time
@@ -90,6 +93,8 @@ class TrainConfig:
             raise InputError(f"EMA decay must be in [0, 1), got {self.ema_decay}")
         if not self.visibility_weight >= 0:
             raise InputError(f"visibility weight must be >= 0, got {self.visibility_weight}")
+        if self.recovery_standin not in ("official", "init") or (self.recovery_standin == "init" and self.init_weights is None):
+            raise InputError(f"recovery stand-in must be 'official' or 'init' (with --init-weights), got {self.recovery_standin!r}")
         if self.spike_factor != 0 and self.spike_factor <= 1:
             raise InputError(f"spike factor must be 0 (off) or > 1, got {self.spike_factor}")
         if self.batch_size < 1 or self.steps < 1 or self.lr <= 0:
@@ -150,7 +155,10 @@ class Trainer:
             torch.set_num_threads(config.num_threads)
         self.net = ProFaceS().to(self.device)
         if config.init_weights is not None:
-            ckpt.load_state_into(self.net, ckpt.extract_state_dict(ckpt.read_checkpoint(config.init_weights)))
+            init = ckpt.read_checkpoint(config.init_weights)
+            ckpt.load_state_into(self.net, ckpt.extract_state_dict(init))
+            if config.recovery_standin == "init":
+                self.net.recovery_standin = ckpt.recovery_standin_of(init)
         # Polyak average of the weights: on short, small-batch runs single snapshots are noisy and the
         # average is the better network to ship (weights.pt holds it when enabled)
         self.ema_net = copy.deepcopy(self.net).requires_grad_(False) if config.ema_decay > 0 else None
@@ -297,6 +305,7 @@ class Trainer:
                 self._log(log_path, {"step": self.step_index, "loss": round(terms.total.item(), 5),
                                      "img": round(terms.img.item(), 5), "rec": round(terms.rec.item(), 5),
                                      "wr": round(terms.wr.item(), 5), "grad_norm": round(self.last_grad_norm, 3),
+                                     **({"vis": round(terms.vis.item(), 5)} if terms.vis is not None else {}),
                                      "skipped": self.skipped_steps, "lr": self.learning_rate(), "elapsed_s": round(time.monotonic() - start, 1)})
             if self.step_index % cfg.checkpoint_every == 0 or out_of_time:
                 self.save()
@@ -402,6 +411,7 @@ def train_command(
     log_every: int = typer.Option(20),
     resume: bool = typer.Option(True, help="continue from OUT/last.pt if present"),
     init_weights: Path | None = typer.Option(None, help="start from these weights"),
+    recovery_standin: str = typer.Option("official", help="official | init (keep the --init-weights' recovery stand-in convention)"),
     quantize: bool = typer.Option(True, help="train on 8-bit-rounded protected images"),
     max_minutes: float | None = typer.Option(None, help="stop after this many minutes"),
     grad_clip: float = typer.Option(2.0, help="max gradient norm"),
@@ -415,7 +425,7 @@ def train_command(
         out_dir=out, data=data, mode=mode, obfuscation=obfuscation, crop_size=crop_size,
         batch_size=batch_size, steps=steps, lr=lr, lr_schedule=lr_schedule, lpips_vgg=lpips_vgg, lpips_lin=lpips_lin, amp=amp,
         device=device, seed=seed, checkpoint_every=checkpoint_every, log_every=log_every, resume=resume,
-        init_weights=init_weights, quantize=quantize, max_minutes=max_minutes, num_threads=num_threads,
+        init_weights=init_weights, recovery_standin=recovery_standin, quantize=quantize, max_minutes=max_minutes, num_threads=num_threads,
         grad_clip=grad_clip, spike_factor=spike_factor, ema_decay=ema_decay, keep_snapshots=keep_snapshots,
         visibility_weight=visibility_weight,
     )  # fmt: skip

@@ -172,3 +172,15 @@ def test_visibility_penalty_flag_reaches_the_loss(tmp_path):
     torch.manual_seed(0)
     terms = Trainer(_config(tmp_path, visibility_weight=0.5, steps=1)).step()
     assert terms.vis is not None and torch.isfinite(terms.total)
+
+
+def test_fine_tune_can_keep_the_init_weights_recovery_standin(tmp_path):
+    from faceveil.methods.proface_s import SHIPPED_WEIGHTS  # noqa: PLC0415
+
+    with pytest.raises(InputError, match="stand-in"):
+        Trainer(_config(tmp_path, recovery_standin="init"))  # "init" needs --init-weights
+    kept = Trainer(_config(tmp_path / "a", init_weights=SHIPPED_WEIGHTS, recovery_standin="init", ema_decay=0.9, steps=1))
+    assert kept.net.recovery_standin == kept.ema_net.recovery_standin == "faceveil-v1"
+    kept.run()
+    assert load_proface_s(kept.out_dir / "weights.pt").recovery_standin == "faceveil-v1"
+    assert Trainer(_config(tmp_path / "b", init_weights=SHIPPED_WEIGHTS)).net.recovery_standin == "official"
