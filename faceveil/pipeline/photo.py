@@ -198,7 +198,7 @@ class Anonymizer:
         pixels = merge_rgb(image.pixels, frame.rgb) if st.faces else image.pixels
         if st.pixel is not None:
             image_key, image_salt, pixel_keys = st.pixel
-            pixels = seal_into_pixels(pixels, self.method, frame.outcomes, image_key, image_salt, pixel_keys)
+            pixels = seal_into_pixels(pixels, self.method, frame.outcomes, image_key, image_salt, pixel_keys, mask)
             report.payload.append("pixels")
             # no container: everything recovery needs is in the pixels
 
