@@ -28,7 +28,7 @@ from faceveil.faces.types import Face
 from faceveil.io.atomic import PRIVATE_MODE, atomic_write_bytes, atomic_write_files
 from faceveil.io.carriers import embed_payload, sidecar_path
 from faceveil.io.images import DEFAULT_MAX_PIXELS, METADATA_FIELDS, ImageMetadata, LoadedImage, decode_image, encode_image, format_for_path, load_image, merge_rgb
-from faceveil.methods.base import PixelRecoverableMethod, create_method
+from faceveil.methods.base import PixelRecoverableMethod, create_method, hides_in_pixels
 from faceveil.pipeline.frame import (
     FrameResult,
     anonymize_frames,
@@ -328,6 +328,8 @@ def recover_image(
         raise InputError(f"{name}: image shape {image.pixels.shape} differs from the payload's {tuple(info.image_shape)}")
     report = FileReport(input=path or Path(name), method=info.method, faces=info.faces, payload=[where])
     if from_pixels:
+        if not hides_in_pixels(info.method):  # before creating it: its recorded params need not re-create it
+            raise InputError(f"method {info.method!r} hides nothing in the pixels; recover without --from-pixels")
         method = create_method(info.method, **{**info.method_params, **(method_options or {})})
         if not isinstance(method, PixelRecoverableMethod):
             raise InputError(f"method {info.method!r} hides nothing in the pixels; recover without --from-pixels")
