@@ -47,6 +47,7 @@ from faceveil.pipeline.placement import DEFAULT_PAYLOAD, PAYLOAD_MODES, PayloadM
 from faceveil.pipeline.placement import find_photo_payload as find_payload
 from faceveil.pipeline.report import FileReport, console_progress
 from faceveil.plugins import DEFAULT_DETECTOR, DEFAULT_METHOD
+from faceveil.runtime import RuntimeOptions
 
 
 __all__ = [
@@ -282,11 +283,14 @@ def recover(
     max_pixels: int = DEFAULT_MAX_PIXELS,
     kdf_limits: Argon2Limits = DEFAULT_ARGON2_LIMITS,
     identities: Sequence | None = None,
+    runtime: RuntimeOptions | None = None,
 ) -> list[FileReport]:
     """Recover originals (bit-exact for lossless outputs). The original metadata (stored encrypted in
     the payload) is restored unless ``keep_metadata=False``. ``method_options`` are for
     ``from_pixels`` (e.g. ``{"weights": path}``; see ``recover_image``). ``kdf_limits``: the Argon2id
-    cost ceiling (raise it only for files you trust); ``max_pixels``: the decode limit."""
+    cost ceiling (raise it only for files you trust); ``max_pixels``: the decode limit. ``runtime``:
+    ``--device`` for the learned methods re-created by ``from_pixels`` (threads are process-wide: the
+    caller applies them with ``RuntimeOptions.apply_recovery``)."""
     if method_options and not from_pixels:
         raise UsageError("method options (-O) only apply to --from-pixels recovery; the exact payload needs none")
     if identities is None:  # ready-made identities (the CLI's, from make_identities) skip the key flags
@@ -323,7 +327,7 @@ def recover(
                 make_output_dir(dst)
             return recover_photo_file(src, dst, identities, payload_file=explicit, from_pixels=from_pixels,
                                       method_options=method_options, keep_metadata=keep_metadata,
-                                      overwrite=overwrite, protect=protect, max_pixels=max_pixels)
+                                      overwrite=overwrite, protect=protect, max_pixels=max_pixels, runtime=runtime)
 
         reports.append(_run_one(one, src, dst))
         if on_file:

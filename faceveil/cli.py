@@ -306,6 +306,7 @@ def _identities(key: list[Path], key_password_file: Optional[Path], password_fil
 KeyOption = Annotated[list[Path], typer.Option("--key", "-k", help="X25519 private key file (from `faceveil keygen`).")]
 KeyPasswordOption = Annotated[Optional[Path], typer.Option("--key-password-file", help="Passphrase protecting the private key file.")]
 PasswordOption = Annotated[Optional[Path], typer.Option("--password-file", help=f"Read the passphrase from this file (else ${PASSPHRASE_ENV}, else a prompt).")]
+ThreadsOption = Annotated[Optional[int], typer.Option("--threads", help="CPU threads for the detector, the methods and video decoding/encoding (per worker on --engine ray). Default: every core.", show_default=False, min=1, rich_help_panel=_SPEED)]
 TrustKdfOption = Annotated[bool, typer.Option("--trust-kdf-cost", help="Accept any Argon2id cost the format allows (default ceiling: 1 GiB, t<=32; docs/format.md#11-limits); only for files you trust.", rich_help_panel="Limits")]
 
 
@@ -344,7 +345,7 @@ def anonymize(
     preview: Annotated[bool, typer.Option("--preview", help="Write the input with detection boxes, scores and track ids drawn (to -o or NAME.preview.EXT) and nothing else: no anonymization, no payload, no key.", rich_help_panel=_FACES)] = False,
     draw_boxes: Annotated[bool, typer.Option("--draw-boxes", help="Also draw boxes, scores and track ids on the anonymized output (recorded in the payload: recovery stays exact).", rich_help_panel=_FACES)] = False,
     scale: Annotated[Optional[str], typer.Option("--scale", help="Detect at a lower resolution, WIDTHxHEIGHT (e.g. 640x360): the image's longest side at most the larger of the two (aspect kept, no full-resolution tiles); faster, misses small faces. Default: the detector's own (up to 1920 px plus tiles).", show_default=False, rich_help_panel=_SPEED)] = None,
-    threads: Annotated[Optional[int], typer.Option("--threads", help="CPU threads for the detector and the methods. Default: every core.", show_default=False, min=1, rich_help_panel=_SPEED)] = None,
+    threads: ThreadsOption = None,
     device: Annotated[str, typer.Option("--device", help="Where the detector (onnxruntime) and learned methods (torch) run; cuda needs a GPU and CUDA builds (else exit 10).", click_type=click.Choice(["cpu", "cuda"]), rich_help_panel=_SPEED)] = "cpu",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar, per-file lines or summary line on stderr.")] = False,
     engine: scale_cli.Engine = "local", address: scale_cli.Address = None, workers: scale_cli.Workers = None,
@@ -412,6 +413,8 @@ def recover(
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary on stdout.")] = False,
     codec: Annotated[Optional[str], typer.Option("--codec", help="Video: encoder for the recovered video (default: lossless if the anonymized one was).", rich_help_panel="Video")] = None,
     crf: Annotated[Optional[int], typer.Option("--crf", help="Video: quality for lossy codecs.", rich_help_panel="Video")] = None,
+    threads: ThreadsOption = None,
+    device: Annotated[str, typer.Option("--device", help="Where learned methods' inverses (--from-pixels, torch) run; cuda needs a GPU and a CUDA build of torch (else exit 10).", click_type=click.Choice(["cpu", "cuda"]), rich_help_panel=_SPEED)] = "cpu",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar, per-file lines or summary line on stderr.")] = False,
     engine: scale_cli.Engine = "local", address: scale_cli.Address = None, workers: scale_cli.Workers = None,
     gpus_per_worker: scale_cli.GpusPerWorker = 0.0,
@@ -420,6 +423,8 @@ def recover(
     from faceveil import api
     from faceveil.methods.base import parse_method_options
 
+    runtime = _runtime_options(None, threads, device)
+    runtime.apply_recovery(from_pixels=from_pixels)
     options = parse_method_options(option)
     refuse_secret_options(options)
     if from_pixels and (compat := read_compat_password(compat_password_file, required=False)) is not None:
@@ -433,7 +438,7 @@ def recover(
     reports = _run_batch(inputs, quiet, lambda on_file, frames: api.recover(
         inputs, output, identities=identities, payload_file=payload_file, from_pixels=from_pixels,
         method_options=options, output_format=output_format, keep_metadata=not strip_metadata, overwrite=overwrite,
-        on_file=on_file, max_pixels=max_pixels,
+        on_file=on_file, max_pixels=max_pixels, runtime=runtime,
         video=api.VideoSettings(codec=codec, crf=crf, progress=frames),
     ))
     return _finish(reports, as_json, lambda r: f"{r.input} -> {r.output}: {r.face_count} face(s) restored ({', '.join(r.payload)})")

@@ -20,6 +20,7 @@ from faceveil.errors import InputError
 from faceveil.faces.mask import MaskSpec
 from faceveil.methods.base import AnonymizationMethod, PixelRecoverableMethod, create_method
 from faceveil.pipeline.frame import FaceOutcome, face_contexts, face_from_dict, recover_outcomes_from_pixels
+from faceveil.runtime import RuntimeOptions
 
 LOSSLESS_FORMATS = ("PNG", "WEBP", "TIFF", "BMP")
 
@@ -78,12 +79,14 @@ def seal_into_pixels(pixels: np.ndarray, method: AnonymizationMethod, outcomes: 
 
 
 def recover_from_pixels(pixels: np.ndarray, rgb: np.ndarray, identities: Sequence,
-                        method_options: dict | None = None) -> tuple[np.ndarray, dict]:
+                        method_options: dict | None = None, runtime: RuntimeOptions | None = None) -> tuple[np.ndarray, dict]:
     """Open the locator of ``pixels`` (H, W, 3|4) and run the method's inverse on every face it lists.
-    ``rgb``: the same image as (H, W, 3). Returns (recovered RGB, locator record)."""
+    ``rgb``: the same image as (H, W, 3); ``runtime``: its ``--device`` reaches the method. Returns
+    (recovered RGB, locator record)."""
     loc = open_locator(pixels, identities)
     record = loc.record
-    method = create_method(record["method"], **{**record["params"], **(method_options or {})})
+    device = runtime.recovery_method_options(record["method"]) if runtime is not None else {}
+    method = create_method(record["method"], **{**record["params"], **device, **(method_options or {})})
     if not isinstance(method, PixelRecoverableMethod):
         raise InputError(f"method {record['method']!r} hides nothing in the pixels")
     faces = [face_from_dict({"box": f["box"]}) for f in record["faces"]]
