@@ -36,6 +36,7 @@ from faceveil.pipeline.options import FaceOptions
 from faceveil.pipeline.paths import (  # noqa: F401 (expand_inputs, plan_output, check_batch_output: public names)
     IMAGE_EXTENSIONS,
     VIDEO_EXTENSIONS,
+    InputSet,
     check_batch_output,
     expand_inputs,
     is_batch,
@@ -52,7 +53,7 @@ from faceveil.runtime import RuntimeOptions
 
 __all__ = [
     "Anonymizer", "DEFAULT_METHOD", "FaceOptions", "FileReport", "IMAGE_EXTENSIONS", "PAYLOAD_MODES", "PayloadMode", "VIDEO_EXTENSIONS",
-    "VideoSettings", "anonymize", "expand_inputs", "find_payload", "inspect", "keygen", "make_identities",
+    "InputSet", "VideoSettings", "anonymize", "expand_inputs", "find_payload", "inspect", "keygen", "make_identities",
     "make_recipients", "plan_output", "recover", "recover_image",
 ]
 
@@ -143,7 +144,7 @@ def make_identities(passphrase: str | bytes | None = None, private_keys: Iterabl
 
 
 def anonymize(
-    inputs: str | os.PathLike | Sequence[str | os.PathLike],
+    inputs: str | os.PathLike | Sequence[str | os.PathLike] | InputSet,
     output: str | os.PathLike | None = None,
     *,
     method: str = DEFAULT_METHOD,
@@ -168,7 +169,8 @@ def anonymize(
     detector_options: dict | None = None,
     seed: int | None = None,
 ) -> list[FileReport]:
-    """Anonymize every face in one or more images (files or folders, recursive).
+    """Anonymize every face in one or more images (files or folders, recursive; or an ``InputSet``
+    already collected, as the CLI does to count them for its progress bar).
 
     ``faces``: mask shape/scale, ``--boxes`` imports, ``preview`` (writes ``<stem>.preview<ext>`` with
     the detections drawn and nothing else; needs no key) and ``draw_boxes``. ``detector_options``: the
@@ -185,11 +187,10 @@ def anonymize(
     the decode limit (LimitExceededError above it; raise it only for files you trust). ``seed``:
     reproducible content keys (see ``Anonymizer``).
     """
-    single = isinstance(inputs, (str, os.PathLike))
-    items = expand_inputs([inputs] if single else list(inputs))
+    found = InputSet.collect(inputs)
+    items, batch = found.items, found.batch
     if not items:
         raise InputError("no input images found")
-    batch = is_batch(items, [inputs] if single else list(inputs))
     check_batch_output(Path(output) if output else None, items, batch)
     fmt_ext = None if output_format is None else "." + output_format.lower().lstrip(".")
     if fmt_ext is not None:
@@ -266,7 +267,7 @@ def os_error_message(exc: OSError, fallback: Path) -> str:
 
 
 def recover(
-    inputs: str | os.PathLike | Sequence[str | os.PathLike],
+    inputs: str | os.PathLike | Sequence[str | os.PathLike] | InputSet,
     output: str | os.PathLike | None = None,
     *,
     passphrase: str | bytes | None = None,
@@ -295,9 +296,8 @@ def recover(
         raise UsageError("method options (-O) only apply to --from-pixels recovery; the exact payload needs none")
     if identities is None:  # ready-made identities (the CLI's, from make_identities) skip the key flags
         identities = make_identities(passphrase, private_keys, key_passphrase, limits=kdf_limits)
-    single = isinstance(inputs, (str, os.PathLike))
-    items = expand_inputs([inputs] if single else list(inputs))
-    batch = is_batch(items, [inputs] if single else list(inputs))
+    found = InputSet.collect(inputs)
+    items, batch = found.items, found.batch
     check_batch_output(Path(output) if output else None, items, batch)
     fmt_ext = None if output_format is None else "." + output_format.lower().lstrip(".")
     protect = {src.resolve() for src, _ in items if src.exists()}

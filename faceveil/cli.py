@@ -118,10 +118,14 @@ def _on_sigterm(signum, frame) -> None:
 
 
 def _run_batch(inputs: list[Path], quiet: bool, run):
-    """``run(on_file, frames)`` with the progress reporter (faceveil.progress: X/N, per-file lines, summary;
-    ``frames`` is the video progress factory); on Ctrl-C / SIGTERM print which files were finished and
-    exit 130 / 143 (typer would otherwise turn the interrupt into a silent exit 130)."""
-    progress, frames = _start_progress(inputs, quiet=quiet)
+    """``run(found, on_file, frames)`` with the files found once (``found``: pipeline.paths.InputSet, for
+    the api call) and the progress reporter (faceveil.progress: X/N, per-file lines, summary; ``frames``
+    is the video progress factory); on Ctrl-C / SIGTERM print which files were finished and exit 130 /
+    143 (typer would otherwise turn the interrupt into a silent exit 130)."""
+    from faceveil.api import InputSet
+
+    found = InputSet.collect(inputs)
+    progress, frames = _start_progress(found.items, quiet=quiet)
     finished: list[str] = []
 
     def on_file(report) -> None:
@@ -131,7 +135,7 @@ def _run_batch(inputs: list[Path], quiet: bool, run):
 
     try:
         with progress:
-            return run(on_file, frames)
+            return run(found, on_file, frames)
     except KeyboardInterrupt:
         what, code = ("terminated", 143) if _terminated else ("interrupted", 130)
         _err(f"{what}; finished: {', '.join(finished) if finished else 'no file'}")
@@ -213,16 +217,14 @@ def _root(
 # ------------------------------------------------------------------------------------------ progress
 
 
-def _start_progress(inputs: list[Path], *, quiet: bool):
+def _start_progress(items: list[tuple[Path, Path]], *, quiet: bool):
     """A files reporter (X/N, one line per file off a terminal, summary line) and the video frame
     progress factory for api.VideoSettings.progress. A single video gets a frame bar; in a batch the
     file bar stays the only live display (rich allows one) and videos report plain lines off a terminal."""
     import contextlib
 
-    from faceveil.api import expand_inputs
     from faceveil.progress import Progress
 
-    items = expand_inputs(inputs)
     files = Progress(len(items), unit="file", enabled=not quiet and len(items) > 1)
 
     @contextlib.contextmanager
@@ -374,8 +376,8 @@ def anonymize(
         if payload == "none" and passphrase is not None:  # ray workers never see the passphrase
             raise InputError("pixel-only mode (--payload none with a passphrase) runs on --engine local only")
         return scale_cli.run_anonymize(locals())
-    reports = _run_batch(inputs, quiet, lambda on_file, frames: api.anonymize(
-        inputs, output, method=method, method_options=options, passphrase=passphrase, recipients=recipient,
+    reports = _run_batch(inputs, quiet, lambda found, on_file, frames: api.anonymize(
+        found, output, method=method, method_options=options, passphrase=passphrase, recipients=recipient,
         payload=payload, detector=detector, threshold=threshold, output_format=output_format,
         keep_metadata=keep_metadata, keep_icc=keep_icc, quality=quality, overwrite=overwrite,
         require_faces=require_faces, on_file=on_file, max_pixels=max_pixels, force=force, faces=faces,
@@ -435,8 +437,8 @@ def recover(
         passphrase = read_passphrase(password_file, confirm=False, required=not key)
         return scale_cli.run_recover(locals())
     identities = _identities(key, key_password_file, password_file, trust_kdf_cost)
-    reports = _run_batch(inputs, quiet, lambda on_file, frames: api.recover(
-        inputs, output, identities=identities, payload_file=payload_file, from_pixels=from_pixels,
+    reports = _run_batch(inputs, quiet, lambda found, on_file, frames: api.recover(
+        found, output, identities=identities, payload_file=payload_file, from_pixels=from_pixels,
         method_options=options, output_format=output_format, keep_metadata=not strip_metadata, overwrite=overwrite,
         on_file=on_file, max_pixels=max_pixels, runtime=runtime,
         video=api.VideoSettings(codec=codec, crf=crf, progress=frames),

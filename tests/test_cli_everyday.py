@@ -323,6 +323,26 @@ def test_batch_prints_x_of_n_lines_and_a_summary_with_payload_size(tmp_path, ast
 # ------------------------------------------------------------------------------------------ video
 
 
+def test_folders_are_searched_once_per_command(tmp_path, astronaut, passphrase, monkeypatch, capsys):
+    """The CLI counts the files for its progress bar and hands that same list to the api: one walk."""
+    import faceveil.pipeline.paths as paths
+
+    folder = tmp_path / "in"
+    (folder / "sub").mkdir(parents=True)
+    Image.fromarray(astronaut).save(folder / "a.png")
+    Image.fromarray(astronaut[:, ::-1]).save(folder / "sub" / "b.png")
+    walks = []
+    real = paths.expand_inputs
+    monkeypatch.setattr(paths, "expand_inputs", lambda inputs, *a, **k: walks.append(list(inputs)) or real(inputs, *a, **k))
+    assert run("anonymize", folder, "-o", tmp_path / "out") == 0
+    assert walks == [[folder]]
+    assert sorted(p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*.png")) == ["a.png", "sub/b.png"]
+    assert run("recover", tmp_path / "out", "-o", tmp_path / "back") == 0
+    assert walks == [[folder], [tmp_path / "out"]]
+    assert np.array_equal(pixels(tmp_path / "back" / "sub" / "b.png"), astronaut[:, ::-1])
+    capsys.readouterr()
+
+
 @pytest.fixture
 def clip(tmp_path):
     from faceveil.testing import write_synthetic_clip
