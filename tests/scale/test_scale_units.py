@@ -370,11 +370,14 @@ def test_ray_recover_gets_threads_and_device(tmp_path, passphrase, monkeypatch, 
 
 @pytest.fixture
 def restore_cv2_threads():
+    """Worker.setup sets process-wide counts (OpenCV, torch with --from-pixels, the codecs): restore them."""
     import cv2
+    import torch
 
     from faceveil.io.video import set_codec_threads
 
-    before = cv2.getNumThreads()
+    before = (cv2.getNumThreads(), torch.get_num_threads())
     yield
-    cv2.setNumThreads(before)
+    cv2.setNumThreads(before[0])
+    torch.set_num_threads(before[1])
     set_codec_threads(None)
