@@ -36,6 +36,7 @@ from faceveil.pipeline.options import FaceOptions
 from faceveil.pipeline.paths import (  # noqa: F401 (expand_inputs, plan_output, check_batch_output: public names)
     IMAGE_EXTENSIONS,
     VIDEO_EXTENSIONS,
+    InputSet,
     check_batch_output,
     expand_inputs,
     is_batch,
@@ -47,11 +48,12 @@ from faceveil.pipeline.placement import DEFAULT_PAYLOAD, PAYLOAD_MODES, PayloadM
 from faceveil.pipeline.placement import find_photo_payload as find_payload
 from faceveil.pipeline.report import FileReport, console_progress
 from faceveil.plugins import DEFAULT_DETECTOR, DEFAULT_METHOD
+from faceveil.runtime import RuntimeOptions
 
 
 __all__ = [
     "Anonymizer", "DEFAULT_METHOD", "FaceOptions", "FileReport", "IMAGE_EXTENSIONS", "PAYLOAD_MODES", "PayloadMode", "VIDEO_EXTENSIONS",
-    "VideoSettings", "anonymize", "expand_inputs", "find_payload", "inspect", "keygen", "make_identities",
+    "InputSet", "VideoSettings", "anonymize", "expand_inputs", "find_payload", "inspect", "keygen", "make_identities",
     "make_recipients", "plan_output", "recover", "recover_image",
 ]
 
@@ -142,7 +144,7 @@ def make_identities(passphrase: str | bytes | None = None, private_keys: Iterabl
 
 
 def anonymize(
-    inputs: str | os.PathLike | Sequence[str | os.PathLike],
+    inputs: str | os.PathLike | Sequence[str | os.PathLike] | InputSet,
     output: str | os.PathLike | None = None,
     *,
     method: str = DEFAULT_METHOD,
@@ -167,7 +169,8 @@ def anonymize(
     detector_options: dict | None = None,
     seed: int | None = None,
 ) -> list[FileReport]:
-    """Anonymize every face in one or more images (files or folders, recursive).
+    """Anonymize every face in one or more images (files or folders, recursive; or an ``InputSet``
+    already collected, as the CLI does to count them for its progress bar).
 
     ``faces``: mask shape/scale, ``--boxes`` imports, ``preview`` (writes ``<stem>.preview<ext>`` with
     the detections drawn and nothing else; needs no key) and ``draw_boxes``. ``detector_options``: the
@@ -184,11 +187,10 @@ def anonymize(
     the decode limit (LimitExceededError above it; raise it only for files you trust). ``seed``:
     reproducible content keys (see ``Anonymizer``).
     """
-    single = isinstance(inputs, (str, os.PathLike))
-    items = expand_inputs([inputs] if single else list(inputs))
+    found = InputSet.collect(inputs)
+    items, batch = found.items, found.batch
     if not items:
         raise InputError("no input images found")
-    batch = is_batch(items, [inputs] if single else list(inputs))
     check_batch_output(Path(output) if output else None, items, batch)
     fmt_ext = None if output_format is None else "." + output_format.lower().lstrip(".")
     if fmt_ext is not None:
@@ -265,7 +267,7 @@ def os_error_message(exc: OSError, fallback: Path) -> str:
 
 
 def recover(
-    inputs: str | os.PathLike | Sequence[str | os.PathLike],
+    inputs: str | os.PathLike | Sequence[str | os.PathLike] | InputSet,
     output: str | os.PathLike | None = None,
     *,
     passphrase: str | bytes | None = None,
@@ -282,18 +284,20 @@ def recover(
     max_pixels: int = DEFAULT_MAX_PIXELS,
     kdf_limits: Argon2Limits = DEFAULT_ARGON2_LIMITS,
     identities: Sequence | None = None,
+    runtime: RuntimeOptions | None = None,
 ) -> list[FileReport]:
     """Recover originals (bit-exact for lossless outputs). The original metadata (stored encrypted in
     the payload) is restored unless ``keep_metadata=False``. ``method_options`` are for
     ``from_pixels`` (e.g. ``{"weights": path}``; see ``recover_image``). ``kdf_limits``: the Argon2id
-    cost ceiling (raise it only for files you trust); ``max_pixels``: the decode limit."""
+    cost ceiling (raise it only for files you trust); ``max_pixels``: the decode limit. ``runtime``:
+    ``--device`` for the learned methods re-created by ``from_pixels`` (threads are process-wide: the
+    caller applies them with ``RuntimeOptions.apply_recovery``)."""
     if method_options and not from_pixels:
         raise UsageError("method options (-O) only apply to --from-pixels recovery; the exact payload needs none")
     if identities is None:  # ready-made identities (the CLI's, from make_identities) skip the key flags
         identities = make_identities(passphrase, private_keys, key_passphrase, limits=kdf_limits)
-    single = isinstance(inputs, (str, os.PathLike))
-    items = expand_inputs([inputs] if single else list(inputs))
-    batch = is_batch(items, [inputs] if single else list(inputs))
+    found = InputSet.collect(inputs)
+    items, batch = found.items, found.batch
     check_batch_output(Path(output) if output else None, items, batch)
     fmt_ext = None if output_format is None else "." + output_format.lower().lstrip(".")
     protect = {src.resolve() for src, _ in items if src.exists()}
@@ -323,7 +327,7 @@ def recover(
                 make_output_dir(dst)
             return recover_photo_file(src, dst, identities, payload_file=explicit, from_pixels=from_pixels,
                                       method_options=method_options, keep_metadata=keep_metadata,
-                                      overwrite=overwrite, protect=protect, max_pixels=max_pixels)
+                                      overwrite=overwrite, protect=protect, max_pixels=max_pixels, runtime=runtime)
 
         reports.append(_run_one(one, src, dst))
         if on_file:

@@ -118,10 +118,14 @@ def _on_sigterm(signum, frame) -> None:
 
 
 def _run_batch(inputs: list[Path], quiet: bool, run):
-    """``run(on_file, frames)`` with the progress reporter (faceveil.progress: X/N, per-file lines, summary;
-    ``frames`` is the video progress factory); on Ctrl-C / SIGTERM print which files were finished and
-    exit 130 / 143 (typer would otherwise turn the interrupt into a silent exit 130)."""
-    progress, frames = _start_progress(inputs, quiet=quiet)
+    """``run(found, on_file, frames)`` with the files found once (``found``: pipeline.paths.InputSet, for
+    the api call) and the progress reporter (faceveil.progress: X/N, per-file lines, summary; ``frames``
+    is the video progress factory); on Ctrl-C / SIGTERM print which files were finished and exit 130 /
+    143 (typer would otherwise turn the interrupt into a silent exit 130)."""
+    from faceveil.api import InputSet
+
+    found = InputSet.collect(inputs)
+    progress, frames = _start_progress(found.items, quiet=quiet)
     finished: list[str] = []
 
     def on_file(report) -> None:
@@ -131,7 +135,7 @@ def _run_batch(inputs: list[Path], quiet: bool, run):
 
     try:
         with progress:
-            return run(on_file, frames)
+            return run(found, on_file, frames)
     except KeyboardInterrupt:
         what, code = ("terminated", 143) if _terminated else ("interrupted", 130)
         _err(f"{what}; finished: {', '.join(finished) if finished else 'no file'}")
@@ -213,16 +217,14 @@ def _root(
 # ------------------------------------------------------------------------------------------ progress
 
 
-def _start_progress(inputs: list[Path], *, quiet: bool):
+def _start_progress(items: list[tuple[Path, Path]], *, quiet: bool):
     """A files reporter (X/N, one line per file off a terminal, summary line) and the video frame
     progress factory for api.VideoSettings.progress. A single video gets a frame bar; in a batch the
     file bar stays the only live display (rich allows one) and videos report plain lines off a terminal."""
     import contextlib
 
-    from faceveil.api import expand_inputs
     from faceveil.progress import Progress
 
-    items = expand_inputs(inputs)
     files = Progress(len(items), unit="file", enabled=not quiet and len(items) > 1)
 
     @contextlib.contextmanager
@@ -306,6 +308,7 @@ def _identities(key: list[Path], key_password_file: Optional[Path], password_fil
 KeyOption = Annotated[list[Path], typer.Option("--key", "-k", help="X25519 private key file (from `faceveil keygen`).")]
 KeyPasswordOption = Annotated[Optional[Path], typer.Option("--key-password-file", help="Passphrase protecting the private key file.")]
 PasswordOption = Annotated[Optional[Path], typer.Option("--password-file", help=f"Read the passphrase from this file (else ${PASSPHRASE_ENV}, else a prompt).")]
+ThreadsOption = Annotated[Optional[int], typer.Option("--threads", help="CPU threads for the detector, the methods and video decoding/encoding (per worker on --engine ray). Default: every core.", show_default=False, min=1, rich_help_panel=_SPEED)]
 TrustKdfOption = Annotated[bool, typer.Option("--trust-kdf-cost", help="Accept any Argon2id cost the format allows (default ceiling: 1 GiB, t<=32; docs/format.md#11-limits); only for files you trust.", rich_help_panel="Limits")]
 
 
@@ -344,7 +347,7 @@ def anonymize(
     preview: Annotated[bool, typer.Option("--preview", help="Write the input with detection boxes, scores and track ids drawn (to -o or NAME.preview.EXT) and nothing else: no anonymization, no payload, no key.", rich_help_panel=_FACES)] = False,
     draw_boxes: Annotated[bool, typer.Option("--draw-boxes", help="Also draw boxes, scores and track ids on the anonymized output (recorded in the payload: recovery stays exact).", rich_help_panel=_FACES)] = False,
     scale: Annotated[Optional[str], typer.Option("--scale", help="Detect at a lower resolution, WIDTHxHEIGHT (e.g. 640x360): the image's longest side at most the larger of the two (aspect kept, no full-resolution tiles); faster, misses small faces. Default: the detector's own (up to 1920 px plus tiles).", show_default=False, rich_help_panel=_SPEED)] = None,
-    threads: Annotated[Optional[int], typer.Option("--threads", help="CPU threads for the detector and the methods. Default: every core.", show_default=False, min=1, rich_help_panel=_SPEED)] = None,
+    threads: ThreadsOption = None,
     device: Annotated[str, typer.Option("--device", help="Where the detector (onnxruntime) and learned methods (torch) run; cuda needs a GPU and CUDA builds (else exit 10).", click_type=click.Choice(["cpu", "cuda"]), rich_help_panel=_SPEED)] = "cpu",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar, per-file lines or summary line on stderr.")] = False,
     engine: scale_cli.Engine = "local", address: scale_cli.Address = None, workers: scale_cli.Workers = None,
@@ -373,8 +376,8 @@ def anonymize(
         if payload == "none" and passphrase is not None:  # ray workers never see the passphrase
             raise InputError("pixel-only mode (--payload none with a passphrase) runs on --engine local only")
         return scale_cli.run_anonymize(locals())
-    reports = _run_batch(inputs, quiet, lambda on_file, frames: api.anonymize(
-        inputs, output, method=method, method_options=options, passphrase=passphrase, recipients=recipient,
+    reports = _run_batch(inputs, quiet, lambda found, on_file, frames: api.anonymize(
+        found, output, method=method, method_options=options, passphrase=passphrase, recipients=recipient,
         payload=payload, detector=detector, threshold=threshold, output_format=output_format,
         keep_metadata=keep_metadata, keep_icc=keep_icc, quality=quality, overwrite=overwrite,
         require_faces=require_faces, on_file=on_file, max_pixels=max_pixels, force=force, faces=faces,
@@ -412,6 +415,8 @@ def recover(
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary on stdout.")] = False,
     codec: Annotated[Optional[str], typer.Option("--codec", help="Video: encoder for the recovered video (default: lossless if the anonymized one was).", rich_help_panel="Video")] = None,
     crf: Annotated[Optional[int], typer.Option("--crf", help="Video: quality for lossy codecs.", rich_help_panel="Video")] = None,
+    threads: ThreadsOption = None,
+    device: Annotated[str, typer.Option("--device", help="Where learned methods' inverses (--from-pixels, torch) run; cuda needs a GPU and a CUDA build of torch (else exit 10).", click_type=click.Choice(["cpu", "cuda"]), rich_help_panel=_SPEED)] = "cpu",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar, per-file lines or summary line on stderr.")] = False,
     engine: scale_cli.Engine = "local", address: scale_cli.Address = None, workers: scale_cli.Workers = None,
     gpus_per_worker: scale_cli.GpusPerWorker = 0.0,
@@ -420,6 +425,8 @@ def recover(
     from faceveil import api
     from faceveil.methods.base import parse_method_options
 
+    runtime = _runtime_options(None, threads, device)
+    runtime.apply_recovery(from_pixels=from_pixels)
     options = parse_method_options(option)
     refuse_secret_options(options)
     if from_pixels and (compat := read_compat_password(compat_password_file, required=False)) is not None:
@@ -430,10 +437,10 @@ def recover(
         passphrase = read_passphrase(password_file, confirm=False, required=not key)
         return scale_cli.run_recover(locals())
     identities = _identities(key, key_password_file, password_file, trust_kdf_cost)
-    reports = _run_batch(inputs, quiet, lambda on_file, frames: api.recover(
-        inputs, output, identities=identities, payload_file=payload_file, from_pixels=from_pixels,
+    reports = _run_batch(inputs, quiet, lambda found, on_file, frames: api.recover(
+        found, output, identities=identities, payload_file=payload_file, from_pixels=from_pixels,
         method_options=options, output_format=output_format, keep_metadata=not strip_metadata, overwrite=overwrite,
-        on_file=on_file, max_pixels=max_pixels,
+        on_file=on_file, max_pixels=max_pixels, runtime=runtime,
         video=api.VideoSettings(codec=codec, crf=crf, progress=frames),
     ))
     return _finish(reports, as_json, lambda r: f"{r.input} -> {r.output}: {r.face_count} face(s) restored ({', '.join(r.payload)})")

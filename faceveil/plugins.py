@@ -155,6 +155,8 @@ METHODS = Registry("method", [
     Plugin("pixelate", f"{_CLASSICAL}:PixelateMethod", "large square pixels", module=_CLASSICAL, options=f"{_CLASSICAL}:PixelateConfig"),
     Plugin("median", f"{_CLASSICAL}:MedianMethod", "median filter", module=_CLASSICAL, options=f"{_CLASSICAL}:MedianConfig"),
     Plugin("solid", f"{_CLASSICAL}:SolidMethod", "solid colour fill", module=_CLASSICAL, options=f"{_CLASSICAL}:SolidConfig"),
+    Plugin("replace", "faceveil.methods.replace:ReplaceMethod", "paste the image given as -O image=FILE over each face (deface's --replacewith img)",
+           module="faceveil.methods.replace", options="faceveil.methods.replace:ReplaceConfig"),
     Plugin("proface-s", "faceveil.methods.proface_s:ProFaceSMethod", "PRO-Face S: invertible obfuscation with a secret key",
            models=("proface-s", "proface-s-official"), module="faceveil.methods.proface_s", internal=("faceswap", "password")),  # password: --compat-password-file
     Plugin("g2face", "faceveil.methods.g2face.registration:create_g2face", "G2Face: generated dummy face hiding the original",

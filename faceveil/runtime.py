@@ -84,6 +84,22 @@ class RuntimeOptions:
         if self.threads is not None:
             set_threads(self.threads, torch_too=torch_method)
 
+    def apply_recovery(self, *, from_pixels: bool) -> None:
+        """:meth:`apply` for ``recover``: no detector runs there, so ``--device cuda`` needs torch's CUDA
+        only (the learned methods' inverses, ``--from-pixels``; checked even without it, so that a
+        missing GPU is reported the same way on every command). Threads go to OpenCV and the video
+        decoders/encoders, and with ``from_pixels`` to torch (PRO-Face S's onnxruntime sessions take
+        torch's count)."""
+        if self.device == "cuda":
+            check_torch_cuda()
+        if self.threads is not None:
+            set_threads(self.threads, torch_too=from_pixels)
+
+    def recovery_method_options(self, method: str) -> dict:
+        """Keywords added to a method re-created for ``recover --from-pixels`` (its ``device``);
+        nothing for a name the registry does not know (create_method reports it)."""
+        return self.method_options(method) if method in METHODS else {}
+
 
 def check_cuda(*, torch_device: bool) -> None:
     """DeviceUnavailableError (exit 10) unless onnxruntime (and torch, if needed) can run on CUDA."""
@@ -95,15 +111,20 @@ def check_cuda(*, torch_device: bool) -> None:
             f"--device cuda: onnxruntime has no CUDA execution provider here (available: {', '.join(providers)}); "
             "install onnxruntime-gpu with a CUDA GPU, or use --device cpu")
     if torch_device:
-        import torch
+        check_torch_cuda()
 
-        if not torch.cuda.is_available():
-            raise DeviceUnavailableError("--device cuda: torch sees no CUDA GPU; use --device cpu")
+
+def check_torch_cuda() -> None:
+    """DeviceUnavailableError (exit 10) unless torch can run on CUDA."""
+    import torch
+
+    if not torch.cuda.is_available():
+        raise DeviceUnavailableError("--device cuda: torch sees no CUDA GPU; use --device cpu")
 
 
 def set_threads(n: int, *, torch_too: bool = False) -> None:
-    """Threads for OpenCV (classical methods, resizing) and, for learned methods, torch (whose
-    onnxruntime fast paths take torch's count)."""
+    """Threads for OpenCV (classical methods, resizing), the FFmpeg video decoders and encoders and, for
+    learned methods, torch (whose onnxruntime fast paths take torch's count)."""
     if torch_too or "torch" in sys.modules:
         import torch
 
@@ -111,3 +132,13 @@ def set_threads(n: int, *, torch_too: bool = False) -> None:
     import cv2
 
     cv2.setNumThreads(n)
+    from faceveil.io.video import set_codec_threads
+
+    set_codec_threads(n)
+
+
+def current_threads() -> int:
+    """OpenCV's thread count in this process: what :func:`set_threads` set (cluster workers report it)."""
+    import cv2
+
+    return int(cv2.getNumThreads())

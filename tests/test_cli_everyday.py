@@ -194,6 +194,77 @@ def test_device_cuda_without_a_gpu_is_a_clear_error(tmp_path, astronaut_png, pas
     assert run("anonymize", astronaut_png, "-o", tmp_path / "o.png", "--device", "tpu") == UsageError.exit_code
 
 
+@pytest.fixture
+def restore_threads():
+    """--threads sets process-wide counts (OpenCV, torch, the video codecs): put them back for later tests."""
+    import cv2
+    import torch
+
+    from faceveil.io.video import set_codec_threads
+
+    before = (cv2.getNumThreads(), torch.get_num_threads())
+    yield
+    cv2.setNumThreads(before[0])
+    torch.set_num_threads(before[1])
+    set_codec_threads(None)
+
+
+def test_recover_threads_reach_opencv_torch_and_the_codecs(tmp_path, astronaut_png, astronaut, passphrase, clip,
+                                                          restore_threads):
+    import cv2
+    import torch
+
+    from faceveil.io.video import codec_threads
+
+    out = tmp_path / "o.png"
+    assert run("anonymize", astronaut_png, "-o", out, "--method", "proface-s") == 0
+    assert run("recover", out, "-o", tmp_path / "exact.png", "--threads", "1") == 0
+    assert np.array_equal(pixels(tmp_path / "exact.png"), astronaut)
+    assert (cv2.getNumThreads(), codec_threads()) == (1, 1)
+    assert run("recover", out, "-o", tmp_path / "px.png", "--from-pixels", "--threads", "2") == 0
+    assert (cv2.getNumThreads(), torch.get_num_threads(), codec_threads()) == (2, 2, 2)
+    face = (slice(40, 200), slice(170, 290))
+    assert np.mean(np.abs(pixels(tmp_path / "px.png")[face].astype(int) - astronaut[face])) < 8  # recovered
+    video_out, video_back = tmp_path / "v.mkv", tmp_path / "vb.mkv"
+    assert run("anonymize", clip.path, "-o", video_out, "--lossless") == 0
+    assert run("recover", video_out, "-o", video_back, "--threads", "1") == 0 and codec_threads() == 1
+    assert all(np.array_equal(a, b) for a, b in zip(_frames(clip.path), _frames(video_back)))
+    assert run("recover", out, "-o", tmp_path / "x.png", "--threads", "0") == UsageError.exit_code
+
+
+def test_recover_device_reaches_the_re_created_method_and_cuda_without_a_gpu_is_exit_10(
+        tmp_path, astronaut_png, passphrase, capsys, monkeypatch):
+    import torch
+
+    import faceveil.pipeline.photo as photo
+    import faceveil.runtime as runtime
+    from faceveil.methods.base import create_method
+    from faceveil.runtime import RuntimeOptions
+
+    out = tmp_path / "o.png"
+    assert run("anonymize", astronaut_png, "-o", out, "--method", "proface-s") == 0
+    if not torch.cuda.is_available():
+        capsys.readouterr()
+        assert run("recover", out, "-o", tmp_path / "b.png", "--from-pixels", "--device", "cuda") == DeviceUnavailableError.exit_code == 10
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "--device cuda" in err and "--device cpu" in err
+        assert not (tmp_path / "b.png").exists()
+    assert run("recover", out, "-o", tmp_path / "b.png", "--device", "tpu") == UsageError.exit_code
+    # with the hardware check passed, --device reaches the method recover re-creates (run here on the CPU)
+    seen = []
+
+    def spy(name, **options):
+        seen.append(options.get("device"))
+        return create_method(name, **(options | {"device": "cpu"}))
+
+    monkeypatch.setattr(runtime, "check_torch_cuda", lambda: None)
+    monkeypatch.setattr(photo, "create_method", spy)
+    assert run("recover", out, "-o", tmp_path / "c.png", "--from-pixels", "--device", "cuda") == 0
+    assert seen == ["cuda"]
+    assert RuntimeOptions(device="cuda").recovery_method_options("mosaic") == {}  # classical: CPU only
+    assert RuntimeOptions(device="cuda").recovery_method_options("no-such-method") == {}
+
+
 # ------------------------------------------------------------------------------------------ version, help
 
 
@@ -250,6 +321,26 @@ def test_batch_prints_x_of_n_lines_and_a_summary_with_payload_size(tmp_path, ast
 
 
 # ------------------------------------------------------------------------------------------ video
+
+
+def test_folders_are_searched_once_per_command(tmp_path, astronaut, passphrase, monkeypatch, capsys):
+    """The CLI counts the files for its progress bar and hands that same list to the api: one walk."""
+    import faceveil.pipeline.paths as paths
+
+    folder = tmp_path / "in"
+    (folder / "sub").mkdir(parents=True)
+    Image.fromarray(astronaut).save(folder / "a.png")
+    Image.fromarray(astronaut[:, ::-1]).save(folder / "sub" / "b.png")
+    walks = []
+    real = paths.expand_inputs
+    monkeypatch.setattr(paths, "expand_inputs", lambda inputs, *a, **k: walks.append(list(inputs)) or real(inputs, *a, **k))
+    assert run("anonymize", folder, "-o", tmp_path / "out") == 0
+    assert walks == [[folder]]
+    assert sorted(p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*.png")) == ["a.png", "sub/b.png"]
+    assert run("recover", tmp_path / "out", "-o", tmp_path / "back") == 0
+    assert walks == [[folder], [tmp_path / "out"]]
+    assert np.array_equal(pixels(tmp_path / "back" / "sub" / "b.png"), astronaut[:, ::-1])
+    capsys.readouterr()
 
 
 @pytest.fixture

@@ -16,9 +16,9 @@ ROOT = Path(faceveil.__file__).resolve().parent
 
 # Lower number = lower layer. A module may import its own package and any lower layer.
 LAYERS: dict[str, int] = {
-    "errors": 0, "plugins": 0, "models_registry": 0, "progress": 0, "runtime": 0,
+    "errors": 0, "plugins": 0, "models_registry": 0, "progress": 0,
     "io": 1,
-    "testing": 2, "faces": 2,
+    "testing": 2, "faces": 2, "runtime": 2,  # runtime sets the video codecs' threads (io.video)
     "crypto": 3, "analysis": 3,
     "methods": 4,
     "pipeline": 5,

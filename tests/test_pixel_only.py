@@ -235,3 +235,38 @@ def test_pixel_only_on_the_ray_engine_is_a_clear_error(tmp_path, astronaut_png, 
     code = run("anonymize", astronaut_png, "-o", tmp_path / "o.png", "--method", "proface-s", "--payload", "none",
                "--password-file", pwfile, "--engine", "ray")
     assert code == InputError.exit_code and "--engine local only" in capsys.readouterr().err
+
+
+def test_pixel_only_recovery_restores_only_the_area_a_non_default_mask_changed(tmp_path, astronaut_png, astronaut,
+                                                                                 pwfile, monkeypatch):
+    """--shape ellipse --mask-scale 1.5 -O edge=hard: the locator records the mask (the rects carry the
+    scale, the params the edge), so recovery blends the network's output with the same ellipse: the
+    original pixels the ellipse left alone in each rectangle's corners come back untouched."""
+    from faceveil.api import make_identities
+    from faceveil.crypto.pixel_locator import open_locator
+    from faceveil.faces.mask import MaskSpec
+    from faceveil.methods.base import create_method
+    from faceveil.pipeline.frame import face_from_dict, method_region_rect
+
+    monkeypatch.delenv("FACEVEIL_PASSPHRASE", raising=False)
+    out, back = tmp_path / "p.png", tmp_path / "back.png"
+    assert run("anonymize", astronaut_png, "-o", out, "--method", "proface-s", "--payload", "none", "--shape", "ellipse",
+               "--mask-scale", "1.5", "-O", "edge=hard", "--password-file", pwfile) == 0
+    anon = pixels(out)
+    record = open_locator(anon, make_identities("correct horse battery staple")).record
+    mask = MaskSpec("ellipse", 1.5)
+    assert record["mask"] == mask.to_dict() and record["params"]["edge"] == "hard" and record["faces"]
+    assert run("recover", out, "-o", back, "--from-pixels", "--password-file", pwfile) == 0
+    restored = pixels(back)
+    left_alone, proface = 0, create_method("proface-s")
+    for f in record["faces"]:
+        x, y, w, h = f["rect"]
+        face = face_from_dict({"box": f["box"]})
+        assert tuple(f["rect"]) == method_region_rect(face, astronaut.shape, proface, mask)  # the --mask-scale region
+        outside = mask.region_alpha(face, (x, y, w, h)) == 0
+        region = (slice(y, y + h), slice(x, x + w))
+        assert np.array_equal(anon[region][outside], astronaut[region][outside])  # anonymization left them alone
+        assert np.array_equal(restored[region][outside], astronaut[region][outside])  # and so does recovery
+        assert not np.array_equal(restored[region][~outside], anon[region][~outside])  # the inside is recovered
+        left_alone += int(outside.sum())
+    assert left_alone > 1000  # the ellipse's corners: a real test, not an empty one

@@ -143,6 +143,20 @@ class EncodeOptions:
 # --------------------------------------------------------------------------------------------- reading
 
 
+_codec_threads = 0  # FFmpeg threads per decoder / encoder; 0: FFmpeg's own choice (every core)
+
+
+def set_codec_threads(n: int | None) -> None:
+    """``--threads`` for video decoding and encoding, process-wide like ``cv2.setNumThreads`` (None or 0:
+    FFmpeg's default)."""
+    global _codec_threads
+    _codec_threads = max(0, int(n or 0))
+
+
+def codec_threads() -> int:
+    return _codec_threads
+
+
 def _open_input(path: str | os.PathLike) -> av.container.InputContainer:
     path = Path(path)
     if not path.is_file():
@@ -240,6 +254,8 @@ def iter_frames(path: str | os.PathLike, span: TimeSpan = TimeSpan()) -> Iterato
     with _open_input(path) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"  # frame threading: decoding is often the bottleneck at 1080p
+        if _codec_threads:
+            stream.thread_count = _codec_threads
         time_base = Fraction(stream.time_base)
         if span.start:
             try:
@@ -439,6 +455,8 @@ class VideoWriter:
         if info.rotation:
             stream.set_display_rotation(info.rotation)
         stream.thread_type = "AUTO"
+        if _codec_threads:
+            stream.thread_count = _codec_threads
         try:  # open the encoder now: a hardware encoder without its device fails here, before any work
             stream.codec_context.open()
         except (av.error.FFmpegError, ValueError) as exc:

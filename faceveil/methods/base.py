@@ -106,6 +106,18 @@ def create_method(name: str, **options) -> AnonymizationMethod:
         raise
 
 
+def hides_in_pixels(name: str) -> bool:
+    """False when the registered method ``name`` surely hides nothing in its pixels (its factory is a
+    class that is no PixelRecoverableMethod), so ``recover --from-pixels`` can say so without re-creating
+    it from recorded parameters; True when it may (or the factory is a function that cannot tell)."""
+    from faceveil.plugins import METHODS
+
+    if name not in METHODS:
+        return True  # create_method reports the unknown name
+    factory = METHODS.get(name).load()
+    return not isinstance(factory, type) or issubclass(factory, PixelRecoverableMethod)
+
+
 def parse_method_options(pairs: Sequence[str]) -> dict:
     """``KEY=VALUE`` strings (the CLIs' ``-O/--option``) → keyword options for :func:`create_method`.
     Values are JSON when they parse (numbers, true/false), else strings; ``-`` in keys becomes ``_``."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from faceveil.errors import InputError, UsageError
@@ -34,6 +35,25 @@ def expand_inputs(inputs: Sequence[str | os.PathLike], extensions=IMAGE_EXTENSIO
 def is_batch(items: list, inputs: list) -> bool:
     """Several files, or any folder: then ``-o`` names a folder, not a file."""
     return len(items) > 1 or any(Path(i).is_dir() for i in inputs)
+
+
+@dataclass(frozen=True)
+class InputSet:
+    """The files a command works on, searched for once: (file, root) pairs (:func:`expand_inputs`) and
+    whether ``-o`` names a folder (:func:`is_batch`). The CLI counts them for its progress bar and hands
+    the same set to ``faceveil.api``, so folders are not walked twice (and cannot change in between)."""
+
+    items: list[tuple[Path, Path]]
+    batch: bool
+
+    @classmethod
+    def collect(cls, inputs: str | os.PathLike | Sequence[str | os.PathLike] | InputSet) -> InputSet:
+        """``inputs``: one path, several, or an InputSet (returned as it is)."""
+        if isinstance(inputs, InputSet):
+            return inputs
+        paths = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
+        items = expand_inputs(paths)
+        return cls(items, is_batch(items, paths))
 
 
 def check_batch_output(output: Path | None, items: list, batch: bool) -> None:

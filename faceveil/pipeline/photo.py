@@ -28,7 +28,7 @@ from faceveil.faces.types import Face
 from faceveil.io.atomic import PRIVATE_MODE, atomic_write_bytes, atomic_write_files
 from faceveil.io.carriers import embed_payload, sidecar_path
 from faceveil.io.images import DEFAULT_MAX_PIXELS, METADATA_FIELDS, ImageMetadata, LoadedImage, decode_image, encode_image, format_for_path, load_image, merge_rgb
-from faceveil.methods.base import PixelRecoverableMethod, create_method
+from faceveil.methods.base import PixelRecoverableMethod, create_method, hides_in_pixels
 from faceveil.pipeline.frame import (
     FrameResult,
     anonymize_frames,
@@ -46,6 +46,7 @@ from faceveil.pipeline.pixel_only import image_keys as pixel_image_keys
 from faceveil.pipeline.placement import DEFAULT_PAYLOAD, PayloadMode, check_payload_mode, find_photo_payload, photo_places
 from faceveil.pipeline.report import FileReport
 from faceveil.plugins import DEFAULT_DETECTOR, DEFAULT_METHOD
+from faceveil.runtime import RuntimeOptions
 
 _METADATA_SECRETS = METADATA_FIELDS  # exif, icc_profile, xmp, jpeg_segments, png_chunks
 
@@ -198,7 +199,7 @@ class Anonymizer:
         pixels = merge_rgb(image.pixels, frame.rgb) if st.faces else image.pixels
         if st.pixel is not None:
             image_key, image_salt, pixel_keys = st.pixel
-            pixels = seal_into_pixels(pixels, self.method, frame.outcomes, image_key, image_salt, pixel_keys)
+            pixels = seal_into_pixels(pixels, self.method, frame.outcomes, image_key, image_salt, pixel_keys, mask)
             report.payload.append("pixels")
             # no container: everything recovery needs is in the pixels
 
@@ -300,13 +301,13 @@ def _raise_or(result):
 def recover_image(
     data: bytes, identities: Sequence, *, name: str = "<bytes>", path: Path | None = None,
     payload_file: Path | None = None, from_pixels: bool = False, method_options: dict | None = None,
-    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_pixels: int = DEFAULT_MAX_PIXELS, runtime: RuntimeOptions | None = None,
 ) -> tuple[np.ndarray, ImageMetadata, ContainerInfo, FileReport]:
     """Recover the original pixels of an anonymized image (bytes). Returns (pixels, original metadata,
     container info, report). ``method_options`` (from-pixels only) add to / override the method
     parameters recorded at anonymization, e.g. ``weights`` when non-default weights were used.
     Raises WrongKeyError / TamperedPayloadError / TamperedPixelsError / PayloadCorruptError /
-    PayloadMissingError."""
+    PayloadMissingError. ``runtime``: ``--device`` for the method ``from_pixels`` re-creates."""
     image = decode_image(data, name=name, max_pixels=max_pixels)
     try:
         blob, where = find_photo_payload(path or Path(name), data, payload_file)
@@ -314,7 +315,8 @@ def recover_image(
         if payload_file is not None:
             raise
         if from_pixels:  # pixel-only mode: the locator in the pixels stands in for the container
-            return _recover_pixel_only(image, identities, name=name, path=path, method_options=method_options)
+            return _recover_pixel_only(image, identities, name=name, path=path, method_options=method_options,
+                                       runtime=runtime)
         from faceveil.crypto.pixel_locator import has_locator
 
         if has_locator(image.pixels):
@@ -328,7 +330,10 @@ def recover_image(
         raise InputError(f"{name}: image shape {image.pixels.shape} differs from the payload's {tuple(info.image_shape)}")
     report = FileReport(input=path or Path(name), method=info.method, faces=info.faces, payload=[where])
     if from_pixels:
-        method = create_method(info.method, **{**info.method_params, **(method_options or {})})
+        if not hides_in_pixels(info.method):  # before creating it: its recorded params need not re-create it
+            raise InputError(f"method {info.method!r} hides nothing in the pixels; recover without --from-pixels")
+        device = runtime.recovery_method_options(info.method) if runtime is not None else {}
+        method = create_method(info.method, **{**info.method_params, **device, **(method_options or {})})
         if not isinstance(method, PixelRecoverableMethod):
             raise InputError(f"method {info.method!r} hides nothing in the pixels; recover without --from-pixels")
         # Contexts are re-derived by face index, so keep every face's index; faces that got the fallback
@@ -347,8 +352,9 @@ def recover_image(
 
 
 def _recover_pixel_only(image: LoadedImage, identities: Sequence, *, name: str, path: Path | None,
-                        method_options: dict | None) -> tuple[np.ndarray, ImageMetadata, ContainerInfo, FileReport]:
-    rgb, record = recover_from_pixels(image.pixels, image.rgb(), identities, method_options)
+                        method_options: dict | None, runtime: RuntimeOptions | None = None,
+                        ) -> tuple[np.ndarray, ImageMetadata, ContainerInfo, FileReport]:
+    rgb, record = recover_from_pixels(image.pixels, image.rgb(), identities, method_options, runtime=runtime)
     info = ContainerInfo(version=0, method=record["method"], method_params=record["params"],
                          image_shape=tuple(record["shape"]), faces=record["faces"], pixel_sha256=b"",
                          recipients=[{"type": "passphrase", "kdf": "argon2id"}], region_count=0, created="",
@@ -361,14 +367,14 @@ def _recover_pixel_only(image: LoadedImage, identities: Sequence, *, name: str, 
 def recover_photo_file(src: Path, dst: Path, identities: Sequence, *, payload_file: Path | None = None,
                        from_pixels: bool = False, method_options: dict | None = None, keep_metadata: bool = True,
                        overwrite: bool = False, protect: Iterable[Path] = (),
-                       max_pixels: int = DEFAULT_MAX_PIXELS) -> FileReport:
-    """``faceveil recover`` on one image file."""
+                       max_pixels: int = DEFAULT_MAX_PIXELS, runtime: RuntimeOptions | None = None) -> FileReport:
+    """``faceveil recover`` on one image file (``runtime``: see :func:`recover_image`)."""
     if not src.exists():
         raise InputError(f"{src}: no such file")
     data = src.read_bytes()
     pixels, meta, _info, report = recover_image(
         data, identities, name=str(src), path=src, payload_file=payload_file, from_pixels=from_pixels,
-        method_options=method_options, max_pixels=max_pixels,
+        method_options=method_options, max_pixels=max_pixels, runtime=runtime,
     )
     encoded = encode_image(pixels, format_for_path(dst), metadata=meta, keep_metadata=keep_metadata,
                            keep_icc=keep_metadata, restore_original=keep_metadata, quality=100)

@@ -17,8 +17,10 @@ import numpy as np
 from faceveil.crypto.keys import PassphraseKey
 from faceveil.crypto.pixel_locator import LocatorKeys, embed, new_image_keys, open_locator
 from faceveil.errors import InputError
+from faceveil.faces.mask import MaskSpec
 from faceveil.methods.base import AnonymizationMethod, PixelRecoverableMethod, create_method
 from faceveil.pipeline.frame import FaceOutcome, face_contexts, face_from_dict, recover_outcomes_from_pixels
+from faceveil.runtime import RuntimeOptions
 
 LOSSLESS_FORMATS = ("PNG", "WEBP", "TIFF", "BMP")
 
@@ -58,9 +60,12 @@ def image_keys(key: PassphraseKey) -> tuple[PassphraseKey, bytes, LocatorKeys]:
 
 
 def seal_into_pixels(pixels: np.ndarray, method: AnonymizationMethod, outcomes: Sequence[FaceOutcome],
-                     key: PassphraseKey, image_salt: bytes, keys: LocatorKeys) -> np.ndarray:
-    """``key``, ``image_salt``, ``keys``: this image's, from :func:`image_keys`."""
-    """The anonymized (H, W, 3|4) uint8 pixels with the locator written in; the face regions are avoided."""
+                     key: PassphraseKey, image_salt: bytes, keys: LocatorKeys, mask: MaskSpec | None = None) -> np.ndarray:
+    """The anonymized (H, W, 3|4) uint8 pixels with the locator written in; the face regions are avoided.
+    ``key``, ``image_salt``, ``keys``: this image's, from :func:`image_keys`. ``mask``: the one the method's
+    results were blended with. The rects carry the mask's scale and ``params`` the method's own edge, but
+    the shape (an explicit ``--shape ellipse``) is only known from the mask: recovery must blend the
+    network's output with the same alpha, or it would overwrite the original pixels the ellipse left alone."""
     record = {
         "method": method.name,
         "params": method.params(),
@@ -68,18 +73,23 @@ def seal_into_pixels(pixels: np.ndarray, method: AnonymizationMethod, outcomes: 
                   for o in outcomes],
         "shape": list(pixels.shape),
     }
+    if mask is not None:
+        record["mask"] = mask.to_dict()
     return embed(pixels, record, key, image_salt, keys, avoid=[o.rect for o in outcomes])
 
 
 def recover_from_pixels(pixels: np.ndarray, rgb: np.ndarray, identities: Sequence,
-                        method_options: dict | None = None) -> tuple[np.ndarray, dict]:
+                        method_options: dict | None = None, runtime: RuntimeOptions | None = None) -> tuple[np.ndarray, dict]:
     """Open the locator of ``pixels`` (H, W, 3|4) and run the method's inverse on every face it lists.
-    ``rgb``: the same image as (H, W, 3). Returns (recovered RGB, locator record)."""
+    ``rgb``: the same image as (H, W, 3); ``runtime``: its ``--device`` reaches the method. Returns
+    (recovered RGB, locator record)."""
     loc = open_locator(pixels, identities)
     record = loc.record
-    method = create_method(record["method"], **{**record["params"], **(method_options or {})})
+    device = runtime.recovery_method_options(record["method"]) if runtime is not None else {}
+    method = create_method(record["method"], **{**record["params"], **device, **(method_options or {})})
     if not isinstance(method, PixelRecoverableMethod):
         raise InputError(f"method {record['method']!r} hides nothing in the pixels")
     faces = [face_from_dict({"box": f["box"]}) for f in record["faces"]]
     contexts = face_contexts(faces, loc.content_key)
-    return recover_outcomes_from_pixels(rgb, record["faces"], method, contexts), record
+    mask = MaskSpec.from_dict(record.get("mask"))  # absent (older files, or no mask): the whole rect
+    return recover_outcomes_from_pixels(rgb, record["faces"], method, contexts, mask=mask), record

@@ -76,7 +76,7 @@ def run_anonymize(p: dict) -> int:
         method=p["method"], method_options=p.get("options") or {}, detector=p["detector"], threshold=p.get("threshold"),
         payload=p["payload"], keep_metadata=p["keep_metadata"], keep_icc=p["keep_icc"], quality=p["quality"],
         require_faces=p["require_faces"], video=video, faces=p.get("faces"),
-        detector_options=p.get("detector_options") or {},
+        detector_options=p.get("detector_options") or {}, runtime=p.get("runtime"),
     )
     summary = scale.anonymize(src, dst, cluster=cluster_options(p), passphrase=p.get("passphrase"),
                               recipients=p.get("recipient") or (), settings=settings, output_format=p.get("output_format"),
@@ -95,7 +95,7 @@ def run_recover(p: dict) -> int:
     settings = scale.RecoverSettings(
         from_pixels=p.get("from_pixels", False), method_options=p.get("options") or {},
         keep_metadata=not p.get("strip_metadata", False),
-        video=api.VideoSettings(codec=p.get("codec"), crf=p.get("crf")),
+        video=api.VideoSettings(codec=p.get("codec"), crf=p.get("crf")), runtime=p.get("runtime"),
     )
     summary = scale.recover(src, dst, cluster=cluster_options(p), passphrase=p.get("passphrase"),
                             private_keys=p.get("key") or (), key_passphrase=p.get("key_passphrase"), settings=settings,

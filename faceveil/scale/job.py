@@ -39,6 +39,7 @@ class AnonymizeSettings:
     video: object | None = None  # faceveil.api.VideoSettings
     faces: object | None = None  # faceveil.pipeline.options.FaceOptions (mask, boxes, preview, draw_boxes)
     detector_options: dict = field(default_factory=dict)  # --scale / --threads / --device (faceveil.runtime)
+    runtime: object | None = None  # faceveil.runtime.RuntimeOptions: each worker applies its --threads / --device
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,7 @@ class RecoverSettings:
     method_options: dict = field(default_factory=dict)
     keep_metadata: bool = True
     video: object | None = None
+    runtime: object | None = None  # faceveil.runtime.RuntimeOptions (--threads, --device), applied per worker
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,7 @@ class Record:
     error: str | None = None
     exit_code: int = 0
     worker: str | None = None  # node / process of the actor that did it
+    threads: int = 0  # the CPU threads that worker's process ran with (OpenCV's count, set by --threads)
     seconds: float = 0.0
     run: str | None = None
     notes: list[str] = field(default_factory=list)

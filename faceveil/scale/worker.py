@@ -58,6 +58,7 @@ class Worker:
         from faceveil.scale.keys import identity_from_bytes, open_on_worker
 
         job = self.job
+        self._apply_runtime()
         if passphrase_secret is not None:
             self._add_master(job.passphrase_salt, job.argon2, open_on_worker(passphrase_secret, self._transport, job.run, "passphrase"))
         for stanza in private_keys:
@@ -77,6 +78,15 @@ class Worker:
                 detector_options=dict(s.detector_options), **({"faces": s.faces} if s.faces is not None else {}),
             )
         return self.name
+
+    def _apply_runtime(self) -> None:
+        """--threads / --device in this worker's process (thread counts are per process: the driver's
+        own settings do not reach the actors)."""
+        job = self.job
+        if job.command == ANONYMIZE and job.anonymize.runtime is not None:
+            job.anonymize.runtime.apply(job.anonymize.method)
+        elif job.command != ANONYMIZE and job.recover is not None and job.recover.runtime is not None:
+            job.recover.runtime.apply_recovery(from_pixels=job.recover.from_pixels)
 
     def add_secret(self, salt: bytes, argon2: tuple[int, int, int], stanza: dict) -> None:
         """Recover with a passphrase: the derived secret for one more salt, wrapped for this worker."""
@@ -112,7 +122,11 @@ class Worker:
         method call for all their faces); videos and recovery run one by one. Each item keeps its own
         record, its own atomic output and its own failure."""
         started = time.perf_counter()
-        records = [Record(input=item.input, output=item.output, status=OK, worker=self.name) for item in items]
+        from faceveil.runtime import current_threads
+
+        threads = current_threads()  # what --threads set in this process (the record shows it reached the worker)
+        records = [Record(input=item.input, output=item.output, status=OK, worker=self.name, threads=threads)
+                   for item in items]
         needs_key: list = [None] * len(items)
         with contextlib.ExitStack() as stack:
             staged = []  # (n, src, dst, publish)
@@ -187,7 +201,7 @@ class Worker:
         identities = list(self._identities) + ([self._passphrase_key] if self._passphrase_key is not None else [])
         report = api.recover(src, dst, private_keys=identities, from_pixels=s.from_pixels,
                              method_options=dict(s.method_options) or None, keep_metadata=s.keep_metadata,
-                             overwrite=True, video=s.video)[0]
+                             overwrite=True, video=s.video, runtime=s.runtime)[0]
         if not report.ok and report.exit_code == 11 and self.job.passphrase_recovery:
             # A file sealed in another run (another salt): ask the driver to derive that run's secret.
             missing = self._missing_salt(src)

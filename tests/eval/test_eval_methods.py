@@ -35,10 +35,19 @@ def data(tmp_path_factory):
     return folder
 
 
+def _required_options(method: str, tmp_path) -> list[str]:
+    """The -O options a method cannot run without (replace: the image pasted over the faces)."""
+    if method != "replace":
+        return []
+    Image.fromarray(load_sample("grace_hopper")).save(tmp_path / "replacement.png")
+    return ["-O", f"image={tmp_path / 'replacement.png'}"]
+
+
 @pytest.mark.parametrize("method", METHODS.names())
 def test_eval_runs_every_registered_method(method, data, tmp_path, capsys):
     out = tmp_path / "report"
-    code = main(["eval", "--method", method, "--data", str(data), "--out", str(out), "--seed", "1", *FAST])
+    code = main(["eval", "--method", method, "--data", str(data), "--out", str(out), "--seed", "1", *FAST,
+                 *_required_options(method, tmp_path)])
     if _weights_missing(method):
         # the documented missing-weights error: one line naming the file and where we looked, exit 10
         assert code == 10

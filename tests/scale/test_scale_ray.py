@@ -185,6 +185,24 @@ def test_learned_method_batches_images_same_bytes_as_single_process_bad_file_alo
     assert not records["set1/broken.png"].ok
 
 
+def test_threads_reach_every_worker_process(tmp_path, images):
+    """--threads N is applied in each Ray worker's own process (the driver's setting does not carry over):
+    every record reports the count its worker ran with, for anonymize and recover."""
+    from faceveil.runtime import RuntimeOptions
+
+    src = tmp_path / "src"
+    _write_inputs(src, images[:2])
+    settings = scale.AnonymizeSettings(runtime=RuntimeOptions(threads=3))
+    anon = scale.anonymize(src, tmp_path / "dst", cluster=CLUSTER, passphrase=PASSPHRASE, settings=settings,
+                           progress=False)
+    back = scale.recover(tmp_path / "dst", tmp_path / "back", cluster=CLUSTER, passphrase=PASSPHRASE, progress=False,
+                         settings=scale.RecoverSettings(runtime=RuntimeOptions(threads=5)))
+    assert (anon.ok, back.ok) == (2, 2)
+    for dst, n in ((tmp_path / "dst", 3), (tmp_path / "back", 5)):
+        records = list(Manifest(Location.parse(dst), "reader").records())
+        assert len(records) == 2 and {r.threads for r in records} == {n}, dst
+
+
 def test_wrong_passphrase_fails_each_file_with_the_wrong_key_code(tmp_path, images):
     src = tmp_path / "src"
     _write_inputs(src, images[:2])

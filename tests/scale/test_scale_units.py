@@ -336,3 +336,48 @@ def test_ray_engine_gets_the_mask_boxes_and_speed_options(tmp_path, passphrase, 
     assert s.faces.mask == MaskSpec("box", 1.5) and s.faces.draw_boxes
     assert [f.face.box for f in s.faces.boxes.by_input[None]] == [(1.0, 2.0, 30.0, 40.0)]
     assert s.detector_options["max_side"] == 640 and s.detector_options["intra_op_threads"] == 2
+    assert s.runtime.threads == 2 and s.runtime.device == "cpu"  # each worker applies it (worker.setup)
+
+
+def test_ray_recover_gets_threads_and_device(tmp_path, passphrase, monkeypatch, restore_cv2_threads):
+    """recover --engine ray --threads N: the RecoverSettings the workers get carry N, and a worker
+    built from them runs with N threads (records say so)."""
+    import faceveil.scale as scale
+    from faceveil.cli import main
+    from faceveil.scale.job import RecoverSettings
+    from faceveil.scale.worker import Worker
+
+    seen = {}
+
+    def fake_recover(src, dst, *, settings, **kw):
+        seen["settings"] = settings
+        raise KeyMaterialError("stop here")
+
+    monkeypatch.setattr(scale, "recover", fake_recover)
+    (tmp_path / "in").mkdir()
+    code = main(["recover", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--engine", "ray", "--threads", "1",
+                 "--from-pixels"])
+    assert code == KeyMaterialError.exit_code
+    s = seen["settings"]
+    assert isinstance(s, RecoverSettings) and s.runtime.threads == 1 and s.from_pixels
+    job = Job("recover", Location.parse(tmp_path / "in"), Location.parse(tmp_path / "out"), "run-t", recover=s)
+    worker = Worker(job)
+    worker.setup()
+    import cv2
+
+    assert cv2.getNumThreads() == 1
+
+
+@pytest.fixture
+def restore_cv2_threads():
+    """Worker.setup sets process-wide counts (OpenCV, torch with --from-pixels, the codecs): restore them."""
+    import cv2
+    import torch
+
+    from faceveil.io.video import set_codec_threads
+
+    before = (cv2.getNumThreads(), torch.get_num_threads())
+    yield
+    cv2.setNumThreads(before[0])
+    torch.set_num_threads(before[1])
+    set_codec_threads(None)
