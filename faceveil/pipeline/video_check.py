@@ -122,6 +122,7 @@ def inspect_video_file(path: Path, payload_file: Path | None = None, *, check_pi
         "faces": header.faces,
         "face_count": len(header.faces),
         "regions": video.get("frames"),
+        "payload_coding": {1: "regions", 2: "regions+streams", 3: "source"}.get(video.get("region_coding", 1), "unknown"),
         "recipients": header.recipients,
         "created": header.created,
         "pixels_match_payload": pixels_ok,
