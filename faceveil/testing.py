@@ -128,8 +128,11 @@ def write_synthetic_clip(
     noise: float = 0.0,
     crf: int = 23,
     moving: bool = True,
+    preset: str = "ultrafast",
 ) -> SyntheticClip:
     """Write a generated clip with a moving face and (optionally) a 440 Hz sine audio track.
+
+    ``preset``: the x264 preset (``ultrafast`` codes no B-frames; ``fast`` and slower reorder frames).
 
     ``size`` is the display size (W, H); with ``rotation`` (display-matrix degrees) the frames are
     stored rotated the other way, as phones do, so a correct reader shows them upright.
@@ -145,7 +148,7 @@ def write_synthetic_clip(
 
     with av.open(str(path), mode="w") as out:
         stored_h, stored_w = from_display(frames[0], rotation).shape[:2]
-        options = {"libx264": {"preset": "ultrafast", "crf": str(crf)}, "libvpx-vp9": {"deadline": "realtime"}}.get(codec, {})
+        options = {"libx264": {"preset": preset, "crf": str(crf)}, "libvpx-vp9": {"deadline": "realtime"}}.get(codec, {})
         video = out.add_stream(codec, rate=fps, options=options)
         formats = [f.name for f in video.codec_context.codec.video_formats or []]
         even = stored_w % 2 == 0 and stored_h % 2 == 0
