@@ -59,8 +59,8 @@ from faceveil.pipeline.video_payload import (
     PAYLOAD_CODINGS,
     STREAM_TAG,
     VideoPayloadWriter,
-    open_video_payload,
 )
+from faceveil.pipeline.video_source import SourceInput, SourceRecorder, open_payload
 from faceveil.pipeline.video_stream import FrameSink, Scratch, store_payload
 
 
@@ -151,13 +151,12 @@ def _upright_shape(info: VideoInfo) -> tuple[int, int, int]:
     return height, width, 3
 
 
-def _source_input(src: Path, info: VideoInfo, options: VideoOptions):
-    """What the source coding stores packets of (None for ``payload_coding="regions"``). UsageError for
+def _source_recorder(src: Path, info: VideoInfo, options: VideoOptions, scratch: Scratch) -> SourceRecorder | None:
+    """What records the source coding (None for ``payload_coding="regions"``). UsageError for
     ``"source"`` when this FFmpeg build cannot decode the input's packets on their own."""
     if options.payload_coding == "regions":
         return None
     from faceveil.io.video import PacketDecoder, decoder_parameters
-    from faceveil.pipeline.video_source import SourceInput
 
     try:
         PacketDecoder(decoder_parameters(src))
@@ -165,7 +164,7 @@ def _source_input(src: Path, info: VideoInfo, options: VideoOptions):
         if options.payload_coding == "source":
             raise UsageError(f"--payload-coding source is not possible for {src}: {exc}") from None
         return None
-    return SourceInput(src, options.span, info.rotation, _upright_shape(info))
+    return SourceRecorder(SourceInput(src, options.span, info.rotation, _upright_shape(info)), scratch.path("source.bin"))
 
 
 def _span_frames_estimate(info: VideoInfo, span: TimeSpan) -> int | None:
@@ -229,7 +228,7 @@ def anonymize_video(
             chunk_frames = max(1, min(240, int(round(float(info.fps) * options.chunk_seconds))))
             payload_writer = VideoPayloadWriter(scratch.path("chunks.bin"), content_key, chunk_frames,
                                                 payload_coding=options.payload_coding,
-                                                source=_source_input(src, info, options))
+                                                source=_source_recorder(src, info, options, scratch))
         # the video names its payload: a tag with the payload's (authenticated) stream id
         tags = {STREAM_TAG: payload_writer.stream_id.hex()} if payload_writer is not None else None
         with VideoWriter(video_tmp, info, options.encode, options.span, container_format=output_format(dst), tags=tags) as writer:
@@ -308,7 +307,7 @@ def recover_video(
     info = probe_video(src)
     _check_destination(src, dst, overwrite, protect)
     with video_payload_source(src, Path(payload_file) if payload_file else None) as (stream, where):
-        opened, records = open_video_payload(stream, identities)
+        opened, records = open_payload(stream, identities)
         header = opened.info
         frame_shape = _upright_shape(info)
         if tuple(header.image_shape) != frame_shape:

@@ -653,9 +653,9 @@ class VideoPayloadWriter:
     :meth:`finish` writes the final payload file (header first). Memory: one chunk.
 
     ``payload_coding``: "regions" writes region coding ``region_coding``; "source" the source coding
-    (``source``: a :class:`faceveil.pipeline.video_source.SourceInput`, needed by both "source" and
-    "auto"); "auto" records both and keeps the smaller, the source coding only if it decodes here to
-    exactly the recorded pixels."""
+    (``source``: a :class:`faceveil.pipeline.video_source.SourceRecorder`, needed by both "source" and
+    "auto"; without one the writer writes region coding); "auto" records both and keeps the smaller,
+    the source coding only if it decodes here to exactly the recorded pixels."""
 
     def __init__(self, scratch: Path, content_key: ContentKey, chunk_frames: int = 30,
                  region_coding: int = REGION_CODING, *, payload_coding: str = "regions", source=None) -> None:
@@ -669,11 +669,7 @@ class VideoPayloadWriter:
         self._regions = ChunkFile(scratch, content_key, self.stream_id, region_coding)
         self._frames_digest = VideoPixelDigest()
         self._bound = True  # every frame carried its binding (timestamp + signatures)
-        self._source = None
-        if self.payload_coding != "regions":
-            from faceveil.pipeline.video_source import SourceRecorder
-
-            self._source = SourceRecorder(source, scratch.with_name(scratch.name + ".source"))
+        self._source = source if self.payload_coding != "regions" else None
 
     def add(self, record: FrameRecord) -> None:
         self.stats.frames += 1
@@ -811,10 +807,14 @@ class OpenedVideoPayload:
         return int(coding)
 
 
-def open_video_payload(source: BinaryIO, identities) -> tuple[OpenedVideoPayload, Iterator[FrameRecord]]:
+def open_video_payload(source: BinaryIO, identities, *, decode_source=None) -> tuple[OpenedVideoPayload, Iterator[FrameRecord]]:
     """Unlock the header with ``identities`` (WrongKeyError / TamperedPayloadError) and return the
     frame records as a lazy iterator that authenticates chunk by chunk and, at the end, checks the
-    chunk count and hash the header promised (TamperedPayloadError / PayloadCorruptError)."""
+    chunk count and hash the header promised (TamperedPayloadError / PayloadCorruptError).
+
+    ``decode_source(plaintexts, stream, frame_shape)``: the reader of source-coded payloads
+    (faceveil.pipeline.video_source.decode_source_chunks; ``video_source.open_payload`` passes it; this
+    module stays below the decoder)."""
     info, header = read_video_header(source)
     opened = open_container(header, identities)
     stream = info.extra["video"]
@@ -825,18 +825,18 @@ def open_video_payload(source: BinaryIO, identities) -> tuple[OpenedVideoPayload
     except (KeyError, TypeError, ValueError):
         raise PayloadCorruptError("video payload header lacks its stream description") from None
     payload = OpenedVideoPayload(info=info, content_key=opened.content_key, stream=stream)
-    return payload, _iter_records(source, payload, stream_id, expected_chunks, expected_hash)
+    if payload.region_coding == SOURCE_CODING and decode_source is None:
+        raise PayloadCorruptError("a source-coded video payload needs faceveil.pipeline.video_source.open_payload")
+    return payload, _iter_records(source, payload, stream_id, expected_chunks, expected_hash, decode_source)
 
 
 def _iter_records(source: BinaryIO, payload: OpenedVideoPayload, stream_id: bytes, expected_chunks: int,
-                  expected_hash: bytes) -> Iterator[FrameRecord]:
+                  expected_hash: bytes, decode_source=None) -> Iterator[FrameRecord]:
     shape = tuple(payload.info.image_shape)
     coding = payload.region_coding
     plaintexts = _iter_plaintexts(source, payload, stream_id, expected_chunks, expected_hash, coding)
     if coding == SOURCE_CODING:
-        from faceveil.pipeline.video_source import decode_source_chunks
-
-        yield from decode_source_chunks(plaintexts, payload.stream, shape)
+        yield from decode_source(plaintexts, payload.stream, shape)
         return
     for plaintext in plaintexts:
         yield from decode_chunk(plaintext, shape, coding)

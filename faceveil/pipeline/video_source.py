@@ -31,6 +31,7 @@ from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -50,7 +51,9 @@ from faceveil.pipeline.video_payload import (
     SOURCE_CODING,
     ChunkFile,
     FrameRecord,
+    OpenedVideoPayload,
     TrackRegion,
+    open_video_payload,
     pack_frame_header,
     read_frame_header,
 )
@@ -262,6 +265,11 @@ def decode_source_chunks(plaintexts: Iterator[bytes], stream: dict, frame_shape:
     if not matcher.done:
         raise SourceMismatchError(f"the stored packets decode to {matcher.matched} of the {matcher.total} processed "
                                   f"frames here{matcher._builds()}; {FIX}")
+
+
+def open_payload(source: BinaryIO, identities) -> tuple[OpenedVideoPayload, Iterator[FrameRecord]]:
+    """:func:`~faceveil.pipeline.video_payload.open_video_payload` for every coding (1, 2 and source)."""
+    return open_video_payload(source, identities, decode_source=decode_source_chunks)
 
 
 def _decode(matcher: SourceMatcher, packet: SourcePacket | None) -> None:
