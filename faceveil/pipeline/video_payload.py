@@ -1,10 +1,11 @@
 """The video recovery payload: an encrypted, compressed stream of the original pixels of every
-modified rectangle of every frame, written and read in bounded memory.
+modified rectangle of every frame (region coding) or of the input's own compressed video packets plus
+a digest per rectangle (source coding, below), written and read in bounded memory.
 
 Byte layout (integers big-endian)::
 
     magic        8   b"\\x89FVV\\r\\n\\x1a\\n"
-    version      2   u16, currently 1
+    version      2   u16: the coding, 1 (regions), 2 (regions + track streams) or 3 (source packets)
     header_len   8   u64
     header       header_len  a standard faceveil recovery container (faceveil.crypto.container.seal)
                              with no regions: it carries the recipient stanzas that wrap the video's
@@ -57,6 +58,17 @@ sensor noise leave residuals FFV1's context modelling codes better, and a still 
 free in the temporal mode. Streams win only on whole-pixel motion inside a fixed box (2-3x there), never
 lost size elsewhere, but cost an extra encode per track. So new payloads still default to coding 1
 (``REGION_CODING``); readers accept both.
+
+Source coding (payload version 3, ``region_coding`` 3; format in pipeline.video_source and
+docs/format.md §12.1): the chunks hold **the input's own compressed video packets** (from the key frame
+the pipeline's decoder started at) interleaved with the frame records, whose regions keep only their
+rectangle and a BLAKE2b-256 digest of the exact original pixels (``mode 3``). Recovery decodes the
+packets as anonymization did and checks every digest (SourceMismatchError, exit 14, where this FFmpeg
+build converts YUV to RGB differently). Chunks use their own key family (``video/<id>/source/<i>``).
+``VideoPayloadWriter(payload_coding="auto")`` (the pipeline's default) writes coding 1 and, at the end,
+the source coding, and keeps the source coding only if it is smaller and decodes here to exactly the
+recorded pixels: on camera footage the source is usually several times smaller than lossless regions
+(docs/video.md, "Size"), on a small face in a high-bitrate video the regions are.
 """
 
 from __future__ import annotations
