@@ -228,3 +228,19 @@ def test_items_round_trip_and_malformed_items_are_corrupt():
             list(iter_items(bad, 20, 20))
     with pytest.raises(PayloadCorruptError):  # a region outside the frame
         list(iter_items(pack_record(record), 6, 6))
+
+
+def test_a_source_payload_binds_to_its_video_like_region_payloads(bclip, detector, identity, tmp_path):
+    from faceveil.errors import TamperedPixelsError
+
+    other = write_synthetic_clip(tmp_path / "other.mp4", seconds=1.2, noise=2.0, preset="fast", moving=False)
+    outs = []
+    for clip in (bclip, other):
+        out = tmp_path / f"{clip.path.stem}.anon.mp4"
+        report = anonymize_video(clip.path, out, detector=detector, recipients=[identity.recipient],
+                                 options=VideoOptions(payload="sidecar", payload_coding="source"))
+        assert report.payload_coding == "source"
+        outs.append(out)
+    with pytest.raises(TamperedPixelsError):  # B's payload on A: stream id, then signatures refuse it
+        recover_video(outs[0], tmp_path / "x.mkv", [identity], payload_file=sidecar_path(outs[1]))
+    assert not (tmp_path / "x.mkv").exists()

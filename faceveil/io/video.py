@@ -363,7 +363,8 @@ class PacketDecoder:
     bit-identical on another machine depends on its FFmpeg build (YUV→RGB conversion); the caller
     checks digests."""
 
-    def __init__(self, params: DecoderParameters) -> None:
+    def __init__(self, params: DecoderParameters, *, threads: bool = True) -> None:
+        """``threads=False``: no frame threading, so each frame comes out as early as the codec allows."""
         try:
             context = av.CodecContext.create(params.codec, "r")
         except (av.error.FFmpegError, ValueError) as exc:
@@ -377,7 +378,10 @@ class PacketDecoder:
         # as the demuxer would set them (the bitstream's own values, when present, take precedence)
         context.color_range, context.colorspace = params.color_range, params.colorspace
         context.color_primaries, context.color_trc = params.color_primaries, params.color_trc
-        context.thread_type = "AUTO"
+        if threads:
+            context.thread_type = "AUTO"
+        else:
+            context.thread_count = 1
         self._context = context
 
     def decode(self, packet: SourcePacket | None) -> list[tuple[int | None, np.ndarray]]:

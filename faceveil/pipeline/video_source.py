@@ -168,8 +168,8 @@ class SourceMatcher:
     record are the ones anonymization did not process: dropped."""
 
     def __init__(self, params: DecoderParameters, rotation: int, first_pts: int, total: int,
-                 frame_shape: tuple[int, int, int], built_with: str = "") -> None:
-        self.decoder = PacketDecoder(params)
+                 frame_shape: tuple[int, int, int], built_with: str = "", *, threads: bool = True) -> None:
+        self.decoder = PacketDecoder(params, threads=threads)
         self.rotation, self.first_pts, self.total, self.frame_shape = rotation, first_pts, total, frame_shape
         self.built_with = built_with
         self.frames: deque[tuple[int, np.ndarray]] = deque()
@@ -334,8 +334,10 @@ class SourceRecorder:
         return chunks, ""
 
     def _encode(self, chunks: ChunkFile, limit: int | None) -> None:
+        # one thread: frames come out as early as the codec allows, so the records placed before the packet
+        # that completes them reach any reader (whose decoder may be threaded, i.e. later) in time
         matcher = SourceMatcher(self.params, self.source.rotation, self.first_pts, self.records, self.source.frame_shape,
-                                decoder_build())
+                                decoder_build(), threads=False)
         height, width = self.source.frame_shape[:2]
         pending: list[bytes] = []
         size = 0
