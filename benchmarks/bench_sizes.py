@@ -4,7 +4,8 @@
     .venv/bin/python benchmarks/bench_sizes.py --seconds 2 --size 1280x720
 
 Same generated clips as benchmarks/bench_video.py (astronaut face ~45 % of the frame height, sensor noise
-std 2, H.264 CRF 20 source), anonymized with the CLI's default mask (ellipse at --mask-scale 1.3;
+std 2, H.264 CRF 20 source; moving face, still face, and a still face filmed handheld: the whole frame
+drifts and shakes by sub-pixel amounts up to ~3 px), anonymized with the CLI's default mask (ellipse at --mask-scale 1.3;
 ``--api-mask``: the API's box). For each clip: the payload of a mosaic run (lossy CRF 18 output) written with
 region coding 1 (per-frame FFV1 / temporal zlib, payload version 1), region coding 2 (adds per-track
 lossless H.264 streams, version 2), the source coding (the input's compressed packets + a digest per
@@ -47,9 +48,9 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        for scene, moving in (("moving face", True), ("still face", False)):
+        for scene, moving, shake in (("moving face", True, 0.0), ("still face", False, 0.0), ("handheld", False, 3.0)):
             clip = write_synthetic_clip(work / f"{scene[:5]}.mp4", size=(width, height), seconds=args.seconds,
-                                        face_height=int(0.45 * height), noise=2.0, crf=20, moving=moving)
+                                        face_height=int(0.45 * height), noise=2.0, crf=20, moving=moving, shake=shake)
             minutes = clip.frames / clip.fps / 60
             source_mb = clip.path.stat().st_size / 1e6
             rows.append((scene, "source (H.264 CRF 20)", source_mb, source_mb / minutes, ""))

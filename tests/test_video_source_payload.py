@@ -113,10 +113,12 @@ def test_rotated_video_recovers_exactly_from_its_packets(detector, identity, tmp
     clip = write_synthetic_clip(tmp_path / "rot.mp4", size=(240, 320), seconds=0.5, rotation=90, noise=2.0,
                                 face_height=120)
     out = tmp_path / "rot.mkv"
-    report = anonymize_video(clip.path, out, detector=detector, recipients=[identity.recipient], options=LOSSLESS_SOURCE)
+    report = anonymize_video(clip.path, out, detector=detector, recipients=[identity.recipient],
+                             options=VideoOptions(encode=EncodeOptions(lossless=True), payload_coding="source"))
     assert report.payload_coding == "source" and report.tracking.tracks >= 1
-    _, video = payload_header(out)
-    assert video["source"]["rotation"] == 90
+    assert report.payload == ["embedded"] and not sidecar_path(out).exists()  # an MKV attachment
+    info = inspect_video_file(out)
+    assert info["payload_coding"] == "source" and info["container"]["extra"]["video"]["source"]["rotation"] == 90
     back = tmp_path / "rot.back.mkv"
     recover_video(out, back, [identity])
     for a, b in zip(frames_of(clip.path), frames_of(back), strict=True):
