@@ -246,3 +246,37 @@ def test_a_source_payload_binds_to_its_video_like_region_payloads(bclip, detecto
     with pytest.raises(TamperedPixelsError):  # B's payload on A: stream id, then signatures refuse it
         recover_video(outs[0], tmp_path / "x.mkv", [identity], payload_file=sidecar_path(outs[1]))
     assert not (tmp_path / "x.mkv").exists()
+
+
+def test_variable_frame_rate_with_b_frames_pairs_frames_by_timestamp(identity, tmp_path):
+    from fractions import Fraction
+
+    from faceveil.testing import synthetic_frames
+
+    frames, _ = synthetic_frames((320, 240), 20, 110, noise=2.0)
+    path = tmp_path / "vfr.mkv"
+    stamps = np.cumsum([0] + [1 if i % 3 else 4 for i in range(1, 20)])  # gaps of 1 and 4 ticks
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=25, options={"preset": "fast", "crf": "20"})
+        stream.width, stream.height, stream.pix_fmt = 320, 240, "yuv420p"
+        stream.codec_context.time_base = Fraction(1, 50)
+        for rgb, pts in zip(frames, stamps):
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+            frame.pts, frame.time_base = int(pts), Fraction(1, 50)
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    decoded = list(iter_frames(path))
+    gaps = {b.pts - a.pts for a, b in zip(decoded, decoded[1:])}
+    assert len(decoded) == 20 and len(gaps) == 2  # two different frame spacings survive the container
+    anon = tmp_path / "vfr.anon.mkv"
+    report = anonymize_video(path, anon, detector=FixedBox((60, 40, 200, 200)), recipients=[identity.recipient],
+                             options=LOSSLESS_SOURCE)
+    assert report.payload_coding == "source"
+    back = tmp_path / "vfr.back.mkv"
+    recover_video(anon, back, [identity])
+    recovered = list(iter_frames(back))
+    assert [f.pts for f in recovered] == [f.pts for f in decoded]
+    for a, b in zip(decoded, recovered):
+        np.testing.assert_array_equal(a.rgb, b.rgb)

@@ -681,6 +681,7 @@ class VideoPayloadWriter:
         self._regions = ChunkFile(scratch, content_key, self.stream_id, region_coding)
         self._frames_digest = VideoPixelDigest()
         self._bound = True  # every frame carried its binding (timestamp + signatures)
+        self._recorder = source  # discarded with the writer, used or not
         self._source = source if self.payload_coding != "regions" else None
 
     def add(self, record: FrameRecord) -> None:
@@ -774,8 +775,8 @@ class VideoPayloadWriter:
     def discard(self) -> None:
         """Drop the scratch files (safe to call after :meth:`finish`, which already removed them)."""
         self._regions.discard()
-        if self._source is not None:
-            self._source.discard()
+        if self._recorder is not None:
+            self._recorder.discard()
 
 
 def is_video_payload(prefix: bytes) -> bool:
