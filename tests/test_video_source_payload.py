@@ -280,3 +280,48 @@ def test_variable_frame_rate_with_b_frames_pairs_frames_by_timestamp(identity, t
     assert [f.pts for f in recovered] == [f.pts for f in decoded]
     for a, b in zip(decoded, recovered):
         np.testing.assert_array_equal(a.rgb, b.rgb)
+
+
+class FacesFrom(FixedBox):
+    """FixedBox, but only on frames ``first``..``last`` (counting calls)."""
+
+    def __init__(self, box, first: int, last: int) -> None:
+        super().__init__(box)
+        self.first, self.last, self.calls = first, last, 0
+
+    def detect(self, rgb: np.ndarray) -> list[Face]:
+        index, self.calls = self.calls, self.calls + 1
+        return super().detect(rgb) if self.first <= index <= self.last else []
+
+
+@pytest.mark.parametrize("open_gop", [False, True])
+def test_gops_without_a_face_are_left_out_and_recovery_stays_exact(identity, tmp_path, open_gop):
+    from faceveil.testing import synthetic_frames
+
+    frames, _ = synthetic_frames((320, 240), 40, 110, noise=2.0)
+    path = tmp_path / "gops.mp4"
+    params = "keyint=10:min-keyint=10:scenecut=0" + (":open-gop=1" if open_gop else "")
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=25, options={"preset": "fast", "crf": "20", "x264-params": params})
+        stream.width, stream.height, stream.pix_fmt = 320, 240, "yuv420p"
+        for i, rgb in enumerate(frames):
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+            frame.pts = i
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    sizes = {}
+    for name, detector in (("all", FixedBox((60, 40, 200, 200))), ("some", FacesFrom((60, 40, 200, 200), 13, 15))):
+        anon = tmp_path / f"{name}.mkv"
+        report = anonymize_video(path, anon, detector=detector, recipients=[identity.recipient], options=LOSSLESS_SOURCE)
+        assert report.payload_coding == "source"
+        _, video = payload_header(anon)
+        sizes[name] = (report.payload_bytes, video["source"]["skipped_gops"], video["source"]["packets"])
+        back = tmp_path / f"{name}.back.mkv"
+        recover_video(anon, back, [identity])
+        for a, b in zip(iter_frames(path), iter_frames(back), strict=True):
+            np.testing.assert_array_equal(a.rgb, b.rgb)
+    assert sizes["all"][1] == 0 and sizes["all"][2] == 40
+    assert sizes["some"][1] >= 2 and sizes["some"][2] <= 30  # the first and last GOPs hold no face
+    assert sizes["some"][0] < 0.8 * sizes["all"][0]

@@ -195,10 +195,20 @@ class SourceMatcher:
                 raise PayloadCorruptError("video payload packets and records are out of step")
 
     def pairs(self) -> Iterator[FrameRecord]:
-        """The records whose frames have been decoded, regions filled in and checked."""
-        while self.frames and self.records:
-            pts, rgb = self.frames[0]
+        """The records whose frames have been decoded, regions filled in and checked. A record without
+        regions needs no pixels: it is released at once (its frame may not be stored at all)."""
+        while self.records:
             expected = self.records[0]
+            if not expected.regions:
+                self.records.popleft()
+                self.matched += 1
+                while self.frames and self.frames[0][0] <= expected.pts:
+                    self.frames.popleft()
+                yield expected.record
+                continue
+            if not self.frames:
+                break
+            pts, rgb = self.frames[0]
             if pts < expected.pts:
                 self.frames.popleft()  # a frame anonymization did not process
                 continue
@@ -295,10 +305,13 @@ class SourceRecorder:
         self._file = open(path, "wb")  # noqa: SIM115 - closed in encode()/discard()
         self._chunks: ChunkFile | None = None
         self.first_pts: int | None = None
+        self.last_pts: int | None = None
         self.records = 0
         self.packets = 0
         self.packet_bytes = 0
+        self.skipped_gops = 0
         self.problem = ""
+        self._region_pts: set[int] = set()  # frames with regions: the only ones whose packets matter
 
     def add(self, record: FrameRecord) -> None:
         if record.pts is None:
@@ -306,13 +319,17 @@ class SourceRecorder:
             return
         if self.first_pts is None:
             self.first_pts = record.pts
+        self.last_pts = record.pts
+        if record.regions:
+            self._region_pts.add(int(record.pts))
         self._file.write(pack_record(record))
         self.records += 1
 
     def description(self) -> dict:
         """The header's ``extra.video.source``."""
         return {"decoder": self.params.to_dict(), "rotation": self.source.rotation, "first_pts": self.first_pts,
-                "packets": self.packets, "packet_bytes": self.packet_bytes, "region_digest": "blake2b-256",
+                "packets": self.packets, "packet_bytes": self.packet_bytes, "skipped_gops": self.skipped_gops,
+                "region_digest": "blake2b-256",
                 "built_with": decoder_build()}
 
     def encode(self, content_key, stream_id: bytes, limit: int | None) -> tuple[ChunkFile | None, str]:
@@ -321,19 +338,52 @@ class SourceRecorder:
         self._file.close()
         if self.problem or self.first_pts is None:
             return None, self.problem or "no frames"
-        chunks = ChunkFile(self.path.with_name(self.path.name + ".enc"), content_key, stream_id, SOURCE_CODING)
-        try:
-            self._encode(chunks, limit)
-        except _TooLarge:
-            chunks.discard()
-            return None, f"it is smaller than the input's packets ({limit / 1e6:.1f} MB of regions)"
-        except FaceveilError as exc:
-            chunks.discard()
-            return None, f"the input's packets do not reproduce the frames exactly here: {exc}"
-        self._chunks = chunks
-        return chunks, ""
+        needed = self._needed_gops()
+        for attempt in ((needed, None) if needed is not None else (None,)):
+            chunks = ChunkFile(self.path.with_name(self.path.name + ".enc"), content_key, stream_id, SOURCE_CODING)
+            self.packets = self.packet_bytes = self.skipped_gops = 0
+            try:
+                self._encode(chunks, limit, attempt)
+            except _TooLarge:
+                chunks.discard()
+                return None, f"it is smaller than the input's packets ({limit / 1e6:.1f} MB of regions)"
+            except FaceveilError as exc:
+                chunks.discard()
+                if attempt is not None:
+                    continue  # leaving GOPs out broke decoding (a codec's quirk): once more with every packet
+                return None, f"the input's packets do not reproduce the frames exactly here: {exc}"
+            self._chunks = chunks
+            return chunks, ""
+        raise AssertionError("unreachable")
 
-    def _encode(self, chunks: ChunkFile, limit: int | None) -> None:
+    def _needed_gops(self) -> set[int] | None:
+        """Which GOPs (counted from the first packet, a new one at each key frame) hold a frame with
+        regions, or a leading picture with regions of the next GOP (open GOPs reference the previous
+        one). None if every GOP is needed or the packets cannot be read. Demuxing only: fast."""
+        needed: set[int] = set()
+        gop, key_pts, past_end = 0, None, 0
+        packets = iter_packets(self.source.path, self.source.span)
+        try:
+            for index, packet in enumerate(packets):
+                if packet.keyframe and index > 0:
+                    gop += 1
+                    key_pts = packet.pts
+                    if self.last_pts is not None and packet.pts is not None and packet.pts > self.last_pts:
+                        past_end += 1
+                        if past_end >= 2:
+                            break  # two key frames after the last frame: nothing further matters
+                if packet.pts in self._region_pts:
+                    needed.add(gop)
+                    if gop > 0 and key_pts is not None and packet.pts < key_pts:
+                        needed.add(gop - 1)
+        except FaceveilError:
+            return None
+        finally:
+            packets.close()
+        return None if len(needed) > gop else needed
+
+    def _encode(self, chunks: ChunkFile, limit: int | None, needed: set[int] | None = None) -> None:
+        """``needed``: the GOPs whose packets to store (None: all)."""
         # one thread: frames come out as early as the codec allows, so the records placed before the packet
         # that completes them reach any reader (whose decoder may be threaded, i.e. later) in time
         matcher = SourceMatcher(self.params, self.source.rotation, self.first_pts, self.records, self.source.frame_shape,
@@ -375,8 +425,13 @@ class SourceRecorder:
                     pass
 
         packets = iter_packets(self.source.path, self.source.span)
+        gop = 0
         try:
-            for packet in packets:
+            for index, packet in enumerate(packets):
+                gop += packet.keyframe and index > 0
+                if needed is not None and gop not in needed:
+                    self.skipped_gops += packet.keyframe or index == 0
+                    continue  # no frame with regions decodes from it
                 matcher.decode(packet)
                 match()
                 emit(pack_packet(packet))
@@ -389,6 +444,11 @@ class SourceRecorder:
                 match()
         finally:
             packets.close()
+        for item in records:  # frames after the last stored packet: their records need no pixels, or fail below
+            emit(item[0])
+            matcher.add_record(item[1])
+            for _ in matcher.pairs():
+                pass
         flush()
         if not matcher.done:
             raise SourceMismatchError(f"the packets decode to {matcher.matched} of the {matcher.total} processed frames")
