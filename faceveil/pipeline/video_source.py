@@ -2,7 +2,8 @@
 
 The original frames the pipeline anonymized were decoded from the input's compressed video packets, so
 the payload can hold those packets instead of the pixels: from the key frame :func:`iter_frames`
-started decoding at up to the packet after which every processed frame had come out of the decoder.
+started decoding at up to the packet after which every processed frame had come out of the decoder,
+less the GOPs in which no frame has regions (records without regions need no pixels).
 Each frame record keeps its rectangles and a BLAKE2b-256 digest of their exact original RGB pixels
 (no pixels). Recovery decodes the packets with the same path as anonymization (PyAV, ``rgb24``, the
 same upright rotation), pairs frames with records by timestamp, crops the rectangles and checks every
