@@ -206,10 +206,15 @@ def test_tampered_source_chunk_is_detected_before_any_output(bclip, detector, id
     anonymize_video(bclip.path, out, detector=detector, recipients=[identity.recipient],
                     options=VideoOptions(payload="sidecar", payload_coding="source"))
     side = sidecar_path(out)
-    blob = bytearray(side.read_bytes())
+    original = side.read_bytes()
+    blob = bytearray(original)
     blob[-100] ^= 1  # inside the last chunk's ciphertext (packets / digests)
     side.write_bytes(bytes(blob))
     with pytest.raises(TamperedPayloadError):
+        recover_video(out, tmp_path / "back.mkv", [identity])
+    assert not (tmp_path / "back.mkv").exists()
+    side.write_bytes(original[:8] + struct.pack(">H", 1) + original[10:])  # claims region coding 1
+    with pytest.raises(PayloadCorruptError, match="does not match"):
         recover_video(out, tmp_path / "back.mkv", [identity])
     assert not (tmp_path / "back.mkv").exists()
 

@@ -802,6 +802,9 @@ def read_video_header(source: BinaryIO) -> tuple[ContainerInfo, bytes]:
     stream = info.extra.get("video")
     if not isinstance(stream, dict) or stream.get("kind") != "video":
         raise PayloadCorruptError("recovery payload header does not describe a video")
+    if stream.get("region_coding", 1) != version:  # the writer writes the coding into both
+        raise PayloadCorruptError(f"video payload version {version} does not match its header's coding "
+                                  f"{stream.get('region_coding')!r}")
     return info, header
 
 
