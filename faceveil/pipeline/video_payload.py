@@ -719,7 +719,7 @@ class VideoPayloadWriter:
 
                 raise UsageError(f"--payload-coding source is not possible for this video: {reason}; "
                                  "use --payload-coding regions or auto")
-            self.stats.coding_note = f"payload: region coding ({reason})"
+            self.stats.coding_note = f"payload: region coding, {reason}"
             return self._regions
         self.stats.source_bytes = chunks.bytes
         if self.payload_coding == "auto":

@@ -347,7 +347,7 @@ class SourceRecorder:
                 self._encode(chunks, limit, attempt)
             except _TooLarge:
                 chunks.discard()
-                return None, f"it is smaller than the input's packets ({limit / 1e6:.1f} MB of regions)"
+                return None, f"smaller than the source coding ({limit / 1e6:.2f} MB of regions)"
             except FaceveilError as exc:
                 chunks.discard()
                 if attempt is not None:
