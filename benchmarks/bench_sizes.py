@@ -1,13 +1,17 @@
-"""Video sizes: recovery payload MB/min per region coding, and lossless output size per container.
+"""Video sizes: recovery payload MB/min per payload coding, and lossless output size per container.
 
     .venv/bin/python benchmarks/bench_sizes.py                 # 720p, 4 s, moving and still face
     .venv/bin/python benchmarks/bench_sizes.py --seconds 2 --size 1280x720
 
 Same generated clips as benchmarks/bench_video.py (astronaut face ~45 % of the frame height, sensor noise
-std 2, H.264 CRF 20 source). For each clip: the payload of a mosaic run (lossy CRF 18 output) written with
-region coding 1 (per-frame FFV1 / temporal zlib, payload version 1) and 2 (adds per-track lossless
-H.264 streams, version 2), recovery checked exact on the regions; then `--lossless` outputs (.mkv FFV1,
-.mp4 libx264rgb) and their size relative to the source.
+std 2, H.264 CRF 20 source; moving face, still face, and a still face filmed handheld: the whole frame
+drifts and shakes by sub-pixel amounts up to ~3 px), anonymized with the CLI's default mask (ellipse at --mask-scale 1.3;
+``--api-mask``: the API's box). For each clip: the payload of a mosaic run (lossy CRF 18 output) written with
+region coding 1 (per-frame FFV1 / temporal zlib, payload version 1), region coding 2 (adds per-track
+lossless H.264 streams, version 2), the source coding (the input's compressed packets + a digest per
+region, version 3; `--payload-coding source`) and `auto` (the default: the smaller of coding 1 and the
+source coding), each recovered once (time reported; recovery checks every region); then `--lossless`
+outputs (.mkv FFV1, .mp4 libx264rgb) and their size relative to the source.
 """
 
 from __future__ import annotations
@@ -23,42 +27,60 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=4.0)
     parser.add_argument("--size", default="1280x720")
+    parser.add_argument("--no-lossless", action="store_true", help="skip the lossless output rows")
+    parser.add_argument("--api-mask", action="store_true",
+                        help="the Python API's default region (box with faceveil's margin) instead of the CLI's "
+                             "default mask (ellipse, --mask-scale 1.3), which the other rows use")
     args = parser.parse_args()
     width, height = (int(v) for v in args.size.split("x"))
 
     from faceveil.crypto.keys import X25519Identity
     from faceveil.faces.detect import create_detector
+    from faceveil.faces.mask import MaskSpec
+    from faceveil.pipeline.options import FaceOptions
     from faceveil.io.video import EncodeOptions
-    from faceveil.video import VideoOptions, anonymize_video, write_synthetic_clip
+    from faceveil.video import VideoOptions, anonymize_video, recover_video, write_synthetic_clip
     from faceveil.video_payload import VideoPayloadWriter
 
     detector = create_detector("centerface")
+    faces = FaceOptions() if args.api_mask else FaceOptions(mask=MaskSpec("ellipse", 1.3), box_for_pixel_recovery=True)
+    identity = X25519Identity.generate()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        for scene, moving in (("moving face", True), ("still face", False)):
+        for scene, moving, shake in (("moving face", True, 0.0), ("still face", False, 0.0), ("handheld", False, 3.0)):
             clip = write_synthetic_clip(work / f"{scene[:5]}.mp4", size=(width, height), seconds=args.seconds,
-                                        face_height=int(0.45 * height), noise=2.0, crf=20, moving=moving)
+                                        face_height=int(0.45 * height), noise=2.0, crf=20, moving=moving, shake=shake)
             minutes = clip.frames / clip.fps / 60
             source_mb = clip.path.stat().st_size / 1e6
             rows.append((scene, "source (H.264 CRF 20)", source_mb, source_mb / minutes, ""))
-            for coding in (1, 2):
-                out = work / f"{scene[:5]}-c{coding}.mp4"
+            regions_mb = None
+            for label, coding, region_coding in (("region coding 1", "regions", 1), ("region coding 2", "regions", 2),
+                                                 ("source coding", "source", 1), ("auto (default)", "auto", 1)):
+                out = work / f"{scene[:5]}-{coding}{region_coding}.mp4"
                 defaults = list(VideoPayloadWriter.__init__.__defaults__)
-                defaults[-1] = coding
+                defaults[-1] = region_coding  # (chunk_frames, region_coding)
                 t = time.perf_counter()
                 with mock.patch.object(VideoPayloadWriter.__init__, "__defaults__", tuple(defaults)):
                     report = anonymize_video(clip.path, out, method="mosaic", detector=detector, overwrite=True,
-                                             recipients=[X25519Identity.generate().recipient],
-                                             options=VideoOptions(payload="sidecar"))
+                                             recipients=[identity.recipient], faces=faces,
+                                             options=VideoOptions(payload="sidecar", payload_coding=coding))
                 seconds = time.perf_counter() - t
+                t = time.perf_counter()
+                recover_video(out, work / "back.mkv", [identity], overwrite=True)
+                recover_s = time.perf_counter() - t
                 size = Path(str(out) + ".faceveil").stat().st_size / 1e6
-                rows.append((scene, f"payload, region coding {coding}", size, size / minutes,
-                             f"payload {report.timings['payload'] / report.frames * 1000:.0f} ms/frame, run {seconds:.1f} s"))
+                regions_mb = size if label == "region coding 1" else regions_mb
+                ratio = f", {regions_mb / size:.2f}x smaller than coding 1" if label != "region coding 1" else ""
+                rows.append((scene, f"payload, {label} -> {report.payload_coding}", size, size / minutes,
+                             f"payload {report.timings['payload'] / report.frames * 1000:.0f} ms/frame, run {seconds:.1f} s, "
+                             f"recover {recover_s:.1f} s{ratio}"))
+            if args.no_lossless:
+                continue
             for suffix in (".mkv", ".mp4"):
                 out = work / f"{scene[:5]}-lossless{suffix}"
                 report = anonymize_video(clip.path, out, method="mosaic", detector=detector, overwrite=True,
-                                         recipients=[X25519Identity.generate().recipient],
+                                         recipients=[identity.recipient], faces=faces,
                                          options=VideoOptions(payload="sidecar", encode=EncodeOptions(lossless=True)))
                 size = out.stat().st_size / 1e6
                 rows.append((scene, f"--lossless {suffix} ({report.codec})", size, size / minutes,

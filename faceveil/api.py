@@ -68,6 +68,9 @@ class VideoSettings:
     start: float | None = None  # seconds
     end: float | None = None
     keep_audio: bool = True
+    # how the payload holds the originals: "auto" (source packets when smaller and exact here), "regions",
+    # "source" (pipeline.video.VideoOptions.payload_coding)
+    payload_coding: str = "auto"
     # True: rich progress bar with fps and ETA on stderr; or a factory ``progress(src) -> context manager
     # yielding a ProgressCallback or None`` (the CLI's faceveil.progress reporter)
     progress: bool | Callable = False
@@ -91,7 +94,8 @@ class VideoSettings:
         from faceveil.io.video import TimeSpan
         from faceveil.pipeline.video import VideoOptions
 
-        return VideoOptions(encode=self.encode_options(), span=TimeSpan(self.start, self.end), payload=payload)
+        return VideoOptions(encode=self.encode_options(), span=TimeSpan(self.start, self.end), payload=payload,
+                            payload_coding=self.payload_coding)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ progress, print one line per file (or a JSON summary), exit with a code that say
 Exit codes (also in README): 0 ok · 1 some files failed for different reasons / internal error ·
 2 usage · 3 bad input (also an OS error on a path you gave) · 4 no payload · 5 corrupt payload · 6 wrong key · 7 tampered payload ·
 8 tampered pixels · 9 output exists · 10 model missing · 11 key material · 12 no faces (--require-faces) ·
-13 over a safety limit (pixels, KDF cost) · 130 Ctrl-C · 143 SIGTERM (both print the finished files).
+13 over a safety limit (pixels, KDF cost) · 14 source-coded video payload decodes differently here · 130 Ctrl-C · 143 SIGTERM (both print the finished files).
 """
 
 from __future__ import annotations
@@ -341,6 +341,7 @@ def anonymize(
     start: Annotated[Optional[float], typer.Option("--start", help="Video: first second to process.", rich_help_panel="Video")] = None,
     end: Annotated[Optional[float], typer.Option("--end", help="Video: second to stop at.", rich_help_panel="Video")] = None,
     no_audio: Annotated[bool, typer.Option("--no-audio", help="Video: drop the audio (kept, not re-encoded, by default).", rich_help_panel="Video")] = False,
+    payload_coding: Annotated[str, typer.Option("--payload-coding", help="Video: how the payload holds the originals. regions: the pixels of every face rectangle (exact on any machine); source: the input's compressed video packets plus a digest per rectangle (much smaller; exact where FFmpeg decodes as here, else recovery exits 14); auto: source when it is smaller and checks out exactly here.", click_type=click.Choice(["auto", "regions", "source"]), rich_help_panel="Video")] = "auto",
     shape: Annotated[str, typer.Option("--shape", help="Mask shape for every method: ellipse (feathered edge, as deface) or box (the whole region); auto = ellipse, but box for methods that recover from pixels (proface-s, g2face), whose network must read back the whole crop.", click_type=click.Choice(["auto", "ellipse", "box"]), rich_help_panel=_FACES)] = "auto",
     mask_scale: Annotated[float, typer.Option("--mask-scale", help="Region size relative to the detector box, as deface's --mask-scale (each side moves out by SCALE-1 box sizes). Recovery stays exact at any value.", min=1.0, max=3.0, rich_help_panel=_FACES)] = _MASK_SCALE_DEFAULT,
     boxes: Annotated[Optional[Path], typer.Option("--boxes", help="JSON file of faces to add or fix (the --json output's schema; video faces may name frames): a box overlapping a detection (IoU > 0.5) replaces it, others are added.", rich_help_panel=_FACES)] = None,
@@ -383,7 +384,7 @@ def anonymize(
         require_faces=require_faces, on_file=on_file, max_pixels=max_pixels, force=force, faces=faces,
         detector_options=detector_options,
         video=api.VideoSettings(codec=codec, crf=crf, lossless=lossless, start=start, end=end,
-                                keep_audio=not no_audio, progress=frames),
+                                keep_audio=not no_audio, progress=frames, payload_coding=payload_coding),
     ))
 
     def describe(r) -> str:

@@ -67,6 +67,16 @@ class LimitExceededError(InputError):
     exit_code = 13
 
 
+class SourceMismatchError(FaceveilError):
+    """A video payload in source coding (the input's compressed packets, docs/format.md) decodes, on this
+    machine, to original pixels that differ from the digests taken at anonymization: this FFmpeg build
+    converts YUV to RGB differently (another version, swscale path or CPU). Nothing is written; recover
+    where the video was anonymized (same faceveil/PyAV build), or anonymize with
+    ``--payload-coding regions``, which stores the pixels themselves."""
+
+    exit_code = 14
+
+
 class OutputExistsError(FaceveilError):
     """Refusing to overwrite an existing file or an input (use --overwrite)."""
 

@@ -81,14 +81,17 @@ def _astronaut_face(height: int) -> np.ndarray:
 
 
 def synthetic_frames(
-    size: tuple[int, int], count: int, face_height: int, *, noise: float = 0.0, seed: int = 7, moving: bool = True
+    size: tuple[int, int], count: int, face_height: int, *, noise: float = 0.0, seed: int = 7, moving: bool = True,
+    shake: float = 0.0,
 ) -> tuple[list[np.ndarray], list[tuple[int, int, int, int]]]:
     """``count`` upright RGB frames (H, W, 3) uint8 of display ``size`` (W, H) and the pasted face boxes.
 
     The background is a fixed random texture scrolling 2 px per frame; the face sweeps left to right
     at sub-pixel positions, bobs vertically and breathes in scale (+-5 %), so tracking and the region
     payload see real motion. ``noise`` adds Gaussian sensor noise (std in grey levels) to every frame.
-    ``moving=False`` keeps the face still in the middle (background still scrolls).
+    ``moving=False`` keeps the face still in the middle (background still scrolls). ``shake``: a handheld
+    camera, the whole frame drifting and shaking by sub-pixel amounts up to about this many pixels
+    (the returned boxes ignore it).
     """
     import cv2
 
@@ -108,6 +111,11 @@ def synthetic_frames(
         mask = cv2.warpAffine(np.ones((fh, fw), np.float32), matrix, (width, height), flags=cv2.INTER_LINEAR)
         warped = cv2.warpAffine(face, matrix, (width, height), flags=cv2.INTER_LINEAR)
         blended = frame * (1 - mask[..., None]) + warped * mask[..., None]
+        if shake > 0:
+            dx, dy = shake * (0.6 * np.sin(i / 3.1) + 0.4 * np.sin(i / 1.7)), shake * 0.8 * np.sin(i / 2.3 + 1)
+            move = np.array([[1, 0, dx], [0, 1, dy]], dtype=np.float64)
+            blended = cv2.warpAffine(blended.astype(np.float32), move, (width, height), flags=cv2.INTER_LINEAR,
+                                     borderMode=cv2.BORDER_REFLECT)
         if noise > 0:
             blended = blended + rng.normal(0, noise, size=blended.shape)
         frames.append(np.clip(np.rint(blended), 0, 255).astype(np.uint8))
@@ -128,15 +136,19 @@ def write_synthetic_clip(
     noise: float = 0.0,
     crf: int = 23,
     moving: bool = True,
+    preset: str = "ultrafast",
+    shake: float = 0.0,
 ) -> SyntheticClip:
     """Write a generated clip with a moving face and (optionally) a 440 Hz sine audio track.
+
+    ``preset``: the x264 preset (``ultrafast`` codes no B-frames; ``fast`` and slower reorder frames).
 
     ``size`` is the display size (W, H); with ``rotation`` (display-matrix degrees) the frames are
     stored rotated the other way, as phones do, so a correct reader shows them upright.
     """
     path = Path(path)
     count = max(1, int(round(seconds * fps)))
-    frames, boxes = synthetic_frames(size, count, face_height, noise=noise, moving=moving)
+    frames, boxes = synthetic_frames(size, count, face_height, noise=noise, moving=moving, shake=shake)
     suffix = path.suffix.lower()
     codec = codec or ("libvpx-vp9" if suffix == ".webm" else "libx264")
     import av
@@ -145,7 +157,7 @@ def write_synthetic_clip(
 
     with av.open(str(path), mode="w") as out:
         stored_h, stored_w = from_display(frames[0], rotation).shape[:2]
-        options = {"libx264": {"preset": "ultrafast", "crf": str(crf)}, "libvpx-vp9": {"deadline": "realtime"}}.get(codec, {})
+        options = {"libx264": {"preset": preset, "crf": str(crf)}, "libvpx-vp9": {"deadline": "realtime"}}.get(codec, {})
         video = out.add_stream(codec, rate=fps, options=options)
         formats = [f.name for f in video.codec_context.codec.video_formats or []]
         even = stored_w % 2 == 0 and stored_h % 2 == 0

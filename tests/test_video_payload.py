@@ -238,6 +238,6 @@ def test_new_and_version_1_payloads_both_open(tmp_path, coding):
 def test_default_writer_writes_version_1_payloads_that_old_readers_open(tmp_path):
     # region coding 2 never made benchmark payloads smaller (docs/video.md), so it is opt-in
     blob = write_payload(panning(4), X25519Identity.generate().recipient, tmp_path)
-    assert VIDEO_VERSION == 2 and struct.unpack(">H", blob[8:10])[0] == 1
+    assert VIDEO_VERSION == 3 and struct.unpack(">H", blob[8:10])[0] == 1  # 3: source coding (test_video_source_payload)
     info, _ = read_video_header(io.BytesIO(blob))
     assert info.extra["video"]["region_coding"] == 1

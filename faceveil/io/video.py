@@ -257,11 +257,7 @@ def iter_frames(path: str | os.PathLike, span: TimeSpan = TimeSpan()) -> Iterato
         if _codec_threads:
             stream.thread_count = _codec_threads
         time_base = Fraction(stream.time_base)
-        if span.start:
-            try:
-                container.seek(int(span.start / time_base), stream=stream, backward=True, any_frame=False)
-            except av.error.FFmpegError:
-                container.seek(0, stream=stream)  # unseekable: decode from the start and skip
+        _seek_to_span(container, stream, span)
         declared_end = _declared_video_end(stream)
         index, last_end = 0, None
         frame_interval = 1.0 / float(stream.average_rate or stream.guessed_rate or 25)
@@ -286,6 +282,139 @@ def iter_frames(path: str | os.PathLike, span: TimeSpan = TimeSpan()) -> Iterato
                 f"{path}: truncated or corrupt video: frames stop at {last_end or 0.0:.2f} s but the file declares "
                 f"{expected_end:.2f} s"
             )
+
+
+def _seek_to_span(container, stream, span: TimeSpan) -> None:
+    """Seek to the key frame at or before ``span.start`` (nothing without a start). Shared by
+    :func:`iter_frames` and :func:`iter_packets`, so both start at the same packet."""
+    if span.start:
+        try:
+            container.seek(int(span.start / Fraction(stream.time_base)), stream=stream, backward=True, any_frame=False)
+        except av.error.FFmpegError:
+            container.seek(0, stream=stream)  # unseekable: decode from the start and skip
+
+
+# --------------------------------------------------------------------------------------------- packets
+# The recovery payload's source coding (pipeline.video_source) stores the input's compressed video
+# packets and decodes them again at recovery, with the same conversion to RGB as iter_frames.
+
+
+@dataclass(frozen=True)
+class SourcePacket:
+    """One compressed video packet as demuxed (decode order). pts/dts in the stream's time base."""
+
+    data: bytes
+    pts: int | None
+    dts: int | None
+    keyframe: bool
+
+
+@dataclass(frozen=True)
+class DecoderParameters:
+    """What a decoder needs to decode a stream's packets without its container (codec parameters)."""
+
+    codec: str
+    width: int
+    height: int
+    pix_fmt: str | None
+    time_base: Fraction
+    extradata: bytes = b""
+    color_range: int = 0
+    colorspace: int = 2
+    color_primaries: int = 2
+    color_trc: int = 2
+
+    def to_dict(self) -> dict:
+        return {"codec": self.codec, "width": self.width, "height": self.height, "pix_fmt": self.pix_fmt,
+                "time_base": str(self.time_base), "extradata": self.extradata.hex(), "color_range": self.color_range,
+                "colorspace": self.colorspace, "color_primaries": self.color_primaries, "color_trc": self.color_trc}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> DecoderParameters:
+        """ValueError / KeyError / TypeError on a malformed description (the caller names the file)."""
+        pix_fmt = d["pix_fmt"]
+        params = cls(str(d["codec"]), int(d["width"]), int(d["height"]), None if pix_fmt is None else str(pix_fmt),
+                     Fraction(d["time_base"]), bytes.fromhex(d["extradata"]), int(d["color_range"]),
+                     int(d["colorspace"]), int(d["color_primaries"]), int(d["color_trc"]))
+        if not (0 < params.width <= 1 << 16 and 0 < params.height <= 1 << 16) or params.time_base <= 0:
+            raise ValueError("implausible decoder parameters")
+        return params
+
+
+def decoder_parameters(path: str | os.PathLike) -> DecoderParameters:
+    """The video stream's codec parameters, as its demuxer hands them to the decoder."""
+    with _open_input(path) as container:
+        stream = container.streams.video[0]
+        cc = stream.codec_context
+        return DecoderParameters(cc.name, cc.width, cc.height, cc.pix_fmt, Fraction(stream.time_base),
+                                 bytes(cc.extradata or b""), int(cc.color_range or 0), int(cc.colorspace or 2),
+                                 int(cc.color_primaries or 2), int(cc.color_trc or 2))
+
+
+def iter_packets(path: str | os.PathLike, span: TimeSpan = TimeSpan()) -> Iterator[SourcePacket]:
+    """The video stream's packets in decode order, from the one :func:`iter_frames` starts decoding at
+    (the key frame at or before ``span.start``) to the end of the file; the caller stops when it has
+    what it needs. A generator: one packet in memory."""
+    with _open_input(path) as container:
+        stream = container.streams.video[0]
+        _seek_to_span(container, stream, span)
+        try:
+            for packet in container.demux(stream):
+                if packet.size == 0:
+                    continue  # the demuxer's flush packet
+                yield SourcePacket(bytes(packet), packet.pts, packet.dts, bool(packet.is_keyframe))
+        except av.error.FFmpegError as exc:
+            raise InputError(f"{path}: corrupt or truncated video ({_ffmpeg_reason(exc)})") from None
+
+
+def decoder_build() -> str:
+    """The PyAV / FFmpeg build that decodes (and converts to RGB) here."""
+    version = getattr(av, "ffmpeg_version_info", "?")
+    return f"PyAV {av.__version__}, FFmpeg {version}"
+
+
+class PacketDecoder:
+    """Decodes :class:`SourcePacket` s without their container into RGB frames, converted exactly as
+    :func:`iter_frames` converts (``to_ndarray(format="rgb24")``). Whether the pixels come out
+    bit-identical on another machine depends on its FFmpeg build (YUV→RGB conversion); the caller
+    checks digests."""
+
+    def __init__(self, params: DecoderParameters, *, threads: bool = True) -> None:
+        """``threads=False``: no frame threading, so each frame comes out as early as the codec allows."""
+        try:
+            context = av.CodecContext.create(params.codec, "r")
+        except (av.error.FFmpegError, ValueError) as exc:
+            raise InputError(f"this FFmpeg build has no {params.codec!r} decoder ({_ffmpeg_reason(exc)})") from None
+        context.width, context.height = params.width, params.height
+        if params.pix_fmt:
+            context.pix_fmt = params.pix_fmt
+        if params.extradata:
+            context.extradata = params.extradata
+        self._time_base = params.time_base
+        # as the demuxer would set them (the bitstream's own values, when present, take precedence)
+        context.color_range, context.colorspace = params.color_range, params.colorspace
+        context.color_primaries, context.color_trc = params.color_primaries, params.color_trc
+        if threads:
+            context.thread_type = "AUTO"
+        else:
+            context.thread_count = 1
+        self._context = context
+
+    def decode(self, packet: SourcePacket | None) -> list[tuple[int | None, np.ndarray]]:
+        """(pts, (H, W, 3) uint8 RGB in stored orientation) of the frames this packet completes;
+        ``None`` flushes the decoder. InputError if the packet does not decode."""
+        if packet is None:
+            av_packet = None
+        else:
+            av_packet = av.Packet(packet.data)
+            av_packet.pts, av_packet.dts = packet.pts, packet.dts
+            av_packet.time_base = self._time_base
+            if packet.keyframe:
+                av_packet.is_keyframe = True
+        try:
+            return [(f.pts, f.to_ndarray(format="rgb24")) for f in self._context.decode(av_packet)]
+        except av.error.FFmpegError as exc:
+            raise InputError(f"stored video packets do not decode ({_ffmpeg_reason(exc)})") from None
 
 
 def _declared_video_end(stream) -> float | None:

@@ -136,6 +136,7 @@ class VideoReport:
     tracks: list[TrackSummary] = field(default_factory=list)
     payload: list[str] = field(default_factory=list)
     payload_bytes: int = 0
+    payload_coding: str = ""  # "regions" or "source" (pipeline.video_payload); "" without a payload
     notes: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -163,6 +164,7 @@ class VideoReport:
             "payload": self.payload,
             "payload_bytes": self.payload_bytes,
             "payload_bytes_per_minute": round(self.payload_bytes_per_minute),
+            "payload_coding": self.payload_coding,
             "processing_fps": round(self.processing_fps, 2),
             "notes": self.notes,
             "timings_s": {k: round(v, 3) for k, v in self.timings.items()},

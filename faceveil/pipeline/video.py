@@ -33,7 +33,7 @@ from pathlib import Path
 
 
 from faceveil.crypto.envelope import ContentKey
-from faceveil.errors import InputError, KeyMaterialError, NoFacesError, OutputExistsError, TamperedPixelsError
+from faceveil.errors import InputError, KeyMaterialError, NoFacesError, OutputExistsError, TamperedPixelsError, UsageError
 from faceveil.faces.detect import create_detector
 from faceveil.faces.track import LookaheadTracker, TrackerConfig, TrackStats
 from faceveil.io.atomic import atomic_move, restrict_permissions
@@ -56,10 +56,11 @@ from faceveil.pipeline.placement import DEFAULT_PAYLOAD, PayloadMode, check_payl
 from faceveil.pipeline.report import ProgressCallback, TrackSummary, VideoProgress, VideoReport, file_report
 from faceveil.pipeline.video_check import verified_frames
 from faceveil.pipeline.video_payload import (
+    PAYLOAD_CODINGS,
     STREAM_TAG,
     VideoPayloadWriter,
-    open_video_payload,
 )
+from faceveil.pipeline.video_source import SourceInput, SourceRecorder, open_payload
 from faceveil.pipeline.video_stream import FrameSink, Scratch, store_payload
 
 
@@ -76,6 +77,11 @@ class VideoOptions:
     lookahead: frames held back so a face first detected late is also covered in the frames just
         before (faceveil.faces.track.LookaheadTracker); costs that many frames of memory.
     batch_frames: aligned (learned) methods process the faces of this many frames in one batch.
+    payload_coding: how the payload holds the original pixels (pipeline.video_payload): "regions" the
+        pixels of every changed rectangle (exact everywhere); "source" the input's compressed video
+        packets plus a digest per rectangle (far smaller, but exact only where FFmpeg converts YUV to
+        RGB as here; checked at recovery, SourceMismatchError otherwise); "auto" (default) source when
+        it is smaller and reproduces every rectangle here, else regions.
     detect_every: full-frame detection every this many frames, cheap re-detection around the known
         faces in between (faceveil.faces.keyframe), for detectors with ``detect_at`` (CenterFace;
         other detector objects run on every frame). Capped at ``lookahead + 1`` so a face appearing
@@ -90,9 +96,12 @@ class VideoOptions:
     lookahead: int = 2
     batch_frames: int = 8
     detect_every: int = 3
+    payload_coding: str = "auto"
 
     def __post_init__(self) -> None:
         check_payload_mode(self.payload, "payload")
+        if self.payload_coding not in PAYLOAD_CODINGS:
+            raise UsageError(f"unknown payload coding {self.payload_coding!r}; use one of {', '.join(PAYLOAD_CODINGS)}")
         if not 0.04 <= self.chunk_seconds <= 8:
             raise InputError(f"chunk_seconds must be in [0.04, 8], got {self.chunk_seconds}")
         if not 0 <= self.lookahead <= 64:
@@ -140,6 +149,22 @@ def _upright_shape(info: VideoInfo) -> tuple[int, int, int]:
     """(H, W, 3) of frames turned upright: the shape detection, methods and the payload work in."""
     width, height = info.display_size
     return height, width, 3
+
+
+def _source_recorder(src: Path, info: VideoInfo, options: VideoOptions, scratch: Scratch) -> SourceRecorder | None:
+    """What records the source coding (None for ``payload_coding="regions"``). UsageError for
+    ``"source"`` when this FFmpeg build cannot decode the input's packets on their own."""
+    if options.payload_coding == "regions":
+        return None
+    from faceveil.io.video import PacketDecoder, decoder_parameters
+
+    try:
+        PacketDecoder(decoder_parameters(src))
+    except InputError as exc:
+        if options.payload_coding == "source":
+            raise UsageError(f"--payload-coding source is not possible for {src}: {exc}") from None
+        return None
+    return SourceRecorder(SourceInput(src, options.span, info.rotation, _upright_shape(info)), scratch.path("source.bin"))
 
 
 def _span_frames_estimate(info: VideoInfo, span: TimeSpan) -> int | None:
@@ -201,7 +226,9 @@ def anonymize_video(
         video_tmp = scratch.path("video" + dst.suffix.lower())
         if content_key is not None:
             chunk_frames = max(1, min(240, int(round(float(info.fps) * options.chunk_seconds))))
-            payload_writer = VideoPayloadWriter(scratch.path("chunks.bin"), content_key, chunk_frames)
+            payload_writer = VideoPayloadWriter(scratch.path("chunks.bin"), content_key, chunk_frames,
+                                                payload_coding=options.payload_coding,
+                                                source=_source_recorder(src, info, options, scratch))
         # the video names its payload: a tag with the payload's (authenticated) stream id
         tags = {STREAM_TAG: payload_writer.stream_id.hex()} if payload_writer is not None else None
         with VideoWriter(video_tmp, info, options.encode, options.span, container_format=output_format(dst), tags=tags) as writer:
@@ -280,7 +307,7 @@ def recover_video(
     info = probe_video(src)
     _check_destination(src, dst, overwrite, protect)
     with video_payload_source(src, Path(payload_file) if payload_file else None) as (stream, where):
-        opened, records = open_video_payload(stream, identities)
+        opened, records = open_payload(stream, identities)
         header = opened.info
         frame_shape = _upright_shape(info)
         if tuple(header.image_shape) != frame_shape:

@@ -18,10 +18,10 @@ from faceveil.pipeline.video_payload import (
     BindingTolerance,
     FrameRecord,
     VideoPixelDigest,
-    open_video_payload,
     read_video_header,
     signature_mismatch,
 )
+from faceveil.pipeline.video_source import open_payload
 
 
 def verified_frames(src: Path, info: VideoInfo, stream: dict, records: Iterator[FrameRecord]
@@ -72,7 +72,7 @@ def verify_video_file(path: Path, identities: Sequence, payload_file: Path | Non
     against it (as recovery does, writing nothing). Raises the error recovery would raise."""
     info = probe_video(path)
     with video_payload_source(path, payload_file) as (stream, _where):
-        opened, records = open_video_payload(stream, identities)
+        opened, records = open_payload(stream, identities)
         frames = sum(1 for _ in verified_frames(path, info, opened.stream, records))
     bound = isinstance(opened.stream.get("binding"), dict)
     return {"verified": True, "frames_checked": frames,
@@ -122,6 +122,7 @@ def inspect_video_file(path: Path, payload_file: Path | None = None, *, check_pi
         "faces": header.faces,
         "face_count": len(header.faces),
         "regions": video.get("frames"),
+        "payload_coding": {1: "regions", 2: "regions+streams", 3: "source"}.get(video.get("region_coding", 1), "unknown"),
         "recipients": header.recipients,
         "created": header.created,
         "pixels_match_payload": pixels_ok,

@@ -1,10 +1,11 @@
 """The video recovery payload: an encrypted, compressed stream of the original pixels of every
-modified rectangle of every frame, written and read in bounded memory.
+modified rectangle of every frame (region coding) or of the input's own compressed video packets plus
+a digest per rectangle (source coding, below), written and read in bounded memory.
 
 Byte layout (integers big-endian)::
 
     magic        8   b"\\x89FVV\\r\\n\\x1a\\n"
-    version      2   u16, currently 1
+    version      2   u16: the coding, 1 (regions), 2 (regions + track streams) or 3 (source packets)
     header_len   8   u64
     header       header_len  a standard faceveil recovery container (faceveil.crypto.container.seal)
                              with no regions: it carries the recipient stanzas that wrap the video's
@@ -57,6 +58,17 @@ sensor noise leave residuals FFV1's context modelling codes better, and a still 
 free in the temporal mode. Streams win only on whole-pixel motion inside a fixed box (2-3x there), never
 lost size elsewhere, but cost an extra encode per track. So new payloads still default to coding 1
 (``REGION_CODING``); readers accept both.
+
+Source coding (payload version 3, ``region_coding`` 3; format in pipeline.video_source and
+docs/format.md §12.1): the chunks hold **the input's own compressed video packets** (from the key frame
+the pipeline's decoder started at) interleaved with the frame records, whose regions keep only their
+rectangle and a BLAKE2b-256 digest of the exact original pixels (``mode 3``). Recovery decodes the
+packets as anonymization did and checks every digest (SourceMismatchError, exit 14, where this FFmpeg
+build converts YUV to RGB differently). Chunks use their own key family (``video/<id>/source/<i>``).
+``VideoPayloadWriter(payload_coding="auto")`` (the pipeline's default) writes coding 1 and, at the end,
+the source coding, and keeps the source coding only if it is smaller and decodes here to exactly the
+recorded pixels: on camera footage the source is usually several times smaller than lossless regions
+(docs/video.md, "Size"), on a small face in a high-bitrate video the regions are.
 """
 
 from __future__ import annotations
@@ -80,7 +92,7 @@ from faceveil.crypto.primitives import AuthenticationFailed, open_once, seal_onc
 from faceveil.errors import PayloadCorruptError, TamperedPayloadError
 
 VIDEO_MAGIC = b"\x89FVV\r\n\x1a\n"
-VIDEO_VERSION = 2  # newest payload version this build reads (1: per-frame regions, 2: + video streams)
+VIDEO_VERSION = 3  # newest payload version this build reads (1: per-frame regions, 2: + video streams, 3: source)
 _PREAMBLE = struct.Struct(">8sHQ")
 _CHUNK_LEN = struct.Struct(">I")
 _FRAME = struct.Struct(">IB")
@@ -96,8 +108,9 @@ MODE_FFV1 = 0
 MODE_TEMPORAL = 1
 MODE_STREAM = 2  # region coding 2: pixels come from the track's lossless video stream
 ZLIB_LEVEL = 6
-REGION_CODING = 1  # what new payloads use (see the module docstring); 2 adds per-track video streams
-_SUPPORTED_VERSIONS = (1, 2)
+REGION_CODING = 1  # the region coding new payloads use (see the module docstring); 2 adds per-track video streams
+SOURCE_CODING = 3  # the input's compressed packets + region digests (pipeline.video_source)
+_SUPPORTED_VERSIONS = (1, 2, 3)
 
 
 @dataclass
@@ -137,6 +150,7 @@ class FrameRecord:
     digest: bytes | None = None
     time_us: int | None = None  # microseconds after the first frame, as written
     signatures: list[RegionSignature] = field(default_factory=list)
+    pts: int | None = None  # the source frame's timestamp (its stream's time base); source coding matches by it
 
 
 # --------------------------------------------------------------------------------------------- binding
@@ -241,6 +255,29 @@ def _unpack_binding(take, width: int, height: int) -> tuple[int, list[RegionSign
         cells = np.frombuffer(take(rows * cols * 3), dtype=np.uint8).reshape(rows, cols, 3)
         signatures.append(RegionSignature(x, y, w, h, cells))
     return time_us, signatures
+
+
+def pack_frame_header(record: FrameRecord) -> list[bytes]:
+    """The per-frame part of a record (index, flags, digest, binding, region count); regions follow."""
+    bound = record.time_us is not None
+    parts = [_FRAME.pack(record.index, (FLAG_DIGEST if record.digest is not None else 0) | (FLAG_BINDING if bound else 0))]
+    if record.digest is not None:
+        parts.append(record.digest)
+    if bound:
+        parts += _pack_binding(record)
+    parts.append(_COUNT.pack(len(record.regions)))
+    return parts
+
+
+def read_frame_header(take, width: int, height: int) -> tuple[FrameRecord, int]:
+    """Inverse of :func:`pack_frame_header`: (record without regions, number of regions that follow)."""
+    index, flags = _FRAME.unpack(take(_FRAME.size))
+    if flags & ~(FLAG_DIGEST | FLAG_BINDING):
+        raise PayloadCorruptError(f"video payload frame has unknown flags {flags}")
+    digest = take(_DIGEST_BYTES) if flags & FLAG_DIGEST else None
+    time_us, signatures = _unpack_binding(take, width, height) if flags & FLAG_BINDING else (None, [])
+    (count,) = _COUNT.unpack(take(_COUNT.size))
+    return FrameRecord(index=index, regions=[], digest=digest, time_us=time_us, signatures=signatures), count
 
 
 # --------------------------------------------------------------------------------------------- coding
@@ -371,8 +408,8 @@ class RegionStreamEncoder:
     def __init__(self, chunk_frames: int = 30, coding: int = 1) -> None:
         if not 1 <= chunk_frames <= MAX_CHUNK_FRAMES:
             raise ValueError(f"chunk_frames must be in [1, {MAX_CHUNK_FRAMES}]")
-        if coding not in _SUPPORTED_VERSIONS:
-            raise ValueError(f"region coding must be one of {_SUPPORTED_VERSIONS}")
+        if coding not in (1, 2):
+            raise ValueError("region coding must be 1 or 2")
         self.chunk_frames = chunk_frames
         self.coding = coding
         self._parts: list[bytes] = []
@@ -384,13 +421,7 @@ class RegionStreamEncoder:
 
     def add(self, record: FrameRecord) -> bytes | None:
         """Code one frame; returns a finished chunk plaintext when the chunk is full, else None."""
-        bound = record.time_us is not None
-        self._parts.append(_FRAME.pack(record.index, (FLAG_DIGEST if record.digest is not None else 0) | (FLAG_BINDING if bound else 0)))
-        if record.digest is not None:
-            self._parts.append(record.digest)
-        if bound:
-            self._parts += _pack_binding(record)
-        self._parts.append(_COUNT.pack(len(record.regions)))
+        self._parts += pack_frame_header(record)
         for region in record.regions:
             if self.coding >= 2 and region.track_id >= 0:
                 self._track_regions.setdefault(region.track_id, []).append((len(self._parts), region))
@@ -466,7 +497,7 @@ def decode_chunk(plaintext: bytes, frame_shape: tuple[int, int, int], coding: in
     PayloadCorruptError if the records are malformed (after authentication this means a bug or a
     forged payload made by a key holder, never random damage)."""
     height, width, _ = frame_shape
-    if coding not in _SUPPORTED_VERSIONS:
+    if coding not in (1, 2):
         raise PayloadCorruptError(f"video payload region coding {coding} is not supported")
     reader = io.BytesIO(plaintext)
     previous: dict[int, TrackRegion] = {}
@@ -479,15 +510,10 @@ def decode_chunk(plaintext: bytes, frame_shape: tuple[int, int, int], coding: in
 
     streams = _read_streams(take, width, height) if coding >= 2 else {}
     while reader.tell() < len(plaintext):
-        index, flags = _FRAME.unpack(take(_FRAME.size))
-        if flags & ~(FLAG_DIGEST | FLAG_BINDING):
-            raise PayloadCorruptError(f"video payload frame has unknown flags {flags}")
-        digest = take(_DIGEST_BYTES) if flags & FLAG_DIGEST else None
-        time_us, signatures = _unpack_binding(take, width, height) if flags & FLAG_BINDING else (None, [])
-        (count,) = _COUNT.unpack(take(_COUNT.size))
-        regions = [_decode_region(take, previous, width, height, streams) for _ in range(count)]
-        previous.update({r.track_id: r for r in regions if r.track_id >= 0})
-        yield FrameRecord(index=index, regions=regions, digest=digest, time_us=time_us, signatures=signatures)
+        record, count = read_frame_header(take, width, height)
+        record.regions = [_decode_region(take, previous, width, height, streams) for _ in range(count)]
+        previous.update({r.track_id: r for r in record.regions if r.track_id >= 0})
+        yield record
 
 
 @dataclass
@@ -569,12 +595,54 @@ class VideoPixelDigest:
         return self._hash.digest()
 
 
-def _chunk_key(content_key: ContentKey, stream_id: bytes, index: int) -> bytes:
-    return content_key.derive(f"video/{stream_id.hex()}/chunk/{index}", 32)
+def _chunk_key(content_key: ContentKey, stream_id: bytes, index: int, coding: int = 1) -> bytes:
+    # source coding (3) has its own key family: during `auto` both codings are written (one is dropped),
+    # and no key may ever encrypt two plaintexts under the fixed zero nonce
+    kind = "source" if coding == SOURCE_CODING else "chunk"
+    return content_key.derive(f"video/{stream_id.hex()}/{kind}/{index}", 32)
 
 
-def _chunk_aad(stream_id: bytes, index: int) -> bytes:
+def _chunk_aad(stream_id: bytes, index: int, coding: int = 1) -> bytes:
+    if coding == SOURCE_CODING:
+        return b"faceveil/video/v3\x00source\x00" + stream_id + struct.pack(">I", index)
     return b"faceveil/video/v1\x00chunk\x00" + stream_id + struct.pack(">I", index)
+
+
+class ChunkFile:
+    """Encrypts chunk plaintexts one by one into a scratch file (``u32 len, ciphertext``), hashing the
+    framed bytes for the header. Memory: one chunk."""
+
+    def __init__(self, path: Path, content_key: ContentKey, stream_id: bytes, coding: int = 1) -> None:
+        self.path, self.content_key, self.stream_id, self.coding = path, content_key, stream_id, coding
+        self._file = open(path, "wb")  # noqa: SIM115 - closed in close()/discard()
+        self.hash = hashlib.sha256()
+        self.chunks = 0
+        self.bytes = 0
+
+    def write(self, plaintext: bytes) -> None:
+        key = _chunk_key(self.content_key, self.stream_id, self.chunks, self.coding)
+        ciphertext = seal_once(key, plaintext, _chunk_aad(self.stream_id, self.chunks, self.coding))
+        framed = _CHUNK_LEN.pack(len(ciphertext)) + ciphertext
+        self._file.write(framed)
+        self.hash.update(framed)
+        self.chunks += 1
+        self.bytes += len(framed)
+
+    def close(self) -> None:
+        self._file.close()
+
+    def copy_to(self, destination: BinaryIO) -> int:
+        self.close()
+        written = 0
+        with open(self.path, "rb") as chunks:
+            while block := chunks.read(1 << 20):
+                destination.write(block)
+                written += len(block)
+        return written
+
+    def discard(self) -> None:
+        self._file.close()
+        self.path.unlink(missing_ok=True)
 
 
 @dataclass
@@ -583,68 +651,111 @@ class PayloadStats:
     regions: int = 0
     chunks: int = 0
     raw_region_bytes: int = 0  # uncompressed residual records
-    encrypted_bytes: int = 0  # chunk bytes as stored
+    encrypted_bytes: int = 0  # chunk bytes as stored (region coding; the source coding's in source_bytes)
+    source_bytes: int | None = None  # encrypted chunk bytes of the source coding, when it was tried
+    coding: int = REGION_CODING  # the coding written (3: source)
+    coding_note: str = ""  # why that coding (for the report)
+
+
+PAYLOAD_CODINGS = ("auto", "regions", "source")
 
 
 class VideoPayloadWriter:
     """Collects frame records, encrypts them chunk by chunk into a temporary file, and on
-    :meth:`finish` writes the final payload file (header first). Memory: one chunk."""
+    :meth:`finish` writes the final payload file (header first). Memory: one chunk.
+
+    ``payload_coding``: "regions" writes region coding ``region_coding``; "source" the source coding
+    (``source``: a :class:`faceveil.pipeline.video_source.SourceRecorder`, needed by both "source" and
+    "auto"; without one the writer writes region coding); "auto" records both and keeps the smaller,
+    the source coding only if it decodes here to exactly the recorded pixels."""
 
     def __init__(self, scratch: Path, content_key: ContentKey, chunk_frames: int = 30,
-                 region_coding: int = REGION_CODING) -> None:
+                 region_coding: int = REGION_CODING, *, payload_coding: str = "regions", source=None) -> None:
+        if payload_coding not in PAYLOAD_CODINGS:
+            raise ValueError(f"payload_coding must be one of {PAYLOAD_CODINGS}")
         self.content_key = content_key
         self.stream_id = _secrets.token_bytes(_STREAM_ID_BYTES)
-        self.stats = PayloadStats()
+        self.stats = PayloadStats(coding=region_coding)
+        self.payload_coding = payload_coding if source is not None else "regions"
         self._encoder = RegionStreamEncoder(chunk_frames, coding=region_coding)
-        self._scratch_path = scratch
-        self._scratch = open(scratch, "wb")  # noqa: SIM115 - closed in finish()/discard()
-        self._hash = hashlib.sha256()
+        self._regions = ChunkFile(scratch, content_key, self.stream_id, region_coding)
         self._frames_digest = VideoPixelDigest()
         self._bound = True  # every frame carried its binding (timestamp + signatures)
+        self._recorder = source  # discarded with the writer, used or not
+        self._source = source if self.payload_coding != "regions" else None
 
     def add(self, record: FrameRecord) -> None:
         self.stats.frames += 1
         self.stats.regions += len(record.regions)
         self._frames_digest.add(record.digest)
         self._bound = self._bound and record.time_us is not None
+        if self._source is not None:
+            self._source.add(record)
+        if self.payload_coding == "source":
+            self._encoder.raw_bytes += sum(r.pixels.nbytes for r in record.regions)
+            return  # no region coding to compare with
         chunk = self._encoder.add(record)
         if chunk is not None:
             self._write_chunk(chunk)
 
     def _write_chunk(self, plaintext: bytes) -> None:
-        index = self.stats.chunks
-        ciphertext = seal_once(_chunk_key(self.content_key, self.stream_id, index), plaintext, _chunk_aad(self.stream_id, index))
-        framed = _CHUNK_LEN.pack(len(ciphertext)) + ciphertext
-        self._scratch.write(framed)
-        self._hash.update(framed)
-        self.stats.chunks += 1
-        self.stats.encrypted_bytes += len(framed)
+        self._regions.write(plaintext)
+        self.stats.chunks = self._regions.chunks
+        self.stats.encrypted_bytes = self._regions.bytes
+
+    def _choose(self) -> ChunkFile:
+        """Finish the region chunks and, if asked, the source coding; the chunks to keep."""
+        last = self._encoder.flush() if self.payload_coding != "source" else None
+        if last is not None:
+            self._write_chunk(last)
+        self.stats.raw_region_bytes = self._encoder.raw_bytes
+        if self._source is None:
+            return self._regions
+        limit = self._regions.bytes if self.payload_coding == "auto" else None
+        chunks, reason = self._source.encode(self.content_key, self.stream_id, limit)
+        if chunks is None:
+            if self.payload_coding == "source":
+                from faceveil.errors import UsageError
+
+                raise UsageError(f"--payload-coding source is not possible for this video: {reason}; "
+                                 "use --payload-coding regions or auto")
+            self.stats.coding_note = f"payload: region coding, {reason}"
+            return self._regions
+        self.stats.source_bytes = chunks.bytes
+        if self.payload_coding == "auto":
+            self.stats.coding_note = (f"payload: source coding (the input's compressed video packets, "
+                                      f"{self._regions.bytes / max(chunks.bytes, 1):.1f}x smaller than region coding)")
+        else:
+            self.stats.coding_note = "payload: source coding (the input's compressed video packets)"
+        self._regions.discard()
+        self.stats.coding = SOURCE_CODING
+        self.stats.chunks, self.stats.encrypted_bytes = chunks.chunks, chunks.bytes
+        return chunks
 
     def finish(self, destination: BinaryIO, *, recipients, method: str, method_params: dict, frame_shape: tuple[int, int, int],
                tracks: Sequence[dict], extra: dict) -> int:
         """Seal the header and write header + chunks to ``destination``; returns the bytes written."""
-        last = self._encoder.flush()
-        if last is not None:
-            self._write_chunk(last)
-        self.stats.raw_region_bytes = self._encoder.raw_bytes
-        self._scratch.close()
+        chunks = self._choose()
+        chunks.close()
         stream = {
             "kind": "video",
             "stream_id": self.stream_id.hex(),
             "frames": self.stats.frames,
-            "chunks": self.stats.chunks,
+            "chunks": chunks.chunks,
             "chunk_frames": self._encoder.chunk_frames,
-            "chunks_sha256": self._hash.hexdigest(),
+            "chunks_sha256": chunks.hash.hexdigest(),
             "pixel_digests": self._frames_digest.complete,
-            "region_coding": self._encoder.coding,
+            "region_coding": chunks.coding,
         }
+        if chunks.coding == SOURCE_CODING:
+            stream["source"] = self._source.description()
         if self._bound:  # authenticated with the header: a reader must then check every frame's binding
             stream["binding"] = {"timestamps": True, "signatures": True, "tolerance": BINDING.to_dict()}
         # With a digest for every frame (lossless output), the header's pixel hash covers the whole
         # video, so `inspect` can tell without a key whether the video was modified; otherwise it
         # only binds the header to this payload's chunks.
         pixel_sha256 = (self._frames_digest.digest() if self._frames_digest.complete
-                        else hashlib.sha256(b"faceveil/video/v1\x00" + self.stream_id + self._hash.digest()).digest())
+                        else hashlib.sha256(b"faceveil/video/v1\x00" + self.stream_id + chunks.hash.digest()).digest())
         header = seal(
             regions=[],
             method=method,
@@ -656,19 +767,16 @@ class VideoPayloadWriter:
             content_key=self.content_key,
             extra={**extra, "video": stream},
         )
-        destination.write(_PREAMBLE.pack(VIDEO_MAGIC, self._encoder.coding, len(header)) + header)
-        written = _PREAMBLE.size + len(header)
-        with open(self._scratch_path, "rb") as chunks:
-            while block := chunks.read(1 << 20):
-                destination.write(block)
-                written += len(block)
-        self._scratch_path.unlink(missing_ok=True)
+        destination.write(_PREAMBLE.pack(VIDEO_MAGIC, chunks.coding, len(header)) + header)
+        written = _PREAMBLE.size + len(header) + chunks.copy_to(destination)
+        self.discard()
         return written
 
     def discard(self) -> None:
-        """Drop the scratch file (safe to call after :meth:`finish`, which already removed it)."""
-        self._scratch.close()
-        self._scratch_path.unlink(missing_ok=True)
+        """Drop the scratch files (safe to call after :meth:`finish`, which already removed them)."""
+        self._regions.discard()
+        if self._recorder is not None:
+            self._recorder.discard()
 
 
 def is_video_payload(prefix: bytes) -> bool:
@@ -694,6 +802,9 @@ def read_video_header(source: BinaryIO) -> tuple[ContainerInfo, bytes]:
     stream = info.extra.get("video")
     if not isinstance(stream, dict) or stream.get("kind") != "video":
         raise PayloadCorruptError("recovery payload header does not describe a video")
+    if stream.get("region_coding", 1) != version:  # the writer writes the coding into both
+        raise PayloadCorruptError(f"video payload version {version} does not match its header's coding "
+                                  f"{stream.get('region_coding')!r}")
     return info, header
 
 
@@ -712,10 +823,14 @@ class OpenedVideoPayload:
         return int(coding)
 
 
-def open_video_payload(source: BinaryIO, identities) -> tuple[OpenedVideoPayload, Iterator[FrameRecord]]:
+def open_video_payload(source: BinaryIO, identities, *, decode_source=None) -> tuple[OpenedVideoPayload, Iterator[FrameRecord]]:
     """Unlock the header with ``identities`` (WrongKeyError / TamperedPayloadError) and return the
     frame records as a lazy iterator that authenticates chunk by chunk and, at the end, checks the
-    chunk count and hash the header promised (TamperedPayloadError / PayloadCorruptError)."""
+    chunk count and hash the header promised (TamperedPayloadError / PayloadCorruptError).
+
+    ``decode_source(plaintexts, stream, frame_shape)``: the reader of source-coded payloads
+    (faceveil.pipeline.video_source.decode_source_chunks; ``video_source.open_payload`` passes it; this
+    module stays below the decoder)."""
     info, header = read_video_header(source)
     opened = open_container(header, identities)
     stream = info.extra["video"]
@@ -726,13 +841,27 @@ def open_video_payload(source: BinaryIO, identities) -> tuple[OpenedVideoPayload
     except (KeyError, TypeError, ValueError):
         raise PayloadCorruptError("video payload header lacks its stream description") from None
     payload = OpenedVideoPayload(info=info, content_key=opened.content_key, stream=stream)
-    return payload, _iter_records(source, payload, stream_id, expected_chunks, expected_hash)
+    if payload.region_coding == SOURCE_CODING and decode_source is None:
+        raise PayloadCorruptError("a source-coded video payload needs faceveil.pipeline.video_source.open_payload")
+    return payload, _iter_records(source, payload, stream_id, expected_chunks, expected_hash, decode_source)
 
 
 def _iter_records(source: BinaryIO, payload: OpenedVideoPayload, stream_id: bytes, expected_chunks: int,
-                  expected_hash: bytes) -> Iterator[FrameRecord]:
-    digest = hashlib.sha256()
+                  expected_hash: bytes, decode_source=None) -> Iterator[FrameRecord]:
     shape = tuple(payload.info.image_shape)
+    coding = payload.region_coding
+    plaintexts = _iter_plaintexts(source, payload, stream_id, expected_chunks, expected_hash, coding)
+    if coding == SOURCE_CODING:
+        yield from decode_source(plaintexts, payload.stream, shape)
+        return
+    for plaintext in plaintexts:
+        yield from decode_chunk(plaintext, shape, coding)
+
+
+def _iter_plaintexts(source: BinaryIO, payload: OpenedVideoPayload, stream_id: bytes, expected_chunks: int,
+                     expected_hash: bytes, coding: int) -> Iterator[bytes]:
+    """Authenticated chunk plaintexts in order; after the last, the chunk count and hash check."""
+    digest = hashlib.sha256()
     for index in range(expected_chunks):
         framed_len = source.read(_CHUNK_LEN.size)
         if len(framed_len) != _CHUNK_LEN.size:
@@ -745,10 +874,11 @@ def _iter_records(source: BinaryIO, payload: OpenedVideoPayload, stream_id: byte
             raise PayloadCorruptError(f"video payload is truncated inside chunk {index}")
         digest.update(framed_len + ciphertext)
         try:
-            plaintext = open_once(_chunk_key(payload.content_key, stream_id, index), ciphertext, _chunk_aad(stream_id, index))
+            plaintext = open_once(_chunk_key(payload.content_key, stream_id, index, coding), ciphertext,
+                                  _chunk_aad(stream_id, index, coding))
         except AuthenticationFailed:
             raise TamperedPayloadError(f"the video recovery payload was altered: chunk {index} fails authentication") from None
-        yield from decode_chunk(plaintext, shape, payload.region_coding)
+        yield plaintext
     if source.read(1):
         raise TamperedPayloadError("the video recovery payload has extra data after its last chunk")
     if digest.digest() != expected_hash:

@@ -87,7 +87,7 @@ class FrameSink:
             if self._first_time is None:
                 self._first_time = frame.time
             self.payload_writer.add(frame_record(frame.index, upright, result, lossless=self.writer.choice.lossless,
-                                                 time_us=round((frame.time - self._first_time) * 1e6)))
+                                                 time_us=round((frame.time - self._first_time) * 1e6), pts=frame.pts))
             self.timings["payload"] += time.perf_counter() - t
         t = time.perf_counter()
         self.writer.write(from_display(result.rgb, self.rotation), frame.pts)
@@ -105,7 +105,8 @@ def summarise(summaries: dict[int, TrackSummary], index: int, tracked: Sequence[
         s.bridged_frames += tf.bridged
 
 
-def frame_record(index: int, upright: np.ndarray, result, *, lossless: bool, time_us: int | None = None) -> FrameRecord:
+def frame_record(index: int, upright: np.ndarray, result, *, lossless: bool, time_us: int | None = None,
+                 pts: int | None = None) -> FrameRecord:
     """Original pixels of the frame's changed rectangles, tagged with their track ids, and what binds
     the record to the anonymized frame (its timestamp, signatures of its anonymized pixels)."""
     owned = [(o.face.track_id, o.rect) for o in result.outcomes if o.rect[2] > 0 and o.rect[3] > 0]
@@ -119,6 +120,7 @@ def frame_record(index: int, upright: np.ndarray, result, *, lossless: bool, tim
         time_us=time_us,
         signatures=frame_signatures(result.rgb, [(r.x, r.y, r.pixels.shape[1], r.pixels.shape[0]) for r in regions])
         if time_us is not None else [],
+        pts=pts,
     )
 
 
@@ -147,6 +149,9 @@ def store_payload(writer: VideoPayloadWriter, video_tmp: Path, dst: Path, scratc
                 "tracking": report.tracking.to_dict(),
             } | ({"mask": mask.to_dict()} if mask is not None else {}),
         )
+    report.payload_coding = {1: "regions", 2: "regions+streams", 3: "source"}[writer.stats.coding]
+    if writer.stats.coding_note:
+        report.notes.append(writer.stats.coding_note)
     embed, sidecar = video_places(options.payload, dst)
     if options.payload == "embedded" and not embed:
         report.notes.append(f"{dst.suffix} files cannot carry attachments: wrote the payload as a sidecar (use .mkv to embed)")

@@ -71,7 +71,8 @@ def run_anonymize(p: dict) -> int:
 
     src, dst = _one_folder(p)
     video = api.VideoSettings(codec=p.get("codec"), crf=p.get("crf"), lossless=p.get("lossless", False),
-                              start=p.get("start"), end=p.get("end"), keep_audio=not p.get("no_audio", False))
+                              start=p.get("start"), end=p.get("end"), keep_audio=not p.get("no_audio", False),
+                              payload_coding=p.get("payload_coding", "auto"))
     settings = scale.AnonymizeSettings(
         method=p["method"], method_options=p.get("options") or {}, detector=p["detector"], threshold=p.get("threshold"),
         payload=p["payload"], keep_metadata=p["keep_metadata"], keep_icc=p["keep_icc"], quality=p["quality"],
