@@ -48,7 +48,8 @@ EDGES = ("soft", "hard")
 FEATHER_INNER = 0.7
 DEFAULT_WEIGHTS = "proface-s"  # registry name of the shipped weights
 _UNREAD = object()  # usable_obfuscations() not read from the weights yet (None is a valid answer)
-REGISTERED_WEIGHTS = ("proface-s", "proface-s-official")  # names registered in faceveil/methods/proface_s/__init__.py
+REGISTERED_WEIGHTS = ("proface-s", "proface-s-v1", "proface-s-official")  # registered in proface_s/__init__.py
+SHIPPED_NAMES = ("proface-s", "proface-s-v1")  # weights that ship with faceveil, newest first
 
 
 def resolve_weights(weights: str | Path | None) -> Path:
@@ -63,6 +64,20 @@ def resolve_weights(weights: str | Path | None) -> Path:
 
         raise ModelUnavailableError(f"PRO-Face S weights not found: {path}")
     return path
+
+
+def _shipped_with_sha256(sha256: str) -> str | None:
+    """The name of the shipped weight file with this SHA-256, if any."""
+    from faceveil.errors import ModelUnavailableError
+    from faceveil.methods.proface_s.checkpoint import file_sha256
+
+    for name in SHIPPED_NAMES:
+        try:
+            if file_sha256(resolve_weights(name)) == sha256:
+                return name
+        except ModelUnavailableError:
+            continue
+    return None
 
 
 class ProFaceSMethod(PixelRecoverableMethod):
@@ -138,6 +153,12 @@ class ProFaceSMethod(PixelRecoverableMethod):
             from faceveil.methods.proface_s.checkpoint import load_proface_s
 
             sha = self.weights_sha256()
+            if self.expected_weights_sha256 and sha != self.expected_weights_sha256 and self.weights in (None, "proface-s"):
+                # faces protected with an earlier shipped file: use that file (the output records its hash)
+                earlier = _shipped_with_sha256(self.expected_weights_sha256)
+                if earlier is not None:
+                    self.weights, self._weights_sha256 = earlier, None
+                    sha = self.weights_sha256()
             if self.expected_weights_sha256 and sha != self.expected_weights_sha256 and not self.allow_unverified:
                 raise InputError(
                     f"these faces were protected with PRO-Face S weights sha256 {self.expected_weights_sha256[:12]}…, "

@@ -21,8 +21,9 @@ IMAGE_SUBBANDS = 12  # Haar sub-bands of an RGB image: 4 x 3
 KEY_SUBBANDS = 4  # Haar sub-bands of the 1-channel key map
 
 # What recovery puts in place of the discarded half z (see recovery_standin). A network only
-# recovers with the stand-in it was trained with: "official" for the authors' release and anything
-# trained since; "faceveil-v1" for faceveil weights trained before (the shipped proface_s.pt).
+# recovers with the stand-in it was trained with: "official" for the authors' release and new training
+# runs; "faceveil-v1" for faceveil weights trained with the former order (both shipped files:
+# proface_s_v1.pt predates the record, proface_s.pt was fine-tuned from it keeping the order).
 STANDIN_OFFICIAL = "official"  # dwt(key).repeat(1, 3, 1, 1): [LL, HL, LH, HH] x 3
 STANDIN_FACEVEIL_V1 = "faceveil-v1"  # dwt(key as RGB): [LL x 3, HL x 3, LH x 3, HH x 3]
 RECOVERY_STANDINS = (STANDIN_OFFICIAL, STANDIN_FACEVEIL_V1)

@@ -134,7 +134,7 @@ def test_weights_are_listed_as_installed():
     from faceveil.models_registry import model_statuses
 
     status = {s.name: s for s in model_statuses()}
-    assert status["proface-s"].installed
+    assert status["proface-s"].installed and status["proface-s-v1"].installed
     assert not status["proface-s"].required
     assert "proface-s-official" in status
 
@@ -181,8 +181,9 @@ def test_hybrid_draws_only_among_the_trained_covers(crops, blur_only_weights):
 
 
 def test_shipped_weights_recover_only_with_the_stand_in_they_were_trained_with(crops, secure_run):
-    """The shipped file predates the recorded convention; loading it as faceveil-v1 is what keeps
-    its model-card numbers. With the official stand-in the same network recovers far worse."""
+    """The shipped files use faceveil's former stand-in order (the fine-tune kept it: --recovery-standin
+    init); loading them as faceveil-v1 is what keeps their model-card numbers. With the official
+    stand-in the same network recovers far worse."""
     from faceveil.methods.proface_s.method import recover_batch
 
     method, contexts, protected = secure_run
@@ -218,3 +219,23 @@ def test_compat_containers_from_the_former_key_derivation_still_recover(crops):
     assert psnr(new, crop) < psnr(old, crop) - 6
     with pytest.raises(WrongKeyError):
         create_method("proface-s", **params, password="s3cres").recover(protected, ctx)
+
+
+def test_faces_protected_with_the_earlier_shipped_weights_still_recover(crops):
+    """The earlier default weights ship as proface-s-v1; an output records the SHA-256 of the weights
+    that protected it, and recovery with the default weights picks the shipped file with that hash."""
+    from faceveil.methods.proface_s import SHIPPED_WEIGHTS, SHIPPED_WEIGHTS_V1
+
+    assert hashlib.sha256(SHIPPED_WEIGHTS.read_bytes()).digest() != hashlib.sha256(SHIPPED_WEIGHTS_V1.read_bytes()).digest()
+    old = create_method("proface-s", obfuscation="blur", weights="proface-s-v1")
+    contexts = _contexts(1, b"v" * 32)
+    protected = old.anonymize(crops[:1], contexts)
+    params = old.params()
+    assert params["weights_sha256"] == hashlib.sha256(SHIPPED_WEIGHTS_V1.read_bytes()).hexdigest()
+    again = create_method("proface-s", **params)  # what recovery builds from the recorded parameters
+    recovered = again.recover(protected, contexts)[0]
+    assert again.weights == "proface-s-v1"
+    assert psnr(recovered, crops[0]) >= RECOVERED_PSNR_FLOOR
+    # the new default weights cannot read it: recovery with them explicitly is refused, not noise
+    with pytest.raises(InputError, match="weights"):
+        create_method("proface-s", **params, weights=str(SHIPPED_WEIGHTS)).recover(protected, contexts)
