@@ -18,6 +18,7 @@ import copy
 import json
 import math
 import os
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -28,7 +29,7 @@ import torch
 import typer
 from torch import nn
 
-from faceveil.errors import InputError
+from faceveil.errors import FaceveilError, InputError
 from faceveil.methods.proface_s import checkpoint as ckpt
 from faceveil.methods.proface_s.data import CropSampler, default_images, folder_images
 from faceveil.methods.proface_s.keys import random_key_bits
@@ -435,8 +436,13 @@ def train_command(
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point for ``python -m`` / torchrun; ``argv`` excludes the program name."""
-    app(args=argv, prog_name="faceveil train proface-s", standalone_mode=True)
+    """Entry point for ``python -m`` / torchrun; ``argv`` excludes the program name. A bad option
+    is one line on stderr and its exit code, as with ``faceveil train proface-s``."""
+    try:
+        app(args=argv, prog_name="faceveil train proface-s", standalone_mode=True)
+    except FaceveilError as exc:
+        print(f"faceveil train proface-s: {exc}", file=sys.stderr)
+        raise SystemExit(exc.exit_code) from None
 
 
 if __name__ == "__main__":

@@ -184,3 +184,12 @@ def test_fine_tune_can_keep_the_init_weights_recovery_standin(tmp_path):
     kept.run()
     assert load_proface_s(kept.out_dir / "weights.pt").recovery_standin == "faceveil-v1"
     assert Trainer(_config(tmp_path / "b", init_weights=SHIPPED_WEIGHTS)).net.recovery_standin == "official"
+
+
+def test_module_entry_point_reports_a_bad_option_in_one_line(tmp_path, capsys):
+    """`python -m faceveil.methods.proface_s.train` (the model card's command) answers like the CLI."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--out", str(tmp_path / "run"), "--recovery-standin", "init", "--steps", "1"])
+    assert exit_info.value.code == InputError.exit_code
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["faceveil train proface-s: recovery stand-in must be 'official' or 'init' (with --init-weights), got 'init'"]
