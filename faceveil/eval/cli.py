@@ -18,7 +18,6 @@ from typing import Annotated, Optional
 import typer
 
 from faceveil.errors import FaceveilError, InputError, UsageError
-from faceveil.methods.base import parse_method_options as parse_options  # noqa: F401 (public name)
 from faceveil.plugins import DEFAULT_DETECTOR, DETECTORS, METHODS
 from faceveil.scale import cli as scale_cli
 
@@ -62,6 +61,14 @@ def eval_command(
         cluster=scale_cli.cluster_options(locals()) if scale_cli.check_engine(engine) else None,
     )
     print(run_eval(request))
+
+
+def parse_options(pairs: list[str]) -> dict:
+    """``-O KEY=VALUE`` strings -> method options (methods.base.parse_method_options, imported here so
+    that `faceveil --help` does not import numpy)."""
+    from faceveil.methods.base import parse_method_options
+
+    return parse_method_options(pairs)
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,7 @@ import numpy as np
 
 from faceveil.errors import InputError, UsageError
 from faceveil.faces.types import Face, FaceDetector, check_rgb_image
-from faceveil.models_registry import ModelSpec, package_file, register_model, require_model
+from faceveil.models_registry import ModelSpec, cached_derivation, package_file, register_model, require_model
 
 CENTERFACE_SPEC = register_model(
     ModelSpec(
@@ -192,13 +192,23 @@ def non_max_suppression(boxes: np.ndarray, scores: np.ndarray, iou_threshold: fl
     return np.asarray(keep, dtype=np.int64)
 
 
+_REWRITE_VERSION = 1  # bump when _rewrite_centerface changes: the cached graph is then rebuilt
+
+
 def _load_dynamic_centerface(path: Path) -> bytes:
+    """The rewritten graph (see :func:`_rewrite_centerface`), from the cache folder when an earlier run
+    made it from the same file: importing ``onnx`` for the rewrite costs ~1 s, more than a photo's
+    detection (models_registry.cached_derivation checks the source's and the cached file's hashes)."""
+    return cached_derivation("centerface-dynamic", path.read_bytes(), _REWRITE_VERSION, _rewrite_centerface)
+
+
+def _rewrite_centerface(source: bytes) -> bytes:
     """The shipped ONNX file fixes the input to (10, 3, 32, 32); rewrite it to (B, 3, H, W) and drop the
     weights listed as graph inputs (an old exporter habit that blocks onnxruntime's constant folding)."""
-    import onnx  # imported lazily: only needed once per process
+    import onnx  # imported lazily: only when the cached rewrite is missing or stale
     from onnx.tools.update_model_dims import update_inputs_outputs_dims
 
-    model = onnx.load(str(path))
+    model = onnx.load_model_from_string(source)
     weight_names = {init.name for init in model.graph.initializer}
     real_inputs = [inp for inp in model.graph.input if inp.name not in weight_names]
     del model.graph.input[:]
