@@ -161,7 +161,7 @@ def anonymize(
     output_format: str | None = None,
     keep_metadata: bool = False,
     keep_icc: bool = False,
-    quality: int = 95,
+    quality: int | None = None,
     overwrite: bool = False,
     require_faces: bool = False,
     argon2_params: Argon2Params | None = None,

@@ -327,7 +327,7 @@ def anonymize(
     password_file: Annotated[Optional[Path], typer.Option("--password-file", help=f"Read the passphrase from this file (else ${PASSPHRASE_ENV}, else a prompt).")] = None,
     compat_password_file: Annotated[Optional[Path], typer.Option("--compat-password-file", help=f"PRO-Face S -O key_mode=compat: read its password from this file (else ${COMPAT_PASSWORD_ENV}, else a prompt).")] = None,
     output_format: Annotated[Optional[str], typer.Option("--format", "-f", help="Output format: png, jpg, webp, tiff, bmp (default: the input's; png/webp/tiff/bmp recover bit-exactly).")] = None,
-    quality: Annotated[int, typer.Option("--quality", help="JPEG quality.")] = 95,
+    quality: Annotated[Optional[int], typer.Option("--quality", help="JPEG quality.", show_default="a JPEG input's own (its quantization tables), else 95")] = None,
     keep_metadata: Annotated[bool, typer.Option("--keep-metadata", help="Keep EXIF/XMP/ICC (stripped by default: GPS, camera serials and names identify people).")] = False,
     keep_icc: Annotated[bool, typer.Option("--keep-icc", help="Keep only the ICC colour profile.")] = False,
     require_faces: Annotated[bool, typer.Option("--require-faces", help="Fail a file in which no face is found.")] = False,

@@ -357,10 +357,12 @@ def test_recovered_originals_are_owner_only(tmp_path, anonymized, astronaut):
         os.umask(previous)
 
 
-def test_recover_to_jpeg_says_the_regions_are_re_encoded(tmp_path, hopper_jpg, grace_hopper, passphrase, capsys):
-    """Issue 12 #11: recovering into JPEG must not claim exact face regions (JPEG re-encodes them)."""
+def test_recover_to_jpeg_says_the_regions_are_re_encoded(tmp_path, astronaut_png, passphrase, capsys):
+    """Issue 12 #11: recovering into JPEG must not claim exact face regions (JPEG re-encodes them).
+    A PNG source's payload holds its face regions (smaller than the file); a JPEG source's payload
+    holds the file itself and recovers it byte for byte (tests/test_photo_source_coding.py)."""
     out = tmp_path / "out.jpg"
-    assert run("anonymize", hopper_jpg, "-o", out) == 0
+    assert run("anonymize", astronaut_png, "-o", out) == 0
     capsys.readouterr()
     assert run("recover", out, "-o", tmp_path / "back.jpg") == 0
     to_jpeg = capsys.readouterr().err

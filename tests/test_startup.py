@@ -43,8 +43,7 @@ def test_photo_run_imports_neither_torch_nor_onnx(tmp_path, hopper_jpg):
     # the run did its job: a face was found and hidden, and the payload recovers the photo
     rec = _run_cli(["recover", str(tmp_path / "b.jpg"), "-o", str(tmp_path / "back.jpg"), "-q"], cache)
     assert rec == {"code": 0, "modules": []}
-    back = np.asarray(Image.open(tmp_path / "back.jpg"))
-    assert back.shape == np.asarray(Image.open(hopper_jpg)).shape
+    assert (tmp_path / "back.jpg").read_bytes() == hopper_jpg.read_bytes()  # source coding: the file itself
 
 
 def test_help_imports_no_numpy():

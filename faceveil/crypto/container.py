@@ -3,7 +3,7 @@
 Byte layout (all integers big-endian; full specification in docs/format.md)::
 
     magic        8  b"\\x89FVR\\r\\n\\x1a\\n"
-    version      2  u16, currently 1
+    version      2  u16: 1 (regions), or 2 (the original file; see below)
     header_len   4  u32
     body_len     8  u64
     header       header_len  canonical JSON (sorted keys, no whitespace, ASCII), readable without a key
@@ -13,6 +13,10 @@ Byte layout (all integers big-endian; full specification in docs/format.md)::
 body key = HKDF-SHA256(content key, salt = header.body_salt, info = b"faceveil/v1\\x00body"), so it is
 fresh per container even if a caller reuses a content key. The plaintext holds the regions (each PNG or
 row-delta+zlib compressed, see region_codec) and the method's private secrets.
+
+Version 2 (source coding, ``seal(source_file=...)``): no regions; the plaintext's secret
+``source.file`` is the whole original file, when that is smaller than the face regions coded as
+lossless pixels (a JPEG usually is). A version-1 reader refuses it rather than restoring nothing.
 """
 
 from __future__ import annotations
@@ -48,7 +52,9 @@ from faceveil.faces.types import Face
 
 MAGIC = b"\x89FVR\r\n\x1a\n"  # PNG-style: non-ASCII first byte and CR/LF/^Z catch text-mode mangling
 VERSION = 1
-SUPPORTED_VERSIONS = (1,)
+SOURCE_VERSION = 2  # the body holds the original file (secret SOURCE_FILE) instead of regions
+SUPPORTED_VERSIONS = (1, 2)
+SOURCE_FILE = "source.file"
 _PREAMBLE = struct.Struct(">8sHIQ")  # magic, version, header_len, body_len
 PREAMBLE_BYTES = _PREAMBLE.size  # 22
 CHECKSUM_BYTES = 32
@@ -61,6 +67,7 @@ MAX_REGIONS = 1 << 20
 MAX_DECODED_BYTES = 2 * 1024**3  # all regions together, after decompression
 MAX_SECRETS = 1024
 MAX_SECRET_BYTES = 16 * 1024 * 1024
+MAX_SOURCE_BYTES = 1024**3  # a version-2 original file
 MAX_METHOD_NAME = 64
 
 _HEADER_FIELDS = {
@@ -130,6 +137,11 @@ class OpenedContainer:
     content_key: ContentKey
     secrets: dict[str, bytes]  # private method data (e.g. G2Face identity embedding)
 
+    @property
+    def source_file(self) -> bytes | None:
+        """The original file (version 2, source coding), else None."""
+        return self.secrets.get(SOURCE_FILE) if self.info.version == SOURCE_VERSION else None
+
 
 def pixel_digest(pixels: np.ndarray) -> bytes:
     """SHA-256 over a canonical encoding: domain tag, dtype, shape, then the C-contiguous bytes.
@@ -176,13 +188,21 @@ def seal(
     content_key: ContentKey | None = None,
     secrets: Mapping[str, bytes] | None = None,
     extra: Mapping | None = None,
+    source_file: bytes | None = None,
 ) -> bytes:
     """Encrypt ``regions`` (and ``secrets``) for every recipient; returns the container bytes.
+    ``source_file``: the whole original file instead of regions (format version 2; ``regions`` empty).
 
     Raises KeyMaterialError for missing/unusable recipients; ValueError/TypeError for arguments that
     break the format's rules (a programming error, e.g. a region outside the image)."""
     image_shape = _checked_image_shape(image_shape)
     _check_regions(regions, image_shape)
+    version = VERSION
+    if source_file is not None:
+        if regions or not isinstance(source_file, bytes) or not 0 < len(source_file) <= MAX_SOURCE_BYTES:
+            raise ValueError(f"source_file: 1..{MAX_SOURCE_BYTES} bytes, and no regions beside it")
+        secrets = dict(secrets or {}) | {SOURCE_FILE: source_file}
+        version = SOURCE_VERSION
     if not isinstance(method, str) or not 1 <= len(method) <= MAX_METHOD_NAME:
         raise ValueError(f"method must be a name of 1..{MAX_METHOD_NAME} characters")
     if not isinstance(pixel_sha256, bytes) or len(pixel_sha256) != 32:
@@ -205,13 +225,13 @@ def seal(
         "pixel_sha256": pixel_sha256.hex(),
         "region_count": len(regions),
     }
-    stanzas = wrap_content_key(content_key, recipients, _stanza_aad(VERSION, core))
+    stanzas = wrap_content_key(content_key, recipients, _stanza_aad(version, core))
     header = canonical_json(core | {"recipients": stanzas})
     if len(header) > MAX_HEADER_BYTES:
         raise ValueError(f"container header is {len(header)} bytes; the limit is {MAX_HEADER_BYTES}")
 
     plaintext = _encode_plaintext(regions, dict(secrets or {}))
-    prefix = _PREAMBLE.pack(MAGIC, VERSION, len(header), len(plaintext) + TAG_BYTES) + header
+    prefix = _PREAMBLE.pack(MAGIC, version, len(header), len(plaintext) + TAG_BYTES) + header
     body = seal_once(_body_key(content_key, core["body_salt"]), plaintext, prefix)
     unsummed = prefix + body
     return unsummed + hashlib.sha256(unsummed).digest()
@@ -265,7 +285,8 @@ def _encode_plaintext(regions: Sequence[Region], secrets: dict[str, bytes]) -> b
     parts.append(_U32.pack(len(secrets)))
     for name, value in sorted(secrets.items()):
         name_bytes = name.encode("utf-8") if isinstance(name, str) else b""
-        if not 1 <= len(name_bytes) <= 255 or not isinstance(value, bytes) or len(value) > MAX_SECRET_BYTES:
+        limit = MAX_SOURCE_BYTES if name == SOURCE_FILE else MAX_SECRET_BYTES
+        if not 1 <= len(name_bytes) <= 255 or not isinstance(value, bytes) or len(value) > limit:
             raise ValueError(f"secret {name!r}: names are 1..255 UTF-8 bytes, values bytes <= {MAX_SECRET_BYTES}")
         parts += [_SECRET_NAME_LEN.pack(len(name_bytes)), name_bytes, _U32.pack(len(value)), value]
     return b"".join(parts)
@@ -323,7 +344,8 @@ def _parse(blob: bytes) -> _Parsed:
         raise PayloadCorruptError("this is not a faceveil recovery payload (bad magic)")
     if version not in SUPPORTED_VERSIONS:
         raise PayloadCorruptError(
-            f"recovery payload has unsupported format version {version} (this faceveil reads version 1)"
+            f"recovery payload has unsupported format version {version} "
+            f"(this faceveil reads versions {', '.join(map(str, SUPPORTED_VERSIONS))})"
         )
     if header_len > MAX_HEADER_BYTES:
         raise _corrupt(f"malformed (header of {header_len} bytes exceeds the {MAX_HEADER_BYTES}-byte limit)")
@@ -493,11 +515,14 @@ def _decode_plaintext(plaintext: bytes, info: ContainerInfo) -> tuple[list[Regio
             (name_len,) = reader.unpack(_SECRET_NAME_LEN)
             name = reader.take(name_len).decode("utf-8")
             (value_len,) = reader.unpack(_U32)
-            if value_len > MAX_SECRET_BYTES or name in secrets:
+            limit = MAX_SOURCE_BYTES if name == SOURCE_FILE and info.version == SOURCE_VERSION else MAX_SECRET_BYTES
+            if value_len > limit or name in secrets:
                 raise ValueError("bad secret entry")
             secrets[name] = reader.take(value_len)
         if reader.pos != len(plaintext):
             raise ValueError("unexpected bytes after the last secret")
+        if info.version == SOURCE_VERSION and (regions or SOURCE_FILE not in secrets):
+            raise ValueError("a version-2 payload holds the original file and no regions")
     except (ValueError, RegionDecodeError) as exc:  # UnicodeDecodeError is a ValueError
         raise _corrupt(f"malformed (decrypted contents are invalid: {exc})") from None
     return regions, secrets

@@ -129,18 +129,69 @@ class ImageMetadata:
 METADATA_FIELDS = tuple(f.name for f in fields(ImageMetadata))
 
 
+# IJG's base luminance table (natural order): libjpeg scales it by the quality setting.
+_IJG_LUMA = (16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55, 14, 13, 16, 24, 40, 57, 69, 56,
+             14, 17, 22, 29, 51, 87, 80, 62, 18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92,
+             49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99)
+
+
+@dataclass(frozen=True)
+class JpegEncoding:
+    """How a JPEG source was encoded, so a JPEG output can match it instead of a fixed quality 95 (which
+    makes a web JPEG's output 2-4x the input): its own quantization tables (Pillow's natural order),
+    its chroma subsampling (Pillow's 0 = 4:4:4, 1 = 4:2:2, 2 = 4:2:0) and the IJG quality those tables
+    are closest to (for reports; the tables themselves are reused)."""
+
+    qtables: tuple[tuple[int, ...], ...]
+    subsampling: int
+    quality: int
+
+    @classmethod
+    def of(cls, image: Image.Image) -> JpegEncoding | None:
+        from PIL import JpegImagePlugin
+
+        tables = getattr(image, "quantization", None) or {}
+        try:
+            qtables = tuple(tuple(int(v) for v in tables[k]) for k in sorted(tables))
+            subsampling = JpegImagePlugin.get_sampling(image) if len(image.getbands()) > 1 else 0  # -1 for gray
+        except Exception:  # noqa: BLE001 - an odd JPEG: the output falls back to the fixed quality
+            return None
+        if not qtables or any(len(t) != 64 for t in qtables) or subsampling not in (0, 1, 2) or len(qtables) > 4:
+            return None
+        return cls(qtables, subsampling, estimate_jpeg_quality(qtables[0]))
+
+
+def estimate_jpeg_quality(luma: tuple[int, ...] | list[int]) -> int:
+    """The IJG quality (1-100) whose scaled luminance table is closest to ``luma`` (natural order)."""
+    base = np.asarray(_IJG_LUMA, dtype=np.int64)
+    target = np.asarray(luma, dtype=np.int64)
+    best, best_err = 95, None
+    for quality in range(1, 101):
+        scale = 5000 // quality if quality < 50 else 200 - 2 * quality
+        table = np.clip((base * scale + 50) // 100, 1, 255)
+        err = int(np.abs(table - target).sum())
+        if best_err is None or err < best_err:
+            best, best_err = quality, err
+    return best
+
+
 @dataclass
 class LoadedImage:
     """A decoded still image.
 
     pixels: (H, W, C) uint8, C in {1, 2, 3, 4} = L, LA, RGB, RGBA, EXIF orientation already applied.
     format: Pillow format name of the source ("PNG", "JPEG", "WEBP", "TIFF", "BMP", ...).
+    source: the encoded file it was decoded from (a recovery payload may store it instead of the
+        face regions when it is the smaller exact representation: pipeline.photo).
+    jpeg: a JPEG source's encoding settings (None for other formats).
     """
 
     pixels: np.ndarray
     format: str
     metadata: ImageMetadata
     path: Path | None = None
+    source: bytes | None = None
+    jpeg: JpegEncoding | None = None
 
     @property
     def channels(self) -> int:
@@ -227,6 +278,7 @@ def decode_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, name: str
             # MPO (phone/3D-camera JPEG with extra frames) is a JPEG whose first frame is the photo.
             source_format = "JPEG" if image.format == "MPO" else image.format
             metadata = _read_metadata(image, data, source_format)
+            jpeg = JpegEncoding.of(image) if source_format == "JPEG" else None
             upright = ImageOps.exif_transpose(image)  # also parses EXIF, which may be damaged
             pixels = _to_array(_normalise_mode(upright, name))
         except InputError:
@@ -237,7 +289,7 @@ def decode_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, name: str
             raise InputError(f"{name}: not a readable image ({_describe(exc)})") from None
     # A second check on the decoded array: some formats only know their true size after decoding.
     _check_pixel_count((pixels.shape[1], pixels.shape[0]), max_pixels, name)
-    return LoadedImage(pixels=pixels, format=source_format, metadata=metadata)
+    return LoadedImage(pixels=pixels, format=source_format, metadata=metadata, source=data, jpeg=jpeg)
 
 
 def encode_image(
@@ -249,8 +301,12 @@ def encode_image(
     keep_metadata: bool = False,
     keep_icc: bool = False,
     restore_original: bool = False,
+    jpeg: JpegEncoding | None = None,
 ) -> bytes:
     """Encode (H, W, C) uint8 pixels (C in {1, 2, 3, 4}) as ``fmt``.
+
+    ``jpeg``: a JPEG output reuses these quantization tables and chroma subsampling (a JPEG source's,
+    so the output's quality matches the input's) instead of ``quality`` and 4:4:4.
 
     PNG, TIFF, BMP and WebP (always lossless, exact RGB under transparent pixels) reproduce the
     pixels exactly; WebP stores gray as RGB(A). JPEG uses ``quality`` and 4:4:4 chroma and cannot
@@ -278,6 +334,10 @@ def encode_image(
     stored_gray = channels <= 2 and fmt != "WEBP"
     metadata_options = _metadata_options(fmt, metadata, keep_metadata, keep_icc, stored_gray)
     options = _format_options(fmt, quality) | metadata_options
+    if fmt == "JPEG" and jpeg is not None:
+        tables = jpeg.qtables[:1] if channels <= 2 else (jpeg.qtables * 2)[: max(2, len(jpeg.qtables))]
+        options |= {"qtables": [list(t) for t in tables], "subsampling": jpeg.subsampling}
+        options.pop("quality", None)
     buffer = io.BytesIO()
     image.save(buffer, fmt, **options)
     encoded = buffer.getvalue()

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from faceveil.crypto.container import ContainerInfo, open_container, read_info, seal, verify_pixels
+from faceveil.crypto.container import MAX_SOURCE_BYTES, ContainerInfo, open_container, read_info, seal, verify_pixels
 from faceveil.crypto.envelope import ContentKey
 from faceveil.errors import FaceveilError, InputError, KeyMaterialError, NoFacesError, PayloadMissingError, UsageError
 from faceveil.faces.boxes import MergedFaces
@@ -49,6 +49,9 @@ from faceveil.plugins import DEFAULT_DETECTOR, DEFAULT_METHOD
 from faceveil.runtime import RuntimeOptions
 
 _METADATA_SECRETS = METADATA_FIELDS  # exif, icc_profile, xmp, jpeg_segments, png_chunks
+# Source coding of a photo payload (container version 2) leaves a clear header note, so `inspect` can
+# say without a key that recovery returns the original file.
+SOURCE_EXTRA = "source_file"
 
 
 class Anonymizer:
@@ -65,7 +68,7 @@ class Anonymizer:
         payload: PayloadMode = DEFAULT_PAYLOAD,
         keep_metadata: bool = False,
         keep_icc: bool = False,
-        quality: int = 95,
+        quality: int | None = None,
         require_faces: bool = False,
         max_pixels: int = DEFAULT_MAX_PIXELS,
         seed: int | None = None,
@@ -77,7 +80,9 @@ class Anonymizer:
         cluster run with a local one). Not for real use: whoever knows the seed and an original can
         derive that image's key. ``detector_options``: the detector's config keywords (``threshold``
         may also be given alone); ``faces``: mask, imported boxes, preview and overlays
-        (pipeline.options.FaceOptions)."""
+        (pipeline.options.FaceOptions). ``quality``: JPEG output quality; None = the JPEG input's own
+        quantization tables and chroma subsampling (a matched quality: the output is about the input's
+        size), or 95 for a non-JPEG input."""
         check_payload_mode(payload)
         if faces.preview:  # a preview writes no payload, so it needs no key
             payload, recipients = "none", []
@@ -86,7 +91,7 @@ class Anonymizer:
                 "no key for the recovery payload: give a passphrase (prompt, --password-file or "
                 "FACEVEIL_PASSPHRASE) or --recipient PUBLIC_KEY, or use --payload none (irreversible)"
             )
-        if not 1 <= quality <= 100:
+        if quality is not None and not 1 <= quality <= 100:
             raise UsageError(f"--quality must be in 1..100, got {quality}")
         self.method = create_method(method, **(method_options or {}))
         self.method.check_can_anonymize()
@@ -182,7 +187,13 @@ class Anonymizer:
         st.report.faces = [f.to_dict() for f in st.faces]
         st.report.notes.append("preview: detections drawn, nothing anonymized, no payload")
         preview = merge_rgb(st.image.pixels, self.faces.preview_image(st.rgb, st.merged))
-        return encode_image(preview, st.fmt, quality=self.quality, metadata=st.image.metadata), None, st.report
+        return encode_image(preview, st.fmt, **self._jpeg_options(st.image), metadata=st.image.metadata), None, st.report
+
+    def _jpeg_options(self, image: LoadedImage) -> dict:
+        """``quality`` when given, else the JPEG source's own tables (io.images.JpegEncoding), else 95."""
+        if self.quality is not None or image.jpeg is None:
+            return {"quality": self.quality or 95}
+        return {"jpeg": image.jpeg}
 
     def _finish(self, st: _Staged, frame: FrameResult) -> tuple[bytes, bytes | None, FileReport]:
         """Merge, encode and seal one anonymized image (everything after the method)."""
@@ -204,7 +215,7 @@ class Anonymizer:
             # no container: everything recovery needs is in the pixels
 
         t = time.perf_counter()
-        encoded = encode_image(pixels, fmt, quality=self.quality, metadata=image.metadata,
+        encoded = encode_image(pixels, fmt, **self._jpeg_options(image), metadata=image.metadata,
                                keep_metadata=self.keep_metadata, keep_icc=self.keep_icc)
         container = None
         if self.payload != "none":
@@ -212,18 +223,19 @@ class Anonymizer:
             # (tested in tests/io); JPEG does not, so decode it once.
             decoded = decode_image(encoded).pixels if fmt == "JPEG" else pixels
             secrets = {f"metadata.{k}": v for k in _METADATA_SECRETS if (v := getattr(image.metadata, k, None))}
-            container = seal(
-                regions=changed_regions(image.pixels, pixels, [o.rect for o in frame.outcomes]),
-                method=self.method.name,
-                method_params=self.method.params(),
-                image_shape=tuple(image.pixels.shape),
-                faces=[o.to_dict() for o in frame.outcomes],
-                pixel_sha256=pixel_digest(decoded),
-                recipients=self.recipients,
-                content_key=st.content_key,
-                secrets=secrets,
-                extra=extra,
-            )
+            common = dict(method=self.method.name, method_params=self.method.params(), image_shape=tuple(image.pixels.shape),
+                          faces=[o.to_dict() for o in frame.outcomes], pixel_sha256=pixel_digest(decoded),
+                          recipients=self.recipients, content_key=st.content_key)
+            container = seal(regions=changed_regions(image.pixels, pixels, [o.rect for o in frame.outcomes]),
+                             secrets=secrets, extra=extra, **common)
+            if image.source is not None and len(image.source) < min(len(container), MAX_SOURCE_BYTES):
+                # The input file itself is the smaller exact representation (a JPEG's faces coded as
+                # lossless pixel regions are often larger than the whole file): store it, and recovery
+                # gives the original file back byte for byte (docs/format.md, "source file").
+                container = seal(regions=[], source_file=image.source,
+                                 extra=extra | {SOURCE_EXTRA: {"format": image.format, "bytes": len(image.source)}}, **common)
+                report.notes.append(f"payload holds the original {image.format} file ({len(image.source):,} bytes): "
+                                    "recovery returns it byte for byte")
             report.payload_bytes = len(container)
         report.timings["encrypt_encode"] = time.perf_counter() - t
         return encoded, container, report
@@ -308,6 +320,15 @@ def recover_image(
     parameters recorded at anonymization, e.g. ``weights`` when non-default weights were used.
     Raises WrongKeyError / TamperedPayloadError / TamperedPixelsError / PayloadCorruptError /
     PayloadMissingError. ``runtime``: ``--device`` for the method ``from_pixels`` re-creates."""
+    return _recover_image(data, identities, name=name, path=path, payload_file=payload_file, from_pixels=from_pixels,
+                          method_options=method_options, max_pixels=max_pixels, runtime=runtime)[:4]
+
+
+def _recover_image(
+    data: bytes, identities: Sequence, *, name: str, path: Path | None, payload_file: Path | None, from_pixels: bool,
+    method_options: dict | None, max_pixels: int, runtime: RuntimeOptions | None,
+) -> tuple[np.ndarray, ImageMetadata, ContainerInfo, FileReport, LoadedImage | None]:
+    """:func:`recover_image` plus the original file when the payload stores it (source coding)."""
     image = decode_image(data, name=name, max_pixels=max_pixels)
     try:
         blob, where = find_photo_payload(path or Path(name), data, payload_file)
@@ -315,8 +336,8 @@ def recover_image(
         if payload_file is not None:
             raise
         if from_pixels:  # pixel-only mode: the locator in the pixels stands in for the container
-            return _recover_pixel_only(image, identities, name=name, path=path, method_options=method_options,
-                                       runtime=runtime)
+            return (*_recover_pixel_only(image, identities, name=name, path=path, method_options=method_options,
+                                         runtime=runtime), None)
         from faceveil.crypto.pixel_locator import has_locator
 
         if has_locator(image.pixels):
@@ -343,12 +364,18 @@ def recover_image(
         rgb = recover_outcomes_from_pixels(image.rgb(), info.faces, method, contexts, mask=mask)
         pixels = merge_rgb(image.pixels, rgb)
         report.notes.append("recovered from the anonymized pixels (approximate), not from the exact payload")
+    elif opened.source_file is not None:
+        source = decode_image(opened.source_file, name=f"{name} (original file in the payload)",
+                              max_pixels=max_pixels)
+        if tuple(source.pixels.shape) != tuple(info.image_shape):
+            raise InputError(f"{name}: the payload's original file is {source.pixels.shape}, not {tuple(info.image_shape)}")
+        return source.pixels, source.metadata, info, report, source
     else:
         pixels = restore_regions(image.pixels, opened.regions)
         if info.extra.get("format") == "JPEG" or image.format == "JPEG":
             report.notes.append("anonymized file is JPEG: the face regions are the exact originals, the rest is as decoded")
     meta = ImageMetadata(**{k: opened.secrets.get(f"metadata.{k}") for k in _METADATA_SECRETS})
-    return pixels, meta, info, report
+    return pixels, meta, info, report, None
 
 
 def _recover_pixel_only(image: LoadedImage, identities: Sequence, *, name: str, path: Path | None,
@@ -372,14 +399,22 @@ def recover_photo_file(src: Path, dst: Path, identities: Sequence, *, payload_fi
     if not src.exists():
         raise InputError(f"{src}: no such file")
     data = src.read_bytes()
-    pixels, meta, _info, report = recover_image(
+    pixels, meta, _info, report, source = _recover_image(
         data, identities, name=str(src), path=src, payload_file=payload_file, from_pixels=from_pixels,
         method_options=method_options, max_pixels=max_pixels, runtime=runtime,
     )
-    encoded = encode_image(pixels, format_for_path(dst), metadata=meta, keep_metadata=keep_metadata,
-                           keep_icc=keep_metadata, restore_original=keep_metadata, quality=100)
+    exact_file = source is not None and keep_metadata and format_for_path(dst) == source.format
+    if exact_file:  # the payload holds the original file and the output asks for its format: write it as it was
+        encoded = source.source
+        report.notes.append("recovered the original file byte for byte (the payload stores it)")
+    else:
+        encoded = encode_image(pixels, format_for_path(dst), metadata=meta, keep_metadata=keep_metadata,
+                               keep_icc=keep_metadata, restore_original=keep_metadata, quality=100)
+        if source is not None:
+            report.notes.append(f"the payload holds the original {source.format} file: exact pixels, re-encoded as "
+                                f"{format_for_path(dst)}; recover to .{source.format.lower()} for the original file byte for byte")
     atomic_write_bytes(dst, encoded, overwrite=overwrite, protect=protect, mode=PRIVATE_MODE)  # the original faces
-    if format_for_path(dst) == "JPEG":  # say what is exact: the restored regions are re-encoded
+    if format_for_path(dst) == "JPEG" and not exact_file:  # say what is exact: the restored regions are re-encoded
         report.notes.append("JPEG output re-encodes the restored face regions (not bit-exact); use PNG output (-f png) for the exact pixels")
     report.input, report.output = src, dst
     return report
@@ -422,6 +457,7 @@ def inspect_photo_file(p: Path, payload_file: Path | None = None, *, identities:
         "faces": info.faces,
         "face_count": len(info.faces),
         "regions": info.region_count,
+        "original_file": info.extra.get(SOURCE_EXTRA),  # recovery returns this file byte for byte
         "recipients": info.recipients,
         "created": info.created,
         "pixels_match_payload": pixels_ok,

@@ -195,9 +195,30 @@ def test_bad_magic_version_and_trailing_bytes(small_container):
     with pytest.raises(PayloadCorruptError, match="magic"):
         read_info(b"hello")
     version, header, body = split_container(blob)
-    with pytest.raises(PayloadCorruptError, match="version 2"):
-        read_info(join_container(2, header, body))
+    with pytest.raises(PayloadCorruptError, match="version 3"):
+        read_info(join_container(3, header, body))
     with pytest.raises(PayloadCorruptError, match="trailing"):
         read_info(blob + b"\x00")
     with pytest.raises(PayloadCorruptError, match=r"truncated \(expected \d+ bytes, got \d+\)"):
         read_info(blob[:-1])
+
+
+def test_source_file_container_is_version_2_and_bound_to_it(astronaut_rgb, identity):
+    """Source coding (the original file instead of regions) is format version 2: the version is bound
+    into every recipient stanza, so relabelling it version 1 (a reader that would restore no regions
+    and hand back the anonymized pixels) fails to open instead of recovering nothing."""
+    from faceveil.errors import TamperedPayloadError
+
+    original = b"\xff\xd8 any original file bytes \xff\xd9" * 50
+    blob = seal_image(astronaut_rgb, [], [identity.recipient], source_file=original)
+    opened = open_container(blob, [identity])
+    assert opened.info.version == 2 and opened.info.region_count == 0
+    assert opened.source_file == original
+    _, header, body = split_container(blob)
+    with pytest.raises((WrongKeyError, TamperedPayloadError, PayloadCorruptError)):
+        open_container(join_container(1, header, body), [identity])
+    region = face_region(astronaut_rgb)
+    with pytest.raises(ValueError, match="no regions"):
+        seal_image(astronaut_rgb, [region], [identity.recipient], source_file=original)
+    v1 = seal_image(astronaut_rgb, [region], [identity.recipient], secrets={"source.file": original})
+    assert open_container(v1, [identity]).source_file is None  # only version 2 means "the original file"
