@@ -286,7 +286,7 @@ def test_help_shows_defaults_detectors_and_method_options_from_the_schemas(capsy
     text = re.sub(r"\s+", " ", capsys.readouterr().out.replace("│", " "))
     assert "[default: (0.2 with centerface" in text
     for default in ("[default: mosaic]", "[default: centerface]", "[default: embedded]", "[default: auto]",
-                    "[default: 1.3]", "[default: cpu]", "[default: a JPEG input's own (its quantization tables), else 95]"):
+                    "[default: 1.3]", "[default: cpu]", "[default: (a JPEG input's own (its quantization tables), else 95)]"):
         assert default in text
     for plugin in DETECTORS:
         assert f"{plugin.name}: {plugin.summary}" in text
