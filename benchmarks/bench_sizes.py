@@ -41,8 +41,9 @@ def main() -> None:
     from faceveil.faces.mask import MaskSpec
     from faceveil.pipeline.options import FaceOptions
     from faceveil.io.video import EncodeOptions
-    from faceveil.video import VideoOptions, anonymize_video, recover_video, write_synthetic_clip
-    from faceveil.video_payload import VideoPayloadWriter
+    from faceveil.pipeline.video import VideoOptions, anonymize_video, recover_video
+    from faceveil.pipeline.video_payload import VideoPayloadWriter
+    from faceveil.testing import write_synthetic_clip
 
     detector = create_detector("centerface")
     faces = FaceOptions() if args.api_mask else FaceOptions(mask=MaskSpec("ellipse", 1.3), box_for_pixel_recovery=True)

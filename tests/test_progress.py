@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 
 from faceveil.progress import Progress, RunSummary, format_duration
-from faceveil.video import VideoProgress
+from faceveil.pipeline.report import VideoProgress
 
 
 class FakeClock:

@@ -150,7 +150,7 @@ def test_not_a_video_payload_is_corrupt():
 
 # ------------------------------------------------------------------ region coding 2: per-track video streams
 
-from faceveil.video_payload import (  # noqa: E402
+from faceveil.pipeline.video_payload import (  # noqa: E402
     MODE_STREAM,
     VIDEO_VERSION,
     decode_track_stream,

@@ -274,7 +274,7 @@ def test_worker_runs_a_video_as_one_item_and_recovers_it_frame_exactly(tmp_path)
     from faceveil.scale.job import AnonymizeSettings, Item, RecoverSettings
     from faceveil.scale.keys import private_key_bytes, seal_for_worker
     from faceveil.scale.worker import Worker
-    from faceveil.video import write_synthetic_clip
+    from faceveil.testing import write_synthetic_clip
 
     (tmp_path / "src").mkdir()
     clip = write_synthetic_clip(tmp_path / "src" / "clip.mp4", seconds=0.4, noise=2.0)
