@@ -19,7 +19,7 @@ from typing import Annotated, Optional
 import click
 import typer
 
-from faceveil.errors import FaceveilError, InputError, KeyMaterialError, UsageError
+from faceveil.errors import FaceveilError, InputError, KeyMaterialError, UsageError, optional_dependency_error
 from faceveil.plugins import DEFAULT_DETECTOR, DEFAULT_METHOD, DETECTORS, METHODS, TRAIN_COMMANDS
 from faceveil.scale import cli as scale_cli
 
@@ -596,6 +596,9 @@ def main(argv: list[str] | None = None) -> int:
         _err("interrupted")
         return 130
     except Exception as exc:  # a bug: say so in one line; FACEVEIL_DEBUG=1 shows the traceback
+        if isinstance(exc, ModuleNotFoundError) and (missing := optional_dependency_error(exc, "this command")):
+            _err(str(missing))  # torch absent (the `learned` extra) on a path no plug-in guards: eval, train
+            return missing.exit_code
         if os.environ.get("FACEVEIL_DEBUG"):
             raise
         _err(f"internal error ({type(exc).__name__}: {exc}); rerun with FACEVEIL_DEBUG=1 and report it")

@@ -89,6 +89,25 @@ class ModelUnavailableError(FaceveilError):
     exit_code = 10
 
 
+class OptionalDependencyError(ModelUnavailableError):
+    """A method, detector or command needs a package from an optional extra that is not installed
+    (PyTorch: the ``learned`` extra). Exit 10 like a missing model: it cannot run as asked."""
+
+
+# top-level package -> the pyproject extra that installs it (the classical path runs without them)
+OPTIONAL_PACKAGES = {"torch": "learned", "torchvision": "learned"}
+
+
+def optional_dependency_error(exc: ModuleNotFoundError, what: str) -> OptionalDependencyError | None:
+    """The one-line error for ``exc`` when it is a missing optional package, else None (a real bug)."""
+    package = (exc.name or "").split(".")[0]
+    extra = OPTIONAL_PACKAGES.get(package)
+    if extra is None:
+        return None
+    return OptionalDependencyError(f"{what} needs {package} (PyTorch), which is not installed: it comes with the "
+                                   f"'{extra}' extra: pip install 'faceveil[{extra}]' (scripts/install.sh installs it)")
+
+
 class DeviceUnavailableError(ModelUnavailableError):
     """The requested execution device (``--device cuda``) is absent: no GPU, or no CUDA build of
     onnxruntime / torch. Same exit code as a missing model: the model cannot run as asked."""

@@ -17,7 +17,7 @@ import importlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from faceveil.errors import UsageError
+from faceveil.errors import UsageError, optional_dependency_error
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,10 @@ class Plugin:
     internal: tuple[str, ...] = ()  # options only Python callers can give (objects): left out of help
 
     def load(self) -> Callable[..., object]:
-        return _resolve(self.factory)
+        try:
+            return _resolve(self.factory)
+        except ModuleNotFoundError as exc:  # torch absent: a learned plug-in without the `learned` extra
+            raise _missing(exc, self.name) from None
 
     def option_names(self) -> list[str]:
         """The accepted option names: the options dataclass's fields, else the factory's keyword
@@ -101,6 +104,10 @@ def _is_a(value: object, expected: type) -> bool:
     return isinstance(value, expected)
 
 
+def _missing(exc: ModuleNotFoundError, name: str) -> Exception:
+    return optional_dependency_error(exc, repr(name)) or exc
+
+
 def _resolve(target: str | Callable[..., object]):
     if callable(target):
         return target
@@ -138,7 +145,12 @@ class Registry:
         self.get(name).check_options(options, self.kind)
 
     def create(self, name: str, **options):
-        return self.get(name).load()(**options)
+        plugin = self.get(name)
+        factory = plugin.load()
+        try:
+            return factory(**options)
+        except ModuleNotFoundError as exc:  # a factory importing torch lazily
+            raise _missing(exc, name) from None
 
     def help(self, default: str | None = None) -> str:
         """``a (default), b, c`` for CLI help texts."""

@@ -105,3 +105,30 @@ def test_cached_centerface_graph_detects_like_a_fresh_rewrite(tmp_path, monkeypa
     assert path.read_bytes() == body, "the damaged file was rebuilt"
     assert len(cached) == len(fresh) == 1
     assert np.allclose(cached[0].box, fresh[0].box, atol=1e-3)
+
+
+def test_classical_path_runs_without_torch_and_learned_methods_say_what_to_install(tmp_path, hopper_jpg):
+    """The `learned` extra (PyTorch) is optional: with torch unimportable a mosaic run still writes a
+    recoverable output, and asking for a learned method is one line on stderr and exit 10."""
+    blocker = tmp_path / "blocker"
+    for name in ("torch", "torchvision"):
+        (blocker / name).mkdir(parents=True)
+        message = f"No module named {name!r}"
+        (blocker / name / "__init__.py").write_text(f"raise ModuleNotFoundError({message!r}, name={name!r})\n")
+    root = str(Path(__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(blocker), root]), "FACEVEIL_CACHE_DIR": str(tmp_path / "c"),
+           "FACEVEIL_PASSPHRASE": "correct horse battery staple"}
+
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "faceveil", *args], env=env, capture_output=True, text=True, timeout=300)
+
+    ok = cli("anonymize", str(hopper_jpg), "-o", str(tmp_path / "a.jpg"), "-q")
+    assert ok.returncode == 0, ok.stderr
+    back = cli("recover", str(tmp_path / "a.jpg"), "-o", str(tmp_path / "b.jpg"), "-q")
+    assert back.returncode == 0 and (tmp_path / "b.jpg").read_bytes() == hopper_jpg.read_bytes()
+    for method in ("proface-s", "g2face"):
+        learned = cli("anonymize", str(hopper_jpg), "-o", str(tmp_path / f"{method}.jpg"), "-m", method)
+        assert learned.returncode == 10, learned.stderr
+        lines = learned.stderr.strip().splitlines()
+        assert len(lines) == 1 and "faceveil[learned]" in lines[0] and "Traceback" not in learned.stderr
+        assert not (tmp_path / f"{method}.jpg").exists()
