@@ -259,7 +259,7 @@ def pan_clip(samples, size: tuple[int, int], count: int, pan: int, faces: int = 
     truths_wide = []
     names = list(samples)
     for i in range(faces):
-        cx = width * 0.3 + (wide - width * 0.6) * (i + 0.5) / faces
+        cx = wide * (i + 0.5) / faces  # spread over the whole pan: some leave at the left, some enter at the right
         cy = rng.uniform(0.3, 0.7) * height
         canvas, truth = paste_face(canvas, samples[names[i % len(names)]], (cx, cy), face_width * rng.uniform(0.8, 1.2),
                                    rng.uniform(-15, 15))
@@ -287,9 +287,9 @@ def bench_recall(args) -> str:
     samples = sample_faces()
     detector = CenterFaceDetector()
     rows = []
-    scenes = {f"camera pan {pan} px/frame, 6 faces entering and leaving": pan_clip(samples, (360, 640), 60, pan)
+    scenes = {f"camera pan {pan} px/frame, 8 faces entering and leaving": pan_clip(samples, (360, 640), 90, pan, faces=8)
               for pan in (3, 6, 12)}
-    clip = moving_clip(samples, (360, 640), 60, faces=3, face_width=90, seed=3)
+    clip = moving_clip(samples, (360, 640), 90, faces=3, face_width=90, seed=3)
     scenes["faces drifting up to 4 px/frame, one popping in, one leaving"] = (clip.frames, clip.truths)
     for name, (frames, truths) in scenes.items():
         every_frame = [[f.box for f in detector.detect(rgb)] for rgb in frames]
@@ -298,7 +298,7 @@ def bench_recall(args) -> str:
         missed = sum(1 for ref, got in zip(every_frame, tracked3) for box in ref if not _covers(box, got))
         rows.append([name, sum(map(len, truths)), f"{recall(truths, every_frame):.3f}", f"{recall(truths, tracked1):.3f}",
                      f"{recall(truths, tracked3):.3f}", missed])
-    return (f"machine: {machine()}\n640x360, 60 frames each, faces 70-110 px; recall = share of true (face, frame) "
+    return (f"machine: {machine()}\n640x360, 90 frames each, faces 70-110 px; recall = share of true (face, frame) "
             "pairs whose eyes, nose and mouth lie in an anonymized box (faceveil.eval.scenes.covered). In-process "
             "(detector + tracker only, as in faceveil.pipeline.video); command: `python benchmarks/bench_startup.py recall`.\n\n"
             + table(["scene", "face-frames", "detection on every frame (no tracker)", "tracker, detect every frame",
