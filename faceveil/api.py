@@ -1,13 +1,13 @@
 """Python API, mirroring the CLI one to one (the CLI is a thin layer over these functions).
 
     import faceveil
-    faceveil.anonymize("photo.jpg", "out.png", passphrase="correct horse battery staple")
+    faceveil.anonymize("photo.jpg", "out.png", keys=faceveil.KeyOptions(passphrase="correct horse battery staple"))
     faceveil.recover("out.png", "back.png", passphrase="correct horse battery staple")
     faceveil.inspect("out.png")            # no key needed
     faceveil.keygen("me.key")              # writes me.key (private) and me.key.pub
 
 Key material: anonymizing needs *recipients* — a passphrase and/or X25519 public keys
-(``recipients=["me.key.pub"]``) — unless ``payload="none"``. Recovering needs an *identity*: the
+(``keys=KeyOptions(recipients=["me.key.pub"])``) — unless ``OutputOptions(payload="none")``. Recovering needs an *identity*: the
 passphrase or the private key file. The costly Argon2id derivation happens once per ``Anonymizer``,
 i.e. once per batch, never once per image.
 """
@@ -32,7 +32,7 @@ from faceveil.crypto.keys import (
 from faceveil.errors import FaceveilError, InputError, KeyMaterialError, UsageError
 from faceveil.io.images import DEFAULT_MAX_PIXELS, format_for_path
 from faceveil.pipeline.frame import face_from_dict as _face_from_dict  # noqa: F401 (old private name)
-from faceveil.pipeline.options import FaceOptions
+from faceveil.pipeline.options import DetectOptions, FaceOptions, KeyOptions, OutputOptions
 from faceveil.pipeline.paths import (  # noqa: F401 (expand_inputs, plan_output, check_batch_output: public names)
     IMAGE_EXTENSIONS,
     VIDEO_EXTENSIONS,
@@ -44,15 +44,15 @@ from faceveil.pipeline.paths import (  # noqa: F401 (expand_inputs, plan_output,
     plan_output,
 )
 from faceveil.pipeline.photo import Anonymizer, inspect_photo_file, recover_image, recover_photo_file
-from faceveil.pipeline.placement import DEFAULT_PAYLOAD, PAYLOAD_MODES, PayloadMode, carries_payload
+from faceveil.pipeline.placement import PAYLOAD_MODES, PayloadMode, carries_payload
 from faceveil.pipeline.placement import find_photo_payload as find_payload
 from faceveil.pipeline.report import FileReport, console_progress
-from faceveil.plugins import DEFAULT_DETECTOR, DEFAULT_METHOD
+from faceveil.plugins import DEFAULT_METHOD
 from faceveil.runtime import RuntimeOptions
 
 
 __all__ = [
-    "Anonymizer", "DEFAULT_METHOD", "FaceOptions", "FileReport", "IMAGE_EXTENSIONS", "PAYLOAD_MODES", "PayloadMode", "VIDEO_EXTENSIONS",
+    "Anonymizer", "DEFAULT_METHOD", "DetectOptions", "FaceOptions", "FileReport", "KeyOptions", "OutputOptions", "IMAGE_EXTENSIONS", "PAYLOAD_MODES", "PayloadMode", "VIDEO_EXTENSIONS",
     "InputSet", "VideoSettings", "anonymize", "expand_inputs", "find_payload", "inspect", "keygen", "make_identities",
     "make_recipients", "plan_output", "recover", "recover_image",
 ]
@@ -153,76 +153,70 @@ def anonymize(
     *,
     method: str = DEFAULT_METHOD,
     method_options: dict | None = None,
-    passphrase: str | bytes | None = None,
-    recipients: Iterable = (),
-    payload: PayloadMode = DEFAULT_PAYLOAD,
-    detector: str = DEFAULT_DETECTOR,
-    threshold: float | None = None,
-    output_format: str | None = None,
-    keep_metadata: bool = False,
-    keep_icc: bool = False,
-    quality: int | None = None,
-    overwrite: bool = False,
-    require_faces: bool = False,
-    argon2_params: Argon2Params | None = None,
-    video: VideoSettings = VideoSettings(),
-    on_file=None,
-    max_pixels: int = DEFAULT_MAX_PIXELS,
-    force: bool = False,
+    keys: KeyOptions = KeyOptions(),
+    detect: DetectOptions = DetectOptions(),
     faces: FaceOptions = FaceOptions(),
-    detector_options: dict | None = None,
+    output_options: OutputOptions = OutputOptions(),
+    video: VideoSettings = VideoSettings(),
     seed: int | None = None,
+    on_file=None,
 ) -> list[FileReport]:
     """Anonymize every face in one or more images (files or folders, recursive; or an ``InputSet``
-    already collected, as the CLI does to count them for its progress bar).
+    already collected, as the CLI does to count them for its progress bar)::
 
-    ``faces``: mask shape/scale, ``--boxes`` imports, ``preview`` (writes ``<stem>.preview<ext>`` with
-    the detections drawn and nothing else; needs no key) and ``draw_boxes``. ``detector_options``: the
-    detector's config keywords (e.g. ``{"max_side": 640, "intra_op_threads": 2}``).
+        anonymize("photo.jpg", "out.jpg", keys=KeyOptions(passphrase="correct horse battery staple"))
+
+    The choices come in typed groups (faceveil.pipeline.options): ``keys`` (passphrase, X25519
+    recipients, Argon2id cost), ``detect`` (detector, threshold, its config, require_faces), ``faces``
+    (mask shape/scale, ``--boxes`` imports, ``preview``: writes ``<stem>.preview<ext>`` with the
+    detections drawn and nothing else, needing no key; ``draw_boxes``), ``output_options`` (format,
+    JPEG quality, metadata, payload placement, overwrite, force, max_pixels) and ``video``.
 
     ``output``: a file (single input) or a folder (several inputs); default ``<stem>.anon<ext>``
-    beside each input. ``output_format``: e.g. "png" (lossless, exact recovery) or "jpg".
-    ``payload="none"`` with a ``passphrase`` and a method that hides faces in their own pixels
+    beside each input. ``output_options.format``: e.g. "png" (lossless, exact recovery) or "jpg".
+    ``payload="none"`` with a passphrase and a method that hides faces in their own pixels
     (``"proface-s"``, secure key mode) is pixel-only mode: no container; ``recover(..., from_pixels=True)``
     with the passphrase works from a losslessly saved copy of the pixels alone (docs/format.md §13).
     A failing file yields a report with ``ok=False`` and does not stop the batch.
     ``on_file(report)`` is called after each file (progress bars). A file that already carries a
-    faceveil payload (an anonymized output) is skipped with a note unless ``force``. ``max_pixels``:
-    the decode limit (LimitExceededError above it; raise it only for files you trust). ``seed``:
-    reproducible content keys (see ``Anonymizer``).
+    faceveil payload (an anonymized output) is skipped with a note unless ``output_options.force``.
+    ``seed``: reproducible content keys (see ``Anonymizer``).
     """
+    out = output_options
+    payload, passphrase, argon2_params = out.payload, keys.passphrase, keys.argon2_params
     found = InputSet.collect(inputs)
     items, batch = found.items, found.batch
     if not items:
         raise InputError("no input images found")
     check_batch_output(Path(output) if output else None, items, batch)
-    fmt_ext = None if output_format is None else "." + output_format.lower().lstrip(".")
+    fmt_ext = None if out.format is None else "." + out.format.lower().lstrip(".")
     if fmt_ext is not None:
         try:
             format_for_path(Path("x" + fmt_ext))  # validates the format name early
         except InputError as exc:
-            raise UsageError(f"--format {output_format!r}: {exc}".replace("x" + fmt_ext + ": ", "")) from None
+            raise UsageError(f"--format {out.format!r}: {exc}".replace("x" + fmt_ext + ": ", "")) from None
     anonymizer = Anonymizer(
-        method=method, method_options=method_options, detector=detector, threshold=threshold,
+        method=method, method_options=method_options, detector=detect.detector, threshold=detect.threshold,
         # payload "none" + a passphrase: pixel-only mode for methods that support it (pipeline/pixel_only.py);
         # a preview seals nothing
-        recipients=([] if faces.preview else make_recipients(passphrase, recipients, argon2_params) if payload != "none"
+        recipients=([] if faces.preview else make_recipients(passphrase, keys.recipients, argon2_params) if payload != "none"
                     else make_recipients(passphrase, (), argon2_params) if passphrase is not None else []),
-        payload=payload, keep_metadata=keep_metadata, keep_icc=keep_icc, quality=quality,
-        require_faces=require_faces, max_pixels=max_pixels, seed=seed, faces=faces, detector_options=detector_options,
+        payload=payload, keep_metadata=out.keep_metadata, keep_icc=out.keep_icc, quality=out.quality,
+        require_faces=detect.require_faces, max_pixels=out.max_pixels, seed=seed, faces=faces,
+        detector_options=detect.options,
     )
     suffix = ".preview" if faces.preview else ".anon"
     inputs_resolved = {src.resolve() for src, _ in items if src.exists()}
     reports = []
     for src, root in items:
         dst = plan_output(src, root, Path(output) if output else None, batch=batch, suffix=suffix, fmt_ext=fmt_ext)
-        carried = None if force or not src.is_file() else carries_payload(src)
+        carried = None if out.force or not src.is_file() else carries_payload(src)
         if carried is not None:
             reports.append(FileReport(input=src, skipped=True, notes=[
                 f"skipped: already carries a faceveil payload ({carried}), i.e. it is an anonymized output; "
                 "use --force to anonymize it again"]))
         else:
-            reports.append(_run_one(lambda: _anonymize_one(anonymizer, src, dst, overwrite, inputs_resolved, batch, video),
+            reports.append(_run_one(lambda: _anonymize_one(anonymizer, src, dst, out.overwrite, inputs_resolved, batch, video),
                                     src, dst))
         if on_file:
             on_file(reports[-1])

@@ -378,11 +378,11 @@ def anonymize(
             raise InputError("pixel-only mode (--payload none with a passphrase) runs on --engine local only")
         return scale_cli.run_anonymize(locals())
     reports = _run_batch(inputs, quiet, lambda found, on_file, frames: api.anonymize(
-        found, output, method=method, method_options=options, passphrase=passphrase, recipients=recipient,
-        payload=payload, detector=detector, threshold=threshold, output_format=output_format,
-        keep_metadata=keep_metadata, keep_icc=keep_icc, quality=quality, overwrite=overwrite,
-        require_faces=require_faces, on_file=on_file, max_pixels=max_pixels, force=force, faces=faces,
-        detector_options=detector_options,
+        found, output, method=method, method_options=options, faces=faces, on_file=on_file,
+        keys=api.KeyOptions(passphrase=passphrase, recipients=recipient),
+        detect=api.DetectOptions(detector=detector, threshold=threshold, options=detector_options, require_faces=require_faces),
+        output_options=api.OutputOptions(format=output_format, quality=quality, keep_metadata=keep_metadata, keep_icc=keep_icc,
+                                         payload=payload, overwrite=overwrite, force=force, max_pixels=max_pixels),
         video=api.VideoSettings(codec=codec, crf=crf, lossless=lossless, start=start, end=end,
                                 keep_audio=not no_audio, progress=frames, payload_coding=payload_coding),
     ))

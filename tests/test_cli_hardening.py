@@ -227,7 +227,7 @@ def test_image_and_sidecar_are_written_as_a_pair(tmp_path, astronaut_png, passph
     with pytest.raises(KeyboardInterrupt):
         from faceveil import api
 
-        api.anonymize(astronaut_png, out, passphrase="pw", payload="both")
+        api.anonymize(astronaut_png, out, keys=api.KeyOptions(passphrase="pw"), output_options=api.OutputOptions(payload="both"))
     assert not out.exists() and not sidecar_path(out).exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp files either
     monkeypatch.undo()

@@ -83,7 +83,7 @@ def test_jpeg_comment_iptc_and_app12_come_back_on_recovery(tmp_path, tagged_jpeg
     wanted = [seg for marker, seg in original if marker in (0xFE, 0xED, 0xEC)]
     assert [m for m, _ in original if m in (0xFE, 0xED, 0xEC)] == [0xED, 0xEC, 0xFE]  # APP13, APP12, COM
     out, back = tmp_path / "out.jpg", tmp_path / "back.jpg"
-    faceveil.anonymize(tagged_jpeg, out, passphrase=PASSPHRASE)
+    faceveil.anonymize(tagged_jpeg, out, keys=faceveil.KeyOptions(passphrase=PASSPHRASE))
     anonymized = out.read_bytes()
     assert b"Jane Doe" not in anonymized  # stripped from what is shared
     assert not [m for m, _ in _jpeg_segments(anonymized) if m in (0xFE, 0xED, 0xEC)]
@@ -105,7 +105,7 @@ def test_png_text_time_and_resolution_chunks_come_back_on_recovery(tmp_path, tag
     wanted = [chunk for kind, chunk in _png_chunks(tagged_png.read_bytes()) if kind in kinds]
     assert sorted({kind for kind, _ in _png_chunks(tagged_png.read_bytes()) if kind in kinds}) == sorted(kinds)
     out, back = tmp_path / "out.png", tmp_path / "back.png"
-    faceveil.anonymize(tagged_png, out, passphrase=PASSPHRASE)
+    faceveil.anonymize(tagged_png, out, keys=faceveil.KeyOptions(passphrase=PASSPHRASE))
     assert not [kind for kind, _ in _png_chunks(out.read_bytes()) if kind in kinds]
     assert b"Jane Doe" not in out.read_bytes()
     (report,) = faceveil.recover(out, back, passphrase=PASSPHRASE)
@@ -141,7 +141,7 @@ def test_jpeg_comment_and_iptc_survive_recovery_into_png(tmp_path, tagged_jpeg):
     tEXt "Comment" and the Photoshop/IPTC resources a "Raw profile type 8bim" zTXt (ImageMagick's form)."""
     app13 = next(seg for marker, seg in _jpeg_segments(tagged_jpeg.read_bytes()) if marker == 0xED)
     out, back = tmp_path / "out.jpg", tmp_path / "back.png"
-    faceveil.anonymize(tagged_jpeg, out, passphrase=PASSPHRASE)
+    faceveil.anonymize(tagged_jpeg, out, keys=faceveil.KeyOptions(passphrase=PASSPHRASE))
     (report,) = faceveil.recover(out, back, passphrase=PASSPHRASE)
     assert report.ok, report.error
     with Image.open(back) as im:

@@ -11,15 +11,17 @@ from PIL import Image
 
 import faceveil
 from faceveil.crypto import Argon2Params
+from faceveil.pipeline.options import OutputOptions
 
 PW = "correct horse battery staple"
 FAST = Argon2Params(time_cost=1, memory_kib=64 * 1024, parallelism=1)  # the minimum allowed
+KEYS = faceveil.KeyOptions(passphrase=PW, argon2_params=FAST)
 HEADER_ALLOWANCE = 2048  # clear header (faces, recipient stanza) + checksum + tag around the stored file
 
 
 def test_jpeg_recovers_byte_for_byte_and_payload_is_the_file(tmp_path, hopper_jpg):
     out = tmp_path / "out.jpg"
-    [report] = faceveil.anonymize(hopper_jpg, out, passphrase=PW, argon2_params=FAST)
+    [report] = faceveil.anonymize(hopper_jpg, out, keys=KEYS)
     assert report.ok and len(report.faces) == 1
     size = hopper_jpg.stat().st_size
     info = faceveil.inspect(out)
@@ -53,8 +55,8 @@ def test_cli_recover_says_byte_for_byte(tmp_path, hopper_jpg, monkeypatch):
 
 def test_jpeg_output_matches_input_quality(tmp_path, hopper_jpg):
     out, q95 = tmp_path / "m.jpg", tmp_path / "q95.jpg"
-    faceveil.anonymize(hopper_jpg, out, payload="none")
-    faceveil.anonymize(hopper_jpg, q95, payload="none", quality=95)
+    faceveil.anonymize(hopper_jpg, out, output_options=OutputOptions(payload="none"))
+    faceveil.anonymize(hopper_jpg, q95, output_options=OutputOptions(payload="none", quality=95))
     src = Image.open(hopper_jpg)
     assert Image.open(out).quantization == src.quantization
     assert Image.open(q95).quantization != src.quantization
@@ -64,7 +66,7 @@ def test_jpeg_output_matches_input_quality(tmp_path, hopper_jpg):
 
 def test_png_keeps_region_coding_when_smaller(tmp_path, astronaut_png):
     out = tmp_path / "out.png"
-    faceveil.anonymize(astronaut_png, out, passphrase=PW, argon2_params=FAST)
+    faceveil.anonymize(astronaut_png, out, keys=KEYS)
     info = faceveil.inspect(out)
     assert info["original_file"] is None and info["format_version"] == 1 and info["regions"] >= 1
     assert info["payload_bytes"] < astronaut_png.stat().st_size
@@ -81,7 +83,7 @@ def test_real_photos_payload_within_file_plus_header(tmp_path, name):
     if not src.exists():
         pytest.skip("dev faces not extracted (../shared/data/dev-faces.sh)")
     out = tmp_path / ("o_" + name)
-    faceveil.anonymize(src, out, passphrase=PW, argon2_params=FAST)
+    faceveil.anonymize(src, out, keys=KEYS)
     info = faceveil.inspect(out)
     assert info["payload_bytes"] <= src.stat().st_size + HEADER_ALLOWANCE
     back = tmp_path / ("b_" + name)

@@ -122,7 +122,8 @@ def test_composites_with_one_to_six_faces_through_the_python_api(tmp_path, n):
     original = composite(n)
     Image.fromarray(original).save(src)
     out, copy, back = tmp_path / "o.png", tmp_path / "copy.bmp", tmp_path / "back.png"
-    [report] = faceveil.anonymize(src, out, method="proface-s", payload="none", passphrase="pw for the group")
+    [report] = faceveil.anonymize(src, out, method="proface-s", output_options=faceveil.OutputOptions(payload="none"),
+                                   keys=faceveil.KeyOptions(passphrase="pw for the group"))
     assert report.ok and report.payload == ["pixels"], report.error
     rects = [f["rect"] for f in report.faces if f["method"] == "proface-s"]
     assert len(rects) == n

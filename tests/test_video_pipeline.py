@@ -307,7 +307,7 @@ def test_api_anonymize_and_recover_a_video(clip, tmp_path):
     import faceveil
 
     out = tmp_path / "api.mkv"
-    [rep] = faceveil.anonymize(str(clip.path), str(out), passphrase="pw for api", method="pixelate")
+    [rep] = faceveil.anonymize(str(clip.path), str(out), keys=faceveil.KeyOptions(passphrase="pw for api"), method="pixelate")
     assert rep.ok, rep.error
     assert rep.faces and rep.faces[0]["frames"] == clip.frames
     [back] = faceveil.recover(str(out), str(tmp_path / "api_back.mkv"), passphrase="pw for api")

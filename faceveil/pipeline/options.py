@@ -1,22 +1,32 @@
-"""Which faces are anonymized and how it looks, shared by photos and videos: the mask (shape, scale),
-faces imported from a boxes file, and the detection overlays (``--preview``, ``--draw-boxes``).
+"""The typed option groups of ``faceveil.api.anonymize`` (one per concern instead of 23 keywords):
 
-One typed bundle so the photo and video pipelines read the same choices, and so ``faceveil.api`` passes
-one argument instead of four.
+- ``FaceOptions``: which faces are anonymized and how it looks, shared by photos and videos: the mask
+  (shape, scale), faces imported from a boxes file, the detection overlays (``--preview``, ``--draw-boxes``).
+- ``DetectOptions``: the face detector, its threshold and config, ``--require-faces``.
+- ``OutputOptions``: what is written: format, JPEG quality, metadata, payload placement, overwriting.
+- ``KeyOptions``: who can recover: a passphrase and/or X25519 public keys, Argon2id cost.
+
+(Video choices are ``faceveil.api.VideoSettings``.)
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
+from faceveil.crypto.keys import Argon2Params
 from faceveil.faces.boxes import ImportedBoxes, MergedFaces, merge_faces
 from faceveil.faces.draw import draw_faces
 from faceveil.faces.mask import MaskSpec
 from faceveil.faces.types import Face
+from faceveil.io.images import DEFAULT_MAX_PIXELS
 from faceveil.methods.base import AnonymizationMethod, PixelRecoverableMethod
+from faceveil.pipeline.placement import DEFAULT_PAYLOAD, PayloadMode
+from faceveil.plugins import DEFAULT_DETECTOR
 
 
 @dataclass(frozen=True)
@@ -59,3 +69,44 @@ class FaceOptions:
     def overlay(self, rgb: np.ndarray, faces: list[Face], imported=()) -> np.ndarray:
         """``--draw-boxes`` on an anonymized frame (boxes, scores, track ids; no mask outline)."""
         return draw_faces(rgb, faces, imported=imported) if self.draw_boxes else rgb
+
+
+@dataclass(frozen=True)
+class DetectOptions:
+    """detector: registered name (faceveil.plugins.DETECTORS). threshold: its score threshold (None: its
+        own default). options: its config keywords, e.g. ``{"max_side": 640, "intra_op_threads": 2}``.
+    require_faces: a file in which no face is found fails (NoFacesError) instead of being written."""
+
+    detector: str = DEFAULT_DETECTOR
+    threshold: float | None = None
+    options: dict | None = None
+    require_faces: bool = False
+
+
+@dataclass(frozen=True)
+class OutputOptions:
+    """format: output format name ("png", "jpg", ...; None = the input's). quality: JPEG quality (None: a
+        JPEG input's own quantization tables, else 95). keep_metadata / keep_icc: keep EXIF/XMP/ICC (or
+        only ICC) in the output (stripped by default). payload: embedded, sidecar, both or none.
+    overwrite: replace existing outputs (inputs never). force: also anonymize files that already carry a
+        faceveil payload. max_pixels: the decode limit (LimitExceededError above it)."""
+
+    format: str | None = None
+    quality: int | None = None
+    keep_metadata: bool = False
+    keep_icc: bool = False
+    payload: PayloadMode = DEFAULT_PAYLOAD
+    overwrite: bool = False
+    force: bool = False
+    max_pixels: int = DEFAULT_MAX_PIXELS
+
+
+@dataclass(frozen=True)
+class KeyOptions:
+    """Who can recover: ``passphrase`` (Argon2id with ``argon2_params``, default RFC 9106's second
+    option, derived once per call) and/or ``recipients`` (X25519 public key files or objects). Not
+    needed for ``payload="none"`` (except pixel-only mode) or a preview."""
+
+    passphrase: str | bytes | None = field(default=None, repr=False)
+    recipients: Iterable[str | os.PathLike | object] = ()
+    argon2_params: Argon2Params | None = None

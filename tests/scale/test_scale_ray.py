@@ -72,7 +72,7 @@ def test_same_pixels_as_single_process_recoverable_bad_file_alone_and_resume(tmp
     names = _write_inputs(src, images[:6])
     (src / "set1" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n but not really")
 
-    local = api.anonymize(src, tmp_path / "local", passphrase=PASSPHRASE, seed=11)
+    local = api.anonymize(src, tmp_path / "local", keys=api.KeyOptions(passphrase=PASSPHRASE), seed=11)
     summary = scale.anonymize(src, tmp_path / "dst", cluster=CLUSTER, passphrase=PASSPHRASE,
                               settings=scale.AnonymizeSettings(seed=11), progress=False)
 
@@ -173,7 +173,7 @@ def test_learned_method_batches_images_same_bytes_as_single_process_bad_file_alo
     (src / "set1" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n but not really")
     settings = scale.AnonymizeSettings(method="proface-s", payload="none", seed=4)
     summary = scale.anonymize(src, tmp_path / "dst", cluster=CLUSTER, settings=settings, progress=False)
-    local = api.anonymize(src, tmp_path / "local", method="proface-s", payload="none", seed=4)
+    local = api.anonymize(src, tmp_path / "local", method="proface-s", output_options=api.OutputOptions(payload="none"), seed=4)
 
     assert (summary.ok, summary.failed, summary.batch_size, summary.batches) == (5, 1, 8, 1)
     assert [r.input for r in summary.failures] == ["set1/broken.png"] and summary.exit_code == 3

@@ -195,7 +195,7 @@ def test_seed_makes_single_process_outputs_reproducible(tmp_path, astronaut_png)
 
     runs = {}
     for name, seed in (("a", 3), ("b", 3), ("c", 4)):
-        api.anonymize(astronaut_png, tmp_path / f"{name}.png", recipients=[], payload="none", seed=seed)
+        api.anonymize(astronaut_png, tmp_path / f"{name}.png", output_options=api.OutputOptions(payload="none"), seed=seed)
         runs[name] = np.asarray(Image.open(tmp_path / f"{name}.png"))
     assert np.array_equal(runs["a"], runs["b"])
     assert not np.array_equal(runs["a"], runs["c"])
