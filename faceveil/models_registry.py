@@ -140,7 +140,8 @@ def model_statuses() -> list[ModelStatus]:
 
 def require_model(name: str) -> Path:
     """Path of a registered model file, or ModelUnavailableError saying what it is and where we looked."""
-    _import_all()
+    if name not in _SPECS:  # registered by its module's import; importing every plug-in costs start-up time
+        _import_all()
     spec = _SPECS[name]
     path = spec.locate()
     if path is None:
@@ -150,7 +151,8 @@ def require_model(name: str) -> Path:
 
 def require_models(names: list[str]) -> dict[str, Path]:
     """Like require_model for several files, reporting every missing one in a single error."""
-    _import_all()
+    if not set(names) <= set(_SPECS):
+        _import_all()
     found, missing = {}, []
     for name in names:
         spec = _SPECS[name]
