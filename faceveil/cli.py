@@ -476,6 +476,8 @@ def inspect(
             print(f"  pixel-only locator: yes ({info['pixel_locator']} band); recover --from-pixels with the passphrase")
         return 0
     print(f"  recovery payload: {info['payload']} ({info['payload_bytes']} bytes, format v{info['format_version']})")
+    if original := info.get("original_file"):  # photo source coding (docs/format.md §4.1)
+        print(f"  holds the original {original['format']} file ({original['bytes']} bytes): recovery returns it byte for byte")
     print(f"  method: {info['method']} {json.dumps(info['method_params']) if info['method_params'] else ''}".rstrip())
     print(f"  faces: {info['face_count']}")
     for f in info["faces"]:

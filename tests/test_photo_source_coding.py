@@ -42,14 +42,17 @@ def test_jpeg_recovers_byte_for_byte_and_payload_is_the_file(tmp_path, hopper_jp
     assert any("re-encoded" in n for n in rec_png.notes)
 
 
-def test_cli_recover_says_byte_for_byte(tmp_path, hopper_jpg, monkeypatch):
+def test_cli_inspect_and_recover_say_byte_for_byte(tmp_path, hopper_jpg, monkeypatch, capsys):
     from faceveil.cli import main
 
     monkeypatch.setenv("FACEVEIL_PASSPHRASE", PW)
     out, back = tmp_path / "o.jpg", tmp_path / "b.jpg"
     assert main(["anonymize", str(hopper_jpg), "-o", str(out)]) == 0
+    capsys.readouterr()
     assert main(["inspect", str(out)]) == 0
+    assert f"holds the original JPEG file ({hopper_jpg.stat().st_size} bytes): recovery returns it byte for byte" in capsys.readouterr().out
     assert main(["recover", str(out), "-o", str(back)]) == 0
+    assert "recovered the original file byte for byte" in capsys.readouterr().err
     assert back.read_bytes() == hopper_jpg.read_bytes()
 
 
