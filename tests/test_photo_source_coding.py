@@ -92,3 +92,15 @@ def test_real_photos_payload_within_file_plus_header(tmp_path, name):
     back = tmp_path / ("b_" + name)
     faceveil.recover(out, back, passphrase=PW)
     assert back.read_bytes() == src.read_bytes()
+
+
+@pytest.mark.parametrize("quality", [35, 60, 75, 90, 97])
+def test_jpeg_quality_is_estimated_from_the_tables(astronaut, quality):
+    import io
+
+    from faceveil.io.images import decode_image
+
+    buffer = io.BytesIO()
+    Image.fromarray(astronaut).save(buffer, "JPEG", quality=quality)
+    loaded = decode_image(buffer.getvalue())
+    assert loaded.jpeg is not None and loaded.jpeg.quality == quality and loaded.jpeg.subsampling == 2

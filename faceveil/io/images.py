@@ -163,16 +163,11 @@ class JpegEncoding:
 
 def estimate_jpeg_quality(luma: tuple[int, ...] | list[int]) -> int:
     """The IJG quality (1-100) whose scaled luminance table is closest to ``luma`` (natural order)."""
-    base = np.asarray(_IJG_LUMA, dtype=np.int64)
-    target = np.asarray(luma, dtype=np.int64)
-    best, best_err = 95, None
-    for quality in range(1, 101):
-        scale = 5000 // quality if quality < 50 else 200 - 2 * quality
-        table = np.clip((base * scale + 50) // 100, 1, 255)
-        err = int(np.abs(table - target).sum())
-        if best_err is None or err < best_err:
-            best, best_err = quality, err
-    return best
+    qualities = np.arange(1, 101)
+    scales = np.where(qualities < 50, 5000 // qualities, 200 - 2 * qualities)[:, None]
+    tables = np.clip((np.asarray(_IJG_LUMA, dtype=np.int64)[None, :] * scales + 50) // 100, 1, 255)
+    errors = np.abs(tables - np.asarray(luma, dtype=np.int64)[None, :]).sum(axis=1)
+    return int(qualities[np.argmin(errors)])  # the lowest quality among equally close ones
 
 
 @dataclass
