@@ -236,3 +236,13 @@ def test_session_uses_every_core_and_full_graph_optimisation(detector):
     options = detector._get_session().get_session_options()
     assert DetectorConfig().intra_op_threads == 0  # onnxruntime: one thread per core
     assert options.graph_optimization_level == onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+
+
+def test_spinning_threads_change_nothing_but_cpu_use(astronaut):
+    """``spin`` (onnxruntime's busy-waiting threads, off by default) only changes how idle threads wait."""
+    from faceveil.faces.detect import CenterFaceDetector, DetectorConfig
+
+    quiet = CenterFaceDetector().detect(astronaut)
+    spinning = CenterFaceDetector(DetectorConfig(spin=True)).detect(astronaut)
+    assert len(quiet) == len(spinning) == 1
+    assert np.allclose(quiet[0].box, spinning[0].box) and quiet[0].score == spinning[0].score
