@@ -212,10 +212,14 @@ def anonymize(
         require_faces=require_faces, max_pixels=max_pixels, seed=seed, faces=faces, detector_options=detector_options,
     )
     suffix = ".preview" if faces.preview else ".anon"
+    if faces.preview:
+        check_preview_output(Path(output) if output else None, batch, fmt_ext)
     inputs_resolved = {src.resolve() for src, _ in items if src.exists()}
     reports = []
     for src, root in items:
         dst = plan_output(src, root, Path(output) if output else None, batch=batch, suffix=suffix, fmt_ext=fmt_ext)
+        if faces.preview and not dst.stem.endswith(".preview"):  # a batch folder: the preview name there too
+            dst = dst.with_name(f"{dst.stem}.preview{dst.suffix}")
         carried = None if force or not src.is_file() else carries_payload(src)
         if carried is not None:
             reports.append(FileReport(input=src, skipped=True, notes=[
@@ -227,6 +231,17 @@ def anonymize(
         if on_file:
             on_file(reports[-1])
     return reports
+
+
+def check_preview_output(output: Path | None, batch: bool, fmt_ext: str | None) -> None:
+    """A preview shows the identifiable original: it never goes to a name meant for an anonymized output,
+    so a single ``-o`` must read ``NAME.preview.EXT`` (UsageError, exit 2, otherwise)."""
+    if output is None or batch or output.is_dir() or str(output).endswith(os.sep):
+        return
+    name = output.with_suffix(fmt_ext) if fmt_ext else output
+    if not name.stem.endswith(".preview") or name.stem == ".preview":
+        raise UsageError(f"--preview writes the un-anonymized input with boxes drawn: -o {output} must end in "
+                         f".preview{name.suffix or '.EXT'} (e.g. {name.with_name((name.stem or 'photo') + '.preview' + name.suffix).name})")
 
 
 def _anonymize_one(anonymizer: Anonymizer, src: Path, dst: Path, overwrite: bool, protect, batch: bool,
