@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from faceveil.crypto.keys import (
@@ -172,6 +172,8 @@ def anonymize(
     faces: FaceOptions = FaceOptions(),
     detector_options: dict | None = None,
     seed: int | None = None,
+    keep: Sequence[str | os.PathLike] = (),
+    only: Sequence[str | os.PathLike] = (),
 ) -> list[FileReport]:
     """Anonymize every face in one or more images (files or folders, recursive; or an ``InputSet``
     already collected, as the CLI does to count them for its progress bar).
@@ -189,7 +191,9 @@ def anonymize(
     ``on_file(report)`` is called after each file (progress bars). A file that already carries a
     faceveil payload (an anonymized output) is skipped with a note unless ``force``. ``max_pixels``:
     the decode limit (LimitExceededError above it; raise it only for files you trust). ``seed``:
-    reproducible content keys (see ``Anonymizer``).
+    reproducible content keys (see ``Anonymizer``). ``keep`` / ``only``: reference images or folders of
+    people whose faces stay untouched / who alone are anonymized (pipeline.select; InputError for a
+    reference without exactly one face).
     """
     found = InputSet.collect(inputs)
     items, batch = found.items, found.batch
@@ -211,6 +215,11 @@ def anonymize(
         payload=payload, keep_metadata=keep_metadata, keep_icc=keep_icc, quality=quality,
         require_faces=require_faces, max_pixels=max_pixels, seed=seed, faces=faces, detector_options=detector_options,
     )
+    if keep or only:
+        from faceveil.pipeline.select import FaceSelector
+
+        anonymizer.faces = replace(anonymizer.faces, select=FaceSelector(
+            [Path(p) for p in keep], [Path(p) for p in only], detector=anonymizer.detector))
     suffix = ".preview" if faces.preview else ".anon"
     if faces.preview:
         check_preview_output(Path(output) if output else None, batch, fmt_ext)

