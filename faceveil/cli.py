@@ -507,6 +507,39 @@ def inspect(
 
 
 @app.command()
+def review(
+    inputs: Annotated[list[Path], typer.Argument(help="Image/video files or folders to review.", show_default=False)],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Output file (one input) or folder (several), as for anonymize.")],
+    port: Annotated[int, typer.Option("--port", help="Local port (0: any free one).", min=0, max=65535)] = 0,
+    no_open: Annotated[bool, typer.Option("--no-open", help="Do not open a browser; just print the URL.")] = False,
+    method: Annotated[str, typer.Option("-m", "--method", help="Method selected at start (the page can change it).")] = DEFAULT_METHOD,
+    detector: Annotated[str, typer.Option("--detector", help="Face detector.")] = DEFAULT_DETECTOR,
+    threshold: Annotated[Optional[float], typer.Option("--threshold", "-t", help="Face detection threshold.")] = None,
+    payload: Annotated[str, typer.Option("--payload", help="Where the recovery payload goes: embedded, sidecar, both, none.")] = "embedded",
+    recipient: Annotated[list[Path], typer.Option("--recipient", "-r", help="X25519 public key file; repeatable.")] = [],
+    password_file: PasswordOption = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing output files.")] = False,
+) -> int:
+    """Check and fix the faces in a local web page (add, delete, move, keep), see the result, then write
+    as anonymize does; the decisions are saved as a --boxes file beside the outputs (docs/review.md)."""
+    from faceveil.review.server import ReviewSettings, serve
+
+    passphrase = _sealing_passphrase(payload, recipient, False, password_file)
+    settings = ReviewSettings(inputs=list(inputs), output=output, method=method, detector=detector, threshold=threshold,
+                              passphrase=passphrase, recipients=list(recipient), payload=payload, overwrite=overwrite)
+
+    def announce(url: str) -> None:
+        print(url, flush=True)  # the first line on stdout: scripts and tests read it
+        print("faceveil review: open the URL above (it holds the access token); Ctrl-C stops the server", file=sys.stderr)
+
+    try:
+        serve(settings, port=port, open_browser=not no_open, on_url=announce)
+    except KeyboardInterrupt:
+        return 0
+    return 0
+
+
+@app.command()
 def keygen(
     private_key: Annotated[Path, typer.Argument(help="Where to write the private key (PEM, mode 0600).", show_default=False)],
     public_key: Annotated[Optional[Path], typer.Option("--public", help="Where to write the public key (default: <private>.pub).")] = None,
