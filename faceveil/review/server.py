@@ -237,7 +237,7 @@ def make_handler(session: ReviewSession, token: str, port_of):
             self.send_header("Cache-Control", "no-store")
             self.send_header("X-Content-Type-Options", "nosniff")
             self.send_header("Referrer-Policy", "no-referrer")  # the token is in the URL
-            self.send_header("Content-Security-Policy", "default-src 'self'; img-src 'self' blob:; "
+            self.send_header("Content-Security-Policy", "default-src 'self'; img-src 'self' blob: data:; "
                                                         "connect-src 'self'; frame-ancestors 'none'")
             self.end_headers()
             self.wfile.write(body)
@@ -255,7 +255,9 @@ def make_handler(session: ReviewSession, token: str, port_of):
             query = parse_qs(urlsplit(self.path).query)
             try:
                 if method == "GET" and not parts:
-                    return self._send(200, _static("review.html"), "text/html; charset=utf-8")
+                    # the page's own files carry the token too (a <script src> sends no header)
+                    html = _static("review.html").decode().replace('.js"', f'.js?token={token}"').replace('.css"', f'.css?token={token}"')
+                    return self._send(200, html.encode(), "text/html; charset=utf-8")
                 if method == "GET" and parts[0] == "static" and len(parts) == 2 and parts[1] in STATIC:
                     return self._send(200, _static(parts[1]), STATIC[parts[1]] + "; charset=utf-8")
                 if method == "GET" and parts == ["api", "items"]:
