@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -116,7 +117,7 @@ def test_review_in_headless_chromium_draw_keep_write(review, astronaut, tmp_path
             assert "keep" in page.locator(".box").first.get_attribute("class")
             page.screenshot(path=str(ROOT / "docs" / "review.png"))
             page.keyboard.press("r")  # the anonymized result, nothing written yet
-            page.wait_for_function("document.getElementById('status').textContent.startsWith('result of')", timeout=120_000)
+            playwright.expect(page.locator("#status")).to_have_text(re.compile("^result of"), timeout=120_000)
             assert page.locator("#picture").get_attribute("src").startswith("blob:")
             assert not out_exists()
             page.keyboard.press("w")
