@@ -154,3 +154,26 @@ def test_video_decides_per_track(tmp_path, clip, passphrase, capsys):
     code, report = anonymize_json(capsys, clip.path, "-o", tmp_path / "other.mkv", "--keep", hopper)
     f = report["files"][0]
     assert code == 0 and f["face_count"] >= 1 and "kept" not in f
+
+
+def test_boxes_file_actions_keep_and_ignore(tmp_path, astronaut_png, astronaut, passphrase, capsys):
+    """What `faceveil review` saves: a detection marked keep stays untouched, a box marked ignore is not
+    anonymized, a plain added box is; a bad action is a usage error (exit 2)."""
+    code, report = anonymize_json(capsys, astronaut_png, "-o", tmp_path / "plain.png")
+    face = report["files"][0]["faces"][0]
+    boxes = tmp_path / "boxes.json"
+    boxes.write_text(json.dumps({"faces": [{"box": face["box"], "action": "keep"},
+                                           {"box": [20, 380, 100, 480], "action": "ignore"},
+                                           {"box": [400, 20, 480, 100]}]}))
+    out = tmp_path / "out.png"
+    code, report = anonymize_json(capsys, astronaut_png, "-o", out, "--boxes", boxes)
+    f = report["files"][0]
+    assert code == 0 and [x["box"] for x in f["faces"]] == [[400, 20, 480, 100]]
+    assert [k["reason"] for k in f["kept"]] == ["kept by hand in boxes.json", "not a face (ignored by hand) in boxes.json"]
+    anon = pixels(out)
+    assert changed(anon, astronaut, face["box"]) == 0.0 and changed(anon, astronaut, [20, 380, 100, 480]) == 0.0
+    assert changed(anon, astronaut, [400, 20, 480, 100]) > 0.3
+    boxes.write_text(json.dumps([{"box": [1, 1, 50, 50], "action": "blur-it"}]))
+    capsys.readouterr()
+    assert run("anonymize", astronaut_png, "-o", tmp_path / "bad.png", "--boxes", boxes) == 2
+    assert "action" in capsys.readouterr().err
