@@ -151,3 +151,34 @@ def test_review_in_headless_chromium_draw_keep_write(review, astronaut, tmp_path
     monkeypatch.setenv("FACEVEIL_PASSPHRASE", "review test passphrase")
     assert main(["recover", str(out), "-o", str(tmp_path / "back.png")]) == 0
     assert np.array_equal(pixels(tmp_path / "back.png"), astronaut)
+
+
+def _post(review: Review, path: str, body: dict) -> dict:
+    request = urllib.request.Request(review.base + path, data=json.dumps(body).encode(), method="POST",
+                                     headers={"X-Faceveil-Token": review.token, "Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=300) as r:
+        return json.loads(r.read())
+
+
+@pytest.mark.slow
+def test_review_a_video_keeps_a_whole_track(tmp_path):
+    """A video shows its tracks on key frames; keeping the track writes its per-frame boxes, and the
+    written video (and the CLI with the saved boxes) anonymizes no frame of it."""
+    from faceveil.testing import write_synthetic_clip
+
+    clip = write_synthetic_clip(tmp_path / "clip.mp4", seconds=0.6)
+    server = Review(tmp_path, clip.path, output=tmp_path / "out.mkv")
+    try:
+        with urllib.request.urlopen(f"{server.base}/api/item/0?token={server.token}", timeout=300) as r:
+            item = json.loads(r.read())
+        assert item["kind"] == "video" and len(item["faces"]) == 1
+        track = item["faces"][0]
+        assert track["frame"] in item["frames"] and len(track["frames"]) == clip.frames
+        assert _status(f"{server.base}/api/image/0?frame={track['frame']}&token={server.token}") == 200
+        result = _post(server, "/api/write", {"method": "mosaic", "decisions": {"0": [track | {"action": "keep"}]}})
+    finally:
+        server.close()
+    assert result["ok"] and result["files"][0]["face_count"] == 0
+    saved = json.loads((tmp_path / "out.boxes.json").read_text())["files"][0]["faces"]
+    assert len(saved) == clip.frames and {f["action"] for f in saved} == {"keep"}
+    assert any("left untouched" in n for n in result["files"][0]["notes"])

@@ -246,6 +246,7 @@ def anonymize_video(
             if progress is not None:
                 sink.on_frame = lambda: progress(VideoProgress(report.frames, total, time.perf_counter() - t_start))
             frames = iter_frames(src, options.span)
+            by_hand = 0
             while True:
                 t = time.perf_counter()
                 frame = next(frames, None)
@@ -254,13 +255,17 @@ def anonymize_video(
                     break
                 upright = to_display(frame.rgb, info.rotation)
                 t = time.perf_counter()
-                detections = faces.merge(detector_obj.detect(upright), src, frame.index).to_anonymize()
+                merged = faces.merge(detector_obj.detect(upright), src, frame.index)
+                detections = merged.to_anonymize()  # keep / ignore boxes of a boxes file: never tracked
+                by_hand += len(merged.faces) - len(detections)
                 sink.timings["detect"] += time.perf_counter() - t
                 for (held_frame, held_upright), tracked in tracker.push(detections, (frame, upright)):
                     sink.process(held_frame, held_upright, chosen.filter(held_frame.index, tracked))
             for (held_frame, held_upright), tracked in tracker.flush():
                 sink.process(held_frame, held_upright, chosen.filter(held_frame.index, tracked))
             sink.finish()
+        if by_hand:
+            report.notes.append(f"{by_hand} face-frame(s) left untouched: kept or ignored by hand in {faces.boxes.source.name}")
         if writer.transcoded_audio:
             report.notes.append(f"{output_format(dst)} cannot hold {', '.join(writer.transcoded_audio)} audio: re-encoded to Opus")
         if report.frames == 0:
