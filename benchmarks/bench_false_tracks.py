@@ -53,8 +53,8 @@ def main() -> None:
     args = parser.parse_args()
     detector = CenterFaceDetector()
     rule, off = TrackerConfig(), replace(TrackerConfig(), confirm_hits=1)
-    print(f"rule: a track that ends with < {rule.confirm_hits} detections and none scoring >= {rule.confirm_score} is "
-          f"dropped (frames wait up to {rule.confirm_hold} frames for the decision)\n")
+    print(f"rule: a track that ends with < {rule.confirm_hits} detections, none scoring >= {rule.confirm_score} and none "
+          f"smaller than {rule.confirm_min_side:g} px is dropped (frames wait up to {rule.confirm_hold} frames)\n")
     print("| clip | frames | tracks | dropped tracks | dropped face-frames | recall with the rule |")
     print("|---|---|---|---|---|---|")
     from benchmarks.bench_speed import sample_faces

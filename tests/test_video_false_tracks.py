@@ -18,7 +18,7 @@ class WithFalseAlarm:
 
     name = "centerface+false-alarm"
 
-    def __init__(self, span: range, box, score: float = 0.3) -> None:
+    def __init__(self, span: range, box, score: float = 0.25) -> None:
         self.inner, self.span, self.box, self.score, self.n = create_detector("centerface"), span, box, score, 0
 
     def detect(self, rgb):

@@ -16,9 +16,10 @@ A small IoU tracker with a constant-velocity (alpha-beta) filter per track:
 - **look-ahead** (:class:`LookaheadTracker`): frames are held back a few frames so a track's first
   box can also be applied to the frames just before its first detection.
 - **false alarms** (:class:`LookaheadTracker`): a track is *confirmed* once it has ``confirm_hits``
-  detections or one scoring ``confirm_score``. A track that ends (is lost) unconfirmed -- a short,
-  low-score track, as detectors put on table objects during a camera pan -- is dropped from every frame
-  still held; frames holding an unconfirmed live track wait (up to ``confirm_hold`` frames, then they go
+  detections, or one scoring ``confirm_score``, or one smaller than ``confirm_min_side`` pixels (small
+  real faces score low: pedestrians' heads in vtest.avi). A track that ends (is lost) unconfirmed -- a
+  short, low-score, face-sized track, as detectors put on table objects during a camera pan -- is
+  dropped from every frame still held; frames holding an unconfirmed live track wait (up to ``confirm_hold`` frames, then they go
   out anonymized and the track counts as confirmed, the safe side). Tracks alive when the video ends
   are kept. docs/video.md has the rule and its measurements.
 
@@ -70,7 +71,8 @@ class TrackerConfig:
     velocity_decay: float = 0.8
     deadband: float = 0.03
     confirm_hits: int = 12
-    confirm_score: float = 0.5
+    confirm_score: float = 0.3
+    confirm_min_side: float = 32.0
     confirm_hold: int = 24
 
     def __post_init__(self) -> None:
@@ -137,6 +139,7 @@ class _Track:
     misses: int = 0
     hits: int = 1
     best_score: float = 0.0
+    small: bool = False  # a detection smaller than confirm_min_side: never dropped
 
     def predicted(self) -> np.ndarray:
         return self.box + self.velocity
@@ -267,9 +270,10 @@ class FaceTracker:
         return {t.track_id for t in self._tracks}
 
     def confirmed_ids(self) -> set[int]:
-        """Ids of the live tracks with ``confirm_hits`` detections or one of ``confirm_score``."""
+        """Ids of the live tracks with ``confirm_hits`` detections, or one of ``confirm_score``, or a small one."""
         cfg = self.config
-        return {t.track_id for t in self._tracks if t.hits >= cfg.confirm_hits or t.best_score >= cfg.confirm_score}
+        return {t.track_id for t in self._tracks
+                if t.hits >= cfg.confirm_hits or t.best_score >= cfg.confirm_score or t.small}
 
     # -- per-track steps
 
@@ -283,6 +287,7 @@ class FaceTracker:
             score=float(det.score),
             reported=box.copy(),
             best_score=float(det.score),
+            small=min(det.width, det.height) < self.config.confirm_min_side,
         )
         self._next_id += 1
         self.stats.tracks += 1
@@ -300,6 +305,7 @@ class FaceTracker:
         track.landmark_box = box.copy()
         track.score = float(det.score)
         track.best_score = max(track.best_score, track.score)
+        track.small = track.small or min(det.width, det.height) < cfg.confirm_min_side
         cover = np.concatenate([np.minimum(track.box[:2], box[:2]), np.maximum(track.box[2:], box[2:])])
         # Dead band: sub-pixel wobble of a still face would still move the integer pixel region now
         # and then, and region methods (mosaic cells, pixelate blocks) then jump visibly: keep the
