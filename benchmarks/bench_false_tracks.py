@@ -74,8 +74,9 @@ def main() -> None:
                 break
         reference, _ = boxes(frames, detector, off)
         found, stats = boxes(frames, detector, rule)
+        kept = f"{kept_fraction(reference, found):.3f}" if any(reference) else "– (no box)"
         print(f"| {name} | {len(frames)} | {stats.tracks} | {stats.dropped_tracks} | {stats.dropped_faces} | "
-              f"{kept_fraction(reference, found):.3f} vs rule-free boxes |")
+              f"{kept} vs rule-free boxes |")
 
 
 if __name__ == "__main__":

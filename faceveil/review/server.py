@@ -67,6 +67,9 @@ class ReviewSession:
             raise InputError("no input images found")
         api.check_batch_output(settings.output, self.found.items, self.found.batch)
         self.items = [src for src, _ in self.found.items]
+        for src in self.items:  # refuse now rather than on the page
+            if not src.is_file():
+                raise InputError(f"{src}: no such file")
         self._detector = None
         self._cache: dict[int, dict] = {}
         self._lock = threading.Lock()  # one detection / anonymization at a time (models are not thread-safe)
