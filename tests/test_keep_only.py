@@ -149,6 +149,11 @@ def test_video_decides_per_track(tmp_path, clip, passphrase, capsys):
     f = report["files"][0]
     assert code == 0 and f["face_count"] == 0 and len(f["kept"]) >= 1
     assert all("compared frames match" in k["reason"] for k in f["kept"])
+    from faceveil.api import inspect
+
+    header_kept = inspect(tmp_path / "keep.mkv")["kept"]  # in the payload header, without the reference's name
+    assert [k["track_id"] for k in header_kept] == [k["track_id"] for k in f["kept"]]
+    assert all("reference" not in k for k in header_kept)
     hopper = tmp_path / "hopper.jpg"
     Image.fromarray(load_sample("grace_hopper")).save(hopper)
     code, report = anonymize_json(capsys, clip.path, "-o", tmp_path / "other.mkv", "--keep", hopper)

@@ -127,4 +127,4 @@ def inspect_video_file(path: Path, payload_file: Path | None = None, *, check_pi
         "created": header.created,
         "pixels_match_payload": pixels_ok,
         "container": header.to_dict(),
-    }
+    } | ({"kept": header.extra["kept"]} if header.extra.get("kept") else {})  # --keep/--only tracks left untouched
