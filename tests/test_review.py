@@ -175,10 +175,14 @@ def test_review_a_video_keeps_a_whole_track(tmp_path):
         track = item["faces"][0]
         assert track["frame"] in item["frames"] and len(track["frames"]) == clip.frames
         assert _status(f"{server.base}/api/image/0?frame={track['frame']}&token={server.token}") == 200
-        result = _post(server, "/api/write", {"method": "mosaic", "decisions": {"0": [track | {"action": "keep"}]}})
+        drawn = {"box": [260, 190, 310, 235], "action": "anonymize"}  # drawn on a video: every frame
+        result = _post(server, "/api/write", {"method": "mosaic",
+                                              "decisions": {"0": [track | {"action": "keep"}, drawn]}})
     finally:
         server.close()
-    assert result["ok"] and result["files"][0]["face_count"] == 0
+    assert result["ok"]
+    tracks = result["files"][0]["faces"]  # only the drawn box's track is anonymized, in every frame
+    assert len(tracks) == 1 and tracks[0]["frames"] == clip.frames and tracks[0]["box"] == pytest.approx(drawn["box"], abs=1)
     saved = json.loads((tmp_path / "out.boxes.json").read_text())["files"][0]["faces"]
-    assert len(saved) == clip.frames and {f["action"] for f in saved} == {"keep"}
+    assert len(saved) == clip.frames + 1 and [f["action"] for f in saved].count("keep") == clip.frames
     assert any("left untouched" in n for n in result["files"][0]["notes"])

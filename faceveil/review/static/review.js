@@ -30,7 +30,8 @@
 
   const item = () => state.items[state.current];
   const scale = () => $("picture").clientWidth / (item().data.width || 1);
-  const visible = (face) => item().data.kind !== "video" || face.frame === item().frame;
+  // a video's tracks show on their key frame; a box drawn on a video covers every frame, so it shows on all
+  const visible = (face) => item().data.kind !== "video" || face.frame === undefined || face.frame === item().frame;
 
   async function start() {
     try {
@@ -119,7 +120,7 @@
       label.className = "label";
       label.textContent = what + " · " + LABEL[face.action] + (face.score !== undefined && face.detected ? " · " + face.score.toFixed(2) : "");
       box.appendChild(label);
-      if (it.data.kind !== "video") {
+      if (!face.frames) {
         const handle = document.createElement("span");
         handle.className = "handle";
         box.appendChild(handle);
@@ -154,17 +155,16 @@
 
   function addBox(box) {
     const it = item();
-    if (it.data.kind === "video") { status("videos: keep or hide whole tracks; boxes are added on photos", true); return; }
     it.faces.push({ box: box, orig: null, action: "anonymize", detected: false });
     state.selected = it.faces.length - 1;
-    status("face " + it.faces.length + " added");
+    status("face " + it.faces.length + " added" + (it.data.kind === "video" ? " (every frame of the video)" : ""));
     changed();
   }
 
   function nudge(dx, dy, resize) {
     const it = item();
     const face = it && it.faces[state.selected];
-    if (!face || it.data.kind === "video") return;
+    if (!face || face.frames) return;
     const step = Math.max(2, Math.round(it.data.width / 100));
     const b = face.box;
     if (resize) { b[2] = Math.max(b[0] + 4, b[2] + dx * step); b[3] = Math.max(b[1] + 4, b[3] + dy * step); }
@@ -183,7 +183,7 @@
     if (boxEl) {
       const i = Number(boxEl.dataset.index);
       select(i, true);
-      if (item().data.kind === "video") return;
+      if (item().faces[i].frames) return;  // a video track is kept or hidden whole, not moved
       drag = { kind: event.target.classList.contains("handle") ? "resize" : "move", i: i, at: at, box: item().faces[i].box.slice() };
     } else {
       drag = { kind: "draw", at: at };
