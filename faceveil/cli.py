@@ -580,8 +580,11 @@ def main(argv: list[str] | None = None) -> int:
     except click.exceptions.Abort:
         _err("aborted")
         return 130
-    except click.ClickException as exc:
+    except click.exceptions.NoArgsIsHelpError as exc:  # a bare `faceveil` / `faceveil eval`: the help
         exc.show()
+        return exc.exit_code
+    except click.ClickException as exc:  # the parser's own usage errors too: one line, exit 2
+        _err(_one_line_usage(exc))
         return exc.exit_code
     except FaceveilError as exc:
         _err(str(exc))
@@ -605,6 +608,14 @@ def main(argv: list[str] | None = None) -> int:
             signal.signal(signal.SIGTERM, previous)
     result = result if isinstance(result, int) else 0
     return 143 if result == 130 and _terminated else result
+
+
+def _one_line_usage(exc: click.ClickException) -> str:
+    """click's usage error (four lines: usage, hint, blank, error) as one line with the help hint."""
+    message = " ".join(exc.format_message().split()).rstrip(".")
+    ctx = getattr(exc, "ctx", None)
+    command = ctx.command_path if ctx is not None and ctx.command_path else "faceveil"
+    return f"{message} (see '{command} --help')" if isinstance(exc, click.UsageError) else message
 
 
 def _main_thread() -> bool:
