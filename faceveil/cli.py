@@ -117,11 +117,12 @@ def _on_sigterm(signum, frame) -> None:
     raise _Terminated()
 
 
-def _run_batch(inputs: list[Path], quiet: bool, run):
+def _run_batch(inputs: list[Path], quiet: bool, run, describe=None):
     """``run(found, on_file, frames)`` with the files found once (``found``: pipeline.paths.InputSet, for
     the api call) and the progress reporter (faceveil.progress: X/N, per-file lines, summary; ``frames``
     is the video progress factory); on Ctrl-C / SIGTERM print which files were finished and exit 130 /
-    143 (typer would otherwise turn the interrupt into a silent exit 130)."""
+    143 (typer would otherwise turn the interrupt into a silent exit 130). With ``describe`` a batch's
+    per-file line is the file's report line, printed as it finishes (pass ``streamed=True`` to _finish)."""
     from faceveil.api import InputSet
 
     found = InputSet.collect(inputs)
@@ -131,7 +132,7 @@ def _run_batch(inputs: list[Path], quiet: bool, run):
     def on_file(report) -> None:
         if report.ok and not report.skipped:
             finished.append(f"{report.input} -> {report.output}")
-        _file_done(progress, report)
+        _file_done(progress, report, _report_lines(report, describe) if describe and report.ok else None)
 
     try:
         with progress:
@@ -142,21 +143,27 @@ def _run_batch(inputs: list[Path], quiet: bool, run):
         raise typer.Exit(code) from None
 
 
-def _finish(reports, as_json: bool, describe) -> int:
+def _report_lines(r, describe) -> str:
+    """A finished file's report: its line (or the reason it was skipped) and its notes."""
+    if r.skipped:
+        return f"{r.input}: {r.notes[0] if r.notes else 'skipped'}"
+    return "\n".join([describe(r), *(f"  note: {note}" for note in r.notes)])
+
+
+def _finish(reports, as_json: bool, describe, *, quiet: bool = False, streamed: bool = False) -> int:
+    """JSON on stdout, or each file's line on stderr: not again for a batch whose progress already
+    printed them as they finished (``streamed``), none but errors with ``quiet``."""
     failed = [r for r in reports if not r.ok]
+    streamed = streamed and not quiet and len(reports) > 1  # as _start_progress: batches show progress
     if as_json:
         print(json.dumps({"files": [r.to_dict() for r in reports], "ok": len(reports) - len(failed),
                           "failed": len(failed)}, indent=2))
-    else:
+    elif not streamed:
         for r in reports:
-            if r.skipped:
-                print(f"{r.input}: {r.notes[0] if r.notes else 'skipped'}", file=sys.stderr)
-            elif r.ok:
-                print(describe(r), file=sys.stderr)
-                for note in r.notes:
-                    print(f"  note: {note}", file=sys.stderr)
-            else:
+            if not r.ok:
                 _err(r.error)
+            elif not quiet:
+                print(_report_lines(r, describe), file=sys.stderr)
     if not failed:
         return 0
     codes = {r.exit_code for r in failed}
@@ -238,9 +245,9 @@ def _start_progress(items: list[tuple[Path, Path]], *, quiet: bool):
     return files, (frames if not quiet else False)
 
 
-def _file_done(progress, report) -> None:
+def _file_done(progress, report, line: Optional[str] = None) -> None:
     progress.file_done(report.input.name, faces=report.face_count, error=None if report.ok else report.error,
-                       payload_bytes=report.payload_bytes, seconds=report.timings.get("total"))
+                       payload_bytes=report.payload_bytes, seconds=report.timings.get("total"), line=line)
 
 
 def _face_options(shape: str, mask_scale: float, boxes: Optional[Path], preview: bool, draw_boxes: bool):
@@ -377,15 +384,6 @@ def anonymize(
         if payload == "none" and passphrase is not None:  # ray workers never see the passphrase
             raise InputError("pixel-only mode (--payload none with a passphrase) runs on --engine local only")
         return scale_cli.run_anonymize(locals())
-    reports = _run_batch(inputs, quiet, lambda found, on_file, frames: api.anonymize(
-        found, output, method=method, method_options=options, passphrase=passphrase, recipients=recipient,
-        payload=payload, detector=detector, threshold=threshold, output_format=output_format,
-        keep_metadata=keep_metadata, keep_icc=keep_icc, quality=quality, overwrite=overwrite,
-        require_faces=require_faces, on_file=on_file, max_pixels=max_pixels, force=force, faces=faces,
-        detector_options=detector_options,
-        video=api.VideoSettings(codec=codec, crf=crf, lossless=lossless, start=start, end=end,
-                                keep_audio=not no_audio, progress=frames, payload_coding=payload_coding),
-    ))
 
     def describe(r) -> str:
         if preview:
@@ -394,7 +392,16 @@ def anonymize(
         size = f" ({r.payload_bytes / 1e3:.1f} kB)" if r.payload_bytes else ""
         return f"{r.input} -> {r.output}: {r.face_count} face(s) anonymized with {r.method}; payload: {where}{size}"
 
-    return _finish(reports, as_json, describe)
+    reports = _run_batch(inputs, quiet, lambda found, on_file, frames: api.anonymize(
+        found, output, method=method, method_options=options, passphrase=passphrase, recipients=recipient,
+        payload=payload, detector=detector, threshold=threshold, output_format=output_format,
+        keep_metadata=keep_metadata, keep_icc=keep_icc, quality=quality, overwrite=overwrite,
+        require_faces=require_faces, on_file=on_file, max_pixels=max_pixels, force=force, faces=faces,
+        detector_options=detector_options,
+        video=api.VideoSettings(codec=codec, crf=crf, lossless=lossless, start=start, end=end,
+                                keep_audio=not no_audio, progress=frames, payload_coding=payload_coding),
+    ), describe)
+    return _finish(reports, as_json, describe, quiet=quiet, streamed=True)
 
 
 @app.command()
@@ -438,13 +445,17 @@ def recover(
         passphrase = read_passphrase(password_file, confirm=False, required=not key)
         return scale_cli.run_recover(locals())
     identities = _identities(key, key_password_file, password_file, trust_kdf_cost)
+
+    def describe(r) -> str:
+        return f"{r.input} -> {r.output}: {r.face_count} face(s) restored ({', '.join(r.payload)})"
+
     reports = _run_batch(inputs, quiet, lambda found, on_file, frames: api.recover(
         found, output, identities=identities, payload_file=payload_file, from_pixels=from_pixels,
         method_options=options, output_format=output_format, keep_metadata=not strip_metadata, overwrite=overwrite,
         on_file=on_file, max_pixels=max_pixels, runtime=runtime,
         video=api.VideoSettings(codec=codec, crf=crf, progress=frames),
-    ))
-    return _finish(reports, as_json, lambda r: f"{r.input} -> {r.output}: {r.face_count} face(s) restored ({', '.join(r.payload)})")
+    ), describe)
+    return _finish(reports, as_json, describe, quiet=quiet, streamed=True)
 
 
 @app.command()

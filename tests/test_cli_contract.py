@@ -85,3 +85,49 @@ def test_the_installed_command_prints_one_line_too(tmp_path):
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr == ("faceveil: Invalid value for '--shape': 'hexagon' is not one of 'auto', 'ellipse', "
                              "'box' (see 'faceveil anonymize --help')\n")
+
+
+# ------------------------------------------------------------------------------------------ -q
+
+
+@pytest.fixture
+def photos(tmp_path, astronaut, grace_hopper) -> Path:
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    Image.fromarray(astronaut).save(folder / "a.png")
+    Image.fromarray(grace_hopper).save(folder / "b.jpg", quality=92)
+    return folder
+
+
+def test_quiet_prints_nothing_on_success_for_a_photo_a_batch_and_a_video(tmp_path, photos, passphrase, capsys):
+    from faceveil.testing import write_synthetic_clip
+
+    one = run(capsys, "anonymize", photos / "a.png", "-o", tmp_path / "one.png", "-q")
+    batch = run(capsys, "anonymize", photos, "-o", tmp_path / "anon", "-q")
+    back = run(capsys, "recover", tmp_path / "anon", "-o", tmp_path / "back", "-q")
+    clip = write_synthetic_clip(tmp_path / "clip.mp4", seconds=0.4, size=(320, 180), face_height=90).path
+    video = run(capsys, "anonymize", clip, "-o", tmp_path / "v.mkv", "--lossless", "-q")
+    video_back = run(capsys, "recover", tmp_path / "v.mkv", "-o", tmp_path / "vb.mkv", "-q")
+    for result in (one, batch, back, video, video_back):
+        assert result == (0, "", "")
+    assert (tmp_path / "one.png").exists() and (tmp_path / "back" / "b.jpg").exists() and (tmp_path / "vb.mkv").exists()
+    # quiet hides success only: a failure is still one line
+    (photos / "c.png").write_bytes(b"not an image")
+    code, out, err = run(capsys, "anonymize", photos, "-o", tmp_path / "anon2", "-q")
+    assert code == 3 and out == "" and err.count("\n") == 1 and err.startswith("faceveil: ") and "c.png" in err
+
+
+def test_a_batch_off_a_terminal_reports_each_file_once(tmp_path, photos, passphrase, capsys):
+    (photos / "c.png").write_bytes(b"not an image")
+    code, out, err = run(capsys, "anonymize", photos, "-o", tmp_path / "anon")
+    assert code == 3 and out == ""
+    lines = err.splitlines()
+    assert lines[-1].startswith("done: 3 files (2 ok, 1 failed)")  # the summary ends the report
+    for name in ("a.png", "b.jpg", "c.png"):
+        assert sum(f"photos/{name}" in line for line in lines) == 1, (name, err)
+    assert lines[0].startswith(f"[1/3] {photos / 'a.png'} -> {tmp_path / 'anon' / 'a.png'}: 1 face(s) anonymized")
+    assert lines[2].startswith("[3/3] c.png: FAILED: ")
+    code, out, err = run(capsys, "recover", tmp_path / "anon", "-o", tmp_path / "back")
+    lines = [line for line in err.splitlines() if not line.startswith("  note: ")]  # a JPEG's note under its line
+    assert code == 0 and len(lines) == 3 and lines[-1].startswith("done: 2 files"), err
+    assert [line[:6] for line in lines[:2]] == ["[1/2] ", "[2/2] "]
