@@ -1,7 +1,7 @@
 """`faceveil` command line. A thin layer over faceveil.api: parse flags, get key material, show
 progress, print one line per file (or a JSON summary), exit with a code that says what went wrong.
 
-Exit codes (also in README): 0 ok · 1 some files failed for different reasons / internal error ·
+Exit codes (also in docs/cli.md): 0 ok · 1 some files failed for different reasons / internal error ·
 2 usage · 3 bad input (also an OS error on a path you gave) · 4 no payload · 5 corrupt payload · 6 wrong key · 7 tampered payload ·
 8 tampered pixels · 9 output exists · 10 model missing · 11 key material · 12 no faces (--require-faces) ·
 13 over a safety limit (pixels, KDF cost) · 14 source-coded video payload decodes differently here · 130 Ctrl-C · 143 SIGTERM (both print the finished files).
