@@ -32,6 +32,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
+    epilog="Without a command, `faceveil IMAGE... [OPTIONS]` anonymizes as deface does (outputs NAME_anonymized.EXT; "
+           "deface's option spellings work too, each with a note). Reference: docs/cli.md.",
 )
 
 
@@ -628,11 +630,18 @@ def _deface_spellings(argv: list[str]) -> list[str]:
     note line each on stderr (not with -q)."""
     from faceveil import deface_compat
 
-    translation = deface_compat.translate(argv, typer.main.get_command(app).commands)
+    translation = deface_compat.translate(argv, _command_names())
     if not deface_compat.is_quiet(translation.argv):
         for note in translation.notes:
             _err(f"note: {note}")
     return translation.argv
+
+
+def _command_names() -> set[str]:
+    """The commands' names as typer registers them (building the click group for them would cost as
+    much again as parsing the command line)."""
+    names = {c.name or c.callback.__name__.replace("_", "-") for c in app.registered_commands}
+    return names | {g.name for g in app.registered_groups}
 
 
 def _one_line_usage(exc: click.ClickException) -> str:

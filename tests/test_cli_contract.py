@@ -211,6 +211,12 @@ def test_a_photo_without_a_command_is_anonymized_as_deface_names_it(tmp_path, as
     assert sorted(p.name for p in folder.iterdir()) == ["a.png", "a_anonymized.png"]
 
 
+def test_the_command_names_deface_mode_sees_are_the_cli_commands():
+    from faceveil.cli import _command_names
+
+    assert _command_names() == set(typer.main.get_command(app).commands)
+
+
 def test_translation_leaves_faceveil_arguments_alone():
     from faceveil.deface_compat import translate
 
