@@ -96,7 +96,7 @@ def test_the_quickstart_parses_as_the_test_expects():
     assert not same_up_to_numbers("payload: embedded", "payload: sidecar")
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # the whole Quickstart, learned methods and a video included: 70-110 s on the shared 2-core machine
 def test_the_quickstart_runs_top_to_bottom_in_an_empty_folder(tmp_path):
     section = quickstart()
     body, shown = script(section)
