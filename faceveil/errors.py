@@ -1,4 +1,4 @@
-"""Typed errors. Each maps to a distinct, documented process exit code (see README "Exit codes").
+"""Typed errors. Each maps to a distinct, documented process exit code (docs/cli.md "Errors and exit codes").
 
 The CLI turns any :class:`FaceveilError` into a one-line message on stderr and its ``exit_code``;
 anything else is a bug and is reported as such (exit 1) without a traceback unless ``FACEVEIL_DEBUG=1``.

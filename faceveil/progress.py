@@ -138,7 +138,7 @@ class Progress:
 
     def _print(self, line: str) -> None:
         if self._bar is not None:
-            self._bar.console.print(line, markup=False, highlight=False)
+            self._bar.console.print(line, markup=False, highlight=False, soft_wrap=True)  # the terminal wraps
         elif self.enabled:
             print(line, file=self.stream, flush=True)
 
@@ -160,9 +160,11 @@ class Progress:
         self.update(self.done + n)
 
     def file_done(self, name: str, *, faces: int = 0, error: str | None = None, payload_bytes: int = 0,
-                  seconds: float | None = None) -> None:
+                  seconds: float | None = None, line: str | None = None) -> None:
         """One file finished: counted in the summary; a plain-mode line (``[3/10] a.jpg: 2 faces, 0.4 s``);
-        failures are printed in both modes (they must not vanish with the bar)."""
+        failures are printed in both modes (they must not vanish with the bar). ``line``: the caller's
+        own report of the file, printed instead in both modes (``[3/10] a.jpg -> out/a.jpg: ...``), so a
+        batch reports each file once, as it finishes."""
         self.summary.files += 1
         self.summary.faces += faces
         self.summary.payload_bytes += payload_bytes
@@ -170,6 +172,8 @@ class Progress:
         if error is not None:
             self.summary.failed += 1
             self._print(f"{count} {name}: FAILED: {error}")
+        elif line is not None:
+            self._print(f"{count} {line}")
         elif not self.interactive:
             took = f", {format_duration(seconds)}" if seconds is not None else ""
             self._print(f"{count} {name}: {faces} face{'s' if faces != 1 else ''}{took}")

@@ -312,7 +312,7 @@ def test_batch_prints_x_of_n_lines_and_a_summary_with_payload_size(tmp_path, ast
     report = json.loads(captured.out)  # stdout stays pure JSON
     assert all(f["payload_bytes"] > 1000 for f in report["files"] if f["ok"])
     total = sum(f["payload_bytes"] for f in report["files"])
-    assert re.search(r"^\[1/3\] a\.png: 1 face, ", captured.err, re.M)
+    assert re.search(r"^\[1/3\] \S*a\.png -> \S*a\.png: 1 face\(s\) anonymized with mosaic; payload: embedded", captured.err, re.M)
     assert re.search(r"^\[3/3\] c\.png: FAILED: ", captured.err, re.M)
     assert f"done: 3 files (2 ok, 1 failed), 2 faces, payload {total / 1e6:.2f} MB, " in captured.err
     run("anonymize", folder, "-o", tmp_path / "out2", "--quiet")

@@ -49,7 +49,7 @@ def eval_command(
     far: Annotated[float, typer.Option("--far", help="false accept rate for TAR@FAR")] = 1e-3,
     seed: Annotated[Optional[int], typer.Option("--seed", help="with --method: derive content keys from this seed (reproducible runs)")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="replace an existing report in --out")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar or progress lines on stderr")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="nothing on stdout or stderr unless it fails: no progress, no summary (the report is written all the same)")] = False,
     engine: scale_cli.Engine = "local", address: scale_cli.Address = None, workers: scale_cli.Workers = None,
     gpus_per_worker: scale_cli.GpusPerWorker = 0.0,
 ) -> None:
@@ -61,7 +61,9 @@ def eval_command(
         progress=not quiet,
         cluster=scale_cli.cluster_options(locals()) if scale_cli.check_engine(engine) else None,
     )
-    print(run_eval(request))
+    summary = run_eval(request)
+    if not quiet:
+        print(summary)
 
 
 @dataclass(frozen=True)

@@ -55,12 +55,16 @@ _FORMAT_BY_EXTENSION = {
     ".tif": "TIFF",
     ".tiff": "TIFF",
     ".bmp": "BMP",
+    # Netpbm: Pillow's "PPM" reads P2/P3/P5/P6 and writes P5 (gray) or P6 (colour) by the pixels' layout
+    ".ppm": "PPM",
+    ".pgm": "PPM",
+    ".pnm": "PPM",
 }
-_FORMAT_ALIASES = {"JPG": "JPEG", "TIF": "TIFF"}
-SUPPORTED_FORMATS = ("PNG", "JPEG", "WEBP", "TIFF", "BMP")
+_FORMAT_ALIASES = {"JPG": "JPEG", "TIF": "TIFF", "PGM": "PPM", "PNM": "PPM"}
+SUPPORTED_FORMATS = ("PNG", "JPEG", "WEBP", "TIFF", "BMP", "PPM")
 # Decoders we let Pillow use: fewer parsers exposed to untrusted files. GIF is read (single frame)
 # so that animated GIFs get a clear refusal instead of "unknown format".
-_READABLE_FORMATS = ("PNG", "JPEG", "WEBP", "TIFF", "BMP", "GIF")  # JPEG includes MPO
+_READABLE_FORMATS = ("PNG", "JPEG", "WEBP", "TIFF", "BMP", "GIF", "PPM")  # JPEG includes MPO
 
 # Channel count -> Pillow mode of the arrays we hand out and accept.
 _MODE_BY_CHANNELS = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}
@@ -85,6 +89,7 @@ _STORABLE_CHANNELS = {
     "WEBP": {1, 2, 3, 4},
     "JPEG": {1, 3},
     "BMP": {1, 3},
+    "PPM": {1, 3},
 }
 _DECODE_ERRORS = (
     UnidentifiedImageError,
@@ -184,7 +189,7 @@ def merge_rgb(original: np.ndarray, rgb: np.ndarray) -> np.ndarray:
 
 
 def format_for_path(path: str | Path) -> str:
-    """Output format from a file extension (.png .jpg/.jpeg .webp .tif/.tiff .bmp), case-insensitive."""
+    """Output format from a file extension (.png .jpg/.jpeg .webp .tif/.tiff .bmp .ppm/.pgm/.pnm), case-insensitive."""
     suffix = Path(path).suffix.lower()
     if suffix not in _FORMAT_BY_EXTENSION:
         known = " ".join(sorted(_FORMAT_BY_EXTENSION))
@@ -257,7 +262,7 @@ def encode_image(
     hold alpha (InputError). No metadata is written unless ``keep_metadata`` (EXIF with orientation
     reset to 1, XMP, ICC; never the EXIF/XMP thumbnails, which show the original face) or
     ``keep_icc`` (ICC only) is set and ``metadata`` provides it. An ICC profile is written only if
-    it matches the stored colour space. TIFF keeps at most the ICC profile, BMP nothing.
+    it matches the stored colour space. TIFF keeps at most the ICC profile, BMP and Netpbm (PPM) nothing.
 
     ``restore_original`` (recovery only) also writes ``metadata.jpeg_segments`` into a JPEG and
     ``metadata.png_chunks`` into a PNG, verbatim: the comment, IPTC, text and time data of the original;
@@ -449,7 +454,7 @@ def _metadata_options(
     if metadata is None or not (keep_metadata or keep_icc):
         return {}
     options: dict = {}
-    if metadata.icc_profile and fmt != "BMP" and icc_fits(metadata.icc_profile, gray=stored_gray):
+    if metadata.icc_profile and fmt not in ("BMP", "PPM") and icc_fits(metadata.icc_profile, gray=stored_gray):
         options["icc_profile"] = metadata.icc_profile
     if not keep_metadata:
         return options

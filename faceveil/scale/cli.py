@@ -81,8 +81,8 @@ def run_anonymize(p: dict) -> int:
     )
     summary = scale.anonymize(src, dst, cluster=cluster_options(p), passphrase=p.get("passphrase"),
                               recipients=p.get("recipient") or (), settings=settings, output_format=p.get("output_format"),
-                              overwrite=p["overwrite"], progress=not p.get("as_json"))
-    return report(summary, p.get("as_json", False))
+                              overwrite=p["overwrite"], progress=not p.get("as_json") and not p.get("quiet"))
+    return report(summary, p.get("as_json", False), p.get("quiet", False))
 
 
 def run_recover(p: dict) -> int:
@@ -100,17 +100,20 @@ def run_recover(p: dict) -> int:
     )
     summary = scale.recover(src, dst, cluster=cluster_options(p), passphrase=p.get("passphrase"),
                             private_keys=p.get("key") or (), key_passphrase=p.get("key_passphrase"), settings=settings,
-                            output_format=p.get("output_format"), overwrite=p["overwrite"], progress=not p.get("as_json"))
-    return report(summary, p.get("as_json", False))
+                            output_format=p.get("output_format"), overwrite=p["overwrite"],
+                            progress=not p.get("as_json") and not p.get("quiet"))
+    return report(summary, p.get("as_json", False), p.get("quiet", False))
 
 
-def report(summary, as_json: bool) -> int:
-    """Failures one line each and the summary on stderr (or all of it as JSON on stdout); the exit
-    code follows the single-process rule: 0, the one failure code, or 1 for mixed failures."""
+def report(summary, as_json: bool, quiet: bool = False) -> int:
+    """Failures one line each and the summary on stderr (or all of it as JSON on stdout; no summary
+    with -q); the exit code follows the single-process rule: 0, the one failure code, or 1 for mixed
+    failures."""
     if as_json:
         print(json.dumps(summary.to_dict(), indent=2))
     else:
         for r in summary.failures:
             print(f"faceveil: {r.error}", file=sys.stderr)
-        print(summary.describe(), file=sys.stderr)
+        if not quiet:
+            print(summary.describe(), file=sys.stderr)
     return summary.exit_code

@@ -112,6 +112,10 @@ def test_method_mode_recovers_exactly(tmp_path, capsys):
     assert metrics["identity.anonymized.dlib"]["mean"] < 0.99
     # progress on stderr (off a terminal: periodic lines and a final one with X/N and the rate)
     assert re.search(r"^done: eval: 1/1 images \(100 %\), [0-9.]+ images/s", capsys.readouterr().err, re.M)
+    # -q: nothing on stdout or stderr when it succeeds (issue 25); the report is written all the same
+    assert main(["--method", "pixelate", "--data", str(data), "--out", str(tmp_path / "quiet"), *FAST,
+                 "--no-landmarks68", "-q"]) == 0
+    assert capsys.readouterr() == ("", "") and (tmp_path / "quiet" / "metrics.json").exists()
 
 
 @pytest.mark.slow  # 8 s idle, 40 s on a loaded 2-core machine (--durations)

@@ -162,6 +162,10 @@ def test_cli_with_file_urls_and_public_key(tmp_path, images, capsys):
     for rel in names:
         assert np.array_equal(_pixels(tmp_path / "back" / rel), _pixels(src / rel))
     assert "done now" in capsys.readouterr().err
+    code = main(["recover", f"file://{tmp_path}/out", "-o", f"file://{tmp_path}/back-quiet", "--engine", "ray",
+                 "--workers", "1", "-k", str(tmp_path / "k.key"), "-q"])
+    captured = capsys.readouterr()
+    assert code == 0 and captured.out == "" and "done now" not in captured.err  # issue 25: -q, no summary either
 
 
 def test_learned_method_batches_images_same_bytes_as_single_process_bad_file_alone(tmp_path, images):
