@@ -4,6 +4,7 @@ during a camera pan) is dropped, the real face stays anonymized in every frame."
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from faceveil.faces.detect import create_detector
 from faceveil.faces.types import Face
@@ -29,6 +30,7 @@ class WithFalseAlarm:
         return faces
 
 
+@pytest.mark.slow
 def test_short_low_score_track_is_dropped_and_the_face_kept(tmp_path):
     clip = write_synthetic_clip(tmp_path / "clip.mp4", size=(480, 240), seconds=1.6, face_height=90)
     false_box = (5.0, 185.0, 50.0, 235.0)  # bottom left: the face (moving right) is far from it

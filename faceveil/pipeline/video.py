@@ -18,8 +18,10 @@ Python API::
                              options=VideoOptions(encode=EncodeOptions(lossless=True)))
     recover_video("clip.anon.mkv", "clip.back.mkv", [PassphraseKey.for_opening("pw")])
 
-Memory is bounded: ``lookahead`` + ``batch_frames`` decoded frames, the encoder's look-ahead and one
-payload chunk (~1 s of regions), whatever the video length.
+Memory is bounded: ``lookahead`` + ``batch_frames`` decoded frames (up to ``tracker.confirm_hold`` more
+while a possible false alarm waits for its decision, faces.track), the encoder's look-ahead and one
+payload chunk (~1 s of regions), whatever the video length. ``--keep``/``--only`` (faces.select) add a
+first pass over the video that decides per track (pipeline.select.TrackVotes).
 """
 
 from __future__ import annotations
