@@ -115,6 +115,11 @@ def test_review_in_headless_chromium_draw_keep_write(review, astronaut, tmp_path
             page.locator(".box").first.focus()
             page.keyboard.press("k")
             assert "keep" in page.locator(".box").first.get_attribute("class")
+            # keyboard only: A adds a box in the middle (selected), an arrow moves it, Delete marks it not a face
+            page.keyboard.press("a")
+            page.keyboard.press("ArrowRight")
+            page.keyboard.press("Delete")
+            assert page.locator(".box").count() == 3 and "ignore" in page.locator(".box").nth(2).get_attribute("class")
             page.screenshot(path=str(ROOT / "docs" / "review.png"))
             page.keyboard.press("r")  # the anonymized result, nothing written yet
             playwright.expect(page.locator("#status")).to_have_text(re.compile("^result of"), timeout=120_000)
@@ -130,7 +135,8 @@ def test_review_in_headless_chromium_draw_keep_write(review, astronaut, tmp_path
     out = review.out
     info = read_info(extract_payload(out.read_bytes()))
     assert len(info.faces) == 1 and info.faces[0]["box"] == pytest.approx([30, 380, 130, 480], abs=2)
-    assert len(info.extra["kept"]) == 1 and "kept by hand" in info.extra["kept"][0]["reason"]
+    assert [k["reason"].split(" in ")[0] for k in info.extra["kept"]] == ["kept by hand", "not a face (ignored by hand)"]
+    assert info.extra["kept"][1]["box"] == pytest.approx([256 - 32 + 5, 256 - 32, 256 + 32 + 5, 256 + 32], abs=1)
     anon = pixels(out)
     x0, y0, x1, y1 = (int(v) for v in info.extra["kept"][0]["box"])
     assert np.array_equal(anon[y0:y1, x0:x1], astronaut[y0:y1, x0:x1])  # the kept face is untouched
