@@ -87,6 +87,8 @@ class FaceSelector:
         for image in _reference_images(path):
             rgb = load_image(image).rgb()
             faces = detector.detect(rgb)
+            # a faint detection in the background (score < 0.5) does not make a portrait a group photo
+            faces = [f for f in faces if f.score >= CONFIDENT_SCORE] or faces
             if len(faces) != 1:
                 what = "no face found" if not faces else f"{len(faces)} faces found"
                 raise InputError(f"{image}: {what}; a --{self.mode} reference must show exactly one face")
