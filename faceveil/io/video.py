@@ -259,7 +259,7 @@ def iter_frames(path: str | os.PathLike, span: TimeSpan = TimeSpan()) -> Iterato
         time_base = Fraction(stream.time_base)
         _seek_to_span(container, stream, span)
         declared_end = _declared_video_end(stream)
-        index, last_end = 0, None
+        index, last_end, previous, longest = 0, None, None, 0.0
         frame_interval = 1.0 / float(stream.average_rate or stream.guessed_rate or 25)
         try:
             for frame in container.decode(stream):
@@ -268,7 +268,11 @@ def iter_frames(path: str | os.PathLike, span: TimeSpan = TimeSpan()) -> Iterato
                 t = float(frame.pts * time_base)
                 if span.end is not None and t >= span.end - 1e-9:
                     return
-                last_end = t + frame_interval
+                # a frame lasts its own duration where the container stores one, else the rate's period;
+                # without a declared rate (a remuxed MKV), the largest step seen so far
+                step = t - previous if previous is not None and not stream.average_rate else 0.0
+                previous, longest = t, max(longest, step)
+                last_end = t + max(frame_interval, longest, float((frame.duration or 0) * time_base))
                 if not span.contains(t):
                     continue
                 yield VideoFrame(index=index, pts=frame.pts, time_base=time_base, rgb=frame.to_ndarray(format="rgb24"))
@@ -778,6 +782,11 @@ def remux_with_attachments(src: str | os.PathLike, dst: str | os.PathLike, attac
         for stream in inp.streams:
             if stream.type in ("video", "audio", "subtitle"):
                 mapping[stream.index] = out.add_stream_from_template(stream)
+                if stream.type == "video" and stream.average_rate:
+                    # the template drops the frame rate, and with it Matroska's frame durations: a reader
+                    # then took a 1-frame clip's declared 83 ms for a truncated file (issue 22)
+                    mapping[stream.index].codec_context.framerate = stream.average_rate
+                    mapping[stream.index].time_base = stream.time_base
         rotation = _stream_rotation(src)
         if rotation:
             mapping[inp.streams.video[0].index].set_display_rotation(rotation)

@@ -19,8 +19,9 @@ Chunk plaintext: a sequence of items, each whole inside one chunk (integers big-
 Items are in decode order; a record comes right before the packet after which the anonymizing
 machine's decoder returned its frame, so a reader holds only a few decoded frames. The writer runs
 that same pairing and digest check on its own output before keeping the coding (``auto`` falls back
-to region coding if anything differs), so a payload written in source coding recovers exactly at
-least on the machine that wrote it.
+to region coding if anything differs), and then reads the finished output as recovery will
+(pipeline.video_check.recovery_problem, threaded decoder included), falling back again if that fails;
+so a payload written in source coding recovers exactly at least on the machine that wrote it.
 """
 
 from __future__ import annotations
@@ -278,9 +279,9 @@ def decode_source_chunks(plaintexts: Iterator[bytes], stream: dict, frame_shape:
                                   f"frames here{matcher._builds()}; {FIX}")
 
 
-def open_payload(source: BinaryIO, identities) -> tuple[OpenedVideoPayload, Iterator[FrameRecord]]:
+def open_payload(source: BinaryIO, identities, *, content_key=None) -> tuple[OpenedVideoPayload, Iterator[FrameRecord]]:
     """:func:`~faceveil.pipeline.video_payload.open_video_payload` for every coding (1, 2 and source)."""
-    return open_video_payload(source, identities, decode_source=decode_source_chunks)
+    return open_video_payload(source, identities, decode_source=decode_source_chunks, content_key=content_key)
 
 
 def _decode(matcher: SourceMatcher, packet: SourcePacket | None) -> None:
@@ -318,6 +319,10 @@ class SourceRecorder:
         if record.pts is None:
             self.problem = self.problem or f"frame {record.index} has no timestamp to find it by"
             return
+        if self.last_pts is not None and record.pts <= self.last_pts:
+            # recovery pairs decoded frames with records by timestamp: shared (a 1 ms time base under
+            # 1,000+ fps) or backward timestamps cannot be paired
+            self.problem = self.problem or f"frames {record.index - 1} and {record.index} do not have increasing timestamps"
         if self.first_pts is None:
             self.first_pts = record.pts
         self.last_pts = record.pts
