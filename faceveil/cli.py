@@ -36,7 +36,9 @@ app = typer.Typer(
 
 
 def _err(msg: str) -> None:
-    print(f"faceveil: {msg}", file=sys.stderr)
+    from faceveil.progress import one_line  # a newline in a file name must not split the message
+
+    print(f"faceveil: {one_line(msg)}", file=sys.stderr)
 
 
 def read_passphrase(password_file: Optional[Path], *, confirm: bool, required: bool) -> Optional[str]:
@@ -143,6 +145,7 @@ def _run_batch(inputs: list[Path], quiet: bool, run):
 
 
 def _finish(reports, as_json: bool, describe) -> int:
+    from faceveil.progress import one_line
     failed = [r for r in reports if not r.ok]
     if as_json:
         print(json.dumps({"files": [r.to_dict() for r in reports], "ok": len(reports) - len(failed),
@@ -150,11 +153,11 @@ def _finish(reports, as_json: bool, describe) -> int:
     else:
         for r in reports:
             if r.skipped:
-                print(f"{r.input}: {r.notes[0] if r.notes else 'skipped'}", file=sys.stderr)
+                print(one_line(f"{r.input}: {r.notes[0] if r.notes else 'skipped'}"), file=sys.stderr)
             elif r.ok:
-                print(describe(r), file=sys.stderr)
+                print(one_line(describe(r)), file=sys.stderr)
                 for note in r.notes:
-                    print(f"  note: {note}", file=sys.stderr)
+                    print(one_line(f"  note: {note}"), file=sys.stderr)
             else:
                 _err(r.error)
     if not failed:
@@ -469,7 +472,9 @@ def inspect(
     if as_json:
         print(json.dumps(info, indent=2))
         return 0
-    print(f"{info['file']}: {info['format']} {info['size'][0]}x{info['size'][1]}")
+    from faceveil.progress import one_line
+
+    print(one_line(f"{info['file']}: {info['format']} {info['size'][0]}x{info['size'][1]}"))
     if not info.get("payload"):
         print("  recovery payload: none found")
         if info.get("pixel_locator"):

@@ -33,10 +33,11 @@ from pathlib import Path
 
 
 from faceveil.crypto.envelope import ContentKey
-from faceveil.errors import InputError, KeyMaterialError, NoFacesError, OutputExistsError, TamperedPixelsError, UsageError
+from faceveil.errors import (InputError, KeyMaterialError, NoFacesError, OutputExistsError, OutputWriteError,
+                             TamperedPixelsError, UsageError)
 from faceveil.faces.detect import create_detector
 from faceveil.faces.track import LookaheadTracker, TrackerConfig, TrackStats
-from faceveil.io.atomic import atomic_move, restrict_permissions
+from faceveil.io.atomic import DISK_ERRNOS, atomic_move, restrict_permissions
 from faceveil.io.carriers import sidecar_path
 from faceveil.io.video import (
     EncodeOptions,
@@ -278,6 +279,10 @@ def anonymize_video(
             sink.timings["payload"] += time.perf_counter() - t
         report.timings = {**sink.timings, "total": time.perf_counter() - t_start}
         return report
+    except OSError as exc:  # disk full, read-only file system while writing the scratch files
+        if exc.errno not in DISK_ERRNOS:
+            raise
+        raise OutputWriteError(f"cannot write {dst}: {exc.strerror or exc}") from None
     finally:
         if payload_writer is not None:
             payload_writer.discard()  # no-op once finished; frees the scratch file after an error
@@ -336,6 +341,10 @@ def recover_video(
                         progress(VideoProgress(report.frames, expected, time.perf_counter() - t_start))
             restrict_permissions(video_tmp)  # a recovered original: owner-only (io/atomic.PRIVATE_MODE)
             atomic_move(video_tmp, dst, overwrite=overwrite, protect=[src, *protect])
+        except OSError as exc:  # disk full, read-only file system while encoding
+            if exc.errno not in DISK_ERRNOS:
+                raise
+            raise OutputWriteError(f"cannot write {dst}: {exc.strerror or exc}") from None
         finally:
             scratch.cleanup()
     report.duration_s = report.frames / float(info.fps)

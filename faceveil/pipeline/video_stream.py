@@ -15,7 +15,7 @@ from faceveil.crypto.envelope import ContentKey
 from faceveil.faces.draw import draw_faces
 from faceveil.faces.track import TrackedFace
 from faceveil.io.atomic import ScratchDir as Scratch
-from faceveil.io.atomic import atomic_move
+from faceveil.io.atomic import atomic_move, pair_lock
 from faceveil.io.carriers import sidecar_path
 from faceveil.io.video import VideoFrame, VideoInfo, VideoWriter, from_display, output_format, remux_with_attachments
 from faceveil.methods.base import AnonymizationMethod, create_method
@@ -164,11 +164,12 @@ def store_payload(writer: VideoPayloadWriter, video_tmp: Path, dst: Path, scratc
     report.payload_coding = {1: "regions", 2: "regions+streams", 3: "source"}[writer.stats.coding]
     if writer.stats.coding_note:
         report.notes.append(writer.stats.coding_note)
-    if sidecar:
-        side = sidecar_path(dst)
-        atomic_move(payload_path, side, overwrite=overwrite or replace_sidecar)  # refuses a sidecar that appeared meanwhile
-        report.payload.append(str(side))
-    atomic_move(final, dst, overwrite=overwrite)
+    with pair_lock(dst.parent):  # another --overwrite writer cannot interleave its sidecar with this video
+        if sidecar:
+            side = sidecar_path(dst)
+            atomic_move(payload_path, side, overwrite=overwrite or replace_sidecar)  # refuses a sidecar that appeared meanwhile
+            report.payload.append(str(side))
+        atomic_move(final, dst, overwrite=overwrite)
 
 
 def _place_payload(video_tmp: Path, payload_path: Path, dst: Path, scratch: Scratch, report: VideoReport,
