@@ -99,3 +99,50 @@ def test_output_that_recovers_in_no_coding_is_refused_and_nothing_is_left(tmp_pa
                         options=VideoOptions(payload=payload, payload_coding="regions"))
     assert list(anon.parent.iterdir()) == []  # no video, no sidecar, no scratch folder
     assert not sidecar_path(anon).exists()
+
+
+def test_lossy_video_recovers_with_exact_faces_by_default_and_the_codec_choices_tell_the_truth(tmp_path, detector,
+                                                                                               identity):
+    """Issue 22: recovery of a lossy video wrote H.264 CRF 18 yuv420p (faces off by up to 58 levels);
+    `--codec ffv1` wrote yuv420p; `libx264rgb --crf 0` was exact but called "not exact"."""
+    from faceveil.io.video import probe_video
+
+    clip = write_synthetic_clip(tmp_path / "clip.mp4", seconds=0.4, noise=2.0, audio_codec=None)
+    anon = tmp_path / "anon.mp4"
+    report = anonymize_video(clip.path, anon, method="mosaic", detector=detector, recipients=[identity.recipient],
+                             options=VideoOptions(payload="sidecar"))
+    assert not report.lossless
+    originals = [f.rgb for f in iter_frames(clip.path)]
+    rects = [[(r.x, r.y, r.pixels.shape[1], r.pixels.shape[0]) for r in rec.regions]
+             for rec in _records(anon, identity)]
+    assert sum(map(len, rects)) > 0
+
+    def faces_exact(path) -> bool:
+        frames = [f.rgb for f in iter_frames(path)]
+        return all(np.array_equal(o[y:y + h, x:x + w], b[y:y + h, x:x + w])
+                   for o, b, rs in zip(originals, frames, rects) for x, y, w, h in rs)
+
+    for name, encode, exact in (("default.mp4", None, True), ("ffv1.mkv", EncodeOptions(codec="ffv1"), True),
+                                ("x264rgb.mp4", EncodeOptions(codec="libx264rgb", crf=0), True),
+                                ("lossy.mp4", EncodeOptions(codec="libx264", crf=18), False)):
+        back = tmp_path / name
+        rec = recover_video(anon, back, [identity], encode=encode)
+        assert rec.lossless is exact, name
+        assert faces_exact(back) is exact, name
+        says_not_exact = any("not exact" in n for n in rec.notes)
+        assert says_not_exact is (not exact), (name, rec.notes)
+        if name == "ffv1.mkv":
+            import av
+
+            with av.open(str(back)) as c:
+                assert c.streams.video[0].codec_context.pix_fmt in ("bgr0", "gbrp", "rgb24", "bgr24")
+        assert probe_video(back).frame_count in (None, len(originals))
+
+
+def _records(video, identity):
+    from faceveil.pipeline.placement import video_payload_source
+    from faceveil.pipeline.video_source import open_payload
+
+    with video_payload_source(video, None) as (stream, _):
+        _, records = open_payload(stream, [identity])
+        return list(records)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -484,7 +484,14 @@ def _declare_frame_rate(codec: str, opts: dict[str, str]) -> dict[str, str]:
     return {**opts, "x264-params": ":".join([*params, "force-cfr=1"])}
 
 
+# encoders that only code losslessly: given RGB they are exact, so they always get an RGB pixel format
+# (FFV1 in yuv420p was off by up to 14 levels in the face regions: issue 22)
+_LOSSLESS_ONLY = frozenset({"ffv1", "utvideo", "png", "rawvideo", "huffyuv", "ffvhuff"})
+
+
 def _choose_codec(fmt: str, options: EncodeOptions, width: int, height: int) -> _CodecChoice:
+    if not options.lossless and (options.codec in _LOSSLESS_ONLY or (options.codec == "libx264rgb" and options.crf == 0)):
+        options = replace(options, lossless=True)  # x264rgb at CRF 0 is its lossless mode, as qp 0
     if options.lossless and options.codec is None:
         codec, pix_fmt, opts = _LOSSLESS[fmt]
         return _CodecChoice(codec, pix_fmt, _declare_frame_rate(codec, {**opts, **options.extra_options}), True)

@@ -7,9 +7,10 @@ anonymize:  decode (streaming) → turn upright (rotation metadata) → detect �
             Frames are held back ``lookahead`` frames so a face first detected late is covered in
             the frames just before its first detection too.
 recover:    find the payload (explicit file, MKV attachment, sidecar) → unlock with the key → decode
-            the anonymized video frame by frame, put the original rectangles back → encode. With a
-            lossless output codec the recovered frames equal the decoded original frames exactly;
-            with a lossy one the face regions are exact and the rest is as decoded (the report says so).
+            the anonymized video frame by frame, put the original rectangles back → encode, losslessly
+            by default. From a lossless anonymized video the recovered frames equal the decoded
+            original frames exactly; from a lossy one the face regions are exact and the rest is as
+            decoded. A lossy ``encode`` re-encodes the restored faces too (the report says so).
 
 Python API::
 
@@ -302,8 +303,8 @@ def recover_video(
 ) -> VideoReport:
     """Restore the original face pixels of an anonymized video into ``dst``.
 
-    encode: output codec; default lossless if the anonymized video was lossless (exact recovery),
-        else the container's default lossy codec.
+    encode: output codec; default lossless (FFV1 / x264rgb qp 0 / VP9 lossless by container), so the
+        restored face regions are exact whatever the anonymized video was.
     Raises PayloadMissingError, PayloadCorruptError, WrongKeyError, TamperedPayloadError,
     TamperedPixelsError (the video does not match its payload), InputError, OutputExistsError.
     """
@@ -319,7 +320,9 @@ def recover_video(
             raise TamperedPixelsError(f"{src}: frames are {frame_shape[1]}x{frame_shape[0]} but the payload belongs to a "
                                       f"{header.image_shape[1]}x{header.image_shape[0]} video")
         was_lossless = bool(header.extra.get("lossless"))
-        encode = encode or EncodeOptions(lossless=was_lossless)
+        # lossless by default, whatever the anonymized video was: the restored face regions stay exact
+        # (a lossy re-encode moved them by up to 58 levels, issue 22); the rest is exactly as decoded
+        encode = encode or EncodeOptions(lossless=True)
         report = VideoReport(input=src, output=dst, method=header.method, payload=[where], audio_streams=len(info.audio))
         report.tracking = TrackStats(**{k: v for k, v in header.extra.get("tracking", {}).items()
                                         if k in TrackStats.__dataclass_fields__ and isinstance(v, int)})
@@ -348,12 +351,12 @@ def recover_video(
         finally:
             scratch.cleanup()
     report.duration_s = report.frames / float(info.fps)
-    if not was_lossless:
-        regions = "face regions were restored exactly from the payload" if report.lossless else (
-            f"face regions were restored from the payload, then re-encoded by the lossy {report.codec} output (not exact)")
-        report.notes.append(f"the anonymized video is lossy: {regions}; the other pixels are as decoded")
-    elif not report.lossless:
-        report.notes.append("recovered into a lossy codec: the output is not bit-exact")
+    if not report.lossless:
+        report.notes.append(f"lossy output ({report.codec}): the face regions were re-encoded after their restoration, "
+                            "so they are not exact; recover without --codec/--crf (lossless) for exact face regions")
+    elif not was_lossless:
+        report.notes.append(f"lossless output ({report.codec}): face regions restored exactly (the original pixels); "
+                            "the other pixels are exactly as decoded from the lossy anonymized video")
     report.timings = {"total": time.perf_counter() - t_start}
     return report
 
