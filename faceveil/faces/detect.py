@@ -98,7 +98,7 @@ class DetectorConfig:
     tile: bool = True
     tile_overlap: int = 256
     min_face: int | None = None
-    tile_side: int = 4096
+    tile_side: int = 2048
     device: str = "cpu"
 
     def __post_init__(self) -> None:

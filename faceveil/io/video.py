@@ -383,8 +383,15 @@ class PacketDecoder:
     bit-identical on another machine depends on its FFmpeg build (YUV→RGB conversion); the caller
     checks digests."""
 
-    def __init__(self, params: DecoderParameters, *, threads: bool = True) -> None:
-        """``threads=False``: no frame threading, so each frame comes out as early as the codec allows."""
+    def __init__(self, params: DecoderParameters, *, threads: bool = True, timeout_s: float | None = None) -> None:
+        """``threads=False``: no frame threading, so each frame comes out as early as the codec allows.
+        ``timeout_s``: the watchdog for packets that may be hostile (a recovery payload's): each
+        :meth:`decode` runs in a worker thread, and one that has not returned after this many seconds
+        raises :class:`DecoderStalledError`; the decoder is then abandoned, never touched or freed again
+        (freeing it under a busy thread is what hung PyAV, issue 22)."""
+        self._timeout_s = timeout_s
+        self._worker: _Worker | None = None
+        self._stalled = False
         try:
             context = av.CodecContext.create(params.codec, "r")
         except (av.error.FFmpegError, ValueError) as exc:
@@ -407,6 +414,20 @@ class PacketDecoder:
     def decode(self, packet: SourcePacket | None) -> list[tuple[int | None, np.ndarray]]:
         """(pts, (H, W, 3) uint8 RGB in stored orientation) of the frames this packet completes;
         ``None`` flushes the decoder. InputError if the packet does not decode."""
+        if self._stalled:
+            raise DecoderStalledError("the video decoder stalled earlier; it is not used again")
+        if self._timeout_s is None:
+            return self._decode_now(packet)
+        if self._worker is None:
+            self._worker = _Worker()
+        try:
+            return self._worker.run(lambda: self._decode_now(packet), self._timeout_s)
+        except DecoderStalledError:
+            self._stalled = True
+            self._context = None  # dropped, not closed: the stuck call may still be inside it
+            raise
+
+    def _decode_now(self, packet: SourcePacket | None) -> list[tuple[int | None, np.ndarray]]:
         if packet is None:
             av_packet = None
         else:
@@ -419,6 +440,45 @@ class PacketDecoder:
             return [(f.pts, f.to_ndarray(format="rgb24")) for f in self._context.decode(av_packet)]
         except av.error.FFmpegError as exc:
             raise InputError(f"stored video packets do not decode ({_ffmpeg_reason(exc)})") from None
+
+
+class DecoderStalledError(InputError):
+    """A watched decode (:class:`PacketDecoder` with ``timeout_s``) did not return in time."""
+
+
+class _Worker:
+    """One daemon thread that runs calls for a watchdog: the caller waits at most ``timeout`` seconds.
+    A stuck call keeps the thread (a daemon, so the process can still exit); the worker is not reused."""
+
+    def __init__(self) -> None:
+        import queue
+        import threading
+
+        self._jobs: queue.Queue = queue.Queue()
+        self._thread = threading.Thread(target=self._loop, name="faceveil-decode-watchdog", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while True:
+            fn, done, finished = self._jobs.get()
+            try:
+                done.append((True, fn()))
+            except BaseException as exc:  # handed to the caller
+                done.append((False, exc))
+            finished.set()
+
+    def run(self, fn, timeout: float):
+        import threading
+
+        done: list = []
+        finished = threading.Event()
+        self._jobs.put((fn, done, finished))
+        if not finished.wait(timeout):
+            raise DecoderStalledError(f"the video decoder did not return within {timeout:g} s")
+        ok, value = done[0]
+        if ok:
+            return value
+        raise value
 
 
 def _declared_video_end(stream) -> float | None:
