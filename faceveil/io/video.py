@@ -484,15 +484,17 @@ class _Worker:
 def _declared_video_end(stream) -> float | None:
     """End time in seconds the container declares for the video stream (MP4 index, Matroska
     DURATION tag), or None if it declares nothing."""
-    if stream.duration and stream.time_base is not None:
-        return float((stream.duration + (stream.start_time or 0)) * stream.time_base)
+    # Matroska's per-track DURATION tag first: its demuxer fills stream.duration from the whole file, so a
+    # short video beside longer audio looked truncated (issue 22)
     tag = stream.metadata.get("DURATION") or stream.metadata.get("duration")
     if tag:
         try:
             hours, minutes, seconds = tag.split(":")
             return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
         except ValueError:
-            return None
+            pass
+    if stream.duration and stream.time_base is not None:
+        return float((stream.duration + (stream.start_time or 0)) * stream.time_base)
     return None
 
 
@@ -700,10 +702,23 @@ class VideoWriter:
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
         frame.pts = pts - self._offset_pts
         frame.time_base = self.info.time_base
-        self._mux_audio_until(float(frame.pts * self.info.time_base))
-        for packet in self._video.encode(frame):
-            self._container.mux(packet)
+        try:
+            self._mux_audio_until(float(frame.pts * self.info.time_base))
+            for packet in self._video.encode(frame):
+                self._container.mux(packet)
+        except av.error.FFmpegError as exc:
+            raise self._refusal(exc, f"frame {self.frames_written} (timestamp {pts})") from None
         self.frames_written += 1
+
+    def _refusal(self, exc: Exception, what: str) -> Exception:
+        """A clean error for an encoder or muxer that refuses the stream (was an internal error: issue 22's
+        property run found shared timestamps in VP9 and MOV outputs); disk errors stay OSError (exit 15)."""
+        from faceveil.io.atomic import DISK_ERRNOS
+
+        if isinstance(exc, OSError) and exc.errno in DISK_ERRNOS:
+            return exc
+        return InputError(f"cannot write {what} with {self.choice.codec} into a {self.path.suffix} file: "
+                          f"{_ffmpeg_reason(exc)} (frames sharing or going back in timestamps: write .mkv)")
 
     def _mux_audio_until(self, t_out: float | None) -> None:
         """Copy audio packets whose output time is <= t_out (None: all remaining ones)."""
@@ -756,6 +771,8 @@ class VideoWriter:
                 if isinstance(target, _OpusTranscoder):
                     for packet in target.flush():
                         self._container.mux(packet)
+        except av.error.FFmpegError as exc:
+            raise self._refusal(exc, "the last frames") from None
         finally:
             if self._audio_demux is not None:
                 self._audio_demux.close()

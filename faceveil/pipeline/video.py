@@ -153,6 +153,12 @@ def _upright_shape(info: VideoInfo) -> tuple[int, int, int]:
     return height, width, 3
 
 
+# Codecs whose decoders give the same pixels for the same packets, every time. Not MPEG-4 Part 2: issue 22's
+# property run found its decoder returning different pixels for one stream from run to run (a P-frame
+# at a size that is not a multiple of 16), so a payload of its packets could fail recovery at random.
+SOURCE_CODECS = frozenset({"h264", "hevc", "vp8", "vp9", "av1"})
+
+
 def _source_recorder(src: Path, info: VideoInfo, options: VideoOptions, scratch: Scratch) -> SourceRecorder | None:
     """What records the source coding (None for ``payload_coding="regions"``). UsageError for
     ``"source"`` when this FFmpeg build cannot decode the input's packets on their own."""
@@ -161,7 +167,11 @@ def _source_recorder(src: Path, info: VideoInfo, options: VideoOptions, scratch:
     from faceveil.io.video import PacketDecoder, decoder_parameters
 
     try:
-        PacketDecoder(decoder_parameters(src))
+        params = decoder_parameters(src)
+        if params.codec not in SOURCE_CODECS:
+            raise InputError(f"its {params.codec} video is not one whose decoding is known to be reproducible "
+                             f"(source coding takes {', '.join(sorted(SOURCE_CODECS))})")
+        PacketDecoder(params)
     except InputError as exc:
         if options.payload_coding == "source":
             raise UsageError(f"--payload-coding source is not possible for {src}: {exc}") from None

@@ -280,7 +280,7 @@ def _description_fields(stream: dict) -> tuple[DecoderParameters, int, int, str]
     except (KeyError, TypeError, ValueError):
         raise PayloadCorruptError("video payload header lacks a valid source description") from None
     params, rotation, first_pts, _ = fields
-    if (rotation not in (0, 90, 180, 270) or len(params.extradata) > MAX_EXTRADATA_BYTES or abs(first_pts) > _MAX_TIMESTAMP
+    if (rotation not in (-270, -180, -90, 0, 90, 180, 270) or len(params.extradata) > MAX_EXTRADATA_BYTES or abs(first_pts) > _MAX_TIMESTAMP
             or params.time_base.denominator > 1 << 31 or params.time_base.numerator > 1 << 31):
         raise PayloadCorruptError("video payload header has an implausible source description")
     return fields
@@ -289,7 +289,7 @@ def _description_fields(stream: dict) -> tuple[DecoderParameters, int, int, str]
 def _check_source_shape(params: DecoderParameters, rotation: int, frame_shape: tuple[int, int, int]) -> None:
     """The stored stream must have the frames' size (turned by the rotation) before a decoder is made."""
     height, width = frame_shape[:2]
-    stored = (height, width) if rotation in (0, 180) else (width, height)
+    stored = (height, width) if rotation % 180 == 0 else (width, height)
     if (params.height, params.width) != stored:
         raise PayloadCorruptError(f"video payload stores {params.width}x{params.height} packets for "
                                   f"{width}x{height} frames")
