@@ -5,8 +5,8 @@
 Each case applies 1-3 random hostile changes (tests/forge_helpers.py: packet bytes, sizes, order and
 timestamps; records; stray bytes; the decoder description) to a real payload, re-seals it with the
 payload's content key (so it authenticates, as anyone holding the recipient's public key could) and
-runs `faceveil recover` on it in-process. A failure: a traceback or exit 1 (internal error), more than
-one stderr line, an output file after a non-zero exit, or a case still running after --timeout seconds
+runs `faceveil recover` on it in-process. A failure: a traceback or exit 1 (internal error), an error
+of more than one stderr line, an output file after a non-zero exit, or a case still running after --timeout seconds
 (the whole run is one child process per --batch cases, killed on timeout). Prints the counts per exit
 code and the failures.
 """
@@ -106,7 +106,7 @@ def run(cases: int, seed: int, timeout: float, batch: int = 25, quiet: bool = Fa
                 problem = None
                 if row["code"] not in ALLOWED:
                     problem = f"exit {row['code']}"
-                elif "Traceback" in row["stderr"] or row["stderr"].count("\n") > 1:
+                elif "Traceback" in row["stderr"] or (row["code"] != 0 and row["stderr"].count("\n") > 1):
                     problem = "not one line"
                 elif row["code"] != 0 and row["output"]:
                     problem = "output written after a failure"

@@ -396,15 +396,18 @@ class PacketDecoder:
             context = av.CodecContext.create(params.codec, "r")
         except (av.error.FFmpegError, ValueError) as exc:
             raise InputError(f"this FFmpeg build has no {params.codec!r} decoder ({_ffmpeg_reason(exc)})") from None
-        context.width, context.height = params.width, params.height
-        if params.pix_fmt:
-            context.pix_fmt = params.pix_fmt
-        if params.extradata:
-            context.extradata = params.extradata
+        try:
+            context.width, context.height = params.width, params.height
+            if params.pix_fmt:
+                context.pix_fmt = params.pix_fmt
+            if params.extradata:
+                context.extradata = params.extradata
+            # as the demuxer would set them (the bitstream's own values, when present, take precedence)
+            context.color_range, context.colorspace = params.color_range, params.colorspace
+            context.color_primaries, context.color_trc = params.color_primaries, params.color_trc
+        except (ValueError, TypeError, OverflowError, av.error.FFmpegError) as exc:
+            raise InputError(f"unusable {params.codec} decoder parameters ({exc})") from None
         self._time_base = params.time_base
-        # as the demuxer would set them (the bitstream's own values, when present, take precedence)
-        context.color_range, context.colorspace = params.color_range, params.colorspace
-        context.color_primaries, context.color_trc = params.color_primaries, params.color_trc
         if threads:
             context.thread_type = "AUTO"
         else:

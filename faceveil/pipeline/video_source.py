@@ -293,9 +293,14 @@ def _check_source_shape(params: DecoderParameters, rotation: int, frame_shape: t
     if (params.height, params.width) != stored:
         raise PayloadCorruptError(f"video payload stores {params.width}x{params.height} packets for "
                                   f"{width}x{height} frames")
-    try:
-        import av
+    import av
 
+    if params.pix_fmt is not None:
+        try:
+            av.VideoFormat(params.pix_fmt)
+        except (ValueError, TypeError):
+            raise PayloadCorruptError(f"video payload names an unknown pixel format {params.pix_fmt[:32]!r}") from None
+    try:
         if av.codec.Codec(params.codec, "r").type != "video":
             raise PayloadCorruptError(f"video payload names {params.codec!r}, which is not a video decoder")
     except (ValueError, av.error.FFmpegError):
