@@ -27,7 +27,7 @@ def cases(draw) -> Case:
 _counter = itertools.count()
 
 
-@settings(max_examples=8, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+@settings(max_examples=25, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 @given(case=cases())
 def test_anonymize_success_means_exact_recovery(case, tmp_path_factory):
     check(case, tmp_path_factory.mktemp(f"case{next(_counter)}"))

@@ -1,5 +1,5 @@
 """Generated videos for the round-trip property (issue 22 #2): frame rates 1-12,800, odd time bases,
-duplicate / gap timestamps (and the non-monotonic decode order of B-frames), 1-3 frames, odd sizes,
+duplicate / gap timestamps (and the non-monotonic decode order of B-frames, in open GOPs), 1-3 frames, odd sizes,
 rotation, audio, mp4 / mkv / mov / webm, h264 / vp9 / mpeg4 / ffv1, lossless and lossy outputs, every
 payload coding. Invariant: anonymize returns (exit 0) => recover succeeds, and the recovered frames
 equal the decoded original frames (lossless output) or the face regions do (lossy output).
@@ -88,6 +88,8 @@ def write_input(case: Case, path: Path) -> Path:
             options = {}
             if case.codec == "libx264":
                 options = {"preset": "fast" if case.bframes else "ultrafast", "crf": "23"}
+                if case.bframes:  # B-frames in open GOPs of two frames: a 3-frame clip has two GOPs
+                    options["x264-params"] = "keyint=2:min-keyint=1:open-gop=1"
             elif case.codec == "libvpx-vp9":
                 options = {"deadline": "realtime", "cpu-used": "8"}
             elif case.codec == "mpeg4" and case.bframes:
