@@ -336,7 +336,7 @@ def anonymize(
     require_faces: Annotated[bool, typer.Option("--require-faces", help="Fail a file in which no face is found.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing output files (inputs are never overwritten).")] = False,
     force: Annotated[bool, typer.Option("--force", help="Also anonymize files that already carry a faceveil payload (skipped by default: they are outputs of an earlier run).")] = False,
-    max_pixels: Annotated[Optional[int], typer.Option("--max-pixels", help="Refuse images with more pixels than this (exit 13; default 120,000,000); raise only for files you trust.", rich_help_panel="Limits")] = None,
+    max_pixels: Annotated[Optional[int], typer.Option("--max-pixels", help="Refuse images with more pixels than this (exit 13; default 120,000,000, and at the default also images needing over 1 GiB to process, e.g. grey above ~107 Mpx, RGB above ~89 Mpx); raise only for files you trust.", rich_help_panel="Limits")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary on stdout.")] = False,
     codec: Annotated[Optional[str], typer.Option("--codec", help="Video: FFmpeg encoder (libx264, libx265, libvpx-vp9, ffv1...).", rich_help_panel="Video")] = None,
     crf: Annotated[Optional[int], typer.Option("--crf", help="Video: quality for x264/x265/VP9 (lower is better; default 18).", rich_help_panel="Video")] = None,
@@ -414,7 +414,7 @@ def recover(
     output_format: Annotated[Optional[str], typer.Option("--format", "-f", help="Output format (default: the input's).")] = None,
     strip_metadata: Annotated[bool, typer.Option("--strip-metadata", help="Do not restore the original EXIF/XMP/ICC.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing output files.")] = False,
-    max_pixels: Annotated[Optional[int], typer.Option("--max-pixels", help="Refuse images with more pixels than this (exit 13; default 120,000,000); raise only for files you trust.", rich_help_panel="Limits")] = None,
+    max_pixels: Annotated[Optional[int], typer.Option("--max-pixels", help="Refuse images with more pixels than this (exit 13; default 120,000,000, and at the default also images needing over 1 GiB to process, e.g. grey above ~107 Mpx, RGB above ~89 Mpx); raise only for files you trust.", rich_help_panel="Limits")] = None,
     trust_kdf_cost: TrustKdfOption = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary on stdout.")] = False,
     codec: Annotated[Optional[str], typer.Option("--codec", help="Video: encoder for the recovered video (default: lossless if the anonymized one was).", rich_help_panel="Video")] = None,
@@ -459,7 +459,7 @@ def inspect(
     key_password_file: KeyPasswordOption = None,
     password_file: PasswordOption = None,
     trust_kdf_cost: TrustKdfOption = False,
-    max_pixels: Annotated[Optional[int], typer.Option("--max-pixels", help="Refuse images with more pixels than this (exit 13; default 120,000,000).", rich_help_panel="Limits")] = None,
+    max_pixels: Annotated[Optional[int], typer.Option("--max-pixels", help="Refuse images with more pixels than this (exit 13; default 120,000,000, and at the default also images needing over 1 GiB to process).", rich_help_panel="Limits")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> int:
     """Show faces, method, payload and recipients of a file. Needs no key, and so proves nothing:
