@@ -9,6 +9,7 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from faceveil.errors import PayloadCorruptError
@@ -51,4 +52,30 @@ def test_a_stalled_decode_of_stored_packets_is_ended_by_the_watchdog(tmp_path, m
         recover_video(anon, tmp_path / "back.mp4", [identity])
     assert time.monotonic() - started < 20
     assert not (tmp_path / "back.mp4").exists()
+    release.set()
+
+
+def test_a_stalled_region_decode_is_ended_by_the_watchdog(monkeypatch):
+    """Region coding's FFV1 regions come from the payload too: their decode is watched as well."""
+    import av
+
+    from faceveil.pipeline import video_payload
+    from faceveil.pipeline.video_payload import decode_ffv1, encode_ffv1
+
+    pixels = np.random.default_rng(0).integers(0, 255, (24, 32, 3), dtype=np.uint8)
+    data = encode_ffv1(pixels)
+    assert np.array_equal(decode_ffv1(data, 24, 32), pixels)
+    release = threading.Event()
+    real_packet = av.Packet
+
+    def slow_packet(payload):  # runs inside the watched call, as a stuck decoder would
+        release.wait(30)
+        return real_packet(payload)
+
+    monkeypatch.setattr(av, "Packet", slow_packet)
+    monkeypatch.setattr(video_payload, "REGION_DECODE_TIMEOUT_S", 0.5)
+    started = time.monotonic()
+    with pytest.raises(PayloadCorruptError, match="did not return within 0.5 s"):
+        decode_ffv1(data, 24, 32)
+    assert time.monotonic() - started < 10
     release.set()

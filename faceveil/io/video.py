@@ -446,7 +446,24 @@ class PacketDecoder:
 
 
 class DecoderStalledError(InputError):
-    """A watched decode (:class:`PacketDecoder` with ``timeout_s``) did not return in time."""
+    """A watched decode (:class:`PacketDecoder` with ``timeout_s``, :func:`run_watched`) did not return in time."""
+
+
+_shared_worker: _Worker | None = None
+
+
+def run_watched(fn, timeout_s: float):
+    """``fn()`` on a watchdog thread: its result, its exception, or DecoderStalledError after ``timeout_s``
+    (the stuck worker is then abandoned and the next call gets a new one). For decoders fed with data
+    that may be hostile (a recovery payload's FFV1 regions and H.264 track streams)."""
+    global _shared_worker
+    if _shared_worker is None:
+        _shared_worker = _Worker()
+    try:
+        return _shared_worker.run(fn, timeout_s)
+    except DecoderStalledError:
+        _shared_worker = None
+        raise
 
 
 class _Worker:

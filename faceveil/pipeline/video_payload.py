@@ -111,6 +111,7 @@ ZLIB_LEVEL = 6
 REGION_CODING = 1  # the region coding new payloads use (see the module docstring); 2 adds per-track video streams
 SOURCE_CODING = 3  # the input's compressed packets + region digests (pipeline.video_source)
 _SUPPORTED_VERSIONS = (1, 2, 3)
+REGION_DECODE_TIMEOUT_S = 30.0  # watchdog for one FFV1 region / track-stream packet decode (hostile payloads)
 
 
 @dataclass
@@ -313,12 +314,17 @@ def decode_ffv1(data: bytes, height: int, width: int) -> np.ndarray:
     """Inverse of :func:`encode_ffv1`; PayloadCorruptError unless it yields one (height, width) frame."""
     import av
 
+    from faceveil.io.video import DecoderStalledError, run_watched
+
     context = av.CodecContext.create("ffv1", "r")
     context.width, context.height = width, height
+    context.thread_count = 1  # hostile data (an authenticated forgery): no decoder threads, and a watchdog
     try:
-        frames = [*context.decode(av.Packet(data)), *context.decode(None)]
+        frames = run_watched(lambda: [*context.decode(av.Packet(data)), *context.decode(None)], REGION_DECODE_TIMEOUT_S)
     except av.error.FFmpegError as exc:
         raise PayloadCorruptError(f"video payload region does not decode: {exc}") from None
+    except DecoderStalledError as exc:
+        raise PayloadCorruptError(f"video payload region: {exc}") from None
     if len(frames) != 1 or (frames[0].height, frames[0].width) != (height, width):
         raise PayloadCorruptError("video payload region does not decode to its declared size")
     return frames[0].to_ndarray(format="rgb24")
@@ -383,15 +389,23 @@ def decode_track_stream(packets: Sequence[bytes], width: int, height: int) -> It
     """Inverse of :func:`encode_track_stream`: the (height, width, 3) canvases in the original colours, lazily."""
     import av
 
+    from faceveil.io.video import DecoderStalledError, run_watched
+
     context = av.CodecContext.create("h264", "r")
+    context.thread_count = 1  # hostile data: no decoder threads, and a watchdog per packet
     try:
         for data in [*packets, None]:
-            for frame in context.decode(None if data is None else av.Packet(data)):
-                if (frame.height, frame.width) != (height, width):
+            packet = None if data is None else av.Packet(data)
+            decoded = run_watched(lambda: [(f.height, f.width, f.to_ndarray(format="rgb24"))
+                                           for f in context.decode(packet)], REGION_DECODE_TIMEOUT_S)
+            for frame_height, frame_width, rgb in decoded:
+                if (frame_height, frame_width) != (height, width):
                     raise PayloadCorruptError("video payload stream does not decode to its declared size")
-                yield _inverse_rct(frame.to_ndarray(format="rgb24"))
+                yield _inverse_rct(rgb)
     except av.error.FFmpegError as exc:
         raise PayloadCorruptError(f"video payload stream does not decode: {exc}") from None
+    except DecoderStalledError as exc:
+        raise PayloadCorruptError(f"video payload stream: {exc}") from None
 
 
 def _abs_residual(diff: np.ndarray) -> int:
