@@ -154,7 +154,10 @@ def pair_lock(directory: str | Path):
         yield
         return
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError:
+            pass  # a file system without flock (some network mounts): unlocked, as before
         yield
     finally:
         os.close(fd)  # releases the lock
