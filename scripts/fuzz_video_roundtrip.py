@@ -45,6 +45,7 @@ def main() -> None:
     counts: Counter = Counter()
     refusals: Counter = Counter()
     failures = []
+    notes: list[str] = []
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         for n in range(args.cases):
@@ -55,6 +56,8 @@ def main() -> None:
                 counts[kind] += 1
                 if kind == "refused":
                     refusals[outcome.split(":")[1].strip()] += 1
+                    if "UnrecoverableOutputError" in outcome:  # the guarantee stopped an output: say which
+                        notes.append(f"exit 16: {case.label()}: {outcome.split(':', 2)[2].strip()}")
             except AssertionError as exc:
                 counts["failures"] += 1
                 failures.append(str(exc))
@@ -68,6 +71,8 @@ def main() -> None:
           f"{counts['failures']} failures, {counts['errors']} errors")
     if refusals:
         print("refusals: " + ", ".join(f"{k}: {v}" for k, v in refusals.most_common()))
+    for note in notes:
+        print(note)
     for failure in failures:
         print("FAIL " + failure)
 
