@@ -233,10 +233,17 @@ def anonymize(
         if faces.preview and not dst.stem.endswith(".preview"):  # a batch folder: the preview name there too
             dst = dst.with_name(f"{dst.stem}.preview{dst.suffix}")
         carried = None if force or not src.is_file() else carries_payload(src)
+        # a folder run again in place: this input's output is already there from an earlier run (issue 22)
+        done_before = (None if carried is not None or overwrite or not batch or not dst.is_file()
+                       else carries_payload(dst))
         if carried is not None:
             reports.append(FileReport(input=src, skipped=True, notes=[
                 f"skipped: already carries a faceveil payload ({carried}), i.e. it is an anonymized output; "
                 "use --force to anonymize it again"]))
+        elif done_before is not None:
+            reports.append(FileReport(input=src, output=dst, skipped=True, notes=[
+                f"skipped: its output {dst} is already there (an anonymized output of an earlier run); "
+                "use --overwrite to anonymize it again"]))
         else:
             reports.append(_run_one(lambda: _anonymize_one(anonymizer, src, dst, overwrite, inputs_resolved, batch, video),
                                     src, dst))

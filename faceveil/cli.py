@@ -38,7 +38,9 @@ app = typer.Typer(
 
 
 def _err(msg: str) -> None:
-    print(f"faceveil: {msg}", file=sys.stderr)
+    from faceveil.progress import one_line  # a newline in a file name must not split the message
+
+    print(f"faceveil: {one_line(msg)}", file=sys.stderr)
 
 
 def read_passphrase(password_file: Optional[Path], *, confirm: bool, required: bool) -> Optional[str]:
@@ -147,9 +149,11 @@ def _run_batch(inputs: list[Path], quiet: bool, run, describe=None):
 
 def _report_lines(r, describe) -> str:
     """A finished file's report: its line (or the reason it was skipped) and its notes."""
+    from faceveil.progress import one_line
+
     if r.skipped:
-        return f"{r.input}: {r.notes[0] if r.notes else 'skipped'}"
-    return "\n".join([describe(r), *(f"  note: {note}" for note in r.notes)])
+        return one_line(f"{r.input}: {r.notes[0] if r.notes else 'skipped'}")
+    return "\n".join([one_line(describe(r)), *(one_line(f"  note: {note}") for note in r.notes)])
 
 
 def _finish(reports, as_json: bool, describe, *, quiet: bool = False, streamed: bool = False) -> int:
@@ -342,7 +346,7 @@ def anonymize(
     require_faces: Annotated[bool, typer.Option("--require-faces", help="Fail a file in which no face is found.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing output files (inputs are never overwritten).")] = False,
     force: Annotated[bool, typer.Option("--force", help="Also anonymize files that already carry a faceveil payload (skipped by default: they are outputs of an earlier run).")] = False,
-    max_pixels: Annotated[Optional[int], typer.Option("--max-pixels", help="Refuse images with more pixels than this (exit 13; default 120,000,000); raise only for files you trust.", rich_help_panel="Limits")] = None,
+    max_pixels: Annotated[Optional[int], typer.Option("--max-pixels", help="Refuse images with more pixels than this (exit 13; default 120,000,000, and at the default also images needing over 1 GiB to process, e.g. grey above ~107 Mpx, RGB above ~89 Mpx); raise only for files you trust.", rich_help_panel="Limits")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary on stdout.")] = False,
     codec: Annotated[Optional[str], typer.Option("--codec", help="Video: FFmpeg encoder (libx264, libx265, libvpx-vp9, ffv1...).", rich_help_panel="Video")] = None,
     crf: Annotated[Optional[int], typer.Option("--crf", help="Video: quality for x264/x265/VP9 (lower is better; default 18).", rich_help_panel="Video")] = None,
@@ -427,7 +431,7 @@ def recover(
     output_format: Annotated[Optional[str], typer.Option("--format", "-f", help="Output format (default: the input's).")] = None,
     strip_metadata: Annotated[bool, typer.Option("--strip-metadata", help="Do not restore the original EXIF/XMP/ICC.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing output files.")] = False,
-    max_pixels: Annotated[Optional[int], typer.Option("--max-pixels", help="Refuse images with more pixels than this (exit 13; default 120,000,000); raise only for files you trust.", rich_help_panel="Limits")] = None,
+    max_pixels: Annotated[Optional[int], typer.Option("--max-pixels", help="Refuse images with more pixels than this (exit 13; default 120,000,000, and at the default also images needing over 1 GiB to process, e.g. grey above ~107 Mpx, RGB above ~89 Mpx); raise only for files you trust.", rich_help_panel="Limits")] = None,
     trust_kdf_cost: TrustKdfOption = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary on stdout.")] = False,
     codec: Annotated[Optional[str], typer.Option("--codec", help="Video: encoder for the recovered video (default: lossless if the anonymized one was).", rich_help_panel="Video")] = None,
@@ -476,7 +480,7 @@ def inspect(
     key_password_file: KeyPasswordOption = None,
     password_file: PasswordOption = None,
     trust_kdf_cost: TrustKdfOption = False,
-    max_pixels: Annotated[Optional[int], typer.Option("--max-pixels", help="Refuse images with more pixels than this (exit 13; default 120,000,000).", rich_help_panel="Limits")] = None,
+    max_pixels: Annotated[Optional[int], typer.Option("--max-pixels", help="Refuse images with more pixels than this (exit 13; default 120,000,000, and at the default also images needing over 1 GiB to process).", rich_help_panel="Limits")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> int:
     """Show faces, method, payload and recipients of a file. Needs no key, and so proves nothing:
@@ -489,7 +493,9 @@ def inspect(
     if as_json:
         print(json.dumps(info, indent=2))
         return 0
-    print(f"{info['file']}: {info['format']} {info['size'][0]}x{info['size'][1]}")
+    from faceveil.progress import one_line
+
+    print(one_line(f"{info['file']}: {info['format']} {info['size'][0]}x{info['size'][1]}"))
     if not info.get("payload"):
         print("  recovery payload: none found")
         if info.get("pixel_locator"):

@@ -77,6 +77,21 @@ class SourceMismatchError(FaceveilError):
     exit_code = 14
 
 
+class OutputWriteError(FaceveilError):
+    """An output could not be written: its folder is not writable, the disk is full, the file system is
+    read-only. Nothing is left behind (no partial file, no scratch folder)."""
+
+    exit_code = 15
+
+
+class UnrecoverableOutputError(FaceveilError):
+    """An anonymized video failed the writer's own recovery check (pipeline.video_check.recovery_problem:
+    its payload read back as ``recover`` reads it), with every payload coding tried. Nothing is written:
+    exit 0 always means the output can be recovered."""
+
+    exit_code = 16
+
+
 class OutputExistsError(FaceveilError):
     """Refusing to overwrite an existing file or an input (use --overwrite)."""
 

@@ -21,6 +21,16 @@ from typing import TextIO
 
 PLAIN_INTERVAL_S = 10.0
 
+# C0/C1 controls, DEL and the Unicode line/paragraph separators: in a file name they would split a
+# message or forge a log line, or move the terminal's cursor (issue 22)
+_CONTROLS = {c: repr(chr(c))[1:-1] for c in (*range(0x20), *range(0x7F, 0xA0), 0x2028, 0x2029)}
+
+
+def one_line(text: str) -> str:
+    """``text`` with every control character escaped as Python writes it (``\\n``, ``\\x1b``, ``\\u2028``):
+    each message and progress line stays one line whatever the file names contain."""
+    return str(text).translate(_CONTROLS)
+
 
 def format_duration(seconds: float) -> str:
     """``"42.1 s"``, ``"3 min 05 s"``, ``"1 h 02 min"``."""
@@ -137,6 +147,8 @@ class Progress:
         return text
 
     def _print(self, line: str) -> None:
+        # escape each line: a report may carry its notes on lines of their own, a file name never splits one
+        line = "\n".join(one_line(part) for part in line.split("\n"))
         if self._bar is not None:
             self._bar.console.print(line, markup=False, highlight=False, soft_wrap=True)  # the terminal wraps
         elif self.enabled:
@@ -179,7 +191,8 @@ class Progress:
             self._print(f"{count} {name}: {faces} face{'s' if faces != 1 else ''}{took}")
         self.advance()
         if self._bar is not None:  # files are slow: redraw now rather than at the next 10 Hz tick
-            self._bar.update(self._task, description=f"{self.label + ' ' if self.label else ''}{name[-30:]}", refresh=True)
+            self._bar.update(self._task, description=one_line(f"{self.label + ' ' if self.label else ''}{name[-30:]}"),
+                             refresh=True)
 
     def video_callback(self) -> Callable:
         """A ``progress=`` callback for faceveil's video functions (takes their VideoProgress)."""

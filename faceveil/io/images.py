@@ -37,6 +37,29 @@ from faceveil.io.carriers import (
 # phone photos (108 Mpx sensors) and refuses such files from their header (docs/format.md §11);
 # callers raise it with ``max_pixels`` for files they trust.
 DEFAULT_MAX_PIXELS = 120_000_000
+# The decode limit also counts bytes (issue 22): a 346 kB PNG declaring 10,900 x 10,900 grey pixels (under
+# the pixel cap) took 4.4 GB. Estimated working memory of one image = width x height x (channels x bytes
+# per sample as decoded + 3 bytes x WORKING_COPIES RGB copies: the upright RGB array, the anonymized copy
+# and the encoder's / payload's). Measured peak (benchmarks/bench_limits.py pixels, docs/format.md §11):
+# ~1.0 GB fixed (runtime + one detector tile) + ~11.4 MB per Mpx, so this budget keeps a whole run near
+# 2 GB: 8-bit RGB up to ~89 Mpx, grey up to ~107 Mpx. A ``max_pixels`` the caller sets replaces it
+# (``decode_budget``).
+WORKING_COPIES = 3
+DEFAULT_MAX_DECODE_BYTES = 1 << 30
+
+
+def decode_bytes(width: int, height: int, channels: int, bytes_per_sample: int = 1) -> int:
+    """Estimated working memory (bytes) of decoding and processing a width x height image."""
+    return width * height * (channels * bytes_per_sample + 3 * WORKING_COPIES)
+
+
+def decode_budget(max_pixels: int) -> int:
+    """The byte budget that goes with a pixel limit: :data:`DEFAULT_MAX_DECODE_BYTES` at the default; a
+    limit the caller set (raised for a trusted file, or tightened) is taken as meant, in pixels: the
+    budget is then that many RGBA pixels' worth, so the pixel count alone decides."""
+    if max_pixels == DEFAULT_MAX_PIXELS:
+        return DEFAULT_MAX_DECODE_BYTES
+    return decode_bytes(max_pixels, 1, 4)
 
 _EXIF_ORIENTATION_TAG = 0x0112
 _XMP_ORIENTATION_PATTERNS = (
@@ -228,6 +251,7 @@ def decode_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, name: str
             _check_pixel_count(image.size, max_pixels, name)
             _check_single_frame(image, name)
             _check_bit_depth(image, name)
+            _check_decode_bytes(image, max_pixels, name)
             image.load()
             # MPO (phone/3D-camera JPEG with extra frames) is a JPEG whose first frame is the photo.
             source_format = "JPEG" if image.format == "MPO" else image.format
@@ -327,6 +351,18 @@ def _check_pixel_count(size: tuple[int, int], max_pixels: int, name: str) -> Non
         raise LimitExceededError(f"{name}: image is {count}, {_over_limit(max_pixels)}")
     if width == 0 or height == 0:
         raise InputError(f"{name}: image has no pixels ({width}x{height})")
+
+
+def _check_decode_bytes(image: Image.Image, max_pixels: int, name: str) -> None:
+    """Refuse, from the header, an image whose estimated working memory exceeds the byte budget."""
+    width, height = image.size
+    channels = len(image.getbands())
+    need, budget = decode_bytes(width, height, channels), decode_budget(max_pixels)
+    if need > budget:
+        raise LimitExceededError(
+            f"{name}: image is {width}x{height} with {channels} channel(s): about {need / 2**20:,.0f} MiB to process, "
+            f"above the decode budget of {budget / 2**20:,.0f} MiB (nothing was decoded; raise the pixel limit, "
+            "--max-pixels / max_pixels, only if the file is trusted: the budget grows with it)")
 
 
 def _over_limit(max_pixels: int) -> str:

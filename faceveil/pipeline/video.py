@@ -7,9 +7,10 @@ anonymize:  decode (streaming) → turn upright (rotation metadata) → detect �
             Frames are held back ``lookahead`` frames so a face first detected late is covered in
             the frames just before its first detection too.
 recover:    find the payload (explicit file, MKV attachment, sidecar) → unlock with the key → decode
-            the anonymized video frame by frame, put the original rectangles back → encode. With a
-            lossless output codec the recovered frames equal the decoded original frames exactly;
-            with a lossy one the face regions are exact and the rest is as decoded (the report says so).
+            the anonymized video frame by frame, put the original rectangles back → encode, losslessly
+            by default. From a lossless anonymized video the recovered frames equal the decoded
+            original frames exactly; from a lossy one the face regions are exact and the rest is as
+            decoded. A lossy ``encode`` re-encodes the restored faces too (the report says so).
 
 Python API::
 
@@ -35,10 +36,11 @@ from pathlib import Path
 
 
 from faceveil.crypto.envelope import ContentKey
-from faceveil.errors import InputError, KeyMaterialError, NoFacesError, OutputExistsError, TamperedPixelsError, UsageError
+from faceveil.errors import (InputError, KeyMaterialError, NoFacesError, OutputExistsError, OutputWriteError,
+                             TamperedPixelsError, UsageError)
 from faceveil.faces.detect import create_detector
 from faceveil.faces.track import LookaheadTracker, TrackerConfig, TrackStats
-from faceveil.io.atomic import atomic_move, restrict_permissions
+from faceveil.io.atomic import DISK_ERRNOS, atomic_move, restrict_permissions
 from faceveil.io.carriers import sidecar_path
 from faceveil.io.video import (
     EncodeOptions,
@@ -153,6 +155,12 @@ def _upright_shape(info: VideoInfo) -> tuple[int, int, int]:
     return height, width, 3
 
 
+# Codecs whose decoders give the same pixels for the same packets, every time. Not MPEG-4 Part 2: issue 22's
+# property run found its decoder returning different pixels for one stream from run to run (a P-frame
+# at a size that is not a multiple of 16), so a payload of its packets could fail recovery at random.
+SOURCE_CODECS = frozenset({"h264", "hevc", "vp8", "vp9", "av1"})
+
+
 def _source_recorder(src: Path, info: VideoInfo, options: VideoOptions, scratch: Scratch) -> SourceRecorder | None:
     """What records the source coding (None for ``payload_coding="regions"``). UsageError for
     ``"source"`` when this FFmpeg build cannot decode the input's packets on their own."""
@@ -161,7 +169,11 @@ def _source_recorder(src: Path, info: VideoInfo, options: VideoOptions, scratch:
     from faceveil.io.video import PacketDecoder, decoder_parameters
 
     try:
-        PacketDecoder(decoder_parameters(src))
+        params = decoder_parameters(src)
+        if params.codec not in SOURCE_CODECS:
+            raise InputError(f"its {params.codec} video is not one whose decoding is known to be reproducible "
+                             f"(source coding takes {', '.join(sorted(SOURCE_CODECS))})")
+        PacketDecoder(params)
     except InputError as exc:
         if options.payload_coding == "source":
             raise UsageError(f"--payload-coding source is not possible for {src}: {exc}") from None
@@ -294,6 +306,10 @@ def anonymize_video(
             sink.timings["payload"] += time.perf_counter() - t
         report.timings = {**sink.timings, **report.timings, "total": time.perf_counter() - t_start}
         return report
+    except OSError as exc:  # disk full, read-only file system while writing the scratch files
+        if exc.errno not in DISK_ERRNOS:
+            raise
+        raise OutputWriteError(f"cannot write {dst}: {exc.strerror or exc}") from None
     finally:
         if payload_writer is not None:
             payload_writer.discard()  # no-op once finished; frees the scratch file after an error
@@ -362,8 +378,8 @@ def recover_video(
 ) -> VideoReport:
     """Restore the original face pixels of an anonymized video into ``dst``.
 
-    encode: output codec; default lossless if the anonymized video was lossless (exact recovery),
-        else the container's default lossy codec.
+    encode: output codec; default lossless (FFV1 / x264rgb qp 0 / VP9 lossless by container), so the
+        restored face regions are exact whatever the anonymized video was.
     Raises PayloadMissingError, PayloadCorruptError, WrongKeyError, TamperedPayloadError,
     TamperedPixelsError (the video does not match its payload), InputError, OutputExistsError.
     """
@@ -379,7 +395,9 @@ def recover_video(
             raise TamperedPixelsError(f"{src}: frames are {frame_shape[1]}x{frame_shape[0]} but the payload belongs to a "
                                       f"{header.image_shape[1]}x{header.image_shape[0]} video")
         was_lossless = bool(header.extra.get("lossless"))
-        encode = encode or EncodeOptions(lossless=was_lossless)
+        # lossless by default, whatever the anonymized video was: the restored face regions stay exact
+        # (a lossy re-encode moved them by up to 58 levels, issue 22); the rest is exactly as decoded
+        encode = encode or EncodeOptions(lossless=True)
         report = VideoReport(input=src, output=dst, method=header.method, payload=[where], audio_streams=len(info.audio))
         report.tracking = TrackStats(**{k: v for k, v in header.extra.get("tracking", {}).items()
                                         if k in TrackStats.__dataclass_fields__ and isinstance(v, int)})
@@ -401,15 +419,19 @@ def recover_video(
                         progress(VideoProgress(report.frames, expected, time.perf_counter() - t_start))
             restrict_permissions(video_tmp)  # a recovered original: owner-only (io/atomic.PRIVATE_MODE)
             atomic_move(video_tmp, dst, overwrite=overwrite, protect=[src, *protect])
+        except OSError as exc:  # disk full, read-only file system while encoding
+            if exc.errno not in DISK_ERRNOS:
+                raise
+            raise OutputWriteError(f"cannot write {dst}: {exc.strerror or exc}") from None
         finally:
             scratch.cleanup()
     report.duration_s = report.frames / float(info.fps)
-    if not was_lossless:
-        regions = "face regions were restored exactly from the payload" if report.lossless else (
-            f"face regions were restored from the payload, then re-encoded by the lossy {report.codec} output (not exact)")
-        report.notes.append(f"the anonymized video is lossy: {regions}; the other pixels are as decoded")
-    elif not report.lossless:
-        report.notes.append("recovered into a lossy codec: the output is not bit-exact")
+    if not report.lossless:
+        report.notes.append(f"lossy output ({report.codec}): the face regions were re-encoded after their restoration, "
+                            "so they are not exact; recover without --codec/--crf (lossless) for exact face regions")
+    elif not was_lossless:
+        report.notes.append(f"lossless output ({report.codec}): face regions restored exactly (the original pixels); "
+                            "the other pixels are exactly as decoded from the lossy anonymized video")
     report.timings = {"total": time.perf_counter() - t_start}
     return report
 
