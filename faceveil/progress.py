@@ -146,9 +146,9 @@ class Progress:
             text += f", ETA {format_duration(eta)}"
         return text
 
-    def _print(self, line: str) -> None:
-        # escape each line: a report may carry its notes on lines of their own, a file name never splits one
-        line = "\n".join(one_line(part) for part in line.split("\n"))
+    def _print(self, line: str, *, escaped: bool = False) -> None:
+        # ``escaped``: the caller escaped each line itself (a report with its notes on lines of their own)
+        line = line if escaped else one_line(line)
         if self._bar is not None:
             self._bar.console.print(line, markup=False, highlight=False, soft_wrap=True)  # the terminal wraps
         elif self.enabled:
@@ -176,7 +176,7 @@ class Progress:
         """One file finished: counted in the summary; a plain-mode line (``[3/10] a.jpg: 2 faces, 0.4 s``);
         failures are printed in both modes (they must not vanish with the bar). ``line``: the caller's
         own report of the file, printed instead in both modes (``[3/10] a.jpg -> out/a.jpg: ...``), so a
-        batch reports each file once, as it finishes."""
+        batch reports each file once, as it finishes; each of its lines already escaped (progress.one_line)."""
         self.summary.files += 1
         self.summary.faces += faces
         self.summary.payload_bytes += payload_bytes
@@ -185,7 +185,7 @@ class Progress:
             self.summary.failed += 1
             self._print(f"{count} {name}: FAILED: {error}")
         elif line is not None:
-            self._print(f"{count} {line}")
+            self._print(f"{count} {line}", escaped=True)
         elif not self.interactive:
             took = f", {format_duration(seconds)}" if seconds is not None else ""
             self._print(f"{count} {name}: {faces} face{'s' if faces != 1 else ''}{took}")
