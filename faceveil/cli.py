@@ -246,12 +246,10 @@ def _file_done(progress, report) -> None:
 def _face_options(shape: str, mask_scale: float, boxes: Optional[Path], preview: bool, draw_boxes: bool):
     """--shape/--mask-scale/--boxes/--preview/--draw-boxes -> pipeline.options.FaceOptions."""
     from faceveil.faces.boxes import load_boxes
-    from faceveil.faces.mask import MaskSpec
-    from faceveil.pipeline.options import FaceOptions
+    from faceveil.pipeline.options import mask_options
 
-    return FaceOptions(mask=MaskSpec("ellipse" if shape == "auto" else shape, mask_scale),
-                       boxes=load_boxes(boxes) if boxes is not None else None, preview=preview, draw_boxes=draw_boxes,
-                       box_for_pixel_recovery=shape == "auto")
+    return mask_options(shape, mask_scale, boxes=load_boxes(boxes) if boxes is not None else None, preview=preview,
+                        draw_boxes=draw_boxes)
 
 
 def _runtime_options(scale: Optional[str], threads: Optional[int], device: str):

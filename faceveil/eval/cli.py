@@ -15,10 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Optional
 
+import click
 import typer
 
 from faceveil.errors import FaceveilError, InputError, UsageError
 from faceveil.methods.base import parse_method_options as parse_options  # noqa: F401 (public name)
+from faceveil.pipeline.options import DEFAULT_MASK_SCALE, DEFAULT_MASK_SHAPE, MASK_SHAPE_CHOICES
 from faceveil.plugins import DEFAULT_DETECTOR, DETECTORS, METHODS
 from faceveil.scale import cli as scale_cli
 
@@ -41,8 +43,12 @@ def eval_command(
     pairs: Annotated[Optional[Path], typer.Option("--pairs", help="LFW-format pairs.txt (names relative to --data) for TAR@FAR")] = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="output folder for metrics.json, report.html and images")] = Path("faceveil-eval"),
     recognizer: Annotated[list[str], typer.Option("--recognizer", help="recognizer(s) to use (default: all available, minus the method's training recognizer)")] = [],  # noqa: B006
-    detector: Annotated[list[str], typer.Option("--detector", help="detector(s) for detection rate (default: all: " + ", ".join(DETECTORS.names()) + ")")] = [],  # noqa: B006
-    face_detector: Annotated[str, typer.Option("--face-detector", help="detector that finds the faces to anonymize and measure")] = DEFAULT_DETECTOR,
+    rate_detector: Annotated[list[str], typer.Option("--rate-detector", help="detector(s) measuring whether the anonymized face is still found (default: all: " + ", ".join(DETECTORS.names()) + ")")] = [],  # noqa: B006
+    detector: Annotated[str, typer.Option("--detector", "--face-detector", help="face detector that finds the faces to anonymize and measure, as `faceveil anonymize --detector`")] = DEFAULT_DETECTOR,
+    threshold: Annotated[Optional[float], typer.Option("--threshold", "-t", help="face detection threshold, as `faceveil anonymize --threshold` (default: the detector's)")] = None,
+    shape: Annotated[str, typer.Option("--shape", help="with --method: mask shape, as `faceveil anonymize --shape`", click_type=click.Choice(list(MASK_SHAPE_CHOICES)))] = DEFAULT_MASK_SHAPE,
+    mask_scale: Annotated[float, typer.Option("--mask-scale", help="with --method: region size relative to the detector box, as `faceveil anonymize --mask-scale`", min=1.0, max=3.0)] = DEFAULT_MASK_SCALE,
+    obfuscation: Annotated[Optional[str], typer.Option("--obfuscation", help="with --method proface-s: its pre-obfuscation, as `faceveil anonymize --obfuscation`")] = None,
     no_landmarks68: Annotated[bool, typer.Option("--no-landmarks68", help="skip dlib 68-point landmark distance")] = False,
     no_facemesh: Annotated[bool, typer.Option("--no-facemesh", help="skip FaceMesh landmark, pose, shape and expression distances")] = False,
     diversity: Annotated[int, typer.Option("--diversity", help="with --method: extra anonymizations per face for diversity and the t-SNE plot")] = 0,
@@ -54,9 +60,11 @@ def eval_command(
     gpus_per_worker: scale_cli.GpusPerWorker = 0.0,
 ) -> None:
     """Evaluate a method (--method) or a folder of anonymized images (--anonymized)."""
+    options = parse_options(option) | ({"obfuscation": obfuscation} if obfuscation is not None else {})
     request = EvalRequest(
-        method=method, options=parse_options(option), anonymized=anonymized, recovered=recovered, data=data, pairs=pairs,
-        out=out, recognizers=tuple(recognizer), detectors=tuple(detector), face_detector=face_detector,
+        method=method, options=options, anonymized=anonymized, recovered=recovered, data=data, pairs=pairs,
+        out=out, recognizers=tuple(recognizer), detectors=tuple(rate_detector), face_detector=detector,
+        threshold=threshold, shape=shape, mask_scale=mask_scale,
         landmarks68=not no_landmarks68, facemesh=not no_facemesh, diversity=diversity, far=far, seed=seed, overwrite=overwrite,
         progress=not quiet,
         cluster=scale_cli.cluster_options(locals()) if scale_cli.check_engine(engine) else None,
@@ -77,7 +85,10 @@ class EvalRequest:
     pairs: Path | None = None
     recognizers: tuple[str, ...] = ()  # empty: every available one
     detectors: tuple[str, ...] = ()  # empty: every one
-    face_detector: str = "centerface"
+    face_detector: str = DEFAULT_DETECTOR  # finds the faces, as `anonymize --detector`
+    threshold: float | None = None  # its threshold (None: the detector's default)
+    shape: str = DEFAULT_MASK_SHAPE  # --method: mask, as `anonymize --shape / --mask-scale`
+    mask_scale: float = DEFAULT_MASK_SCALE
     landmarks68: bool = True
     facemesh: bool = True
     diversity: int = 0
@@ -114,9 +125,7 @@ def run_eval(request: EvalRequest, argv: list[str] | None = None) -> str:
     request.validate()
     writer = ReportWriter(Path(request.out))
     writer.check_writable(request.overwrite)
-    import torch
-
-    torch.set_num_threads(max(1, min(4, torch.get_num_threads())))
+    _limit_threads(eval_threads())
     config = EvalConfig(
         recognizers=request.recognizers or None,
         detectors=request.detectors or ALL_DETECTORS,
@@ -169,7 +178,9 @@ def _items(request: EvalRequest, skipped: list[str]):
     if request.method is not None:
         from faceveil.eval.sources import MethodSource
 
-        source = MethodSource(request.method, request.options, request.face_detector, request.diversity, request.seed)
+        source = MethodSource(request.method, request.options, request.face_detector, request.diversity, request.seed,
+                              shape=request.shape, mask_scale=request.mask_scale, threshold=request.threshold,
+                              detector_options=_detector_options(request))
         if request.cluster is not None:
             from faceveil.scale.eval import method_items
 
@@ -178,8 +189,43 @@ def _items(request: EvalRequest, skipped: list[str]):
     from faceveil.eval.sources import folder_items
     from faceveil.faces.detect import create_detector
 
-    detector = create_detector(request.face_detector)
+    detector = create_detector(request.face_detector, **_threshold(request))
     return None, folder_items(request.data, request.anonymized, detector, request.recovered, skipped)
+
+
+def eval_threads() -> int:
+    """CPU threads each library gets: the cores this process may use, at most 4. One number for torch,
+    OpenCV, onnxruntime and OpenMP, so no library oversubscribes the cores another is using."""
+    import os
+
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(4, cores))
+
+
+def _limit_threads(n: int) -> None:
+    """Set before the analysis models load: OpenMP pools (torch, dlib's BLAS) otherwise start one
+    spinning thread per core next to onnxruntime's, and a 2-core machine runs several times slower."""
+    import os
+
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, str(n))
+    from faceveil.runtime import set_threads
+
+    set_threads(n, torch_too=True)
+
+
+def _threshold(request: EvalRequest) -> dict:
+    return {} if request.threshold is None else {"threshold": request.threshold}
+
+
+def _detector_options(request: EvalRequest) -> dict:
+    """The face detector's options as `faceveil anonymize` passes them (faceveil.runtime)."""
+    from faceveil.runtime import RuntimeOptions
+
+    return RuntimeOptions(threads=eval_threads()).detector_options(request.face_detector)
 
 
 def _command_line(argv: list[str] | None) -> str:
@@ -213,7 +259,7 @@ def _add_verification(result, request: EvalRequest, source, models) -> None:
     skipped: list[str] = []
     pairs = parse_pairs(request.pairs, request.data)
     far = request.far
-    results = evaluate_pairs(pairs, anonymize, models.recognizers, create_detector(request.face_detector), far, skipped)
+    results = evaluate_pairs(pairs, anonymize, models.recognizers, create_detector(request.face_detector, **_threshold(request)), far, skipped)
     for r in results:
         result.dataset[f"tar@far={far:g}.original.{r.recognizer}"] = r.original.tar
         result.dataset[f"tar@far={far:g}.anonymized.{r.recognizer}"] = r.anonymized.tar

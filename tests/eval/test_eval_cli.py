@@ -14,7 +14,7 @@ from faceveil.errors import InputError, UsageError
 from faceveil.eval.cli import main, parse_options
 from faceveil.testing import load_sample
 
-FAST = ["--recognizer", "dlib", "--detector", "haar", "--detector", "dlib-hog", "--no-facemesh"]
+FAST = ["--recognizer", "dlib", "--rate-detector", "haar", "--rate-detector", "dlib-hog", "--no-facemesh"]
 
 
 def _face_box(rgb):
@@ -131,7 +131,7 @@ def test_pairs_tar_at_far(tmp_path):
     pairs = tmp_path / "pairs.txt"
     pairs.write_text("Astronaut\t1\t2\nGrace\t1\t2\nAstronaut\t1\tGrace\t2\nGrace\t1\tAstronaut\t2\n")
     out = tmp_path / "report"
-    fast = ["--recognizer", "dlib", "--detector", "haar", "--no-facemesh", "--no-landmarks68"]
+    fast = ["--recognizer", "dlib", "--rate-detector", "haar", "--no-facemesh", "--no-landmarks68"]
     args = ["--anonymized", str(anon), "--data", str(data), "--pairs", str(pairs), "--far", "0.5", "--out", str(out), *fast]
     assert main(args) == 0
     dataset = json.loads((out / "metrics.json").read_text())["dataset"]

@@ -218,17 +218,20 @@ class ProFaceSMethod(PixelRecoverableMethod):
     def anonymize(self, crops: Sequence[np.ndarray], contexts: Sequence[FaceContext]) -> list[np.ndarray]:
         _validate(crops, contexts)
         self.check_can_anonymize()
-        obfuscated = []
-        for crop, ctx in zip(crops, contexts):
-            rng = np.random.default_rng(ctx.seed)
-            cover = obfuscate(crop, self._cover_kind(rng), rng, self.faceswap)
-            obfuscated.append(feather_cover(crop, cover) if self.edge == "soft" else cover)
+        obfuscated = [self.cover(crop, ctx) for crop, ctx in zip(crops, contexts)]
         key_maps = [self.key_map(c.shape, ctx) for c, ctx in zip(crops, contexts)]
         if self.inference == "fast":
             from faceveil.methods.proface_s import fast
 
             return fast.protect_batch(self.net, crops, obfuscated, key_maps, self.batch_size, cache_key=self.weights_sha256())
         return protect_batch(self.net, crops, obfuscated, key_maps, self.batch_size)
+
+    def cover(self, crop: np.ndarray, context: FaceContext) -> np.ndarray:
+        """The plain cover the face is hidden in, with the method's edge: what the protected output
+        should look like (eval's obfuscation reference uses this very function)."""
+        rng = np.random.default_rng(context.seed)
+        cover = obfuscate(crop, self._cover_kind(rng), rng, self.faceswap)
+        return feather_cover(crop, cover) if self.edge == "soft" else cover
 
     def recover(self, crops: Sequence[np.ndarray], contexts: Sequence[FaceContext]) -> list[np.ndarray]:
         _validate(crops, contexts)
