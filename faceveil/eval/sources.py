@@ -32,6 +32,19 @@ class EvalItem:
     variants: list[np.ndarray] = field(default_factory=list)  # more anonymizations with fresh keys
     obfuscated: np.ndarray | None = None  # the plain obfuscation a hiding method started from
     payload: dict[int, dict[str, float]] = field(default_factory=dict)  # face index -> payload.* metrics (methods hiding bits)
+    floor: np.ndarray | None = None  # every face solid-filled under the same mask: what hair and background alone give
+
+
+def solid_floor(rgb: np.ndarray, faces: list[Face], mask, region_multiple: int = 1) -> np.ndarray:
+    """``rgb`` with each face's masked region filled with flat grey, through the pipeline's own frame call
+    (same rectangles and mask as the method): the privacy floor. A recognizer that still "re-identifies"
+    this face reads the hair, ears and background the mask leaves, not the face."""
+    from faceveil.methods.classical import SolidMethod
+    from faceveil.pipeline import anonymize_frame, face_contexts
+
+    fill = SolidMethod()
+    fill.region_multiple = region_multiple
+    return anonymize_frame(rgb, faces, fill, face_contexts(faces, None, seeds=[0] * len(faces)), mask=mask).rgb
 
 
 def load_rgb(path: Path) -> np.ndarray:
@@ -75,6 +88,8 @@ def folder_items(
 
     Originals without a counterpart, or whose counterpart has another size, are skipped and
     reported in ``skipped`` (a list the caller passes in)."""
+    from faceveil.pipeline.options import mask_options
+
     anonymized = _by_stem(anonymized_dir)
     recovered = _by_stem(recovered_dir) if recovered_dir is not None else {}
     skipped = skipped if skipped is not None else []
@@ -94,7 +109,9 @@ def folder_items(
         if anon.shape != original.shape or (rec is not None and rec.shape != original.shape):
             skipped.append(f"{name}: anonymized/recovered size differs from the original {original.shape[1]}x{original.shape[0]}")
             continue
-        yield EvalItem(name, original, anon, detector.detect(original), rec, "external" if rec is not None else None)
+        faces = detector.detect(original)
+        floor = solid_floor(original, faces, mask_options().mask)  # the CLI's default mask: the usual outputs
+        yield EvalItem(name, original, anon, faces, rec, "external" if rec is not None else None, floor=floor)
 
 
 class MethodSource:
@@ -201,7 +218,8 @@ class MethodSource:
             recovered, wrong, kind = restore_regions(frame.rgb, regions), None, "payload"
         variants = [self._anonymize(rgb, faces)[0].rgb for _ in range(self.diversity)]
         obfuscated = self.obfuscated_reference(rgb, faces, contexts)
-        return EvalItem(name, rgb, frame.rgb, list(faces), recovered, kind, wrong, variants, obfuscated, payload)
+        floor = solid_floor(rgb, faces, self.mask, self.method.region_multiple)
+        return EvalItem(name, rgb, frame.rgb, list(faces), recovered, kind, wrong, variants, obfuscated, payload, floor)
 
     def items(self, data_dir: Path | None, skipped: list[str] | None = None) -> Iterator[EvalItem]:
         skipped = skipped if skipped is not None else []
