@@ -43,7 +43,7 @@ def eval_command(
     pairs: Annotated[Optional[Path], typer.Option("--pairs", help="LFW-format pairs.txt (names relative to --data) for TAR@FAR")] = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="output folder for metrics.json, report.html and images")] = Path("faceveil-eval"),
     recognizer: Annotated[list[str], typer.Option("--recognizer", help="recognizer(s) to use (default: all available, minus the method's training recognizer)")] = [],  # noqa: B006
-    rate_detector: Annotated[list[str], typer.Option("--rate-detector", help="detector(s) measuring whether the anonymized face is still found (default: all: " + ", ".join(DETECTORS.names()) + ")")] = [],  # noqa: B006
+    rate_detector: Annotated[list[str], typer.Option("--rate-detector", help="detector(s) measuring whether the anonymized face is still found (default: all but dlib-mmod, the slowest; of: " + ", ".join(DETECTORS.names()) + ")")] = [],  # noqa: B006
     detector: Annotated[str, typer.Option("--detector", "--face-detector", help="face detector that finds the faces to anonymize and measure, as `faceveil anonymize --detector`")] = DEFAULT_DETECTOR,
     threshold: Annotated[Optional[float], typer.Option("--threshold", "-t", help="face detection threshold, as `faceveil anonymize --threshold` (default: the detector's)")] = None,
     shape: Annotated[str, typer.Option("--shape", help="with --method: mask shape, as `faceveil anonymize --shape`", click_type=click.Choice(list(MASK_SHAPE_CHOICES)))] = DEFAULT_MASK_SHAPE,
@@ -52,6 +52,8 @@ def eval_command(
     no_landmarks68: Annotated[bool, typer.Option("--no-landmarks68", help="skip dlib 68-point landmark distance")] = False,
     no_facemesh: Annotated[bool, typer.Option("--no-facemesh", help="skip FaceMesh landmark, pose, shape and expression distances")] = False,
     diversity: Annotated[int, typer.Option("--diversity", help="with --method: extra anonymizations per face for diversity and the t-SNE plot")] = 0,
+    identities: Annotated[Optional[Path], typer.Option("--identities", help="TSV file 'IMAGE<TAB>PERSON' (image name as in --data, without suffix) naming who is in one-face photos: other photos of the same person join the re-identification gallery's right answers")] = None,
+    min_face: Annotated[float, typer.Option("--min-face", help="faces narrower than this (px) are listed apart, not averaged in", min=0.0)] = 30.0,
     far: Annotated[float, typer.Option("--far", help="false accept rate for TAR@FAR")] = 1e-3,
     seed: Annotated[Optional[int], typer.Option("--seed", help="with --method: derive content keys from this seed (reproducible runs)")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="replace an existing report in --out")] = False,
@@ -64,7 +66,7 @@ def eval_command(
     request = EvalRequest(
         method=method, options=options, anonymized=anonymized, recovered=recovered, data=data, pairs=pairs,
         out=out, recognizers=tuple(recognizer), detectors=tuple(rate_detector), face_detector=detector,
-        threshold=threshold, shape=shape, mask_scale=mask_scale,
+        threshold=threshold, shape=shape, mask_scale=mask_scale, identities=read_identities(identities), min_face=min_face,
         landmarks68=not no_landmarks68, facemesh=not no_facemesh, diversity=diversity, far=far, seed=seed, overwrite=overwrite,
         progress=not quiet,
         cluster=scale_cli.cluster_options(locals()) if scale_cli.check_engine(engine) else None,
@@ -89,6 +91,8 @@ class EvalRequest:
     threshold: float | None = None  # its threshold (None: the detector's default)
     shape: str = DEFAULT_MASK_SHAPE  # --method: mask, as `anonymize --shape / --mask-scale`
     mask_scale: float = DEFAULT_MASK_SCALE
+    identities: dict = field(default_factory=dict)  # image name -> person (re-identification gallery)
+    min_face: float = 30.0  # px: narrower faces are listed apart
     landmarks68: bool = True
     facemesh: bool = True
     diversity: int = 0
@@ -120,7 +124,7 @@ class EvalRequest:
 def run_eval(request: EvalRequest, argv: list[str] | None = None) -> str:
     """Run an evaluation and write the report; returns a short text summary."""
     from faceveil.eval.report import ReportWriter
-    from faceveil.eval.runner import ALL_DETECTORS, AnalysisModels, EvalConfig, evaluate
+    from faceveil.eval.runner import DEFAULT_RATE_DETECTORS, AnalysisModels, EvalConfig, evaluate
 
     request.validate()
     writer = ReportWriter(Path(request.out))
@@ -128,10 +132,11 @@ def run_eval(request: EvalRequest, argv: list[str] | None = None) -> str:
     _limit_threads(eval_threads())
     config = EvalConfig(
         recognizers=request.recognizers or None,
-        detectors=request.detectors or ALL_DETECTORS,
+        detectors=request.detectors or DEFAULT_RATE_DETECTORS,
         landmarks68=request.landmarks68,
         facemesh=request.facemesh,
         method=request.method.replace("-", "_") if request.method else None,
+        identities=dict(request.identities), min_face=request.min_face,
     )
     models = AnalysisModels(config)
     skipped: list[str] = []
@@ -215,6 +220,25 @@ def _limit_threads(n: int) -> None:
     from faceveil.runtime import set_threads
 
     set_threads(n, torch_too=True)
+
+
+def read_identities(path: Path | None) -> dict[str, str]:
+    """``--identities`` TSV (IMAGE<TAB>PERSON per line, # comments) -> {image name: person}."""
+    if path is None:
+        return {}
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"--identities {path}: {exc}") from None
+    out = {}
+    for n, line in enumerate(lines, 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        parts = line.split("\t")
+        if len(parts) != 2 or not all(p.strip() for p in parts):
+            raise InputError(f"--identities {path}:{n}: expected 'IMAGE<TAB>PERSON', got {line!r}")
+        out[str(Path(parts[0].strip()).with_suffix(""))] = parts[1].strip()
+    return out
 
 
 def _threshold(request: EvalRequest) -> dict:
