@@ -35,7 +35,7 @@ app = typer.Typer(
 
 @app.callback(invoke_without_command=True)
 def eval_command(
-    method: Annotated[Optional[str], typer.Option("--method", "-m", help="faceveil method to run (" + ", ".join(METHODS.names()) + ")")] = None,
+    method: Annotated[list[str], typer.Option("--method", "-m", help="faceveil method to run (" + ", ".join(METHODS.names()) + "); repeat it to compare methods side by side in one report; NAME:KEY=VALUE,... gives one of them its own options")] = [],  # noqa: B006
     option: Annotated[list[str], typer.Option("--option", "-O", help="method option KEY=VALUE (repeatable), e.g. -O cells=12; `faceveil anonymize --help` lists each method's keys and defaults")] = [],  # noqa: B006
     anonymized: Annotated[Optional[Path], typer.Option("--anonymized", help="folder of anonymized images from any tool, paired with --data by file name")] = None,
     recovered: Annotated[Optional[Path], typer.Option("--recovered", help="with --anonymized: folder of recovered images, paired by file name")] = None,
@@ -64,7 +64,8 @@ def eval_command(
     """Evaluate a method (--method) or a folder of anonymized images (--anonymized)."""
     options = parse_options(option) | ({"obfuscation": obfuscation} if obfuscation is not None else {})
     request = EvalRequest(
-        method=method, options=options, anonymized=anonymized, recovered=recovered, data=data, pairs=pairs,
+        method=method[0] if len(method) == 1 else (None if not method else method[0]), methods=tuple(method) if len(method) > 1 else (),
+        options=options, anonymized=anonymized, recovered=recovered, data=data, pairs=pairs,
         out=out, recognizers=tuple(recognizer), detectors=tuple(rate_detector), face_detector=detector,
         threshold=threshold, shape=shape, mask_scale=mask_scale, identities=read_identities(identities), min_face=min_face,
         landmarks68=not no_landmarks68, facemesh=not no_facemesh, diversity=diversity, far=far, seed=seed, overwrite=overwrite,
@@ -80,6 +81,7 @@ class EvalRequest:
 
     out: Path
     method: str | None = None
+    methods: tuple[str, ...] = ()  # several methods side by side ("NAME" or "NAME:KEY=VALUE,..."); method = the first
     options: dict = field(default_factory=dict)
     anonymized: Path | None = None
     recovered: Path | None = None
@@ -102,6 +104,19 @@ class EvalRequest:
     progress: bool = False  # faceveil.progress on stderr: bar in a terminal, periodic lines otherwise
     cluster: object | None = None  # faceveil.scale.ClusterOptions for --engine ray; None = this process
 
+    def method_runs(self) -> list[tuple[str, str, dict]]:
+        """(label, method name, options) of each method to evaluate; -O options go to every one."""
+        from faceveil.methods.base import parse_method_options
+
+        specs = self.methods or ((self.method,) if self.method else ())
+        runs = []
+        for spec in specs:
+            name, _, extra = spec.partition(":")
+            options = dict(self.options) | (parse_method_options([o for o in extra.split(",") if o]) if extra else {})
+            label = spec if len(specs) > 1 else name
+            runs.append((label, name, options))
+        return runs
+
     def validate(self) -> None:
         if (self.method is None) == (self.anonymized is None):
             raise UsageError("give exactly one of --method NAME or --anonymized DIR")
@@ -122,14 +137,57 @@ class EvalRequest:
 
 
 def run_eval(request: EvalRequest, argv: list[str] | None = None) -> str:
-    """Run an evaluation and write the report; returns a short text summary."""
-    from faceveil.eval.report import ReportWriter
-    from faceveil.eval.runner import DEFAULT_RATE_DETECTORS, AnalysisModels, EvalConfig, evaluate
+    """Run an evaluation (one or several methods, or a folder) and write the report; returns a short summary."""
+    from dataclasses import replace
+
+    from faceveil.eval.report import ReportWriter, verdicts
 
     request.validate()
     writer = ReportWriter(Path(request.out))
     writer.check_writable(request.overwrite)
     _limit_threads(eval_threads())
+    started = time.perf_counter()
+    runs = request.method_runs() or [("", None, {})]
+    results = []
+    models_by_method: dict = {}
+    with _progress(request, len(runs)) as progress:
+        for n, (label, name, options) in enumerate(runs):
+            single = replace(request, method=name, methods=(), options=options) if name else request
+            result = _run_one(single, writer, progress, n, models_by_method, label if len(runs) > 1 else None)
+            results.append((label, result))
+
+    if len(runs) > 1:
+        evaluated = "methods " + ", ".join(label for label, _ in runs)
+        if request.options:
+            evaluated += f" {json.dumps(request.options)}"
+    elif request.method:
+        evaluated = f"method {request.method} {json.dumps(request.options) if request.options else ''}".strip()
+    else:
+        evaluated = f"folder {request.anonymized}"
+    header = {
+        "command": _command_line(argv),
+        "evaluated": evaluated,
+        "originals": str(request.data) if request.data else "package-shipped sample faces (astronaut, grace_hopper, cameraman)",
+        "faces found by": request.face_detector + (f" (threshold {request.threshold})" if request.threshold is not None else ""),
+        "mask": f"--shape {request.shape} --mask-scale {request.mask_scale} (as faceveil anonymize)" if request.method else "as in the supplied images",
+        "seconds": f"{time.perf_counter() - started:.1f}",
+    }
+    json_path, html_path = writer.write(results if len(results) > 1 else results[0][1], f"faceveil eval: {evaluated}", header, request.overwrite)
+    lines = []
+    for label, result in results:
+        prefix = f"{label}: " if len(results) > 1 else ""
+        hides = ", ".join(f"{r} {'yes' if v['hides'] else 'no'}" for r, v in verdicts(result).items() if v["hides"] is not None)
+        lines.append(f"{prefix}{len(result.per_face)} face(s) measured" + (f"; hides identity from: {hides}" if hides else ""))
+        lines += [f"  {k}: {result.metrics[k]}" for k in sorted(result.metrics)
+                  if k.startswith(("same_person.anonymized", "rank1.anonymized", "identity.anonymized", "detected.", "recovery.psnr"))]
+    lines.append(f"wrote {json_path} and {html_path}")
+    return "\n".join(lines)
+
+
+def _run_one(request: EvalRequest, writer, progress, n: int, models_by_method: dict, label: str | None):
+    """Evaluate one method (or the folder) of the request; ``n``: how many were done before (progress)."""
+    from faceveil.eval.runner import DEFAULT_RATE_DETECTORS, AnalysisModels, EvalConfig, evaluate
+
     config = EvalConfig(
         recognizers=request.recognizers or None,
         detectors=request.detectors or DEFAULT_RATE_DETECTORS,
@@ -138,44 +196,39 @@ def run_eval(request: EvalRequest, argv: list[str] | None = None) -> str:
         method=request.method.replace("-", "_") if request.method else None,
         identities=dict(request.identities), min_face=request.min_face,
     )
-    models = AnalysisModels(config)
+    if config.method not in models_by_method:  # recognizers left out depend on the method (its training)
+        models_by_method[config.method] = AnalysisModels(config)
+    models = models_by_method[config.method]
     skipped: list[str] = []
-    started = time.perf_counter()
     source, items = _items(request, skipped)
+    per_run = len(_originals(request))  # images per method
     measured = 0
-    with _progress(request) as progress:
 
-        def on_item(item) -> None:
-            nonlocal measured
-            writer.add_item(item)
-            measured += 1
-            progress.update(measured + len(skipped))  # skipped originals (no counterpart) count as done
+    def on_item(item) -> None:
+        nonlocal measured
+        writer.add_item(item, label)
+        measured += 1
+        progress.update(n * per_run + measured + len(skipped))  # skipped originals (no counterpart) count as done
 
-        result = evaluate(items, config, models, on_item=on_item)
+    result = evaluate(items, config, models, on_item=on_item)
     result.notes += [f"skipped {s}" for s in skipped]
     if request.pairs is not None:
         _add_verification(result, request, source, models)
-
-    evaluated = f"method {request.method} {json.dumps(request.options) if request.options else ''}".strip() if request.method else f"folder {request.anonymized}"
-    header = {
-        "command": _command_line(argv),
-        "evaluated": evaluated,
-        "originals": str(request.data) if request.data else "package-shipped sample faces (astronaut, grace_hopper, cameraman)",
-        "faces found by": request.face_detector,
-        "seconds": f"{time.perf_counter() - started:.1f}",
-    }
-    json_path, html_path = writer.write(result, f"faceveil eval: {evaluated}", header, request.overwrite)
-    lines = [f"{len(result.per_face)} face(s) measured; wrote {json_path} and {html_path}"]
-    lines += [f"  {k}: {result.metrics[k]}" for k in sorted(result.metrics) if k.startswith(("identity.anonymized", "detected.", "recovery.psnr"))]
-    return "\n".join(lines)
+    return result
 
 
-def _progress(request: EvalRequest):
-    """Progress over the originals (X/N images, rate, ETA): the models take seconds per image on a CPU."""
+def _originals(request: EvalRequest):
     from faceveil.eval.sources import original_images
+
+    return original_images(request.data)
+
+
+def _progress(request: EvalRequest, runs: int = 1):
+    """Progress over the originals, once per method (X/N images, rate, ETA): the models take seconds per
+    image on a CPU."""
     from faceveil.progress import Progress
 
-    return Progress(len(original_images(request.data)), unit="image", label="eval", enabled=request.progress)
+    return Progress(len(_originals(request)) * runs, unit="image", label="eval", enabled=request.progress)
 
 
 def _items(request: EvalRequest, skipped: list[str]):

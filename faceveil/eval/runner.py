@@ -73,6 +73,7 @@ class EvalResult:
     embeddings: dict[str, dict[str, list[np.ndarray]]] = field(default_factory=dict)  # recognizer -> role -> (D,)
     diversity_points: dict[str, list[tuple[str, np.ndarray]]] = field(default_factory=dict)  # recognizer -> (face label, emb)
     small_faces: list[dict] = field(default_factory=list)  # faces under EvalConfig.min_face, not measured
+    thresholds: dict[str, float] = field(default_factory=dict)  # recognizer -> its same-person cosine
 
     def to_dict(self) -> dict:
         return {
@@ -341,6 +342,7 @@ def evaluate(items: Iterable[EvalItem], config: EvalConfig, models: AnalysisMode
         {k: dict(v) for k, v in collected.embeddings.items()}, dict(collected.diversity_points),
     )
     result.small_faces = small
+    result.thresholds = {n: float(getattr(r, "same_person_cosine", math.nan)) for n, r in models.recognizers.items()}
     return result
 
 

@@ -44,8 +44,10 @@ KEY_MODES = ("secure", "compat")
 EDGES = ("soft", "hard")
 # Soft edge: the cover fades into the untouched photo over a feathered ellipse inscribed in the region
 # (full cover inside FEATHER_INNER of the ellipse's radius, none from its rim outward), so no hard
-# rectangle shows. The network still protects (and recovers) the whole rectangle.
-FEATHER_INNER = 0.7
+# rectangle shows. The network still protects (and recovers) the whole rectangle. 0.9: at the CLI's mask
+# scale (1.3) the detector box's corners lie at 0.88 of the radius, so the whole box is fully covered;
+# the former 0.7 left the box's corners, hairline and jaw half-covered (issue 20).
+FEATHER_INNER = 0.9
 DEFAULT_WEIGHTS = "proface-s"  # registry name of the shipped weights
 _UNREAD = object()  # usable_obfuscations() not read from the weights yet (None is a valid answer)
 REGISTERED_WEIGHTS = ("proface-s", "proface-s-v1", "proface-s-official")  # registered in proface_s/__init__.py
