@@ -20,7 +20,11 @@ import typer
 
 from faceveil.errors import FaceveilError, InputError, UsageError
 from faceveil.methods.base import parse_method_options as parse_options  # noqa: F401 (public name)
-from faceveil.pipeline.options import DEFAULT_MASK_SCALE, DEFAULT_MASK_SHAPE, MASK_SHAPE_CHOICES
+# = faceveil.pipeline.options' constants (tests/eval/test_one_path.py keeps them equal); not imported:
+# `faceveil` imports this module at start-up, and pipeline.options pulls in OpenCV
+MASK_SHAPE_CHOICES = ("auto", "ellipse", "box")
+DEFAULT_MASK_SHAPE = "auto"
+DEFAULT_MASK_SCALE = 1.3
 from faceveil.plugins import DEFAULT_DETECTOR, DETECTORS, METHODS
 from faceveil.scale import cli as scale_cli
 

@@ -199,7 +199,7 @@ class MosaicConfig:
     (see :func:`noisy_mosaic`). Default ``detail=0``: the cells carry only the region's mean colour and noise.
     Measured (benchmarks/bench_privacy.py --set selection, issue 20): with the cells' own means (detail 1)
     MobileFace's cosine to the original is 0.30 and rank-5 re-identification 77 %, at detail 0 0.16 and
-    54 % (the solid-fill floor: 0.16-0.20 cosine); the dark/light layout of 7x7 cell means is what recognizers read."""
+    54 %; the dark/light layout of 7x7 cell means is what recognizers read."""
 
     cells: int = 7
     noise: float = 24.0

@@ -56,8 +56,13 @@ def test_eval_cli_defaults_are_anonymizes(photo, tmp_path):
     from faceveil.eval.cli import EvalRequest
     from faceveil.plugins import DEFAULT_DETECTOR
 
+    from faceveil.eval import cli as eval_cli
+    from faceveil.pipeline import options
+
     request = EvalRequest(out=tmp_path)
     assert (request.shape, request.mask_scale, request.face_detector) == ("auto", _MASK_SCALE_DEFAULT, DEFAULT_DETECTOR)
+    assert (eval_cli.MASK_SHAPE_CHOICES, eval_cli.DEFAULT_MASK_SHAPE, eval_cli.DEFAULT_MASK_SCALE) == (
+        options.MASK_SHAPE_CHOICES, options.DEFAULT_MASK_SHAPE, options.DEFAULT_MASK_SCALE)
 
 
 def test_proface_eval_output_and_cover_reference_match_the_user_path(photo, tmp_path):
