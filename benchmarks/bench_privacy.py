@@ -152,6 +152,11 @@ def main() -> None:
                 "chance_rank1": M.rank_chance(people, people)[1],
             })
         print(f"  {spec}: {time.perf_counter() - t:.0f} s", file=sys.stderr)
+        for r in rows[-len(recognizers):]:  # as it goes: a long run shows its rows early
+            print(f"  {r['method']} {r['recognizer']}: same {r['same']:.1%} (solid {r['floor_same']:.1%}), rank-1 "
+                  f"{r['rank1']:.1%} (solid {r['floor_rank1']:.1%}), cos {r['cos']:.3f}", file=sys.stderr, flush=True)
+        if args.json:
+            Path(args.json).write_text(json.dumps({"set": args.set, "seed": args.seed, "rows": rows}, indent=2) + "\n")
 
     print(f"\n{args.set} set: {n_faces} faces, {len(set(people))} people, seed {args.seed}; "
           f"{time.perf_counter() - started:.0f} s wall\n")

@@ -161,7 +161,7 @@ def run_eval(request: EvalRequest, argv: list[str] | None = None) -> str:
             results.append((label, result))
 
     if len(runs) > 1:
-        evaluated = "methods " + ", ".join(label for label, _ in runs)
+        evaluated = "methods " + ", ".join(label for label, *_ in runs)
         if request.options:
             evaluated += f" {json.dumps(request.options)}"
     elif request.method:

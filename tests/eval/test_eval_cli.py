@@ -177,3 +177,21 @@ def test_sub_app_wires_into_a_parent_typer_app():
     result = CliRunner().invoke(parent, ["eval", "--help"])
     assert result.exit_code == 0
     assert "--anonymized" in result.output and "--method" in result.output
+
+
+def test_two_methods_side_by_side_in_one_report(tmp_path, capsys):
+    """`-m mosaic -m "median:kernel=9"`: one report, both methods' verdicts, JSON runs, summary lines."""
+    data = tmp_path / "data"
+    data.mkdir()
+    Image.fromarray(load_sample("grace_hopper")).save(data / "grace.png")
+    out = tmp_path / "out"
+    code = main(["-m", "mosaic", "-m", "median:kernel=9", "--data", str(data), "-o", str(out), "--seed", "2", "-q",
+                 "--recognizer", "dlib", "--rate-detector", "haar", "--no-facemesh", "--no-landmarks68"])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "mosaic: 1 face(s) measured" in printed and "median:kernel=9: 1 face(s) measured" in printed
+    runs = json.loads((out / "metrics.json").read_text())["runs"]
+    assert set(runs) == {"mosaic", "median:kernel=9"} and all("dlib" in r["verdict"] for r in runs.values())
+    page = (out / "report.html").read_text()
+    assert "<tr><th>mosaic</th>" in page and "<tr><th>median:kernel=9</th>" in page
+    assert "--shape auto --mask-scale 1.3" in page
