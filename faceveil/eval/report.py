@@ -282,7 +282,7 @@ def write_plots(result: EvalResult | Runs, plot_dir: Path) -> list[Path]:
         ax.set_ylabel("cosine similarity to original")
         ax.set_ylim(-0.2, 1.1)
         ax.axhline(0, color="grey", lw=0.5)
-        ax.legend(fontsize=7, loc="lower right")
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
         ax.set_title("Cosine to the original (above the red line = judged the same person)")
         written.append(_save(fig, plot_dir / "identity.png"))
 
