@@ -32,6 +32,6 @@ def test_choosing_median_warns_once_and_mosaic_does_not(tmp_path, capsys):
     Image.fromarray(load_sample("astronaut")).save(src)
     assert main(["anonymize", str(src), "-o", str(tmp_path / "m.png"), "-m", "median", "--payload", "none", "-q"]) == 0
     err = capsys.readouterr().err
-    assert err.count("warning: median does not hide identity from face recognizers") == 1 and len(err.strip().splitlines()) == 1
+    assert err.count("warning: median does not hide identity from face recognizers") == 1
     assert main(["anonymize", str(src), "-o", str(tmp_path / "s.png"), "-m", "mosaic", "--payload", "none", "-q"]) == 0
     assert "warning" not in capsys.readouterr().err
