@@ -36,6 +36,8 @@ RATINGS: dict[str, Rating] = {
                    "MobileFace ranks the right person first for 82 % of faces"),
     "pixelate": Rating({"dlib": 0.136, "faceres": 0.0, "mobileface": 0.182}, {"dlib": 0.091, "faceres": 0.045, "mobileface": 0.955}, False,
                        "MobileFace ranks the right person first for 95 % of faces"),
+    "proface-s": Rating({"dlib": 0.227, "faceres": 0.0, "mobileface": 0.227}, {"dlib": 0.182, "faceres": 0.136, "mobileface": 0.909}, False,
+                        "blur cover, the default; hides less than plain blur; pixelate cover: MobileFace 59 %, median cover: 95 %"),
     "median": Rating({"dlib": 0.409, "faceres": 0.091, "mobileface": 0.727}, {"dlib": 0.455, "faceres": 0.636, "mobileface": 1.0}, False,
                      "keeps the face recognisable; a look, not an anonymizer"),
 }
