@@ -107,3 +107,16 @@ def test_report_puts_methods_side_by_side_with_verdicts_groups_and_plots(photos,
     data = json.loads(json_path.read_text())
     assert set(data["runs"]) == {"untouched", "grey"}
     assert data["runs"]["grey"]["verdict"]["dlib"]["hides"] is True
+
+
+def test_identities_file_parses_and_refuses_bad_lines(tmp_path):
+    from faceveil.errors import InputError
+    from faceveil.eval.cli import read_identities
+
+    good = tmp_path / "who.tsv"
+    good.write_text("# who is who\nobama.jpg\tobama\nsub/obama2\tobama\n\n")
+    assert read_identities(good) == {"obama": "obama", "sub/obama2": "obama"}
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("obama.jpg obama\n")
+    with pytest.raises(InputError, match="bad.tsv:1"):
+        read_identities(bad)
