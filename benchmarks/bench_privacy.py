@@ -160,10 +160,10 @@ def main() -> None:
 
     print(f"\n{args.set} set: {n_faces} faces, {len(set(people))} people, seed {args.seed}; "
           f"{time.perf_counter() - started:.0f} s wall\n")
-    print("| method | recognizer | same person | solid fill | FMR | mean cos | rank-1 | rank-5 | solid rank-1 | chance rank-1 | rank-1 <= 2x solid |")
+    print("| method | recognizer | same person | solid fill | FMR | mean cos | rank-1 | rank-5 | solid rank-1 | chance rank-1 | rank-1 <= 2x max(solid, chance) |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        ok = "yes" if r["rank1"] <= 2 * r["floor_rank1"] else "no"
+        ok = "yes" if r["rank1"] <= 2 * max(r["floor_rank1"], r["chance_rank1"]) + 1e-9 else "no"
         print(f"| {r['method']} | {r['recognizer']} | {r['same']:.1%} | {r['floor_same']:.1%} | {r['fmr']:.1%} | "
               f"{r['cos']:.3f} | {r['rank1']:.1%} | {r['rank5']:.1%} | {r['floor_rank1']:.1%} | {r['chance_rank1']:.1%} | {ok} |")
     if args.json:
