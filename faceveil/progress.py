@@ -133,6 +133,8 @@ class Progress:
         return max(self.total - self.done, 0) / self.rate
 
     def _rate_text(self) -> str:
+        if 0 < self.rate < 0.1:  # slow units (eval: seconds per image) would print as "0.0 images/s"
+            return f"{1 / self.rate:.1f} s/{self.unit}"
         return f"{self.rate:.1f} {self.unit}s/s"
 
     def status_line(self) -> str:

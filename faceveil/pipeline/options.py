@@ -14,10 +14,15 @@ import numpy as np
 
 from faceveil.faces.boxes import ImportedBoxes, MergedFaces, merge_faces
 from faceveil.faces.draw import draw_faces
-from faceveil.faces.mask import MaskSpec
+from faceveil.faces.mask import DEFACE_MASK_SCALE, MaskSpec
 from faceveil.faces.types import Face
 from faceveil.methods.base import AnonymizationMethod, PixelRecoverableMethod
 from faceveil.pipeline.select import FaceSelector
+
+
+MASK_SHAPE_CHOICES = ("auto", "ellipse", "box")  # the CLI's --shape (anonymize and eval)
+DEFAULT_MASK_SHAPE = "auto"  # ellipse, but box for methods that recover from pixels
+DEFAULT_MASK_SCALE = DEFACE_MASK_SCALE  # the CLI's --mask-scale default
 
 
 @dataclass(frozen=True)
@@ -88,3 +93,10 @@ class FaceOptions:
     def overlay(self, rgb: np.ndarray, faces: list[Face], imported=()) -> np.ndarray:
         """``--draw-boxes`` on an anonymized frame (boxes, scores, track ids; no mask outline)."""
         return draw_faces(rgb, faces, imported=imported) if self.draw_boxes else rgb
+
+
+def mask_options(shape: str = DEFAULT_MASK_SHAPE, mask_scale: float = DEFAULT_MASK_SCALE, **more) -> FaceOptions:
+    """``--shape`` / ``--mask-scale`` -> FaceOptions, the one mapping `faceveil anonymize` and `faceveil eval`
+    share (so eval measures the mask users get). ``more``: the other FaceOptions fields."""
+    return FaceOptions(mask=MaskSpec("ellipse" if shape == "auto" else shape, mask_scale),
+                       box_for_pixel_recovery=shape == "auto", **more)

@@ -151,6 +151,28 @@ class Anonymizer:
                 results[n] = exc
         return results
 
+    # -- the pixels `anonymize` writes, before encoding: `faceveil eval --method` measures exactly these
+
+    @property
+    def mask(self) -> MaskSpec | None:
+        """The mask this anonymizer's method gets (``--shape auto`` gives pixel-recovering methods the box)."""
+        return self.faces.mask_for(self.method)
+
+    def find_faces(self, rgb: np.ndarray) -> list[Face]:
+        """The faces :meth:`anonymize_images` anonymizes in ``rgb`` (detector, threshold, ``--boxes``)."""
+        return list(self.faces.merge(self.detector.detect(rgb), Path("<array>")).faces)
+
+    def contexts_for(self, pixels: np.ndarray, faces: Sequence[Face]) -> list:
+        """Per-face contexts as :meth:`anonymize_images` derives them (from ``seed`` and the pixels, else at
+        random); always keyed, as with a payload (the default), so secret-keyed methods get their secrets."""
+        return face_contexts(faces, self._content_key(pixels))
+
+    def anonymize_faces(self, rgb: np.ndarray, faces: Sequence[Face], contexts: Sequence,
+                        method=None) -> FrameResult:
+        """One frame through the same call as :meth:`anonymize_images`; ``method``: a stand-in wrapping
+        ``self.method`` (eval's hidden-bits recorder, the obfuscation reference), default the method."""
+        return anonymize_frames([rgb], [list(faces)], [list(contexts)], method or self.method, mask=self.mask)[0]
+
     def _prepare(self, image: LoadedImage, fmt: str, faces: Sequence[Face] | None) -> _Staged:
         """Detect, derive the content key and the per-face contexts (everything before the method)."""
         report = FileReport(input=image.path or Path("<array>"), method=self.method.name)

@@ -15,11 +15,13 @@ from faceveil.errors import FaceveilError, InputError
 
 
 class EvalWorker:
-    def __init__(self, method: str, options: dict, detector: str, diversity: int, seed: int | None):
+    def __init__(self, method: str, options: dict, detector: str, diversity: int, seed: int | None,
+                 mask: dict | None = None):
+        """``mask``: MethodSource's keywords as `faceveil anonymize` takes them (shape, mask_scale, threshold)."""
         from faceveil.eval.sources import MethodSource
 
         self.seed = seed
-        self.source = MethodSource(method, options, detector, diversity, seed)
+        self.source = MethodSource(method, options, detector, diversity, seed, **(mask or {}))
 
     def item(self, name: str, source):
         """An EvalItem, or the reason the original was skipped (a bad file fails alone)."""
@@ -53,8 +55,9 @@ def method_items(request, skipped: list[str]) -> Iterator:
         if n < 1:
             raise InputError("--workers must be at least 1")
         remote = ray.remote(EvalWorker).options(num_cpus=cluster.cpus_per_worker, num_gpus=gpus)
+        mask = {"shape": request.shape, "mask_scale": request.mask_scale, "threshold": request.threshold}
         actors = [remote.remote(request.method, dict(request.options), request.face_detector, request.diversity,
-                                request.seed) for _ in range(n)]
+                                request.seed, mask) for _ in range(n)]
         pool = ray.util.ActorPool(actors)
         originals = [(name, src if not hasattr(src, "as_posix") else str(src)) for name, src in original_images(request.data)]
         for result in pool.map(lambda actor, v: actor.item.remote(*v), originals):  # ordered, n in flight
