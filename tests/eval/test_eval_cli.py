@@ -189,7 +189,7 @@ def test_two_methods_side_by_side_in_one_report(tmp_path, capsys):
     data.mkdir()
     Image.fromarray(load_sample("grace_hopper")).save(data / "grace.png")
     out = tmp_path / "out"
-    code = main(["-m", "mosaic", "-m", "median:kernel=9", "--data", str(data), "-o", str(out), "--seed", "2", "-q",
+    code = main(["-m", "mosaic", "-m", "median:kernel=9", "--data", str(data), "-o", str(out), "--seed", "2",
                  "--recognizer", "dlib", "--rate-detector", "haar", "--no-facemesh", "--no-landmarks68"])
     assert code == 0
     printed = capsys.readouterr().out
