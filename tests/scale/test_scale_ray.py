@@ -22,11 +22,12 @@ from faceveil.scale.location import Location  # noqa: E402
 
 PASSPHRASE = "correct horse battery staple"
 CLUSTER = scale.ClusterOptions(engine="ray", workers=2)
+_TEMP = f"/tmp/fv-ray-{os.getpid()}"  # our own Ray temp folder (the machine is shared)
 
 
 @pytest.fixture(scope="module", autouse=True)
 def ray_runtime():
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
+    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING", _temp_dir=_TEMP)
     yield
     ray.shutdown()
 
@@ -111,8 +112,9 @@ def test_same_pixels_as_single_process_recoverable_bad_file_alone_and_resume(tmp
 
 @pytest.mark.parametrize("batch_size", [1, 2])
 def test_killed_worker_loses_nothing_and_rerun_is_exactly_once(tmp_path, images, batch_size):
-    """With batches of 2, the 8 images are 4 calls queued at once (2 per worker), so the killed worker
-    always has a batch in flight: both its items are retried alone."""
+    """SIGKILL a worker as its first outcome arrives: Ray restarts the actor and retries whatever batch it
+    had in flight, so the same run finishes every item, each with exactly one ok record; a rerun redoes
+    nothing."""
     cluster = scale.ClusterOptions(engine="ray", workers=2, batch_size=batch_size)
     src = tmp_path / "src"
     names = _write_inputs(src, images)
@@ -127,9 +129,10 @@ def test_killed_worker_loses_nothing_and_rerun_is_exactly_once(tmp_path, images,
 
     first = scale.anonymize(src, tmp_path / "dst", cluster=cluster, recipients=[tmp_path / "me.key.pub"],
                             progress=False, on_record=kill_first_worker)
-    assert killed and first.workers_replaced == 1 and first.retried >= batch_size
+    assert killed and (first.ok, first.failed, first.lost) == (len(names), 0, 0)
+    assert killed[0] in {int(w.rsplit(":", 1)[1]) for w in first.worker_names}
     rerun = scale.anonymize(src, tmp_path / "dst", cluster=cluster, recipients=[tmp_path / "me.key.pub"], progress=False)
-    assert rerun.failed == 0 and rerun.skipped + rerun.ok == len(names) == first.ok + rerun.ok
+    assert (rerun.ok, rerun.skipped, rerun.workers) == (0, len(names), 0)  # redone: nothing
 
     dst = tmp_path / "dst"
     outputs = sorted(p.relative_to(dst).as_posix() for p in dst.rglob("*") if p.is_file() and ".faceveil" not in p.parts)
@@ -155,7 +158,7 @@ def test_cli_with_file_urls_and_public_key(tmp_path, images, capsys):
     assert code == 0
     summary = json.loads(capsys.readouterr().out)
     assert (summary["engine"], summary["ok"], summary["failed"]) == ("ray", 3, 0)
-    assert (summary["batch_size"], summary["batches"]) == (2, 2)  # 3 images: a call of 2 and a call of 1
+    assert summary["batch_size"] == 2 and summary["lost"] == 0  # Ray Data may bundle small blocks into one call
     code = main(["recover", f"file://{tmp_path}/out", "-o", f"file://{tmp_path}/back", "--engine", "ray",
                  "--workers", "1", "-k", str(tmp_path / "k.key")])
     assert code == 0
