@@ -384,6 +384,9 @@ def strip_secret_env() -> list[str]:
 
 def _connect(cluster: ClusterOptions, quiet: bool = False):
     """(ray module, whether we started the runtime, dashboard URL or None)."""
+    if os.environ.get("RAY_AUTH_TOKEN") or os.environ.get("RAY_AUTH_TOKEN_PATH"):
+        # a token given means a token cluster (docs/scale.md); Ray reads the mode when it is imported
+        os.environ.setdefault("RAY_AUTH_MODE", "token")
     try:
         import ray
         import ray.data  # noqa: F401 - Ray Data needs pandas and pyarrow (the `ray` extra)
@@ -392,8 +395,6 @@ def _connect(cluster: ClusterOptions, quiet: bool = False):
     if ray.is_initialized():
         return ray, False, None
     strip_secret_env()
-    if os.environ.get("RAY_AUTH_TOKEN") or os.environ.get("RAY_AUTH_TOKEN_PATH"):
-        os.environ.setdefault("RAY_AUTH_MODE", "token")  # a token given means a token cluster (docs/scale.md)
     kwargs = {"logging_level": "WARNING", "log_to_driver": not quiet}
     try:
         if cluster.address:

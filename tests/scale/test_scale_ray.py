@@ -230,3 +230,45 @@ def test_eval_items_on_ray_recover_and_repeat_with_a_seed(tmp_path):
         assert np.array_equal(a.recovered, a.original)
         assert np.array_equal(a.anonymized, b.anonymized)  # keys from (seed, name): any worker, same result
     assert not np.array_equal(first[0].anonymized, first[0].original)
+
+
+@pytest.mark.slow
+def test_passphrase_recover_restores_videos_whatever_the_order_and_on_reruns(tmp_path, astronaut):
+    """The video is listed before the image. With the run's description in SRC the salt is derived
+    before the workers start (nothing redone); on a bare copy (no description) and on a rerun whose
+    images are already done, the video itself brings its salt in and is redone once it is derived."""
+    import shutil
+
+    from faceveil.io.video import iter_frames
+    from faceveil.testing import write_synthetic_clip
+
+    src = tmp_path / "src"
+    src.mkdir()
+    write_synthetic_clip(src / "a.mp4", seconds=0.3, noise=2.0)
+    Image.fromarray(astronaut[:256, 96:352]).save(src / "b.png")
+    settings = scale.AnonymizeSettings(method="solid", video=api.VideoSettings(lossless=True))
+    anon = scale.anonymize(src, tmp_path / "anon", cluster=CLUSTER, passphrase=PASSPHRASE, settings=settings,
+                           progress=False)
+    assert (anon.ok, anon.failed) == (2, 0)
+
+    def frames(path):
+        return [f.rgb for f in iter_frames(path)]
+
+    back = scale.recover(tmp_path / "anon", tmp_path / "back", cluster=CLUSTER, passphrase=PASSPHRASE, progress=False)
+    assert (back.ok, back.failed, back.retried) == (2, 0, 0)
+    original = frames(src / "a.mp4")
+    assert all(np.array_equal(o, r) for o, r in zip(original, frames(tmp_path / "back" / "a.mp4")))
+
+    # a copy without the run description: the image first, alone, then the video added and the run resumed
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    for f in (tmp_path / "anon").glob("b.png*"):  # with its sidecar, if any
+        shutil.copy(f, copy / f.name)
+    first = scale.recover(copy, tmp_path / "back2", cluster=CLUSTER, passphrase=PASSPHRASE, progress=False)
+    assert (first.ok, first.retried) == (1, 1)
+    for f in (tmp_path / "anon").glob("a.mp4*"):
+        shutil.copy(f, copy / f.name)
+    rerun = scale.recover(copy, tmp_path / "back2", cluster=CLUSTER, passphrase=PASSPHRASE, progress=False)
+    assert (rerun.skipped, rerun.ok, rerun.failed, rerun.retried) == (1, 1, 0, 1), rerun.failures
+    restored = frames(tmp_path / "back2" / "a.mp4")
+    assert len(restored) == len(original) and all(np.array_equal(o, r) for o, r in zip(original, restored))
