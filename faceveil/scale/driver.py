@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -35,6 +36,7 @@ from faceveil.scale.location import Location, iter_files
 from faceveil.scale.manifest import FAILED, STATE_DIR, Manifest, Record
 
 MAX_TASK_RETRIES = 2  # a batch is tried 3 times in all when its worker dies (a file that kills workers ends there)
+FLUSH_SECONDS = 1.0  # manifest: outcomes are written at most this long after they arrive (and every 256)
 MAX_SALTS = 16  # recover: distinct passphrase salts (= anonymize runs) derived per run; bounds hostile files
 
 
@@ -126,7 +128,7 @@ def check_locations(src: Location, dst: Location, manifest: Manifest, overwrite:
 def run(job: Job, cluster: ClusterOptions, secrets: DriverSecrets, *, overwrite: bool = False,
         progress: bool = True, description: dict | None = None, on_record=None) -> Summary:
     """Run ``job`` on Ray. Joins ``cluster.address`` or starts a local runtime (stopped at the end)."""
-    manifest = Manifest(job.dst, job.run)
+    manifest = Manifest(job.dst, job.run, flush_records=256, flush_seconds=FLUSH_SECONDS)
     check_locations(job.src, job.dst, manifest, overwrite)
     summary = Summary(job.command, job.src.url, job.dst.url, job.run)
     listing = iter_files(job.src, _extensions(), frozenset({STATE_DIR}))
@@ -169,29 +171,42 @@ def run(job: Job, cluster: ClusterOptions, secrets: DriverSecrets, *, overwrite:
         def consume(dataset, retrying: bool) -> None:
             for block in dataset.iter_batches(batch_size=None, batch_format="numpy"):
                 summary.batches += 1
-                for text in block["outcome"]:
-                    outcome = json.loads(str(text))
-                    if outcome["kind"] == "tally":
-                        summary.listed += outcome["listed"]
-                        summary.skipped += outcome["skipped"]
-                        continue
-                    record = Record.from_dict(outcome["record"])
-                    need = outcome.get("needs_key")
-                    if need and not retrying:
-                        try:
-                            broker.derive(bytes.fromhex(need[0]), tuple(need[1]))
-                            pending.append({"input": record.input, "output": record.output, "listed": 0, "skipped": 0})
-                            continue
-                        except KeyMaterialError as exc:
-                            record.error, record.exit_code = f"{record.input}: {exc}", exc.exit_code
-                    finish(record)
-                manifest.flush()  # each block's outcomes are on disk before the next one is read
+                with lock:
+                    consume_block(block, retrying)
 
-        consume(_pipeline(ray, job, cluster, summary, _listing(job, cluster, done, summary.batch_size, ray), broker.name, progress), False)
-        if pending:
-            summary.retried = len(pending)
-            redo = ray.data.from_items(pending, override_num_blocks=max(1, -(-len(pending) // summary.batch_size)))
-            consume(_pipeline(ray, job, cluster, summary, redo, broker.name, progress), True)
+        def consume_block(block, retrying: bool) -> None:
+            for text in block["outcome"]:
+                outcome = json.loads(str(text))
+                if outcome["kind"] == "tally":
+                    summary.listed += outcome["listed"]
+                    summary.skipped += outcome["skipped"]
+                    continue
+                record = Record.from_dict(outcome["record"])
+                need = outcome.get("needs_key")
+                if need and not retrying:
+                    try:
+                        broker.derive(bytes.fromhex(need[0]), tuple(need[1]))
+                        pending.append({"input": record.input, "output": record.output, "listed": 0, "skipped": 0})
+                        continue
+                    except KeyMaterialError as exc:
+                        record.error, record.exit_code = f"{record.input}: {exc}", exc.exit_code
+                finish(record)
+
+        lock, stop = threading.Lock(), threading.Event()
+        flusher = threading.Thread(target=_flush_every, args=(manifest, lock, stop), daemon=True)
+        flusher.start()
+        context = _data_context(progress)
+        try:
+            consume(_pipeline(ray, job, cluster, summary, _listing(job, cluster, done, summary.batch_size, ray),
+                              broker.name), False)
+            if pending:
+                summary.retried = len(pending)
+                redo = ray.data.from_items(pending, override_num_blocks=len(pending))
+                consume(_pipeline(ray, job, cluster, summary, redo, broker.name), True)
+        finally:
+            stop.set()
+            flusher.join()
+            context.restore()
         summary.lost = max(0, summary.listed - summary.skipped - summary.ok - summary.failed)
     finally:
         manifest.flush()
@@ -275,15 +290,40 @@ def _block(pa, rows, listed: int = 0, skipped: int = 0):
                      "listed": [0] * (n - 1) + [listed], "skipped": [0] * (n - 1) + [skipped]})
 
 
-def _pipeline(ray, job: Job, cluster: ClusterOptions, summary: Summary, dataset, broker: str, progress: bool):
-    from ray.data import ActorPoolStrategy, DataContext
+def _flush_every(manifest: Manifest, lock, stop) -> None:
+    """Outcomes reach the manifest within FLUSH_SECONDS even while every worker is on a long item."""
+    while not stop.wait(FLUSH_SECONDS):
+        with lock:
+            manifest.flush()
+
+
+class _data_context:
+    """Ray Data settings for this run, restored afterwards (a Python caller may use Ray Data too)."""
+
+    SETTINGS = ("enable_progress_bars", "max_errored_blocks", "print_on_execution_start", "target_max_block_size")
+
+    def __init__(self, progress: bool):
+        from ray.data import DataContext
+
+        self.context = DataContext.get_current()
+        self.saved = {name: getattr(self.context, name) for name in self.SETTINGS}
+        self.context.enable_progress_bars = progress
+        self.context.print_on_execution_start = progress
+        self.context.max_errored_blocks = -1  # a batch given up (its worker died again and again) does not stop the run
+        # one row per block: otherwise a read task's items are merged into one block and handed to one
+        # actor as one task; the actor pool still bundles --batch-size rows per call
+        self.context.target_max_block_size = 1
+
+    def restore(self) -> None:
+        for name, value in self.saved.items():
+            setattr(self.context, name, value)
+
+
+def _pipeline(ray, job: Job, cluster: ClusterOptions, summary: Summary, dataset, broker: str):
+    from ray.data import ActorPoolStrategy
 
     from faceveil.scale.worker import BatchWorker
 
-    context = DataContext.get_current()
-    context.enable_progress_bars = progress
-    context.max_errored_blocks = -1  # a batch given up (its worker died again and again) does not stop the run
-    context.print_on_execution_start = progress
     remote = {"max_restarts": -1, "max_task_retries": MAX_TASK_RETRIES}
     env = cluster.runtime_env((job.src.protocol, job.dst.protocol))
     if env:

@@ -61,7 +61,8 @@ def method_items(request, skipped: list[str]) -> Iterator:
         n = _worker_count(ray, cluster)
         originals = [{"name": name, "source": pickle.dumps(src if not hasattr(src, "as_posix") else str(src))}
                      for name, src in original_images(request.data)]
-        DataContext.get_current().execution_options.preserve_order = True  # results in the originals' order
+        options = DataContext.get_current().execution_options
+        saved_order, options.preserve_order = options.preserve_order, True  # results in the originals' order
         ds = ray.data.from_items(originals, override_num_blocks=len(originals)).map_batches(
             EvalWorker, fn_constructor_args=(request.method, dict(request.options), request.face_detector,
                                              request.diversity, request.seed),
@@ -74,6 +75,7 @@ def method_items(request, skipped: list[str]) -> Iterator:
                 skipped.append(result)
             else:
                 yield result
+        options.preserve_order = saved_order
     finally:
         if started_here:
             ray.shutdown()

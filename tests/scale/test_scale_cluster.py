@@ -286,7 +286,7 @@ def test_no_secret_in_any_ray_process_of_a_local_runtime(tmp_path, astronaut, mo
                 environ = Path(f"/proc/{pid}/environ").read_bytes()
             except OSError:
                 continue
-            seen[pid] = (cmd[:60], PASSPHRASE.encode() in environ or PASSPHRASE in cmd)
+            seen[pid] = (cmd[:300], PASSPHRASE.encode() in environ or PASSPHRASE in cmd)
 
     summary = scale.anonymize(tmp_path / "src", tmp_path / "dst", cluster=scale.ClusterOptions("ray", workers=1),
                               passphrase=PASSPHRASE, progress=False, on_record=inspect)
