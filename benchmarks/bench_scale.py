@@ -6,7 +6,7 @@ on the same generated images (crops, flips and composites of the sample faces, 3
 Every row runs the CLI as a new process (the user's path, cold start). Prints a markdown table: wall
 time and images/s end to end, steady images/s (after the first outcome), start-up, per-item work, and
 the engine's overhead per item (Ray Data scheduling, rows to and from the workers, the driver's
-manifest: steady wall x workers minus the time inside the per-item code, per item).
+manifest: on each worker, the gap between consecutive items' ends minus the item's own work, median).
 Public-key mode (no Argon2id), mosaic, PNG with the payload embedded, the same for every row.
 """
 
@@ -62,7 +62,7 @@ def run_cli(src: Path, dst: Path, pub: Path) -> dict:
     # "total" is each file's whole time; the other keys are its parts (summing all would count it twice)
     work = sum(_file_seconds(f["timings_s"]) for f in files)
     return {"label": "--engine local (CLI)", "wall": wall, "n": len(files), "steady": len(files) / max(work, 1e-9),
-            "overhead": 0.0, "startup": wall - work, "per_item": work / len(files)}
+            "overhead": None, "startup": wall - work, "per_item": work / len(files)}
 
 
 def _file_seconds(timings: dict) -> float:
@@ -85,12 +85,19 @@ def run_ray(src: Path, dst: Path, pub: Path, workers: int) -> dict:
     summary = json.loads(out.stdout)
     records = list(Manifest(Location.parse(dst), "bench").records())
     item_seconds = sum(r.seconds for r in records)  # time inside the worker's per-item code
+    # per-item engine overhead, measured directly: on each worker, the time between one item's end and
+    # the next one's end, minus the next one's own work (Ray Data hand-over, rows to and from the
+    # worker); the median over all consecutive pairs, so start-up never enters it
+    gaps = []
+    for worker in {r.worker for r in records}:
+        done = sorted((r for r in records if r.worker == worker), key=lambda r: r.finished)
+        gaps += [b.finished - a.finished - b.seconds for a, b in zip(done, done[1:]) if b.finished > a.finished]
     steady_wall = summary["seconds"] - summary["startup_seconds"]
     n = summary["ok"]
     return {"label": f"ray, {workers} worker(s)", "wall": wall, "n": n, "steady": n / max(steady_wall, 1e-9),
             # engine overhead per item: worker-time not spent in the per-item code (Ray Data scheduling,
             # transfer of rows, the driver's manifest), with the first item's start-up left out
-            "overhead": max(0.0, steady_wall * workers - item_seconds) / n,
+            "overhead": float(np.median(gaps)) if gaps else float("nan"),
             "startup": wall - (summary["seconds"] - summary["startup_seconds"]),
             "per_item": item_seconds / n}
 
@@ -116,13 +123,15 @@ def main() -> None:
     print("| engine | wall s | images/s (end to end) | images/s (steady) | start-up s | per-item work ms | engine overhead ms/item |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     for r in rows:
+        overhead = "-" if r["overhead"] is None else f"{1000 * r['overhead']:.0f}"
         print(f"| {r['label']} | {r['wall']:.1f} | {r['n'] / r['wall']:.2f} | {r['steady']:.2f} | {r['startup']:.1f} | "
-              f"{1000 * r['per_item']:.0f} | {1000 * r['overhead']:.0f} |")
+              f"{1000 * r['per_item']:.0f} | {overhead} |")
     print("\nEvery row is one `faceveil anonymize` process (cold start). start-up = wall time not spent in "
           "per-item work (local: interpreter, imports, model loading, listing; ray: the same plus the Ray "
           "runtime, the workers and the time until the first outcome). per-item work = time inside the "
           "single-file code (local: the files' total timings; ray: the records' seconds, per worker). "
-          "engine overhead = (steady wall x workers - per-item work) / items: what the Ray engine adds per item.")
+          "engine overhead = on each worker, the median over consecutive items of (end of item - end of the "
+          "previous one - the item's own work): what the Ray engine adds per item, start-up excluded.")
 
 
 if __name__ == "__main__":

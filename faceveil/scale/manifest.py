@@ -44,6 +44,7 @@ class Record:
     worker: str | None = None  # node / process of the actor that did it
     threads: int = 0  # the CPU threads that worker's process ran with (OpenCV's count, set by --threads)
     seconds: float = 0.0
+    finished: float = 0.0  # unix time the worker finished the item (its call); gaps show the engine's overhead
     run: str | None = None
     notes: list[str] = field(default_factory=list)
 

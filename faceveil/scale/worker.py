@@ -162,8 +162,9 @@ class Worker:
                     _remove_tree(scratches[n])
             self.sweep = False
         seconds = round((time.perf_counter() - started) / max(1, len(items)), 4)  # a batch's time, shared
+        finished = round(time.time(), 4)
         for record in records:
-            record.seconds = seconds
+            record.seconds, record.finished = seconds, finished
         return [Outcome(record, key) for record, key in zip(records, needs_key)]
 
     def _run(self, pairs: list[tuple[Path, Path]]) -> list:
