@@ -22,7 +22,9 @@ listing task through the object store) plus Ray Data's bounded buffers; never th
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
 import sys
 import threading
@@ -30,7 +32,7 @@ import time
 import warnings
 from dataclasses import dataclass, field
 
-from faceveil.errors import InputError, KeyMaterialError, OutputExistsError
+from faceveil.errors import FaceveilError, InputError, KeyMaterialError, OutputExistsError
 from faceveil.scale.job import ANONYMIZE, ClusterOptions, Job
 from faceveil.scale.location import Location, iter_files
 from faceveil.scale.manifest import FAILED, STATE_DIR, Manifest, Record
@@ -197,12 +199,13 @@ def run(job: Job, cluster: ClusterOptions, secrets: DriverSecrets, *, overwrite:
         flusher.start()
         context = _data_context(progress)
         try:
-            consume(_pipeline(ray, job, cluster, summary, _listing(job, cluster, done, summary.batch_size, ray),
-                              broker.name), False)
-            if pending:
-                summary.retried = len(pending)
-                redo = ray.data.from_items(pending, override_num_blocks=len(pending))
-                consume(_pipeline(ray, job, cluster, summary, redo, broker.name), True)
+            with _worker_errors():
+                consume(_pipeline(ray, job, cluster, summary, _listing(job, cluster, done, summary.batch_size, ray),
+                                  broker.name), False)
+                if pending:
+                    summary.retried = len(pending)
+                    redo = ray.data.from_items(pending, override_num_blocks=len(pending))
+                    consume(_pipeline(ray, job, cluster, summary, redo, broker.name), True)
         finally:
             stop.set()
             flusher.join()
@@ -288,6 +291,54 @@ def _block(pa, rows, listed: int = 0, skipped: int = 0):
     n = len(rows)
     return pa.table({"input": [r[0] for r in rows], "output": [r[1] for r in rows],
                      "listed": [0] * (n - 1) + [listed], "skipped": [0] * (n - 1) + [skipped]})
+
+
+@contextlib.contextmanager
+def _worker_errors():
+    """A faceveil error raised where Ray Data runs our code (a worker that cannot load its method, a
+    listing that cannot read SRC) stops the run as that error: one line and its exit code, not a Ray
+    traceback. Ray Data's own log of it is silenced for the run (we report it)."""
+    quiet = logging.getLogger("ray.data.exceptions")
+    level, quiet.level = quiet.level, logging.CRITICAL
+    try:
+        yield
+    except FaceveilError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - only re-raised as our own when it carries one
+        error = _faceveil_cause(exc)
+        if error is None:
+            raise
+        raise error from None
+    finally:
+        quiet.setLevel(level)
+
+
+def _faceveil_cause(exc: BaseException) -> FaceveilError | None:
+    """The FaceveilError behind a Ray exception: found in its chain, or (an actor whose __init__
+    raised: Ray keeps only the text) rebuilt from its ``faceveil.errors.Name: message`` line."""
+    import re
+
+    import faceveil.errors as errors
+
+    todo, seen = [exc], set()
+    while todo:
+        e = todo.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, FaceveilError):
+            return e
+        todo += [getattr(e, "cause", None), e.__cause__, e.__context__]
+    found = re.findall(r"faceveil\.errors\.(\w+): ([^\n]+)", str(exc))
+    if found:
+        name, message = found[-1]
+        cls = getattr(errors, name, None)
+        if isinstance(cls, type) and issubclass(cls, FaceveilError):
+            try:
+                return cls(message.strip())
+            except TypeError:  # an error class with other arguments: keep the message, exit 1
+                return FaceveilError(message.strip())
+    return None
 
 
 def _flush_every(manifest: Manifest, lock, stop) -> None:
@@ -409,7 +460,7 @@ def _worker_count(ray, cluster: ClusterOptions) -> int:
     return n
 
 
-SECRET_ENV = ("FACEVEIL_PASSPHRASE", "FACEVEIL_COMPAT_PASSWORD", "FACEVEIL_KEY_PASSPHRASE")
+SECRET_ENV = ("FACEVEIL_PASSPHRASE", "FACEVEIL_COMPAT_PASSWORD")  # what faceveil.cli reads secrets from
 
 
 def strip_secret_env() -> list[str]:

@@ -458,3 +458,22 @@ def test_salt_probe_finds_the_salt_of_a_video_and_of_an_image(tmp_path):
         salt, params = outcome.needs_key
         p = Argon2Params()
         assert len(salt) == 16 and params == (p.time_cost, p.memory_kib, p.parallelism)
+
+
+def test_a_worker_error_behind_a_ray_exception_is_the_faceveil_error():
+    """A worker whose __init__ raises (e.g. a method option it refuses) dies at creation; Ray keeps only
+    the text, and the run stops as that faceveil error (its exit code, one line), not as a Ray traceback."""
+    from faceveil.errors import UsageError
+    from faceveil.scale.driver import _faceveil_cause
+
+    class ActorDied(Exception):
+        pass
+
+    text = ("The actor died because of an error raised in its creation task, ray::MapWorker.__init__() ...\n"
+            "faceveil.errors.UsageError: method 'mosaic' takes no option 'x'; it takes: cells, noise")
+    found = _faceveil_cause(ActorDied(text))
+    assert isinstance(found, UsageError) and str(found).startswith("method 'mosaic' takes no option 'x'")
+    chained = RuntimeError("wrapped")
+    chained.cause = KeyMaterialError("no key")
+    assert isinstance(_faceveil_cause(chained), KeyMaterialError)
+    assert _faceveil_cause(RuntimeError("a Ray bug")) is None
