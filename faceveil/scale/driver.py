@@ -66,7 +66,6 @@ class Summary:
     retried: int = 0  # recover: items redone once their salt's secret was derived
     workers: int = 0
     batch_size: int = 0  # images per worker call (--batch-size, or the method's default)
-    batches: int = 0  # blocks of outcomes received
     seconds: float = 0.0
     startup_seconds: float = 0.0  # joining/starting Ray until the first outcome came back
     dashboard: str | None = None
@@ -92,7 +91,7 @@ class Summary:
         return {
             "command": self.command, "engine": "ray", "src": self.src, "dst": self.dst, "run": self.run,
             "listed": self.listed, "skipped": self.skipped, "ok": self.ok, "failed": self.failed, "lost": self.lost,
-            "retried": self.retried, "workers": self.workers, "batch_size": self.batch_size, "batches": self.batches,
+            "retried": self.retried, "workers": self.workers, "batch_size": self.batch_size,
             "seconds": round(self.seconds, 3), "startup_seconds": round(self.startup_seconds, 3),
             "files_per_s": round(self.rate, 3), "dashboard": self.dashboard, "manifest": self.manifest,
             "failures": [{"input": r.input, "error": r.error, "exit_code": r.exit_code} for r in self.failures],
@@ -172,7 +171,6 @@ def run(job: Job, cluster: ClusterOptions, secrets: DriverSecrets, *, overwrite:
 
         def consume(dataset, retrying: bool) -> None:
             for block in dataset.iter_batches(batch_size=None, batch_format="numpy"):
-                summary.batches += 1
                 with lock:
                     consume_block(block, retrying)
 
