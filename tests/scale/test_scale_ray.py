@@ -32,6 +32,9 @@ def ray_runtime():
     ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING", _temp_dir=_TEMP)
     yield
     ray.shutdown()
+    import shutil
+
+    shutil.rmtree(_TEMP, ignore_errors=True)
 
 
 def _faces(astronaut: np.ndarray, hopper: np.ndarray) -> list[np.ndarray]:
