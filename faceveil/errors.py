@@ -1,4 +1,4 @@
-"""Typed errors. Each maps to a distinct, documented process exit code (see README "Exit codes").
+"""Typed errors. Each maps to a distinct, documented process exit code (docs/cli.md "Errors and exit codes").
 
 The CLI turns any :class:`FaceveilError` into a one-line message on stderr and its ``exit_code``;
 anything else is a bug and is reported as such (exit 1) without a traceback unless ``FACEVEIL_DEBUG=1``.
@@ -75,6 +75,21 @@ class SourceMismatchError(FaceveilError):
     ``--payload-coding regions``, which stores the pixels themselves."""
 
     exit_code = 14
+
+
+class OutputWriteError(FaceveilError):
+    """An output could not be written: its folder is not writable, the disk is full, the file system is
+    read-only. Nothing is left behind (no partial file, no scratch folder)."""
+
+    exit_code = 15
+
+
+class UnrecoverableOutputError(FaceveilError):
+    """An anonymized video failed the writer's own recovery check (pipeline.video_check.recovery_problem:
+    its payload read back as ``recover`` reads it), with every payload coding tried. Nothing is written:
+    exit 0 always means the output can be recovered."""
+
+    exit_code = 16
 
 
 class OutputExistsError(FaceveilError):

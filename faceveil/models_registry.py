@@ -158,9 +158,9 @@ def require_models(names: list[str]) -> dict[str, Path]:
         spec = _SPECS[name]
         path = spec.locate()
         if path is None:
-            missing.append(f"  - {name}: {spec.description}; looked in {spec.where} (from {spec.source})")
+            missing.append(f"{name}: {spec.description}; looked in {spec.where} (from {spec.source})")
         else:
             found[name] = path
     if missing:
-        raise ModelUnavailableError("missing model files:\n" + "\n".join(missing))
+        raise ModelUnavailableError("missing model files: " + " | ".join(missing))  # one line, as every error
     return found

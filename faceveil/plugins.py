@@ -165,7 +165,7 @@ METHODS = Registry("method", [
     Plugin("mosaic", f"{_CLASSICAL}:MosaicMethod", "noisy mosaic of random cells (default)", module=_CLASSICAL, options=f"{_CLASSICAL}:MosaicConfig"),
     Plugin("blur", f"{_CLASSICAL}:GaussianBlurMethod", "Gaussian blur", module=_CLASSICAL, options=f"{_CLASSICAL}:BlurConfig"),
     Plugin("pixelate", f"{_CLASSICAL}:PixelateMethod", "large square pixels", module=_CLASSICAL, options=f"{_CLASSICAL}:PixelateConfig"),
-    Plugin("median", f"{_CLASSICAL}:MedianMethod", "median filter", module=_CLASSICAL, options=f"{_CLASSICAL}:MedianConfig"),
+    Plugin("median", f"{_CLASSICAL}:MedianMethod", "median filter; does NOT hide identity from face recognizers (measured)", module=_CLASSICAL, options=f"{_CLASSICAL}:MedianConfig"),
     Plugin("solid", f"{_CLASSICAL}:SolidMethod", "solid colour fill", module=_CLASSICAL, options=f"{_CLASSICAL}:SolidConfig"),
     Plugin("replace", "faceveil.methods.replace:ReplaceMethod", "paste the image given as -O image=FILE over each face (deface's --replacewith img)",
            module="faceveil.methods.replace", options="faceveil.methods.replace:ReplaceConfig"),

@@ -21,6 +21,16 @@ from typing import TextIO
 
 PLAIN_INTERVAL_S = 10.0
 
+# C0/C1 controls, DEL and the Unicode line/paragraph separators: in a file name they would split a
+# message or forge a log line, or move the terminal's cursor (issue 22)
+_CONTROLS = {c: repr(chr(c))[1:-1] for c in (*range(0x20), *range(0x7F, 0xA0), 0x2028, 0x2029)}
+
+
+def one_line(text: str) -> str:
+    """``text`` with every control character escaped as Python writes it (``\\n``, ``\\x1b``, ``\\u2028``):
+    each message and progress line stays one line whatever the file names contain."""
+    return str(text).translate(_CONTROLS)
+
 
 def format_duration(seconds: float) -> str:
     """``"42.1 s"``, ``"3 min 05 s"``, ``"1 h 02 min"``."""
@@ -123,6 +133,8 @@ class Progress:
         return max(self.total - self.done, 0) / self.rate
 
     def _rate_text(self) -> str:
+        if 0 < self.rate < 0.1:  # slow units (eval: seconds per image) would print as "0.0 images/s"
+            return f"{1 / self.rate:.1f} s/{self.unit}"
         return f"{self.rate:.1f} {self.unit}s/s"
 
     def status_line(self) -> str:
@@ -136,9 +148,11 @@ class Progress:
             text += f", ETA {format_duration(eta)}"
         return text
 
-    def _print(self, line: str) -> None:
+    def _print(self, line: str, *, escaped: bool = False) -> None:
+        # ``escaped``: the caller escaped each line itself (a report with its notes on lines of their own)
+        line = line if escaped else one_line(line)
         if self._bar is not None:
-            self._bar.console.print(line, markup=False, highlight=False)
+            self._bar.console.print(line, markup=False, highlight=False, soft_wrap=True)  # the terminal wraps
         elif self.enabled:
             print(line, file=self.stream, flush=True)
 
@@ -160,9 +174,11 @@ class Progress:
         self.update(self.done + n)
 
     def file_done(self, name: str, *, faces: int = 0, error: str | None = None, payload_bytes: int = 0,
-                  seconds: float | None = None) -> None:
+                  seconds: float | None = None, line: str | None = None) -> None:
         """One file finished: counted in the summary; a plain-mode line (``[3/10] a.jpg: 2 faces, 0.4 s``);
-        failures are printed in both modes (they must not vanish with the bar)."""
+        failures are printed in both modes (they must not vanish with the bar). ``line``: the caller's
+        own report of the file, printed instead in both modes (``[3/10] a.jpg -> out/a.jpg: ...``), so a
+        batch reports each file once, as it finishes; each of its lines already escaped (progress.one_line)."""
         self.summary.files += 1
         self.summary.faces += faces
         self.summary.payload_bytes += payload_bytes
@@ -170,12 +186,15 @@ class Progress:
         if error is not None:
             self.summary.failed += 1
             self._print(f"{count} {name}: FAILED: {error}")
+        elif line is not None:
+            self._print(f"{count} {line}", escaped=True)
         elif not self.interactive:
             took = f", {format_duration(seconds)}" if seconds is not None else ""
             self._print(f"{count} {name}: {faces} face{'s' if faces != 1 else ''}{took}")
         self.advance()
         if self._bar is not None:  # files are slow: redraw now rather than at the next 10 Hz tick
-            self._bar.update(self._task, description=f"{self.label + ' ' if self.label else ''}{name[-30:]}", refresh=True)
+            self._bar.update(self._task, description=one_line(f"{self.label + ' ' if self.label else ''}{name[-30:]}"),
+                             refresh=True)
 
     def video_callback(self) -> Callable:
         """A ``progress=`` callback for faceveil's video functions (takes their VideoProgress)."""

@@ -312,7 +312,7 @@ def test_batch_prints_x_of_n_lines_and_a_summary_with_payload_size(tmp_path, ast
     report = json.loads(captured.out)  # stdout stays pure JSON
     assert all(f["payload_bytes"] > 1000 for f in report["files"] if f["ok"])
     total = sum(f["payload_bytes"] for f in report["files"])
-    assert re.search(r"^\[1/3\] a\.png: 1 face, ", captured.err, re.M)
+    assert re.search(r"^\[1/3\] \S*a\.png -> \S*a\.png: 1 face\(s\) anonymized with mosaic; payload: embedded", captured.err, re.M)
     assert re.search(r"^\[3/3\] c\.png: FAILED: ", captured.err, re.M)
     assert f"done: 3 files (2 ok, 1 failed), 2 faces, payload {total / 1e6:.2f} MB, " in captured.err
     run("anonymize", folder, "-o", tmp_path / "out2", "--quiet")
@@ -382,10 +382,10 @@ def test_video_preview_draws_tracks_and_writes_no_payload(tmp_path, clip, monkey
     from faceveil.api import inspect
 
     monkeypatch.delenv("FACEVEIL_PASSPHRASE", raising=False)
-    out = tmp_path / "preview.mkv"
+    out = tmp_path / "clip.preview.mkv"
     capsys.readouterr()
     assert run("anonymize", clip.path, "-o", out, "--preview") == 0
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4", "preview.mkv"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4", "clip.preview.mkv"]
     assert inspect(out)["payload"] is None
     original, preview = _frames(clip.path), _frames(out)
     assert len(preview) == len(original)
@@ -415,7 +415,7 @@ def test_docs_eval_examples_parse_as_written(monkeypatch, tmp_path):
 
 def test_preview_json_is_a_boxes_file(tmp_path, hopper_jpg, passphrase, capsys):
     """The loop the boxes schema is for: --preview --json, edit, --boxes."""
-    preview = anonymize_json(capsys, hopper_jpg, "--preview", "-o", tmp_path / "p.jpg")
+    preview = anonymize_json(capsys, hopper_jpg, "--preview", "-o", tmp_path / "p.preview.jpg")
     assert preview["files"][0]["payload_bytes"] == 0 and preview["files"][0]["payload"] == []
     preview["files"][0]["faces"].append({"box": [10, 10, 90, 110]})  # the edit: one more face
     (tmp_path / "boxes.json").write_text(json.dumps(preview))

@@ -353,6 +353,7 @@ def test_every_command_answers_bad_usage_with_exit_2(tmp_path, anonymized, astro
     for args in _bad_usage(tmp_path, astronaut_png, anonymized, clip):
         code, err = run_err(capsys, *args)
         assert code == 2 and "internal error" not in err, (args, code, err)
+        assert len(err.splitlines()) == 1 and err.startswith("faceveil: "), (args, err)  # issue 25: one line
 
 
 def test_option_a_method_does_not_take_lists_those_it_takes(astronaut_png, capsys, passphrase, tmp_path):

@@ -25,7 +25,8 @@ LAYERS: dict[str, int] = {
     "eval": 6,
     "api": 7, "models_check": 7,
     "scale": 7,  # the --engine ray driver/workers: run the api's single-file path on a cluster
-    "cli": 8, "__main__": 8, "": 8,  # "": faceveil/__init__.py (lazy names from api)
+    "cli": 8, "deface_compat": 8, "__main__": 8, "": 8,  # "": faceveil/__init__.py (lazy names from api)
+    "review": 8,  # `faceveil review`: the local web page, beside the CLI that starts it
     "eval.cli": 8,  # `faceveil eval` is a command: it sits with cli, above scale (its --engine ray)
 }
 

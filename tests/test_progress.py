@@ -89,3 +89,12 @@ def test_disabled_prints_nothing_and_unknown_totals_work():
 def test_formatting():
     assert format_duration(3.04) == "3.0 s" and format_duration(185) == "3 min 05 s" and format_duration(3720) == "1 h 02 min"
     assert RunSummary(files=1, faces=1, seconds=0.5).line() == "done: 1 file, 1 face, 0.5 s"
+
+
+def test_slow_units_show_seconds_per_unit_and_a_right_eta():
+    """Issue 20: eval at 25 s an image printed "0.0 images/s"."""
+    clock = FakeClock()
+    p = Progress(10, unit="image", label="eval", stream=io.StringIO(), clock=clock)
+    clock.now += 50
+    p.update(2)
+    assert p.status_line() == "eval: 2/10 images (20 %), 25.0 s/image, ETA 3 min 20 s"

@@ -327,6 +327,18 @@ def open_container(blob: bytes, identities: Sequence[Identity] | Identity) -> Op
     return OpenedContainer(info=parsed.info, regions=regions, content_key=content_key, secrets=secrets)
 
 
+def open_container_with_key(blob: bytes, content_key: ContentKey) -> OpenedContainer:
+    """Open a container with its known content key, skipping the recipient stanzas: the writer's own
+    check that what it sealed opens (pipeline.video_verify). The body must authenticate under the key."""
+    parsed = _parse(blob)
+    try:
+        plaintext = open_once(_body_key(content_key, parsed.body_salt), parsed.body, parsed.body_aad)
+    except AuthenticationFailed:
+        raise TamperedPayloadError("the recovery payload's body does not open with its content key") from None
+    regions, secrets = _decode_plaintext(plaintext, parsed.info)
+    return OpenedContainer(info=parsed.info, regions=regions, content_key=content_key, secrets=secrets)
+
+
 def _corrupt(message: str) -> PayloadCorruptError:
     return PayloadCorruptError(f"recovery payload is {message}")
 

@@ -99,7 +99,7 @@ class Argon2Limits:
     The parameters come from files that may be hostile (a container's passphrase stanza, a protected
     key file): without a ceiling, one file could make every attempt to open it cost gigabytes and
     many seconds. The defaults leave a wide margin over faceveil's own parameters (t=3, 64 MiB) and
-    cap one attempt at 1 GiB and roughly 2-4 s of CPU. To open a *trusted* file made with more, pass a
+    cap one attempt at 1 GiB: measured 6-12 s and 1.1 GB per attempt (docs/format.md §11, benchmarks/bench_limits.py). To open a *trusted* file made with more, pass a
     higher ceiling (``PassphraseKey.for_opening(pw, limits=...)``), at most :data:`ARGON2_FORMAT_LIMITS`.
     """
 

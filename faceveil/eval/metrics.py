@@ -283,3 +283,46 @@ def _covariance_trace_terms(xa: np.ndarray, xb: np.ndarray, route: str = "auto")
         sqrt_a = (v * np.sqrt(np.clip(w, 0.0, None))) @ v.T
         trace_root = float(np.sqrt(np.clip(np.linalg.eigvalsh(sqrt_a @ cov_b @ sqrt_a), 0.0, None)).sum())
     return trace_a + trace_b - 2.0 * trace_root
+
+
+# --- re-identification by ranking ---------------------------------------------------------------------
+
+RANKS = (1, 5)  # rank-k identification reported
+
+
+def cosine_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(N, D) x (M, D) -> (N, M) cosine similarities (zero vectors give 0)."""
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    na = np.linalg.norm(a, axis=1, keepdims=True)
+    nb = np.linalg.norm(b, axis=1, keepdims=True)
+    return (a / np.where(na > 0, na, 1)) @ (b / np.where(nb > 0, nb, 1)).T
+
+
+def rank_hits(probes: np.ndarray, gallery: np.ndarray, probe_ids: list[str], gallery_ids: list[str],
+              ks: tuple[int, ...] = RANKS) -> list[dict[int, float]]:
+    """Closed-set identification: for each probe (an anonymized face), 1.0 where a gallery face of the same
+    person (its own original, or another photo of that person) is among the ``k`` most similar gallery
+    faces, else 0.0; one {k: hit} per probe. probes (N, D), gallery (M, D) embeddings; ids name people."""
+    sims = cosine_matrix(probes, gallery)
+    ids = np.asarray(gallery_ids)
+    out = []
+    for row, pid in zip(sims, probe_ids):
+        order = ids[np.argsort(-row, kind="stable")]
+        out.append({k: float(pid in set(order[:k])) for k in ks})
+    return out
+
+
+def rank_chance(probe_ids: list[str], gallery_ids: list[str], ks: tuple[int, ...] = RANKS) -> dict[int, float]:
+    """Mean rank-k hit rate of a guess that ranks the gallery at random (the chance level)."""
+    from math import comb
+
+    m = len(gallery_ids)
+    out = {}
+    for k in ks:
+        rates = []
+        for pid in probe_ids:
+            same = sum(1 for g in gallery_ids if g == pid)
+            rates.append(1.0 - comb(m - same, min(k, m)) / comb(m, min(k, m)) if m else math.nan)
+        out[k] = float(np.mean(rates)) if rates else math.nan
+    return out

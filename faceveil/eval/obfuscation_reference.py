@@ -4,7 +4,8 @@ PRO-Face S hides the original face inside an obfuscated version of it (blur, pix
 protected output should look like that obfuscation (PRO-Face S paper: protected vs obfuscated PSNR /
 SSIM) and should not reveal more identity than it. A method qualifies when it exposes
 ``obfuscation`` (a kind name); the reference is produced in the method's own space, crop rectangle
-and per-face seeds, so it is exactly the image the method obfuscated before hiding.
+per-face seeds, mask and soft edge (the method's ``cover``), so it is exactly the image the method
+obfuscated before hiding.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ class ObfuscationReference(AnonymizationMethod):
         return isinstance(getattr(method, "obfuscation", None), str)
 
     def anonymize(self, crops: Sequence[np.ndarray], contexts: Sequence[FaceContext]) -> list[np.ndarray]:
+        if callable(getattr(self.wrapped, "cover", None)):  # the method's own cover, edge included
+            return [self.wrapped.cover(crop, ctx) for crop, ctx in zip(crops, contexts)]
         from faceveil.methods.proface_s.obfuscations import obfuscate
 
         kind, hook = self.wrapped.obfuscation, getattr(self.wrapped, "faceswap", None)

@@ -40,17 +40,27 @@ from faceveil.faces.types import Face
 from faceveil.plugins import DETECTORS
 
 ALL_DETECTORS = tuple(DETECTORS.names())  # every registered detector (faceveil.plugins)
+# Detection rate by default: every detector but dlib's CNN, which costs more on a CPU (~4 s a call) than all
+# other metrics of a face together; name it with --rate-detector dlib-mmod to include it.
+DEFAULT_RATE_DETECTORS = tuple(n for n in ALL_DETECTORS if n != "dlib-mmod")
+# Under ~30 px wide the recognizers see a few pixels of face and the detectors' hits there are often not faces
+# at all (issue 20: 12-25 px false detections in group photos); such faces are listed, not averaged in.
+MIN_FACE = 30.0
 RECOVERY_MARGIN = 0.2  # face region for recovery metrics: box grown by 20 % of its size per side
 
 
 @dataclass(frozen=True)
 class EvalConfig:
     recognizers: tuple[str, ...] | None = None  # None: every available one not used in training
-    detectors: tuple[str, ...] = ALL_DETECTORS
+    detectors: tuple[str, ...] = DEFAULT_RATE_DETECTORS
     landmarks68: bool = True
     facemesh: bool = True
     perceptual: bool = True  # LPIPS and FID, when their user-supplied weights are present
     method: str | None = None  # the evaluated method (decides which recognizer is excluded)
+    # who is who for re-identification by ranking: image name -> person (faces of one-face photos of the
+    # same person count as one identity); unnamed faces are each their own person
+    identities: dict[str, str] = field(default_factory=dict)
+    min_face: float = MIN_FACE  # faces whose box is narrower (px) are listed apart (faces.small), not averaged in
 
 
 @dataclass
@@ -62,6 +72,8 @@ class EvalResult:
     models: dict[str, list[str]]  # metric family -> models that measured it
     embeddings: dict[str, dict[str, list[np.ndarray]]] = field(default_factory=dict)  # recognizer -> role -> (D,)
     diversity_points: dict[str, list[tuple[str, np.ndarray]]] = field(default_factory=dict)  # recognizer -> (face label, emb)
+    small_faces: list[dict] = field(default_factory=list)  # faces under EvalConfig.min_face, not measured
+    thresholds: dict[str, float] = field(default_factory=dict)  # recognizer -> its same-person cosine
 
     def to_dict(self) -> dict:
         return {
@@ -70,6 +82,7 @@ class EvalResult:
             "models": self.models,
             "notes": self.notes,
             "per_face": self.per_face,
+            "small_faces": self.small_faces,
         }
 
 
@@ -159,14 +172,26 @@ def recovery_metrics(original: np.ndarray, other: np.ndarray, face: Face) -> dic
     }
 
 
+DETECTION_CONTEXT = 1.0  # detection rate is measured on the face box grown by this much per side
+
+
 def _detection_metrics(models: AnalysisModels, item: EvalItem, record: dict[str, dict], faces: list[Face]) -> None:
-    for name, detector in models.detectors.items():
-        on_original = [f.box for f in detector.detect(item.original)]
-        on_anonymized = [f.box for f in detector.detect(item.anonymized)]
-        for i, face in enumerate(faces):
-            ref = M.match_box(face.box, on_original)
+    """Each detector on a window around each face (the box grown by DETECTION_CONTEXT per side), original
+    and anonymized: the same pixels at the same scale as in the whole photo, without running the slow
+    detectors (dlib's CNN: ~4 s a photo on a CPU) over background they never judge."""
+    for i, face in enumerate(faces):
+        x0, y0, x1, y1 = face_region(face, item.original.shape, DETECTION_CONTEXT)
+        if x1 - x0 < 2 or y1 - y0 < 2:
+            continue
+        box = (face.box[0] - x0, face.box[1] - y0, face.box[2] - x0, face.box[3] - y0)
+        original = np.ascontiguousarray(item.original[y0:y1, x0:x1])
+        anonymized = np.ascontiguousarray(item.anonymized[y0:y1, x0:x1])
+        for name, detector in models.detectors.items():
+            on_original = [f.box for f in detector.detect(original)]
+            ref = M.match_box(box, on_original)
             if ref is None:
                 continue  # this detector misses the original face: it says nothing about anonymization
+            on_anonymized = [f.box for f in detector.detect(anonymized)]
             hit = M.match_box(on_original[ref], on_anonymized)
             record[i][f"detected.{name}"] = float(hit is not None)
             if hit is not None:
@@ -220,19 +245,25 @@ class _Collected:
     embeddings: dict[str, dict[str, list[np.ndarray]]] = field(default_factory=lambda: defaultdict(lambda: defaultdict(list)))
     diversity_points: dict[str, list[tuple[str, np.ndarray]]] = field(default_factory=lambda: defaultdict(list))
     fid_crops: dict[str, list[np.ndarray]] = field(default_factory=lambda: {"original": [], "anonymized": []})
+    # recognizer -> (person id, per_face row index) of each face with an original embedding
+    people: dict[str, list[tuple[str, int]]] = field(default_factory=lambda: defaultdict(list))
 
 
-def _identity_metrics(models: AnalysisModels, item: EvalItem, index: int, face: Face, out: dict, collected: _Collected) -> None:
-    compared = {"anonymized": item.anonymized, "recovered": item.recovered, "wrong_key": item.wrong_key, "obfuscated": item.obfuscated}
+def _identity_metrics(models: AnalysisModels, item: EvalItem, index: int, face: Face, out: dict, collected: _Collected,
+                      person: str, row: int) -> None:
+    compared = {"anonymized": item.anonymized, "recovered": item.recovered, "wrong_key": item.wrong_key,
+                "obfuscated": item.obfuscated, "floor": item.floor}
     for rname, rec in models.recognizers.items():
         ref = models.guarded(f"recognizer {rname}", lambda rec=rec: rec.embed(item.original, face))
         if ref is None:
             continue
         collected.embeddings[rname]["original"].append(ref)
+        collected.people[rname].append((person, row))
         for role, image in compared.items():
             if image is None:
                 continue
-            emb = rec.embed(image, face)
+            # an exact recovery (the payload) is the original: same embedding, no second run
+            emb = ref if role == "recovered" and _same_region(item.original, image, face) else rec.embed(image, face)
             collected.embeddings[rname][role].append(emb)
             sim = rec.similarity(ref, emb)
             out[f"identity.{role}.{rname}"] = sim
@@ -241,6 +272,11 @@ def _identity_metrics(models: AnalysisModels, item: EvalItem, index: int, face: 
             variant_embs = np.stack([rec.embed(v, face) for v in item.variants])
             out[f"diversity.{rname}"] = M.identity_diversity(variant_embs)
             collected.diversity_points[rname] += [(f"{item.name}#{index}", e) for e in variant_embs]
+
+
+def _same_region(a: np.ndarray, b: np.ndarray, face: Face) -> bool:
+    x0, y0, x1, y1 = face_region(face, a.shape, 1.0)
+    return bool(np.array_equal(a[y0:y1, x0:x1], b[y0:y1, x0:x1]))
 
 
 def _image_metrics(item: EvalItem, face: Face, out: dict) -> None:
@@ -270,13 +306,19 @@ def evaluate(items: Iterable[EvalItem], config: EvalConfig, models: AnalysisMode
     per_face: list[dict] = []
     collected = _Collected()
     n_items = 0
+    small: list[dict] = []
     for item in items:
         n_items += 1
         record: dict[int, dict] = {i: {} for i in range(len(item.faces))}
         _detection_metrics(models, item, record, item.faces)
         for i, face in enumerate(item.faces):
             out = record[i]
-            _identity_metrics(models, item, i, face, out, collected)
+            width = face.box[2] - face.box[0]
+            if width < config.min_face:  # too small to say anything about identity: listed apart
+                small.append({"image": item.name, "face": i, "box": [round(v, 1) for v in face.box]})
+                continue
+            person = config.identities.get(item.name) if len(item.faces) == 1 else None
+            _identity_metrics(models, item, i, face, out, collected, person or f"{item.name}#{i}", len(per_face))
             _geometry_metrics(models, item, face, out)
             _image_metrics(item, face, out)
             _perceptual_metrics(models, item, face, out, collected.fid_crops)
@@ -287,12 +329,44 @@ def evaluate(items: Iterable[EvalItem], config: EvalConfig, models: AnalysisMode
             on_item(item)
 
     notes = list(models.notes)
-    if n_items and not per_face:
+    if n_items and not per_face and not small:
         notes.append("the reference detector found no face in any original image: nothing to measure")
-    return EvalResult(
-        _aggregate(per_face), _dataset_metrics(models, collected), per_face, notes, _models_used(models),
+    if small:
+        notes.append(f"{len(small)} face(s) under {config.min_face:g} px wide measured apart, not averaged in "
+                     "(faces.small in metrics.json)")
+    dataset = _dataset_metrics(models, collected) | _ranking(collected, per_face)
+    dataset["faces.measured"] = float(len(per_face))
+    dataset["faces.small"] = float(len(small))
+    result = EvalResult(
+        _aggregate(per_face), dataset, per_face, notes, _models_used(models),
         {k: dict(v) for k, v in collected.embeddings.items()}, dict(collected.diversity_points),
     )
+    result.small_faces = small
+    result.thresholds = {n: float(getattr(r, "same_person_cosine", math.nan)) for n, r in models.recognizers.items()}
+    return result
+
+
+def _ranking(collected: _Collected, per_face: list[dict]) -> dict[str, float]:
+    """Re-identification by ranking: each anonymized face (and its solid-fill floor) against a gallery of
+    every original face, per recognizer; rank-k hits go into the face rows (``rank<k>.<role>.<rec>``,
+    so their means are the rates), chance levels into the dataset metrics."""
+    dataset: dict[str, float] = {}
+    for rname, roles in collected.embeddings.items():
+        people = collected.people[rname]
+        if len(people) < 2:
+            continue
+        ids, rows = [p for p, _ in people], [r for _, r in people]
+        gallery = np.stack(roles["original"])
+        for role in ("anonymized", "floor", "obfuscated"):
+            probes = roles.get(role, [])
+            if len(probes) != len(ids):
+                continue
+            for row, hits in zip(rows, M.rank_hits(np.stack(probes), gallery, ids, ids)):
+                per_face[row] |= {f"rank{k}.{role}.{rname}": v for k, v in hits.items()}
+        for k, v in M.rank_chance(ids, ids).items():
+            dataset[f"rank{k}.chance.{rname}"] = v
+        dataset[f"gallery.{rname}"] = float(len(ids))
+    return dataset
 
 
 def _aggregate(per_face: list[dict]) -> dict[str, M.Summary]:

@@ -32,6 +32,19 @@ class EvalItem:
     variants: list[np.ndarray] = field(default_factory=list)  # more anonymizations with fresh keys
     obfuscated: np.ndarray | None = None  # the plain obfuscation a hiding method started from
     payload: dict[int, dict[str, float]] = field(default_factory=dict)  # face index -> payload.* metrics (methods hiding bits)
+    floor: np.ndarray | None = None  # every face solid-filled under the same mask: what hair and background alone give
+
+
+def solid_floor(rgb: np.ndarray, faces: list[Face], mask, region_multiple: int = 1) -> np.ndarray:
+    """``rgb`` with each face's masked region filled with flat grey, through the pipeline's own frame call
+    (same rectangles and mask as the method): the privacy floor. A recognizer that still "re-identifies"
+    this face reads the hair, ears and background the mask leaves, not the face."""
+    from faceveil.methods.classical import SolidMethod
+    from faceveil.pipeline import anonymize_frame, face_contexts
+
+    fill = SolidMethod()
+    fill.region_multiple = region_multiple
+    return anonymize_frame(rgb, faces, fill, face_contexts(faces, None, seeds=[0] * len(faces)), mask=mask).rgb
 
 
 def load_rgb(path: Path) -> np.ndarray:
@@ -75,6 +88,8 @@ def folder_items(
 
     Originals without a counterpart, or whose counterpart has another size, are skipped and
     reported in ``skipped`` (a list the caller passes in)."""
+    from faceveil.pipeline.options import mask_options
+
     anonymized = _by_stem(anonymized_dir)
     recovered = _by_stem(recovered_dir) if recovered_dir is not None else {}
     skipped = skipped if skipped is not None else []
@@ -94,29 +109,41 @@ def folder_items(
         if anon.shape != original.shape or (rec is not None and rec.shape != original.shape):
             skipped.append(f"{name}: anonymized/recovered size differs from the original {original.shape[1]}x{original.shape[0]}")
             continue
-        yield EvalItem(name, original, anon, detector.detect(original), rec, "external" if rec is not None else None)
+        faces = detector.detect(original)
+        floor = solid_floor(original, faces, mask_options().mask)  # the CLI's default mask: the usual outputs
+        yield EvalItem(name, original, anon, faces, rec, "external" if rec is not None else None, floor=floor)
 
 
 class MethodSource:
-    """Runs a faceveil method on originals exactly as ``faceveil anonymize`` does (same detector,
-    same per-face contexts from a random content key), and recovers as a key holder would."""
+    """Runs a faceveil method on originals through ``faceveil anonymize``'s own code
+    (:class:`faceveil.pipeline.photo.Anonymizer`: its detector and threshold, mask shape / scale / edge,
+    method options and per-face contexts; only encoding and the payload are left out), and recovers as a
+    key holder would. Defaults are the CLI's (``--shape auto --mask-scale 1.3``), so eval measures the
+    picture a user gets; a test keeps eval's images equal to `anonymize`'s outputs for the same seed."""
 
-    def __init__(self, method: str, options: dict | None = None, detector: str = "centerface", diversity: int = 0, seed: int | None = None) -> None:
-        """seed: derive every content key from it (reproducible runs, e.g. benchmarks); None = random
-        keys as in real use. Methods draw their per-face randomness from the content key."""
-        from faceveil.faces.detect import create_detector
-        from faceveil.methods.base import create_method
+    def __init__(self, method: str, options: dict | None = None, detector: str = "centerface", diversity: int = 0,
+                 seed: int | str | None = None, *, shape: str | None = None, mask_scale: float | None = None,
+                 threshold: float | None = None, detector_options: dict | None = None) -> None:
+        """seed: derive the content keys from (seed, the image's pixels), as ``Anonymizer(seed=...)`` does
+        (reproducible runs, e.g. benchmarks); None = random keys as in real use."""
+        from faceveil.pipeline.options import DEFAULT_MASK_SCALE, DEFAULT_MASK_SHAPE, mask_options
+        from faceveil.pipeline.photo import Anonymizer
 
         if diversity < 0:
             raise InputError("--diversity must be >= 0")
-        self.method = create_method(method, **(options or {}))
-        self.method.check_can_anonymize()  # as `faceveil anonymize` does: missing weights fail up front
-        self.detector = create_detector(detector)
+        faces = mask_options(shape or DEFAULT_MASK_SHAPE, DEFAULT_MASK_SCALE if mask_scale is None else mask_scale)
+        # payload "none": nothing is sealed here; contexts_for keys every image as a payload run does
+        self.anonymizer = Anonymizer(method=method, method_options=options, detector=detector, threshold=threshold,
+                                     payload="none", faces=faces, detector_options=detector_options)
+        self.method = self.anonymizer.method
+        self.detector = self.anonymizer.detector
+        self.mask = self.anonymizer.mask
         self.diversity = diversity
         self.seed = seed
         self._keys_made = 0
 
     def _new_key(self):
+        """A fresh content key for extra draws (wrong key, diversity variants)."""
         from faceveil.crypto.envelope import ContentKey
 
         if self.seed is None:
@@ -130,34 +157,30 @@ class MethodSource:
 
         return isinstance(self.method, PixelRecoverableMethod)
 
-    def _anonymize(self, rgb: np.ndarray, faces: list[Face]):
-        from faceveil.pipeline import anonymize_frame, face_contexts
+    def _anonymize(self, rgb: np.ndarray, faces: list[Face], contexts=None):
+        from faceveil.pipeline import face_contexts
 
-        contexts = face_contexts(faces, self._new_key())
-        return anonymize_frame(rgb, faces, self.method, contexts), contexts
+        contexts = face_contexts(faces, self._new_key()) if contexts is None else contexts
+        return self.anonymizer.anonymize_faces(rgb, faces, contexts), contexts
 
-    def _anonymize_measuring_payload(self, rgb: np.ndarray, faces: list[Face]):
+    def _anonymize_measuring_payload(self, rgb: np.ndarray, faces: list[Face], contexts):
         """``_anonymize``, plus face index -> payload.* metrics when the method hides bits."""
         from faceveil.eval.payload_channel import HiddenBitsMethod, HiddenBitsRecorder, payload_metrics
-        from faceveil.pipeline import anonymize_frame, face_contexts
 
         if not isinstance(self.method, HiddenBitsMethod):
-            return *self._anonymize(rgb, faces), {}
-        contexts = face_contexts(faces, self._new_key())
+            return *self._anonymize(rgb, faces, contexts), {}
         recorder = HiddenBitsRecorder(self.method)
-        frame = anonymize_frame(rgb, faces, recorder, contexts)
+        frame = self.anonymizer.anonymize_faces(rgb, faces, contexts, method=recorder)
         return frame, contexts, payload_metrics(recorder, frame.rgb, faces, contexts)
 
     def obfuscated_reference(self, rgb: np.ndarray, faces: list[Face], contexts) -> np.ndarray | None:
-        """The method's pre-obfuscation alone, with the anonymization's own contexts (None if the
-        method has none)."""
+        """The method's pre-obfuscation alone, with the anonymization's own contexts, mask and edge
+        (None if the method has none)."""
         from faceveil.eval.obfuscation_reference import ObfuscationReference
-        from faceveil.pipeline import anonymize_frame
 
         if not ObfuscationReference.supports(self.method):
             return None
-        fallback = self._fallback()
-        return anonymize_frame(rgb, faces, ObfuscationReference(self.method), contexts, fallback=fallback).rgb
+        return self.anonymizer.anonymize_faces(rgb, faces, contexts, method=ObfuscationReference(self.method)).rgb
 
     def _fallback(self):
         from faceveil.methods.base import create_method
@@ -173,15 +196,18 @@ class MethodSource:
         from faceveil.pipeline import recover_outcomes_from_pixels
 
         try:
-            return recover_outcomes_from_pixels(anonymized, outcomes, self.method, contexts)
+            return recover_outcomes_from_pixels(anonymized, outcomes, self.method, contexts, mask=self.mask)
         except (PayloadCorruptError, WrongKeyError):
             return None
 
     def item(self, name: str, rgb: np.ndarray) -> EvalItem:
         from faceveil.pipeline import changed_regions, face_contexts, restore_regions
 
-        faces = self.detector.detect(rgb)
-        frame, contexts, payload = self._anonymize_measuring_payload(rgb, faces)
+        if self.seed is not None:  # content keys from (seed, pixels), as `Anonymizer(seed=...)`
+            self.anonymizer.seed = self.seed
+        faces = self.anonymizer.find_faces(rgb)
+        contexts = self.anonymizer.contexts_for(rgb, faces)
+        frame, contexts, payload = self._anonymize_measuring_payload(rgb, faces, contexts)
         if self.pixel_recoverable:
             recovered = self._recover_from_pixels(frame.rgb, frame.outcomes, contexts)
             wrong = self._recover_from_pixels(frame.rgb, frame.outcomes, face_contexts(faces, self._new_key()))
@@ -192,7 +218,8 @@ class MethodSource:
             recovered, wrong, kind = restore_regions(frame.rgb, regions), None, "payload"
         variants = [self._anonymize(rgb, faces)[0].rgb for _ in range(self.diversity)]
         obfuscated = self.obfuscated_reference(rgb, faces, contexts)
-        return EvalItem(name, rgb, frame.rgb, list(faces), recovered, kind, wrong, variants, obfuscated, payload)
+        floor = solid_floor(rgb, faces, self.mask, self.method.region_multiple)
+        return EvalItem(name, rgb, frame.rgb, list(faces), recovered, kind, wrong, variants, obfuscated, payload, floor)
 
     def items(self, data_dir: Path | None, skipped: list[str] | None = None) -> Iterator[EvalItem]:
         skipped = skipped if skipped is not None else []

@@ -11,7 +11,10 @@ is: run with ``--json`` (or ``--preview``), edit or add boxes, run again with ``
 FACE is ``{"box": [x0, y0, x1, y1], "score": s?, "landmarks": [[x, y] x 5]?}`` in image pixels (upright,
 as ``--json`` reports them); every other key (``method``, ``rect``, ...) is ignored. For video, a face
 applies to every frame unless it says ``"frame": k`` or ``"first_frame"``/``"last_frame"`` (inclusive),
-the keys ``--json`` prints for tracks.
+the keys ``--json`` prints for tracks. ``"action"`` says what happens to the face: ``"anonymize"`` (the
+default), ``"keep"`` (a real face left untouched on purpose) or ``"ignore"`` (not a face: a false
+detection). keep/ignore boxes replace the detection they overlap like any imported box, and the face is
+then not anonymized (``faceveil review`` writes them; docs/review.md).
 
 Merge rule (:func:`merge_faces`): an imported box that overlaps a detection with IoU > 0.5 replaces it
 (it is the same face, with a box the person prefers; the detector's landmarks are kept when the import
@@ -32,6 +35,7 @@ from faceveil.errors import UsageError
 from faceveil.faces.types import Face
 
 MERGE_IOU = 0.5
+ACTIONS = ("anonymize", "keep", "ignore")
 
 
 class BoxesFileError(UsageError):
@@ -44,6 +48,7 @@ class ImportedFace:
 
     face: Face
     frames: tuple[int, int] | None = None
+    action: str = "anonymize"  # or "keep" / "ignore" (ACTIONS): the face is then left untouched
 
     def applies_to(self, frame_index: int | None) -> bool:
         if self.frames is None or frame_index is None:
@@ -75,7 +80,11 @@ class ImportedBoxes:
 
     def faces_for(self, path: str | os.PathLike, frame_index: int | None = None) -> list[Face]:
         """The imported faces of ``path`` that apply to ``frame_index`` (None: a photo)."""
-        return [f.face for f in self.for_file(path) if f.applies_to(frame_index)]
+        return [f.face for f in self.entries_for(path, frame_index)]
+
+    def entries_for(self, path: str | os.PathLike, frame_index: int | None = None) -> list[ImportedFace]:
+        """Like :meth:`faces_for`, with each face's frames and action."""
+        return [f for f in self.for_file(path) if f.applies_to(frame_index)]
 
 
 def _same_file(a: Path, b: Path, source: Path) -> bool:
@@ -163,6 +172,9 @@ def _parse_face(d, where: str, source: Path) -> ImportedFace:
                 and all(isinstance(p, list) and len(p) == 2 and all(_number(v) for v in p) for p in landmarks)):
             raise bad("\"landmarks\" must be five [x, y] points (eyes, nose, mouth corners)")
         landmarks = np.asarray(landmarks, dtype=np.float32)
+    action = d.get("action", "anonymize")
+    if action not in ACTIONS:
+        raise bad(f"\"action\" must be one of {', '.join(ACTIONS)}, got {action!r}")
     frames = None
     if "frame" in d:
         if not (isinstance(d["frame"], int) and d["frame"] >= 0):
@@ -173,7 +185,7 @@ def _parse_face(d, where: str, source: Path) -> ImportedFace:
         if not (isinstance(first, int) and isinstance(last, int) and 0 <= first <= last):
             raise bad("\"first_frame\"/\"last_frame\" must be frame indices with first <= last")
         frames = (first, last)
-    return ImportedFace(Face(box=(x0, y0, x1, y1), landmarks=landmarks, score=float(score)), frames)
+    return ImportedFace(Face(box=(x0, y0, x1, y1), landmarks=landmarks, score=float(score)), frames, action)
 
 
 def box_iou(a: Sequence[float], b: Sequence[float]) -> float:
@@ -193,9 +205,18 @@ class MergedFaces:
     faces: list[Face]
     imported: tuple[int, ...]
     replaced: int
+    actions: tuple[str, ...] = ()  # per face in ``faces`` (ACTIONS); empty: anonymize them all
+
+    def action(self, index: int) -> str:
+        return self.actions[index] if self.actions else "anonymize"
+
+    def to_anonymize(self) -> list[Face]:
+        """The faces whose action is "anonymize" (a video drops keep/ignore boxes before tracking)."""
+        return [f for i, f in enumerate(self.faces) if self.action(i) == "anonymize"]
 
 
-def merge_faces(detected: Sequence[Face], imported: Sequence[Face], *, iou: float = MERGE_IOU) -> MergedFaces:
+def merge_faces(detected: Sequence[Face], imported: Sequence[Face], *, iou: float = MERGE_IOU,
+                actions: Sequence[str] = ()) -> MergedFaces:
     """Add or replace faces the detector missed or boxed badly (see the module docstring).
 
     Each imported face replaces the detection it overlaps most if that IoU is > ``iou``; a detection is
@@ -204,7 +225,9 @@ def merge_faces(detected: Sequence[Face], imported: Sequence[Face], *, iou: floa
     faces = list(detected)
     taken: set[int] = set()
     imported_idx: list[int] = []
-    for new in imported:
+    acts = ["anonymize"] * len(faces)
+    for k, new in enumerate(imported):
+        action = actions[k] if k < len(actions) else "anonymize"
         best, best_iou = None, iou
         for i, old in enumerate(detected):
             overlap = box_iou(new.box, old.box)
@@ -212,11 +235,13 @@ def merge_faces(detected: Sequence[Face], imported: Sequence[Face], *, iou: floa
                 best, best_iou = i, overlap
         if best is None:
             faces.append(new)
+            acts.append(action)
             imported_idx.append(len(faces) - 1)
         else:
             old = detected[best]
             landmarks = new.landmarks if new.landmarks is not None else old.landmarks
             faces[best] = replace(new, landmarks=landmarks, track_id=old.track_id)
+            acts[best] = action
             taken.add(best)
             imported_idx.append(best)
-    return MergedFaces(faces, tuple(sorted(imported_idx)), len(taken))
+    return MergedFaces(faces, tuple(sorted(imported_idx)), len(taken), tuple(acts) if actions else ())

@@ -18,9 +18,9 @@ Default tuning (measured with the sample photos astronaut and grace_hopper and s
   side is at most this. Faces are reliable from ~32 px wide *at network scale*, so a 1-2 MP photo keeps
   its native resolution, while in a downscaled 12 MP (4000x3000) photo faces under ~70 px vanish. So
   larger images are *also* scanned at full resolution in overlapping tiles of up to ``tile_side =
-  4096`` px (``tile=True``, default), which add only the small faces (larger tile detections may be cut
+  2048`` px (``tile=True``, default), which add only the small faces (larger tile detections may be cut
   by a tile edge; the downscaled pass finds those whole). A 12 MP photo then costs a 1920x1440 pass
-  plus one full-resolution pass; 24 MP (6000x4000) two tiles.
+  plus four full-resolution tiles; 24 MP (6000x4000) six.
 - Tiny images: the network input is zero-padded (never stretched) to a multiple of 32; images whose
   longest side is below ``min_side = 160`` are first upscaled to it: a 27x36 face-only thumbnail scores
   0.59 at native size and 0.90 upscaled.
@@ -83,9 +83,10 @@ class DetectorConfig:
         the network, and a missed face is a privacy leak; tiles cost a few extra inferences.
     tile_overlap: pixels shared by neighbouring tiles (larger than the faces tiles are meant to find;
         larger faces are found by the downscaled pass).
-    tile_side: longest side of a tile in network pixels. 4096 scans a 12 MP photo in one full-resolution
-        pass (12 MP of network input) instead of six 1920 px tiles (22 MP, overlaps included): ~1.7x
-        less work; it bounds the activation memory of one pass for 24 MP and larger photos.
+    tile_side: longest side of a tile in network pixels; it bounds the activation memory of one pass.
+        2048 scans a 12 MP photo in four tiles (~14 MP of network input with the overlaps) instead of
+        six 1920 px tiles (22 MP); 4096 (one 12 MP pass, ~10 % less work) peaked at 3.6 GB on a 16 Mpx
+        image against 1.1 GB for 2048 (issue 22, docs/format.md §11).
     device: "cpu" or "cuda" (onnxruntime's CUDA execution provider, with the CPU one as fallback for
         unsupported nodes; faceveil.runtime.check_cuda says clearly when it is absent).
     spin: let onnxruntime's idle threads busy-wait for the next operator (its default). Off by default:
@@ -101,7 +102,7 @@ class DetectorConfig:
     tile: bool = True
     tile_overlap: int = 256
     min_face: int | None = None
-    tile_side: int = 4096
+    tile_side: int = 2048
     device: str = "cpu"
     spin: bool = False
 

@@ -15,6 +15,13 @@ A small IoU tracker with a constant-velocity (alpha-beta) filter per track:
   position becomes less certain. One missed detection therefore never exposes a face.
 - **look-ahead** (:class:`LookaheadTracker`): frames are held back a few frames so a track's first
   box can also be applied to the frames just before its first detection.
+- **false alarms** (:class:`LookaheadTracker`): a track is *confirmed* once it has ``confirm_hits``
+  detections, or one scoring ``confirm_score``, or one smaller than ``confirm_min_side`` pixels (small
+  real faces score low: pedestrians' heads in vtest.avi). A track that ends (is lost) unconfirmed -- a
+  short, low-score, face-sized track, as detectors put on table objects during a camera pan -- is
+  dropped from every frame still held; frames holding an unconfirmed live track wait (up to ``confirm_hold`` frames, then they go
+  out anonymized and the track counts as confirmed, the safe side). Tracks alive when the video ends
+  are kept. docs/video.md has the rule and its measurements.
 
 Boxes are (x0, y0, x1, y1) floats in frame pixels. Typical use, one call per frame::
 
@@ -63,6 +70,10 @@ class TrackerConfig:
     gap_growth: float = 0.05
     velocity_decay: float = 0.8
     deadband: float = 0.03
+    confirm_hits: int = 12
+    confirm_score: float = 0.3
+    confirm_min_side: float = 32.0
+    confirm_hold: int = 24
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.iou_threshold < 1.0:
@@ -77,6 +88,9 @@ class TrackerConfig:
             raise InputError("tracker gap_growth must be >= 0 and velocity_decay in [0, 1]")
         if not 0.0 <= self.deadband < 0.25:
             raise InputError(f"tracker deadband must be in [0, 0.25), got {self.deadband}")
+        if self.confirm_hits < 1 or not 0.0 <= self.confirm_score <= 1.0 or self.confirm_hold < 0:
+            raise InputError("tracker confirm_hits must be >= 1, confirm_score in [0, 1], confirm_hold >= 0 "
+                             "(confirm_hits 1 or confirm_hold 0: keep every track)")
 
 
 @dataclass(frozen=True)
@@ -106,6 +120,8 @@ class TrackStats:
     bridged_frames: int = 0  # frames with at least one bridged face
     bridged_faces: int = 0  # bridged (track, frame) pairs
     backfilled_faces: int = 0  # bridged pairs added before a track's first detection (look-ahead)
+    dropped_tracks: int = 0  # unconfirmed short low-score tracks removed (false alarms)
+    dropped_faces: int = 0  # (track, frame) pairs they had
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -122,6 +138,8 @@ class _Track:
     reported: np.ndarray | None = None  # (4,) the box last handed out (dead band reference)
     misses: int = 0
     hits: int = 1
+    best_score: float = 0.0
+    small: bool = False  # a detection smaller than confirm_min_side: never dropped
 
     def predicted(self) -> np.ndarray:
         return self.box + self.velocity
@@ -251,6 +269,12 @@ class FaceTracker:
         """Ids of the tracks alive before the next update."""
         return {t.track_id for t in self._tracks}
 
+    def confirmed_ids(self) -> set[int]:
+        """Ids of the live tracks with ``confirm_hits`` detections, or one of ``confirm_score``, or a small one."""
+        cfg = self.config
+        return {t.track_id for t in self._tracks
+                if t.hits >= cfg.confirm_hits or t.best_score >= cfg.confirm_score or t.small}
+
     # -- per-track steps
 
     def _start(self, det: Face, box: np.ndarray) -> _Track:
@@ -262,6 +286,8 @@ class FaceTracker:
             landmark_box=box.copy(),
             score=float(det.score),
             reported=box.copy(),
+            best_score=float(det.score),
+            small=min(det.width, det.height) < self.config.confirm_min_side,
         )
         self._next_id += 1
         self.stats.tracks += 1
@@ -278,6 +304,8 @@ class FaceTracker:
         track.landmarks = None if det.landmarks is None else np.asarray(det.landmarks, dtype=np.float32)
         track.landmark_box = box.copy()
         track.score = float(det.score)
+        track.best_score = max(track.best_score, track.score)
+        track.small = track.small or min(det.width, det.height) < cfg.confirm_min_side
         cover = np.concatenate([np.minimum(track.box[:2], box[:2]), np.maximum(track.box[2:], box[2:])])
         # Dead band: sub-pixel wobble of a still face would still move the integer pixel region now
         # and then, and region methods (mosaic cells, pixelate blocks) then jump visibly: keep the
@@ -318,6 +346,8 @@ class LookaheadTracker(Generic[T]):
         self.tracker = FaceTracker(config)
         self.lookahead = lookahead
         self._held: deque[tuple[T, list[TrackedFace]]] = deque()
+        self._confirmed: set[int] = set()
+        self._filtering = config.confirm_hits > 1 and config.confirm_hold > 0
 
     @property
     def stats(self) -> TrackStats:
@@ -330,10 +360,37 @@ class LookaheadTracker(Generic[T]):
             if tf.track_id not in known:
                 self._backfill(tf)
         self._held.append((item, tracked))
+        if not self._filtering:
+            released = []
+            while len(self._held) > self.lookahead:
+                released.append(self._held.popleft())
+            return released
+        self._confirmed |= self.tracker.confirmed_ids()
+        lost = known - self.tracker.known_ids() - self._confirmed
+        if lost:
+            self._drop(lost)
+        pending = self.tracker.known_ids() - self._confirmed  # live, not yet confirmed: wait for them
         released = []
         while len(self._held) > self.lookahead:
+            faces = self._held[0][1]
+            if len(self._held) <= self.lookahead + self.config_hold and any(tf.track_id in pending for tf in faces):
+                break
+            self._confirmed |= {tf.track_id for tf in faces}  # out anonymized: never dropped later (no flicker)
             released.append(self._held.popleft())
         return released
+
+    @property
+    def config_hold(self) -> int:
+        return self.tracker.config.confirm_hold
+
+    def _drop(self, track_ids: set[int]) -> None:
+        """Remove tracks that ended unconfirmed from every held frame."""
+        stats = self.tracker.stats
+        stats.dropped_tracks += len(track_ids)
+        for _, faces in self._held:
+            before = len(faces)
+            faces[:] = [tf for tf in faces if tf.track_id not in track_ids]
+            stats.dropped_faces += before - len(faces)
 
     def flush(self) -> list[tuple[T, list[TrackedFace]]]:
         released = list(self._held)

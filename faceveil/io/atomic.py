@@ -8,12 +8,16 @@ fails if the name appeared meanwhile instead of silently replacing it.
 from __future__ import annotations
 
 import contextlib
+import errno
+import json
 import os
+import socket
+import time
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
-from faceveil.errors import FaceveilError, InputError, OutputExistsError
+from faceveil.errors import InputError, OutputExistsError, OutputWriteError
 
 
 # Recovered originals are the sensitive files (the faces the anonymization hid): owner-only by default.
@@ -35,8 +39,8 @@ def atomic_write_bytes(
     None keeps an overwritten file's permissions and gives new files 0o666 minus the umask.
     Raises OutputExistsError if ``path`` exists and ``overwrite`` is False, or if ``path`` is (after
     resolving symlinks, or as a hard link) one of the ``protect`` paths, typically the inputs, even
-    with ``overwrite``. InputError if the destination directory is missing; FaceveilError if the OS
-    refuses the write (permissions, disk full). On any failure no file is created or changed.
+    with ``overwrite``. InputError if the destination directory is missing; OutputWriteError (exit 15)
+    if the OS refuses the write (permissions, disk full). On any failure no file is created or changed.
     """
     target = Path(path)
     _refuse_protected(target, protect)
@@ -49,7 +53,7 @@ def atomic_write_bytes(
     try:
         fd, temp_name = tempfile.mkstemp(dir=directory, prefix=f".{target.name}.", suffix=".tmp")
     except OSError as exc:
-        raise FaceveilError(f"cannot write {target}: {exc.strerror or exc}") from None
+        raise OutputWriteError(f"cannot write {target}: {exc.strerror or exc}") from None
     temp_path = Path(temp_name)
     try:
         with os.fdopen(fd, "wb") as handle:
@@ -63,7 +67,7 @@ def atomic_write_bytes(
         with contextlib.suppress(FileNotFoundError):
             temp_path.unlink()
         if isinstance(exc, OSError):
-            raise FaceveilError(f"cannot write {target}: {exc.strerror or exc}") from None
+            raise OutputWriteError(f"cannot write {target}: {exc.strerror or exc}") from None
         raise
 
 
@@ -101,9 +105,10 @@ def atomic_write_files(
                 handle.flush()
                 os.fsync(handle.fileno())
             os.chmod(name, _mode_for(target))
-        for target, temp in zip(targets, temps):
-            _move_into_place(temp, target, overwrite or target in replaceable)
-            placed.append(target)
+        with pair_lock(targets[-1].parent):  # two writers of one pair: each pair lands whole (issue 22)
+            for target, temp in zip(targets, temps):
+                _move_into_place(temp, target, overwrite or target in replaceable)
+                placed.append(target)
         _fsync_directory(targets[-1].parent)
     except BaseException as exc:
         for temp in temps:
@@ -114,9 +119,48 @@ def atomic_write_files(
                 with contextlib.suppress(FileNotFoundError):
                     target.unlink()
         if isinstance(exc, OSError):
-            raise FaceveilError(f"cannot write {targets[len(placed)] if len(placed) < len(targets) else targets[-1]}: "
+            raise OutputWriteError(f"cannot write {targets[len(placed)] if len(placed) < len(targets) else targets[-1]}: "
                                 f"{exc.strerror or exc}") from None
         raise
+
+
+# errnos that mean "the output cannot be written" (exit 15), not "the input is bad"; DISK_ERRNOS can
+# only come from writing, so a whole pipeline may map them (EACCES could be a model file being read)
+DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG})
+WRITE_ERRNOS = DISK_ERRNOS | {errno.EACCES, errno.EPERM}
+
+
+def write_error(target: str | Path, exc: OSError) -> OutputWriteError | None:
+    """OutputWriteError for an OS refusal to write ``target`` (disk full, read-only, no permission), else None."""
+    if exc.errno in WRITE_ERRNOS:
+        return OutputWriteError(f"cannot write {target}: {exc.strerror or exc}")
+    return None
+
+
+@contextlib.contextmanager
+def pair_lock(directory: str | Path):
+    """Serialise the final moves of files that belong together (an image and its sidecar, a video and its
+    sidecar) among writers of one folder: without it, two ``--overwrite`` runs to the same output could
+    interleave their moves and leave image A beside sidecar B. An advisory lock on the folder itself,
+    so nothing is left behind; held for the renames only. A no-op where flock is missing."""
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        yield
+        return
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        yield
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError:
+            pass  # a file system without flock (some network mounts): unlocked, as before
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def restrict_permissions(path: str | Path, mode: int = PRIVATE_MODE) -> None:
@@ -190,16 +234,31 @@ def atomic_move(temp_path: str | Path, path: str | Path, *, overwrite: bool = Fa
         _move_into_place(Path(temp_path), target, overwrite)
         _fsync_directory(target.parent)
     except OSError as exc:
-        raise FaceveilError(f"cannot write {target}: {exc.strerror or exc}") from None
+        raise OutputWriteError(f"cannot write {target}: {exc.strerror or exc}") from None
 
 
 class ScratchDir:
     """A private temporary folder next to an output (same filesystem, so :func:`atomic_move` is a
-    rename), for writers that produce several files (video: stream, payload, remuxed file)."""
+    rename), for writers that produce several files (video: stream, payload, remuxed file).
+
+    It holds an owner file (host, PID, start time). A run killed with SIGKILL cannot clean up, so each
+    new ScratchDir for an output first removes that output's stale folders: those whose owner process
+    is gone (same host) or older than :data:`STALE_SECONDS` (any host)."""
+
+    OWNER = ".faceveil-scratch"
+    STALE_SECONDS = 24 * 3600
 
     def __init__(self, dst: str | Path) -> None:
         dst = Path(dst)
-        self.dir = Path(tempfile.mkdtemp(prefix=f".{dst.name}.", dir=dst.parent))
+        remove_stale_scratch(dst)
+        try:
+            self.dir = Path(tempfile.mkdtemp(prefix=f".{dst.name}.", dir=dst.parent))
+            owner = {"host": socket.gethostname(), "pid": os.getpid(), "started": time.time()}
+            (self.dir / self.OWNER).write_text(json.dumps(owner))
+        except OSError as exc:
+            if getattr(self, "dir", None) is not None:
+                self.cleanup()
+            raise write_error(dst, exc) or OutputWriteError(f"cannot write {dst}: {exc.strerror or exc}") from None
 
     def path(self, name: str) -> Path:
         return self.dir / name
@@ -208,3 +267,50 @@ class ScratchDir:
         for p in self.dir.iterdir():
             p.unlink(missing_ok=True)
         self.dir.rmdir()
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return True  # exists (another user's) or not a PID we can judge: leave it
+    return True
+
+
+def remove_stale_scratch(dst: str | Path) -> list[Path]:
+    """Remove scratch folders of ``dst`` (``.NAME.XXXX/`` holding a :attr:`ScratchDir.OWNER` file) left by a
+    killed run: owner process gone on this host, or older than :attr:`ScratchDir.STALE_SECONDS`.
+    Folders without an owner file, or of a live run, are left alone. Returns what was removed."""
+    dst = Path(dst)
+    removed = []
+    host = socket.gethostname()
+    try:
+        candidates = list(dst.parent.glob(f".{glob_escape(dst.name)}.*"))
+    except OSError:
+        return removed
+    for folder in candidates:
+        owner_file = folder / ScratchDir.OWNER
+        try:
+            if not folder.is_dir() or folder.is_symlink() or not owner_file.is_file():
+                continue
+            owner = json.loads(owner_file.read_text())
+            age = time.time() - float(owner.get("started", 0))
+            dead = owner.get("host") == host and not _pid_alive(int(owner.get("pid", 0)))
+            if not (dead or age > ScratchDir.STALE_SECONDS):
+                continue
+            for p in folder.iterdir():
+                if p.is_file() or p.is_symlink():
+                    p.unlink(missing_ok=True)
+            folder.rmdir()
+            removed.append(folder)
+        except (OSError, ValueError, TypeError, AttributeError):
+            continue  # not ours, or in use: leave it
+    return removed
+
+
+def glob_escape(name: str) -> str:
+    import glob
+
+    return glob.escape(name)

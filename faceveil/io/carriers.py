@@ -9,7 +9,7 @@ Each carrier is a container-level addition that image decoders skip, so the pixe
 - WebP: a RIFF chunk ``FVIL`` at the end of an extended-format (VP8X) file; simple files are
   converted to extended format first because simple files may hold only the bitstream chunk.
 
-Formats without a carrier (TIFF, BMP) use a sidecar file next to the image (:func:`sidecar_path`).
+Formats without a carrier (TIFF, BMP, Netpbm) use a sidecar file next to the image (:func:`sidecar_path`).
 """
 
 from __future__ import annotations
@@ -37,10 +37,12 @@ JPEG_MAX_SEGMENT_DATA = _JPEG_MAX_SEGMENT_LENGTH - 2 - len(JPEG_IDENTIFIER) - _J
 WEBP_CHUNK_FOURCC = b"FVIL"
 
 _EMBEDDABLE = ("PNG", "JPEG", "WEBP")
+_SIDECAR_ONLY = ("TIFF", "BMP", "PPM")
 
 
 def detect_format(image_bytes: bytes) -> str | None:
-    """Container format from the leading magic bytes: "PNG" | "JPEG" | "WEBP" | "TIFF" | "BMP" | None."""
+    """Container format from the leading magic bytes: "PNG" | "JPEG" | "WEBP" | "TIFF" | "BMP" | "PPM"
+    (Netpbm P2/P3/P5/P6) | None."""
     if image_bytes.startswith(PNG_SIGNATURE):
         return "PNG"
     if image_bytes.startswith(b"\xff\xd8\xff"):
@@ -51,6 +53,8 @@ def detect_format(image_bytes: bytes) -> str | None:
         return "TIFF"
     if image_bytes.startswith(b"BM"):
         return "BMP"
+    if len(image_bytes) >= 3 and image_bytes[:2] in (b"P2", b"P3", b"P5", b"P6") and image_bytes[2:3].isspace():
+        return "PPM"
     return None
 
 
@@ -72,21 +76,21 @@ def embed_payload(image_bytes: bytes, payload: bytes) -> bytes:
 
 
 def extract_payload(image_bytes: bytes) -> bytes | None:
-    """The embedded payload, or None if the file has none (TIFF/BMP never do).
+    """The embedded payload, or None if the file has none (TIFF/BMP/Netpbm never do).
 
     PayloadCorruptError if our carrier is present but inconsistent (bad CRC, missing or repeated
     segment, truncated chunk); InputError if the bytes are not a supported image.
     """
     fmt = detect_format(image_bytes)
-    if fmt in ("TIFF", "BMP"):
+    if fmt in _SIDECAR_ONLY:
         return None
     return _carrier_for(image_bytes).extract(image_bytes)
 
 
 def strip_payload(image_bytes: bytes) -> bytes:
-    """Return ``image_bytes`` without our payload (unchanged for TIFF/BMP or when none is present)."""
+    """Return ``image_bytes`` without our payload (unchanged for TIFF/BMP/Netpbm or when none is present)."""
     fmt = detect_format(image_bytes)
-    if fmt in ("TIFF", "BMP"):
+    if fmt in _SIDECAR_ONLY:
         return image_bytes
     return _carrier_for(image_bytes).strip(image_bytes)
 
@@ -106,11 +110,11 @@ def _carrier_for(image_bytes: bytes) -> _Carrier:
         return _Carrier(_jpeg_embed, _jpeg_extract, _jpeg_strip)
     if fmt == "WEBP":
         return _Carrier(_webp_embed, _webp_extract, _webp_strip)
-    if fmt in ("TIFF", "BMP"):
+    if fmt in _SIDECAR_ONLY:
         raise InputError(
             f"{fmt} files cannot carry an embedded payload; write a sidecar file ({SIDECAR_SUFFIX}) instead"
         )
-    raise InputError("not a PNG, JPEG, WebP, TIFF or BMP file (unrecognised leading bytes)")
+    raise InputError("not a PNG, JPEG, WebP, TIFF, BMP or Netpbm file (unrecognised leading bytes)")
 
 
 # --------------------------------------------------------------------------------------------

@@ -37,6 +37,29 @@ from faceveil.io.carriers import (
 # phone photos (108 Mpx sensors) and refuses such files from their header (docs/format.md §11);
 # callers raise it with ``max_pixels`` for files they trust.
 DEFAULT_MAX_PIXELS = 120_000_000
+# The decode limit also counts bytes (issue 22): a 346 kB PNG declaring 10,900 x 10,900 grey pixels (under
+# the pixel cap) took 4.4 GB. Estimated working memory of one image = width x height x (channels x bytes
+# per sample as decoded + 3 bytes x WORKING_COPIES RGB copies: the upright RGB array, the anonymized copy
+# and the encoder's / payload's). Measured peak (benchmarks/bench_limits.py pixels, docs/format.md §11):
+# ~1.0 GB fixed (runtime + one detector tile) + ~11.4 MB per Mpx, so this budget keeps a whole run near
+# 2 GB: 8-bit RGB up to ~89 Mpx, grey up to ~107 Mpx. A ``max_pixels`` the caller sets replaces it
+# (``decode_budget``).
+WORKING_COPIES = 3
+DEFAULT_MAX_DECODE_BYTES = 1 << 30
+
+
+def decode_bytes(width: int, height: int, channels: int, bytes_per_sample: int = 1) -> int:
+    """Estimated working memory (bytes) of decoding and processing a width x height image."""
+    return width * height * (channels * bytes_per_sample + 3 * WORKING_COPIES)
+
+
+def decode_budget(max_pixels: int) -> int:
+    """The byte budget that goes with a pixel limit: :data:`DEFAULT_MAX_DECODE_BYTES` at the default; a
+    limit the caller set (raised for a trusted file, or tightened) is taken as meant, in pixels: the
+    budget is then that many RGBA pixels' worth, so the pixel count alone decides."""
+    if max_pixels == DEFAULT_MAX_PIXELS:
+        return DEFAULT_MAX_DECODE_BYTES
+    return decode_bytes(max_pixels, 1, 4)
 
 _EXIF_ORIENTATION_TAG = 0x0112
 _XMP_ORIENTATION_PATTERNS = (
@@ -55,12 +78,16 @@ _FORMAT_BY_EXTENSION = {
     ".tif": "TIFF",
     ".tiff": "TIFF",
     ".bmp": "BMP",
+    # Netpbm: Pillow's "PPM" reads P2/P3/P5/P6 and writes P5 (gray) or P6 (colour) by the pixels' layout
+    ".ppm": "PPM",
+    ".pgm": "PPM",
+    ".pnm": "PPM",
 }
-_FORMAT_ALIASES = {"JPG": "JPEG", "TIF": "TIFF"}
-SUPPORTED_FORMATS = ("PNG", "JPEG", "WEBP", "TIFF", "BMP")
+_FORMAT_ALIASES = {"JPG": "JPEG", "TIF": "TIFF", "PGM": "PPM", "PNM": "PPM"}
+SUPPORTED_FORMATS = ("PNG", "JPEG", "WEBP", "TIFF", "BMP", "PPM")
 # Decoders we let Pillow use: fewer parsers exposed to untrusted files. GIF is read (single frame)
 # so that animated GIFs get a clear refusal instead of "unknown format".
-_READABLE_FORMATS = ("PNG", "JPEG", "WEBP", "TIFF", "BMP", "GIF")  # JPEG includes MPO
+_READABLE_FORMATS = ("PNG", "JPEG", "WEBP", "TIFF", "BMP", "GIF", "PPM")  # JPEG includes MPO
 
 # Channel count -> Pillow mode of the arrays we hand out and accept.
 _MODE_BY_CHANNELS = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}
@@ -85,6 +112,7 @@ _STORABLE_CHANNELS = {
     "WEBP": {1, 2, 3, 4},
     "JPEG": {1, 3},
     "BMP": {1, 3},
+    "PPM": {1, 3},
 }
 _DECODE_ERRORS = (
     UnidentifiedImageError,
@@ -230,7 +258,7 @@ def merge_rgb(original: np.ndarray, rgb: np.ndarray) -> np.ndarray:
 
 
 def format_for_path(path: str | Path) -> str:
-    """Output format from a file extension (.png .jpg/.jpeg .webp .tif/.tiff .bmp), case-insensitive."""
+    """Output format from a file extension (.png .jpg/.jpeg .webp .tif/.tiff .bmp .ppm/.pgm/.pnm), case-insensitive."""
     suffix = Path(path).suffix.lower()
     if suffix not in _FORMAT_BY_EXTENSION:
         known = " ".join(sorted(_FORMAT_BY_EXTENSION))
@@ -269,6 +297,7 @@ def decode_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, name: str
             _check_pixel_count(image.size, max_pixels, name)
             _check_single_frame(image, name)
             _check_bit_depth(image, name)
+            _check_decode_bytes(image, max_pixels, name)
             image.load()
             # MPO (phone/3D-camera JPEG with extra frames) is a JPEG whose first frame is the photo.
             source_format = "JPEG" if image.format == "MPO" else image.format
@@ -308,7 +337,7 @@ def encode_image(
     hold alpha (InputError). No metadata is written unless ``keep_metadata`` (EXIF with orientation
     reset to 1, XMP, ICC; never the EXIF/XMP thumbnails, which show the original face) or
     ``keep_icc`` (ICC only) is set and ``metadata`` provides it. An ICC profile is written only if
-    it matches the stored colour space. TIFF keeps at most the ICC profile, BMP nothing.
+    it matches the stored colour space. TIFF keeps at most the ICC profile, BMP and Netpbm (PPM) nothing.
 
     ``restore_original`` (recovery only) also writes ``metadata.jpeg_segments`` into a JPEG and
     ``metadata.png_chunks`` into a PNG, verbatim: the comment, IPTC, text and time data of the original;
@@ -377,6 +406,18 @@ def _check_pixel_count(size: tuple[int, int], max_pixels: int, name: str) -> Non
         raise LimitExceededError(f"{name}: image is {count}, {_over_limit(max_pixels)}")
     if width == 0 or height == 0:
         raise InputError(f"{name}: image has no pixels ({width}x{height})")
+
+
+def _check_decode_bytes(image: Image.Image, max_pixels: int, name: str) -> None:
+    """Refuse, from the header, an image whose estimated working memory exceeds the byte budget."""
+    width, height = image.size
+    channels = len(image.getbands())
+    need, budget = decode_bytes(width, height, channels), decode_budget(max_pixels)
+    if need > budget:
+        raise LimitExceededError(
+            f"{name}: image is {width}x{height} with {channels} channel(s): about {need / 2**20:,.0f} MiB to process, "
+            f"above the decode budget of {budget / 2**20:,.0f} MiB (nothing was decoded; raise the pixel limit, "
+            "--max-pixels / max_pixels, only if the file is trusted: the budget grows with it)")
 
 
 def _over_limit(max_pixels: int) -> str:
@@ -504,7 +545,7 @@ def _metadata_options(
     if metadata is None or not (keep_metadata or keep_icc):
         return {}
     options: dict = {}
-    if metadata.icc_profile and fmt != "BMP" and icc_fits(metadata.icc_profile, gray=stored_gray):
+    if metadata.icc_profile and fmt not in ("BMP", "PPM") and icc_fits(metadata.icc_profile, gray=stored_gray):
         options["icc_profile"] = metadata.icc_profile
     if not keep_metadata:
         return options

@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -259,7 +259,7 @@ def iter_frames(path: str | os.PathLike, span: TimeSpan = TimeSpan()) -> Iterato
         time_base = Fraction(stream.time_base)
         _seek_to_span(container, stream, span)
         declared_end = _declared_video_end(stream)
-        index, last_end = 0, None
+        index, last_end, previous, longest = 0, None, None, 0.0
         frame_interval = 1.0 / float(stream.average_rate or stream.guessed_rate or 25)
         try:
             for frame in container.decode(stream):
@@ -268,7 +268,11 @@ def iter_frames(path: str | os.PathLike, span: TimeSpan = TimeSpan()) -> Iterato
                 t = float(frame.pts * time_base)
                 if span.end is not None and t >= span.end - 1e-9:
                     return
-                last_end = t + frame_interval
+                # a frame lasts its own duration where the container stores one, else the rate's period;
+                # without a declared rate (a remuxed MKV), the largest step seen so far
+                step = t - previous if previous is not None and not stream.average_rate else 0.0
+                previous, longest = t, max(longest, step)
+                last_end = t + max(frame_interval, longest, float((frame.duration or 0) * time_base))
                 if not span.contains(t):
                     continue
                 yield VideoFrame(index=index, pts=frame.pts, time_base=time_base, rgb=frame.to_ndarray(format="rgb24"))
@@ -379,21 +383,31 @@ class PacketDecoder:
     bit-identical on another machine depends on its FFmpeg build (YUV→RGB conversion); the caller
     checks digests."""
 
-    def __init__(self, params: DecoderParameters, *, threads: bool = True) -> None:
-        """``threads=False``: no frame threading, so each frame comes out as early as the codec allows."""
+    def __init__(self, params: DecoderParameters, *, threads: bool = True, timeout_s: float | None = None) -> None:
+        """``threads=False``: no frame threading, so each frame comes out as early as the codec allows.
+        ``timeout_s``: the watchdog for packets that may be hostile (a recovery payload's): each
+        :meth:`decode` runs in a worker thread, and one that has not returned after this many seconds
+        raises :class:`DecoderStalledError`; the decoder is then abandoned, never touched or freed again
+        (freeing it under a busy thread is what hung PyAV, issue 22)."""
+        self._timeout_s = timeout_s
+        self._worker: _Worker | None = None
+        self._stalled = False
         try:
             context = av.CodecContext.create(params.codec, "r")
         except (av.error.FFmpegError, ValueError) as exc:
             raise InputError(f"this FFmpeg build has no {params.codec!r} decoder ({_ffmpeg_reason(exc)})") from None
-        context.width, context.height = params.width, params.height
-        if params.pix_fmt:
-            context.pix_fmt = params.pix_fmt
-        if params.extradata:
-            context.extradata = params.extradata
+        try:
+            context.width, context.height = params.width, params.height
+            if params.pix_fmt:
+                context.pix_fmt = params.pix_fmt
+            if params.extradata:
+                context.extradata = params.extradata
+            # as the demuxer would set them (the bitstream's own values, when present, take precedence)
+            context.color_range, context.colorspace = params.color_range, params.colorspace
+            context.color_primaries, context.color_trc = params.color_primaries, params.color_trc
+        except (ValueError, TypeError, OverflowError, av.error.FFmpegError) as exc:
+            raise InputError(f"unusable {params.codec} decoder parameters ({exc})") from None
         self._time_base = params.time_base
-        # as the demuxer would set them (the bitstream's own values, when present, take precedence)
-        context.color_range, context.colorspace = params.color_range, params.colorspace
-        context.color_primaries, context.color_trc = params.color_primaries, params.color_trc
         if threads:
             context.thread_type = "AUTO"
         else:
@@ -403,6 +417,20 @@ class PacketDecoder:
     def decode(self, packet: SourcePacket | None) -> list[tuple[int | None, np.ndarray]]:
         """(pts, (H, W, 3) uint8 RGB in stored orientation) of the frames this packet completes;
         ``None`` flushes the decoder. InputError if the packet does not decode."""
+        if self._stalled:
+            raise DecoderStalledError("the video decoder stalled earlier; it is not used again")
+        if self._timeout_s is None:
+            return self._decode_now(packet)
+        if self._worker is None:
+            self._worker = _Worker()
+        try:
+            return self._worker.run(lambda: self._decode_now(packet), self._timeout_s)
+        except DecoderStalledError:
+            self._stalled = True
+            self._context = None  # dropped, not closed: the stuck call may still be inside it
+            raise
+
+    def _decode_now(self, packet: SourcePacket | None) -> list[tuple[int | None, np.ndarray]]:
         if packet is None:
             av_packet = None
         else:
@@ -417,18 +445,76 @@ class PacketDecoder:
             raise InputError(f"stored video packets do not decode ({_ffmpeg_reason(exc)})") from None
 
 
+class DecoderStalledError(InputError):
+    """A watched decode (:class:`PacketDecoder` with ``timeout_s``, :func:`run_watched`) did not return in time."""
+
+
+_shared_worker: _Worker | None = None
+
+
+def run_watched(fn, timeout_s: float):
+    """``fn()`` on a watchdog thread: its result, its exception, or DecoderStalledError after ``timeout_s``
+    (the stuck worker is then abandoned and the next call gets a new one). For decoders fed with data
+    that may be hostile (a recovery payload's FFV1 regions and H.264 track streams)."""
+    global _shared_worker
+    if _shared_worker is None:
+        _shared_worker = _Worker()
+    try:
+        return _shared_worker.run(fn, timeout_s)
+    except DecoderStalledError:
+        _shared_worker = None
+        raise
+
+
+class _Worker:
+    """One daemon thread that runs calls for a watchdog: the caller waits at most ``timeout`` seconds.
+    A stuck call keeps the thread (a daemon, so the process can still exit); the worker is not reused."""
+
+    def __init__(self) -> None:
+        import queue
+        import threading
+
+        self._jobs: queue.Queue = queue.Queue()
+        self._thread = threading.Thread(target=self._loop, name="faceveil-decode-watchdog", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while True:
+            fn, done, finished = self._jobs.get()
+            try:
+                done.append((True, fn()))
+            except BaseException as exc:  # handed to the caller
+                done.append((False, exc))
+            finished.set()
+
+    def run(self, fn, timeout: float):
+        import threading
+
+        done: list = []
+        finished = threading.Event()
+        self._jobs.put((fn, done, finished))
+        if not finished.wait(timeout):
+            raise DecoderStalledError(f"the video decoder did not return within {timeout:g} s")
+        ok, value = done[0]
+        if ok:
+            return value
+        raise value
+
+
 def _declared_video_end(stream) -> float | None:
     """End time in seconds the container declares for the video stream (MP4 index, Matroska
     DURATION tag), or None if it declares nothing."""
-    if stream.duration and stream.time_base is not None:
-        return float((stream.duration + (stream.start_time or 0)) * stream.time_base)
+    # Matroska's per-track DURATION tag first: its demuxer fills stream.duration from the whole file, so a
+    # short video beside longer audio looked truncated (issue 22)
     tag = stream.metadata.get("DURATION") or stream.metadata.get("duration")
     if tag:
         try:
             hours, minutes, seconds = tag.split(":")
             return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
         except ValueError:
-            return None
+            pass
+    if stream.duration and stream.time_base is not None:
+        return float((stream.duration + (stream.start_time or 0)) * stream.time_base)
     return None
 
 
@@ -480,7 +566,14 @@ def _declare_frame_rate(codec: str, opts: dict[str, str]) -> dict[str, str]:
     return {**opts, "x264-params": ":".join([*params, "force-cfr=1"])}
 
 
+# encoders that only code losslessly: given RGB they are exact, so they always get an RGB pixel format
+# (FFV1 in yuv420p was off by up to 14 levels in the face regions: issue 22)
+_LOSSLESS_ONLY = frozenset({"ffv1", "utvideo", "png", "rawvideo", "huffyuv", "ffvhuff"})
+
+
 def _choose_codec(fmt: str, options: EncodeOptions, width: int, height: int) -> _CodecChoice:
+    if not options.lossless and (options.codec in _LOSSLESS_ONLY or (options.codec == "libx264rgb" and options.crf == 0)):
+        options = replace(options, lossless=True)  # x264rgb at CRF 0 is its lossless mode, as qp 0
     if options.lossless and options.codec is None:
         codec, pix_fmt, opts = _LOSSLESS[fmt]
         return _CodecChoice(codec, pix_fmt, _declare_frame_rate(codec, {**opts, **options.extra_options}), True)
@@ -629,10 +722,23 @@ class VideoWriter:
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
         frame.pts = pts - self._offset_pts
         frame.time_base = self.info.time_base
-        self._mux_audio_until(float(frame.pts * self.info.time_base))
-        for packet in self._video.encode(frame):
-            self._container.mux(packet)
+        try:
+            self._mux_audio_until(float(frame.pts * self.info.time_base))
+            for packet in self._video.encode(frame):
+                self._container.mux(packet)
+        except av.error.FFmpegError as exc:
+            raise self._refusal(exc, f"frame {self.frames_written} (timestamp {pts})") from None
         self.frames_written += 1
+
+    def _refusal(self, exc: Exception, what: str) -> Exception:
+        """A clean error for an encoder or muxer that refuses the stream (was an internal error: issue 22's
+        property run found shared timestamps in VP9 and MOV outputs); disk errors stay OSError (exit 15)."""
+        from faceveil.io.atomic import DISK_ERRNOS
+
+        if isinstance(exc, OSError) and exc.errno in DISK_ERRNOS:
+            return exc
+        return InputError(f"cannot write {what} with {self.choice.codec} into a {self.path.suffix} file: "
+                          f"{_ffmpeg_reason(exc)} (frames sharing or going back in timestamps: write .mkv)")
 
     def _mux_audio_until(self, t_out: float | None) -> None:
         """Copy audio packets whose output time is <= t_out (None: all remaining ones)."""
@@ -685,6 +791,8 @@ class VideoWriter:
                 if isinstance(target, _OpusTranscoder):
                     for packet in target.flush():
                         self._container.mux(packet)
+        except av.error.FFmpegError as exc:
+            raise self._refusal(exc, "the last frames") from None
         finally:
             if self._audio_demux is not None:
                 self._audio_demux.close()
@@ -778,6 +886,11 @@ def remux_with_attachments(src: str | os.PathLike, dst: str | os.PathLike, attac
         for stream in inp.streams:
             if stream.type in ("video", "audio", "subtitle"):
                 mapping[stream.index] = out.add_stream_from_template(stream)
+                if stream.type == "video" and stream.average_rate:
+                    # the template drops the frame rate, and with it Matroska's frame durations: a reader
+                    # then took a 1-frame clip's declared 83 ms for a truncated file (issue 22)
+                    mapping[stream.index].codec_context.framerate = stream.average_rate
+                    mapping[stream.index].time_base = stream.time_base
         rotation = _stream_rotation(src)
         if rotation:
             mapping[inp.streams.video[0].index].set_display_rotation(rotation)

@@ -21,12 +21,18 @@ import numpy as np
 from faceveil.crypto.keys import Argon2Params
 from faceveil.faces.boxes import ImportedBoxes, MergedFaces, merge_faces
 from faceveil.faces.draw import draw_faces
-from faceveil.faces.mask import MaskSpec
+from faceveil.faces.mask import DEFACE_MASK_SCALE, MaskSpec
 from faceveil.faces.types import Face
 from faceveil.io.images import DEFAULT_MAX_PIXELS
 from faceveil.methods.base import AnonymizationMethod, PixelRecoverableMethod
 from faceveil.pipeline.placement import DEFAULT_PAYLOAD, PayloadMode
 from faceveil.plugins import DEFAULT_DETECTOR
+from faceveil.pipeline.select import FaceSelector
+
+
+MASK_SHAPE_CHOICES = ("auto", "ellipse", "box")  # the CLI's --shape (anonymize and eval)
+DEFAULT_MASK_SHAPE = "auto"  # ellipse, but box for methods that recover from pixels
+DEFAULT_MASK_SCALE = DEFACE_MASK_SCALE  # the CLI's --mask-scale default
 
 
 @dataclass(frozen=True)
@@ -38,6 +44,8 @@ class FaceOptions:
         nothing else is written (no payload), so no key is needed.
     draw_boxes: also draw the boxes, scores and track ids on the anonymized output. The overlay's pixels
         are recorded in the payload like the faces', so recovery stays exact.
+    select: ``--keep`` / ``--only`` (pipeline.select.FaceSelector): which faces are left untouched by
+        who they are; None anonymizes every face.
     box_for_pixel_recovery: methods that hide the face in their pixels (PRO-Face S, G2Face) get the box
         shape at the mask's scale (the CLI's ``--shape auto``): their inverse network reads the whole
         aligned crop back, and original pixels left around an ellipse break it (measured on astronaut
@@ -49,6 +57,7 @@ class FaceOptions:
     preview: bool = False
     draw_boxes: bool = False
     box_for_pixel_recovery: bool = False
+    select: FaceSelector | None = None
 
     def mask_for(self, method: AnonymizationMethod) -> MaskSpec | None:
         """The mask ``method`` gets (see ``box_for_pixel_recovery``)."""
@@ -60,7 +69,32 @@ class FaceOptions:
         """Detections plus the boxes file's faces for ``source`` (and frame ``frame_index`` of a video)."""
         if self.boxes is None:
             return MergedFaces(list(detected), (), 0)
-        return merge_faces(detected, self.boxes.faces_for(source, frame_index))
+        entries = self.boxes.entries_for(source, frame_index)
+        return merge_faces(detected, [e.face for e in entries], actions=[e.action for e in entries])
+
+    def choose(self, rgb: np.ndarray, merged: MergedFaces) -> tuple[list[Face], list[dict], list[dict]]:
+        """(faces to anonymize, kept records for --json, kept records for the payload header): a boxes
+        file's keep/ignore faces, then --keep/--only (the header's records name no reference file)."""
+        todo, kept, header = [], [], []
+        for i, face in enumerate(merged.faces):
+            action = merged.action(i)
+            if action != "anonymize":
+                why = "kept by hand" if action == "keep" else "not a face (ignored by hand)"
+                record = {"box": [round(float(v), 2) for v in face.box], "reason": f"{why} in {self.boxes.source.name}"}
+                kept.append(record)
+                header.append(record)
+            else:
+                todo.append(face)
+        if self.select is None:
+            return todo, kept, header
+        anonymize = []
+        for face, decision in zip(todo, self.select.decide(rgb, todo)):
+            if decision.anonymize:
+                anonymize.append(face)
+            else:
+                kept.append(decision.record(face))
+                header.append(decision.record(face, with_reference=False))
+        return anonymize, kept, header
 
     def preview_image(self, rgb: np.ndarray, merged: MergedFaces) -> np.ndarray:
         """(H, W, 3) uint8: ``rgb`` with every face's box, score, track id and mask outline."""
@@ -89,7 +123,8 @@ class OutputOptions:
         JPEG input's own quantization tables, else 95). keep_metadata / keep_icc: keep EXIF/XMP/ICC (or
         only ICC) in the output (stripped by default). payload: embedded, sidecar, both or none.
     overwrite: replace existing outputs (inputs never). force: also anonymize files that already carry a
-        faceveil payload. max_pixels: the decode limit (LimitExceededError above it)."""
+        faceveil payload. max_pixels: the decode limit (LimitExceededError above it). suffix: without an
+        output path, outputs are named NAME<suffix>.EXT beside their inputs ("_anonymized": deface's names)."""
 
     format: str | None = None
     quality: int | None = None
@@ -99,6 +134,7 @@ class OutputOptions:
     overwrite: bool = False
     force: bool = False
     max_pixels: int = DEFAULT_MAX_PIXELS
+    suffix: str = ".anon"
 
 
 @dataclass(frozen=True)
@@ -110,3 +146,10 @@ class KeyOptions:
     passphrase: str | bytes | None = field(default=None, repr=False)
     recipients: Iterable[str | os.PathLike | object] = ()
     argon2_params: Argon2Params | None = None
+
+
+def mask_options(shape: str = DEFAULT_MASK_SHAPE, mask_scale: float = DEFAULT_MASK_SCALE, **more) -> FaceOptions:
+    """``--shape`` / ``--mask-scale`` -> FaceOptions, the one mapping `faceveil anonymize` and `faceveil eval`
+    share (so eval measures the mask users get). ``more``: the other FaceOptions fields."""
+    return FaceOptions(mask=MaskSpec("ellipse" if shape == "auto" else shape, mask_scale),
+                       box_for_pixel_recovery=shape == "auto", **more)

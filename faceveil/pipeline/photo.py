@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -156,6 +156,28 @@ class Anonymizer:
                 results[n] = exc
         return results
 
+    # -- the pixels `anonymize` writes, before encoding: `faceveil eval --method` measures exactly these
+
+    @property
+    def mask(self) -> MaskSpec | None:
+        """The mask this anonymizer's method gets (``--shape auto`` gives pixel-recovering methods the box)."""
+        return self.faces.mask_for(self.method)
+
+    def find_faces(self, rgb: np.ndarray) -> list[Face]:
+        """The faces :meth:`anonymize_images` anonymizes in ``rgb`` (detector, threshold, ``--boxes``)."""
+        return list(self.faces.merge(self.detector.detect(rgb), Path("<array>")).faces)
+
+    def contexts_for(self, pixels: np.ndarray, faces: Sequence[Face]) -> list:
+        """Per-face contexts as :meth:`anonymize_images` derives them (from ``seed`` and the pixels, else at
+        random); always keyed, as with a payload (the default), so secret-keyed methods get their secrets."""
+        return face_contexts(faces, self._content_key(pixels))
+
+    def anonymize_faces(self, rgb: np.ndarray, faces: Sequence[Face], contexts: Sequence,
+                        method=None) -> FrameResult:
+        """One frame through the same call as :meth:`anonymize_images`; ``method``: a stand-in wrapping
+        ``self.method`` (eval's hidden-bits recorder, the obfuscation reference), default the method."""
+        return anonymize_frames([rgb], [list(faces)], [list(contexts)], method or self.method, mask=self.mask)[0]
+
     def _prepare(self, image: LoadedImage, fmt: str, faces: Sequence[Face] | None) -> _Staged:
         """Detect, derive the content key and the per-face contexts (everything before the method)."""
         report = FileReport(input=image.path or Path("<array>"), method=self.method.name)
@@ -169,7 +191,14 @@ class Anonymizer:
                                 f"({merged.replaced} replacing a detection)")
         if self.faces.preview:  # drawn by _preview: no method, no key, no payload
             return _Staged(image, fmt, rgb, list(faces), [], None, None, report, merged)
-        if not faces:
+        kept_header: list[dict] = []
+        if merged.actions or self.faces.select is not None:  # boxes-file keep/ignore, --keep/--only
+            t = time.perf_counter()
+            faces, report.kept, kept_header = self.faces.choose(rgb, merged)
+            report.timings["select"] = time.perf_counter() - t
+            if report.kept:
+                report.notes.append(f"{len(report.kept)} face(s) left untouched on purpose (see \"kept\" in --json)")
+        if not faces and not report.kept:
             if self.require_faces:
                 raise NoFacesError(f"{report.input}: no face found (threshold too high?)")
             # A missed face is a privacy leak: say so loudly rather than print a quiet "0 faces".
@@ -180,7 +209,8 @@ class Anonymizer:
             check_pixel_format(fmt)
             pixel = pixel_image_keys(self.pixel_key)  # (image key, image salt, pixel keys)
             content_key = pixel[2].content_key
-        return _Staged(image, fmt, rgb, list(faces), face_contexts(faces, content_key), content_key, pixel, report, merged)
+        return _Staged(image, fmt, rgb, list(faces), face_contexts(faces, content_key), content_key, pixel, report, merged,
+                       kept_header)
 
     def _preview(self, st: _Staged) -> tuple[bytes, None, FileReport]:
         """--preview: the photo with its detections drawn, nothing anonymized, no payload."""
@@ -204,9 +234,12 @@ class Anonymizer:
             if o.fallback_reason:
                 report.notes.append(f"face at {[round(v) for v in o.face.box]}: {o.method} used instead ({o.fallback_reason})")
         if self.faces.draw_boxes:  # drawn before the changed regions are taken: recovery stays exact
-            frame.rgb = self.faces.overlay(frame.rgb, st.faces, st.merged.imported)
+            imported = st.merged.imported if len(st.faces) == len(st.merged.faces) else ()  # (indices into the merged list)
+            frame.rgb = self.faces.overlay(frame.rgb, st.faces, imported)
         mask = self.faces.mask_for(self.method)
         extra = {"format": fmt} | ({"mask": mask.to_dict()} if mask is not None else {})
+        if st.kept:  # which faces were left untouched and why (boxes and reasons; no reference name, no embedding)
+            extra["kept"] = st.kept
         pixels = merge_rgb(image.pixels, frame.rgb) if st.faces else image.pixels
         if st.pixel is not None:
             image_key, image_salt, pixel_keys = st.pixel
@@ -306,6 +339,7 @@ class _Staged:
     pixel: tuple | None  # pixel-only mode: (image key, image salt, pixel keys)
     report: FileReport
     merged: MergedFaces  # detections + imported boxes (--boxes), for the overlays
+    kept: list[dict] = field(default_factory=list)  # faces left untouched on purpose, for the payload header
 
 
 def _raise_or(result):
@@ -466,4 +500,4 @@ def inspect_photo_file(p: Path, payload_file: Path | None = None, *, identities:
         "recipients": info.recipients,
         "created": info.created,
         "pixels_match_payload": pixels_ok,
-    }
+    } | ({"kept": info.extra["kept"]} if info.extra.get("kept") else {})

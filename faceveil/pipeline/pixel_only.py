@@ -22,7 +22,7 @@ from faceveil.methods.base import AnonymizationMethod, PixelRecoverableMethod, c
 from faceveil.pipeline.frame import FaceOutcome, face_contexts, face_from_dict, recover_outcomes_from_pixels
 from faceveil.runtime import RuntimeOptions
 
-LOSSLESS_FORMATS = ("PNG", "WEBP", "TIFF", "BMP")
+LOSSLESS_FORMATS = ("PNG", "WEBP", "TIFF", "BMP", "PPM")
 
 
 def supports_pixel_only(method: AnonymizationMethod) -> bool:

@@ -131,6 +131,19 @@ def carries_payload(path: Path) -> str | None:
             from faceveil.io.video import read_attachment
 
             return "embedded" if read_attachment(path, ATTACHMENT_NAME) is not None else None
-        return "embedded" if extract_payload(path.read_bytes()) is not None else None
-    except (FaceveilError, OSError):  # unreadable or corrupt: processing reports it
+        data = path.read_bytes()
+        if extract_payload(data) is not None:
+            return "embedded"
+        if path.suffix.lower() in _LOSSLESS_IMAGE_SUFFIXES:  # pixel-only outputs carry a locator in the pixels
+            from faceveil.crypto.pixel_locator import has_locator
+            from faceveil.io.images import decode_image
+
+            if has_locator(decode_image(data, name=path.name).pixels):
+                return "pixel-only locator"
         return None
+    except (FaceveilError, OSError, MemoryError):  # unreadable or corrupt: processing reports it
+        return None
+
+
+# the formats pixel-only mode writes (a locator does not survive lossy coding)
+_LOSSLESS_IMAGE_SUFFIXES = frozenset({".png", ".webp", ".tif", ".tiff", ".bmp"})

@@ -27,6 +27,7 @@ class FileReport:
     timings: dict[str, float] = field(default_factory=dict)
     payload_bytes: int = 0  # size of the recovery payload written (0: none)
     skipped: bool = False  # not processed on purpose (e.g. already anonymized); ``notes`` says why
+    kept: list[dict] = field(default_factory=list)  # faces left untouched on purpose (--keep/--only, review) and why
 
     @property
     def face_count(self) -> int:
@@ -46,6 +47,8 @@ class FileReport:
             "timings_s": {k: round(v, 4) for k, v in self.timings.items()},
             "skipped": self.skipped,
         }
+        if self.kept:
+            d["kept"] = self.kept
         if not self.ok:
             d |= {"error": self.error, "exit_code": self.exit_code}
         return d
@@ -139,6 +142,7 @@ class VideoReport:
     payload_coding: str = ""  # "regions" or "source" (pipeline.video_payload); "" without a payload
     notes: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    kept: list[dict] = field(default_factory=list)  # tracks left untouched on purpose (--keep/--only) and why
 
     @property
     def payload_bytes_per_minute(self) -> float:
@@ -168,7 +172,7 @@ class VideoReport:
             "processing_fps": round(self.processing_fps, 2),
             "notes": self.notes,
             "timings_s": {k: round(v, 3) for k, v in self.timings.items()},
-        }
+        } | ({"kept": self.kept} if self.kept else {})
 
 
 def file_report(report: VideoReport) -> FileReport:
@@ -186,4 +190,5 @@ def file_report(report: VideoReport) -> FileReport:
             f"MB/min; {report.processing_fps:.1f} fps"
         ],
         timings=report.timings,
+        kept=report.kept,
     )

@@ -7,9 +7,10 @@ anonymize:  decode (streaming) → turn upright (rotation metadata) → detect �
             Frames are held back ``lookahead`` frames so a face first detected late is covered in
             the frames just before its first detection too.
 recover:    find the payload (explicit file, MKV attachment, sidecar) → unlock with the key → decode
-            the anonymized video frame by frame, put the original rectangles back → encode. With a
-            lossless output codec the recovered frames equal the decoded original frames exactly;
-            with a lossy one the face regions are exact and the rest is as decoded (the report says so).
+            the anonymized video frame by frame, put the original rectangles back → encode, losslessly
+            by default. From a lossless anonymized video the recovered frames equal the decoded
+            original frames exactly; from a lossy one the face regions are exact and the rest is as
+            decoded. A lossy ``encode`` re-encodes the restored faces too (the report says so).
 
 Python API::
 
@@ -18,8 +19,10 @@ Python API::
                              options=VideoOptions(encode=EncodeOptions(lossless=True)))
     recover_video("clip.anon.mkv", "clip.back.mkv", [PassphraseKey.for_opening("pw")])
 
-Memory is bounded: ``lookahead`` + ``batch_frames`` decoded frames, the encoder's look-ahead and one
-payload chunk (~1 s of regions), whatever the video length.
+Memory is bounded: ``lookahead`` + ``batch_frames`` decoded frames (up to ``tracker.confirm_hold`` more
+while a possible false alarm waits for its decision, faces.track), the encoder's look-ahead and one
+payload chunk (~1 s of regions), whatever the video length. ``--keep``/``--only`` (faces.select) add a
+first pass over the video that decides per track (pipeline.select.TrackVotes).
 """
 
 from __future__ import annotations
@@ -28,15 +31,16 @@ import io
 import os
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 
 from faceveil.crypto.envelope import ContentKey
-from faceveil.errors import InputError, KeyMaterialError, NoFacesError, OutputExistsError, TamperedPixelsError, UsageError
+from faceveil.errors import (InputError, KeyMaterialError, NoFacesError, OutputExistsError, OutputWriteError,
+                             TamperedPixelsError, UsageError)
 from faceveil.faces.detect import create_detector
 from faceveil.faces.track import LookaheadTracker, TrackerConfig, TrackStats
-from faceveil.io.atomic import atomic_move, restrict_permissions
+from faceveil.io.atomic import DISK_ERRNOS, atomic_move, restrict_permissions
 from faceveil.io.carriers import sidecar_path
 from faceveil.io.video import (
     EncodeOptions,
@@ -151,6 +155,12 @@ def _upright_shape(info: VideoInfo) -> tuple[int, int, int]:
     return height, width, 3
 
 
+# Codecs whose decoders give the same pixels for the same packets, every time. Not MPEG-4 Part 2: issue 22's
+# property run found its decoder returning different pixels for one stream from run to run (a P-frame
+# at a size that is not a multiple of 16), so a payload of its packets could fail recovery at random.
+SOURCE_CODECS = frozenset({"h264", "hevc", "vp8", "vp9", "av1"})
+
+
 def _source_recorder(src: Path, info: VideoInfo, options: VideoOptions, scratch: Scratch) -> SourceRecorder | None:
     """What records the source coding (None for ``payload_coding="regions"``). UsageError for
     ``"source"`` when this FFmpeg build cannot decode the input's packets on their own."""
@@ -159,7 +169,11 @@ def _source_recorder(src: Path, info: VideoInfo, options: VideoOptions, scratch:
     from faceveil.io.video import PacketDecoder, decoder_parameters
 
     try:
-        PacketDecoder(decoder_parameters(src))
+        params = decoder_parameters(src)
+        if params.codec not in SOURCE_CODECS:
+            raise InputError(f"its {params.codec} video is not one whose decoding is known to be reproducible "
+                             f"(source coding takes {', '.join(sorted(SOURCE_CODECS))})")
+        PacketDecoder(params)
     except InputError as exc:
         if options.payload_coding == "source":
             raise UsageError(f"--payload-coding source is not possible for {src}: {exc}") from None
@@ -220,6 +234,15 @@ def anonymize_video(
     total = _span_frames_estimate(info, options.span)
     frame_shape = _upright_shape(info)
 
+    chosen = _TrackChoice({}, {})
+    if faces.select is not None and not faces.preview:  # --keep/--only: decide per track in a first pass
+        t = time.perf_counter()
+        chosen = _choose_tracks(src, info, options, _keyframe_hook(_resolve_detector(detector),
+                                min(options.detect_every, options.lookahead + 1)), faces)
+        report.kept = chosen.kept
+        report.timings["select"] = time.perf_counter() - t
+        if chosen.kept:
+            report.notes.append(f"{len(chosen.kept)} track(s) left untouched on purpose (see \"kept\" in --json)")
     scratch = Scratch(dst)
     payload_writer = None
     try:
@@ -237,6 +260,7 @@ def anonymize_video(
             if progress is not None:
                 sink.on_frame = lambda: progress(VideoProgress(report.frames, total, time.perf_counter() - t_start))
             frames = iter_frames(src, options.span)
+            by_hand = 0
             while True:
                 t = time.perf_counter()
                 frame = next(frames, None)
@@ -245,13 +269,17 @@ def anonymize_video(
                     break
                 upright = to_display(frame.rgb, info.rotation)
                 t = time.perf_counter()
-                detections = faces.merge(detector_obj.detect(upright), src, frame.index).faces
+                merged = faces.merge(detector_obj.detect(upright), src, frame.index)
+                detections = merged.to_anonymize()  # keep / ignore boxes of a boxes file: never tracked
+                by_hand += len(merged.faces) - len(detections)
                 sink.timings["detect"] += time.perf_counter() - t
                 for (held_frame, held_upright), tracked in tracker.push(detections, (frame, upright)):
-                    sink.process(held_frame, held_upright, tracked)
+                    sink.process(held_frame, held_upright, chosen.filter(held_frame.index, tracked))
             for (held_frame, held_upright), tracked in tracker.flush():
-                sink.process(held_frame, held_upright, tracked)
+                sink.process(held_frame, held_upright, chosen.filter(held_frame.index, tracked))
             sink.finish()
+        if by_hand:
+            report.notes.append(f"{by_hand} face-frame(s) left untouched: kept or ignored by hand in {faces.boxes.source.name}")
         if writer.transcoded_audio:
             report.notes.append(f"{output_format(dst)} cannot hold {', '.join(writer.transcoded_audio)} audio: re-encoded to Opus")
         if report.frames == 0:
@@ -276,12 +304,65 @@ def anonymize_video(
             store_payload(payload_writer, video_tmp, dst, scratch, report, info, method_obj, recipients, options, overwrite,
                           frame_shape, replace_sidecar=orphan_sidecar, mask=faces.mask_for(method_obj))
             sink.timings["payload"] += time.perf_counter() - t
-        report.timings = {**sink.timings, "total": time.perf_counter() - t_start}
+        report.timings = {**sink.timings, **report.timings, "total": time.perf_counter() - t_start}
         return report
+    except OSError as exc:  # disk full, read-only file system while writing the scratch files
+        if exc.errno not in DISK_ERRNOS:
+            raise
+        raise OutputWriteError(f"cannot write {dst}: {exc.strerror or exc}") from None
     finally:
         if payload_writer is not None:
             payload_writer.discard()  # no-op once finished; frees the scratch file after an error
         scratch.cleanup()
+
+
+@dataclass
+class _TrackChoice:
+    """--keep/--only on a video: the decision of every track of the first pass, by track id, and the
+    frame each track started at (the second pass runs the same detection and tracking, so the ids repeat;
+    a track whose start differs is anonymized, the safe side)."""
+
+    decisions: dict
+    first_frame: dict[int, int]
+    kept: list[dict] = field(default_factory=list)
+    _seen: dict[int, int] = field(default_factory=dict)
+
+    def filter(self, frame_index: int, tracked: list) -> list:
+        if not self.decisions:
+            return tracked
+        out = []
+        for tf in tracked:
+            start = self._seen.setdefault(tf.track_id, frame_index)
+            decision = self.decisions.get(tf.track_id)
+            if decision is None or decision.anonymize or self.first_frame.get(tf.track_id) != start:
+                out.append(tf)
+        return out
+
+
+def _choose_tracks(src: Path, info: VideoInfo, options: VideoOptions, detector, faces: FaceOptions) -> _TrackChoice:
+    """First pass of --keep/--only: detect and track as the second pass will, compare a sample of each
+    track's confident frames with the references (pipeline.select.TrackVotes), decide per track."""
+    from faceveil.pipeline.select import TrackVotes
+
+    votes = TrackVotes(faces.select)
+    tracker: LookaheadTracker[tuple] = LookaheadTracker(options.tracker, options.lookahead)
+    first_box: dict[int, object] = {}
+
+    def observe(released) -> None:
+        for (index, upright), tracked in released:
+            for tf in tracked:
+                first_box.setdefault(tf.track_id, tf.face)
+                votes.observe(index, upright, tf.face, tf.bridged)
+
+    for frame in iter_frames(src, options.span):
+        upright = to_display(frame.rgb, info.rotation)
+        detections = faces.merge(detector.detect(upright), src, frame.index).to_anonymize()
+        observe(tracker.push(detections, (frame.index, upright)))
+    observe(tracker.flush())
+    decisions = votes.decisions()
+    kept = [decisions[t].record(first_box[t]) | {"first_frame": votes.first_frame[t]}
+            for t in sorted(decisions) if not decisions[t].anonymize]
+    return _TrackChoice(decisions, dict(votes.first_frame), kept)
 
 
 def recover_video(
@@ -297,8 +378,8 @@ def recover_video(
 ) -> VideoReport:
     """Restore the original face pixels of an anonymized video into ``dst``.
 
-    encode: output codec; default lossless if the anonymized video was lossless (exact recovery),
-        else the container's default lossy codec.
+    encode: output codec; default lossless (FFV1 / x264rgb qp 0 / VP9 lossless by container), so the
+        restored face regions are exact whatever the anonymized video was.
     Raises PayloadMissingError, PayloadCorruptError, WrongKeyError, TamperedPayloadError,
     TamperedPixelsError (the video does not match its payload), InputError, OutputExistsError.
     """
@@ -314,7 +395,9 @@ def recover_video(
             raise TamperedPixelsError(f"{src}: frames are {frame_shape[1]}x{frame_shape[0]} but the payload belongs to a "
                                       f"{header.image_shape[1]}x{header.image_shape[0]} video")
         was_lossless = bool(header.extra.get("lossless"))
-        encode = encode or EncodeOptions(lossless=was_lossless)
+        # lossless by default, whatever the anonymized video was: the restored face regions stay exact
+        # (a lossy re-encode moved them by up to 58 levels, issue 22); the rest is exactly as decoded
+        encode = encode or EncodeOptions(lossless=True)
         report = VideoReport(input=src, output=dst, method=header.method, payload=[where], audio_streams=len(info.audio))
         report.tracking = TrackStats(**{k: v for k, v in header.extra.get("tracking", {}).items()
                                         if k in TrackStats.__dataclass_fields__ and isinstance(v, int)})
@@ -336,15 +419,19 @@ def recover_video(
                         progress(VideoProgress(report.frames, expected, time.perf_counter() - t_start))
             restrict_permissions(video_tmp)  # a recovered original: owner-only (io/atomic.PRIVATE_MODE)
             atomic_move(video_tmp, dst, overwrite=overwrite, protect=[src, *protect])
+        except OSError as exc:  # disk full, read-only file system while encoding
+            if exc.errno not in DISK_ERRNOS:
+                raise
+            raise OutputWriteError(f"cannot write {dst}: {exc.strerror or exc}") from None
         finally:
             scratch.cleanup()
     report.duration_s = report.frames / float(info.fps)
-    if not was_lossless:
-        regions = "face regions were restored exactly from the payload" if report.lossless else (
-            f"face regions were restored from the payload, then re-encoded by the lossy {report.codec} output (not exact)")
-        report.notes.append(f"the anonymized video is lossy: {regions}; the other pixels are as decoded")
-    elif not report.lossless:
-        report.notes.append("recovered into a lossy codec: the output is not bit-exact")
+    if not report.lossless:
+        report.notes.append(f"lossy output ({report.codec}): the face regions were re-encoded after their restoration, "
+                            "so they are not exact; recover without --codec/--crf (lossless) for exact face regions")
+    elif not was_lossless:
+        report.notes.append(f"lossless output ({report.codec}): face regions restored exactly (the original pixels); "
+                            "the other pixels are exactly as decoded from the lossy anonymized video")
     report.timings = {"total": time.perf_counter() - t_start}
     return report
 

@@ -67,6 +67,33 @@ def verified_frames(src: Path, info: VideoInfo, stream: dict, records: Iterator[
         raise TamperedPixelsError(f"{src}: has fewer frames ({count}) than its payload ({expected})")
 
 
+def recovery_problem(video: Path, payload_file: Path | None, content_key, frame_shape: tuple[int, int, int]) -> str | None:
+    """The writer's guarantee (exit 0 means recoverable): read the finished ``video`` and its payload
+    (``payload_file``, or the MKV attachment when None) exactly as ``recover`` will -- container and
+    frame timestamps, chunk authentication, record order, every record's binding to its frame, every
+    region inside the frame, and for source coding a decode of the stored packets with every region's
+    digest -- using the known ``content_key`` instead of a recipient's key. None when all of it
+    holds, else what failed (one line)."""
+    from faceveil.errors import FaceveilError
+
+    try:
+        info = probe_video(video)
+        shape = (info.display_size[1], info.display_size[0], 3)
+        with video_payload_source(video, payload_file) as (stream, _where):
+            opened, records = open_payload(stream, (), content_key=content_key)
+            if tuple(opened.info.image_shape) != tuple(frame_shape) or shape != tuple(frame_shape):
+                return f"the output's frames are {shape[1]}x{shape[0]}, not the payload's {frame_shape[1]}x{frame_shape[0]}"
+            height, width = frame_shape[:2]
+            for frame, _upright, record in verified_frames(video, info, opened.stream, records):
+                for region in record.regions:
+                    h, w = region.pixels.shape[:2]
+                    if region.x < 0 or region.y < 0 or region.x + w > width or region.y + h > height:
+                        return f"frame {frame.index}: a payload region lies outside the frame"
+    except FaceveilError as exc:
+        return str(exc)
+    return None
+
+
 def verify_video_file(path: Path, identities: Sequence, payload_file: Path | None = None) -> dict:
     """``inspect --verify``: open the payload with the key, authenticate every chunk and check every frame
     against it (as recovery does, writing nothing). Raises the error recovery would raise."""
@@ -127,4 +154,4 @@ def inspect_video_file(path: Path, payload_file: Path | None = None, *, check_pi
         "created": header.created,
         "pixels_match_payload": pixels_ok,
         "container": header.to_dict(),
-    }
+    } | ({"kept": header.extra["kept"]} if header.extra.get("kept") else {})  # --keep/--only tracks left untouched

@@ -86,7 +86,7 @@ from typing import BinaryIO
 
 import numpy as np
 
-from faceveil.crypto.container import ContainerInfo, open_container, read_info, seal
+from faceveil.crypto.container import ContainerInfo, open_container, open_container_with_key, read_info, seal
 from faceveil.crypto.envelope import ContentKey
 from faceveil.crypto.primitives import AuthenticationFailed, open_once, seal_once
 from faceveil.errors import PayloadCorruptError, TamperedPayloadError
@@ -111,6 +111,7 @@ ZLIB_LEVEL = 6
 REGION_CODING = 1  # the region coding new payloads use (see the module docstring); 2 adds per-track video streams
 SOURCE_CODING = 3  # the input's compressed packets + region digests (pipeline.video_source)
 _SUPPORTED_VERSIONS = (1, 2, 3)
+REGION_DECODE_TIMEOUT_S = 30.0  # watchdog for one FFV1 region / track-stream packet decode (hostile payloads)
 
 
 @dataclass
@@ -313,12 +314,17 @@ def decode_ffv1(data: bytes, height: int, width: int) -> np.ndarray:
     """Inverse of :func:`encode_ffv1`; PayloadCorruptError unless it yields one (height, width) frame."""
     import av
 
+    from faceveil.io.video import DecoderStalledError, run_watched
+
     context = av.CodecContext.create("ffv1", "r")
     context.width, context.height = width, height
+    context.thread_count = 1  # hostile data (an authenticated forgery): no decoder threads, and a watchdog
     try:
-        frames = [*context.decode(av.Packet(data)), *context.decode(None)]
+        frames = run_watched(lambda: [*context.decode(av.Packet(data)), *context.decode(None)], REGION_DECODE_TIMEOUT_S)
     except av.error.FFmpegError as exc:
         raise PayloadCorruptError(f"video payload region does not decode: {exc}") from None
+    except DecoderStalledError as exc:
+        raise PayloadCorruptError(f"video payload region: {exc}") from None
     if len(frames) != 1 or (frames[0].height, frames[0].width) != (height, width):
         raise PayloadCorruptError("video payload region does not decode to its declared size")
     return frames[0].to_ndarray(format="rgb24")
@@ -383,15 +389,23 @@ def decode_track_stream(packets: Sequence[bytes], width: int, height: int) -> It
     """Inverse of :func:`encode_track_stream`: the (height, width, 3) canvases in the original colours, lazily."""
     import av
 
+    from faceveil.io.video import DecoderStalledError, run_watched
+
     context = av.CodecContext.create("h264", "r")
+    context.thread_count = 1  # hostile data: no decoder threads, and a watchdog per packet
     try:
         for data in [*packets, None]:
-            for frame in context.decode(None if data is None else av.Packet(data)):
-                if (frame.height, frame.width) != (height, width):
+            packet = None if data is None else av.Packet(data)
+            decoded = run_watched(lambda: [(f.height, f.width, f.to_ndarray(format="rgb24"))
+                                           for f in context.decode(packet)], REGION_DECODE_TIMEOUT_S)
+            for frame_height, frame_width, rgb in decoded:
+                if (frame_height, frame_width) != (height, width):
                     raise PayloadCorruptError("video payload stream does not decode to its declared size")
-                yield _inverse_rct(frame.to_ndarray(format="rgb24"))
+                yield _inverse_rct(rgb)
     except av.error.FFmpegError as exc:
         raise PayloadCorruptError(f"video payload stream does not decode: {exc}") from None
+    except DecoderStalledError as exc:
+        raise PayloadCorruptError(f"video payload stream: {exc}") from None
 
 
 def _abs_residual(diff: np.ndarray) -> int:
@@ -683,6 +697,7 @@ class VideoPayloadWriter:
         self._bound = True  # every frame carried its binding (timestamp + signatures)
         self._recorder = source  # discarded with the writer, used or not
         self._source = source if self.payload_coding != "regions" else None
+        self._chosen: ChunkFile | None = None  # the chunks finish() writes
 
     def add(self, record: FrameRecord) -> None:
         self.stats.frames += 1
@@ -727,15 +742,34 @@ class VideoPayloadWriter:
                                       f"{self._regions.bytes / max(chunks.bytes, 1):.1f}x smaller than region coding)")
         else:
             self.stats.coding_note = "payload: source coding (the input's compressed video packets)"
-        self._regions.discard()
-        self.stats.coding = SOURCE_CODING
+        self.stats.coding = SOURCE_CODING  # the region chunks stay until discard(): the fallback
         self.stats.chunks, self.stats.encrypted_bytes = chunks.chunks, chunks.bytes
         return chunks
 
+    @property
+    def can_fall_back(self) -> bool:
+        """Whether :meth:`fall_back_to_regions` is possible: ``auto`` chose the source coding, and the
+        region coding was written alongside."""
+        return self.payload_coding == "auto" and self._chosen is not None and self._chosen.coding == SOURCE_CODING
+
+    def fall_back_to_regions(self, reason: str) -> None:
+        """The source coding failed the writer's recovery check (pipeline.video_check.recovery_problem):
+        the next :meth:`finish` writes the region coding instead."""
+        if not self.can_fall_back:
+            raise ValueError("no region coding to fall back to")
+        self._chosen = self._regions
+        self.stats.coding = self._regions.coding
+        self.stats.chunks, self.stats.encrypted_bytes = self._regions.chunks, self._regions.bytes
+        self.stats.coding_note = f"payload: region coding (the source coding failed the recovery check: {reason})"
+
     def finish(self, destination: BinaryIO, *, recipients, method: str, method_params: dict, frame_shape: tuple[int, int, int],
-               tracks: Sequence[dict], extra: dict) -> int:
-        """Seal the header and write header + chunks to ``destination``; returns the bytes written."""
-        chunks = self._choose()
+               tracks: Sequence[dict], extra: dict, keep_scratch: bool = False) -> int:
+        """Seal the header and write header + chunks to ``destination``; returns the bytes written.
+        ``keep_scratch``: keep the chunk files (for :meth:`fall_back_to_regions` and another finish;
+        :meth:`discard` frees them)."""
+        if self._chosen is None:
+            self._chosen = self._choose()
+        chunks = self._chosen
         chunks.close()
         stream = {
             "kind": "video",
@@ -769,12 +803,15 @@ class VideoPayloadWriter:
         )
         destination.write(_PREAMBLE.pack(VIDEO_MAGIC, chunks.coding, len(header)) + header)
         written = _PREAMBLE.size + len(header) + chunks.copy_to(destination)
-        self.discard()
+        if not keep_scratch:
+            self.discard()
         return written
 
     def discard(self) -> None:
         """Drop the scratch files (safe to call after :meth:`finish`, which already removed them)."""
         self._regions.discard()
+        if self._chosen is not None:
+            self._chosen.discard()
         if self._recorder is not None:
             self._recorder.discard()
 
@@ -823,16 +860,18 @@ class OpenedVideoPayload:
         return int(coding)
 
 
-def open_video_payload(source: BinaryIO, identities, *, decode_source=None) -> tuple[OpenedVideoPayload, Iterator[FrameRecord]]:
+def open_video_payload(source: BinaryIO, identities, *, decode_source=None,
+                       content_key: ContentKey | None = None) -> tuple[OpenedVideoPayload, Iterator[FrameRecord]]:
     """Unlock the header with ``identities`` (WrongKeyError / TamperedPayloadError) and return the
     frame records as a lazy iterator that authenticates chunk by chunk and, at the end, checks the
     chunk count and hash the header promised (TamperedPayloadError / PayloadCorruptError).
 
     ``decode_source(plaintexts, stream, frame_shape)``: the reader of source-coded payloads
     (faceveil.pipeline.video_source.decode_source_chunks; ``video_source.open_payload`` passes it; this
-    module stays below the decoder)."""
+    module stays below the decoder). ``content_key``: open with the known content key instead of
+    ``identities`` (the writer verifying its own output before keeping it)."""
     info, header = read_video_header(source)
-    opened = open_container(header, identities)
+    opened = open_container(header, identities) if content_key is None else open_container_with_key(header, content_key)
     stream = info.extra["video"]
     try:
         stream_id = bytes.fromhex(stream["stream_id"])

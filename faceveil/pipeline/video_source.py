@@ -19,8 +19,9 @@ Chunk plaintext: a sequence of items, each whole inside one chunk (integers big-
 Items are in decode order; a record comes right before the packet after which the anonymizing
 machine's decoder returned its frame, so a reader holds only a few decoded frames. The writer runs
 that same pairing and digest check on its own output before keeping the coding (``auto`` falls back
-to region coding if anything differs), so a payload written in source coding recovers exactly at
-least on the machine that wrote it.
+to region coding if anything differs), and then reads the finished output as recovery will
+(pipeline.video_check.recovery_problem, threaded decoder included), falling back again if that fails;
+so a payload written in source coding recovers exactly at least on the machine that wrote it.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ import numpy as np
 from faceveil.errors import FaceveilError, InputError, PayloadCorruptError, SourceMismatchError
 from faceveil.io.video import (
     DecoderParameters,
+    DecoderStalledError,
     PacketDecoder,
     SourcePacket,
     TimeSpan,
@@ -67,6 +69,9 @@ _PACKET = struct.Struct(">BqqBI")
 _RECORD = struct.Struct(">BqI")
 SOURCE_CHUNK_BYTES = 1 << 20  # plaintext per chunk (a chunk holds whole items, so may exceed it by one packet)
 MAX_PENDING_FRAMES = 64  # decoded frames waiting for their record; more means the payload is out of step
+DECODE_TIMEOUT_S = 30.0  # watchdog for one stored packet's decode at recovery (a hostile payload must not hang it)
+MAX_EXTRADATA_BYTES = 1 << 20
+_MAX_TIMESTAMP = 1 << 62
 FIX = ("recover on the machine (same faceveil / PyAV / FFmpeg build) that anonymized the video, or anonymize "
        "it again with --payload-coding regions, which stores the pixels themselves")
 
@@ -169,8 +174,12 @@ class SourceMatcher:
     record are the ones anonymization did not process: dropped."""
 
     def __init__(self, params: DecoderParameters, rotation: int, first_pts: int, total: int,
-                 frame_shape: tuple[int, int, int], built_with: str = "", *, threads: bool = True) -> None:
-        self.decoder = PacketDecoder(params, threads=threads)
+                 frame_shape: tuple[int, int, int], built_with: str = "", *, threads: bool = True,
+                 timeout_s: float | None = None) -> None:
+        self.decoder = PacketDecoder(params, threads=threads, timeout_s=timeout_s)
+        self.max_packet_bytes = params.width * params.height * 8 + (1 << 20)  # beyond raw 16-bit RGBA: not a frame
+        self._last_dts: int | None = None
+        self._packets = 0
         self.rotation, self.first_pts, self.total, self.frame_shape = rotation, first_pts, total, frame_shape
         self.built_with = built_with
         self.frames: deque[tuple[int, np.ndarray]] = deque()
@@ -186,8 +195,26 @@ class SourceMatcher:
             raise PayloadCorruptError("video payload records are out of order")
         self.records.append(expected)
 
+    def check_packet(self, packet: SourcePacket) -> None:
+        """Validate a stored packet before any decoder sees it (PayloadCorruptError): the stream starts at a
+        key frame, sizes fit the frame, timestamps are in range and decode timestamps never go back."""
+        if not self._packets and not packet.keyframe:
+            raise PayloadCorruptError("video payload packets do not start at a key frame")
+        if not 0 < len(packet.data) <= self.max_packet_bytes:
+            raise PayloadCorruptError(f"video payload packet of {len(packet.data)} bytes is implausible")
+        for stamp in (packet.pts, packet.dts):
+            if stamp is not None and abs(stamp) > _MAX_TIMESTAMP:
+                raise PayloadCorruptError("video payload packet timestamp is out of range")
+        if packet.dts is not None:
+            if self._last_dts is not None and packet.dts < self._last_dts:
+                raise PayloadCorruptError("video payload packets go back in decode order")
+            self._last_dts = packet.dts
+        self._packets += 1
+
     def decode(self, packet: SourcePacket | None) -> None:
         """Feed one packet (None: flush) and queue the frames it completes."""
+        if packet is not None:
+            self.check_packet(packet)
         for pts, rgb in self.decoder.decode(packet):
             if pts is None or pts < self.first_pts or self.done:
                 continue
@@ -248,10 +275,36 @@ class SourceMatcher:
 def _description_fields(stream: dict) -> tuple[DecoderParameters, int, int, str]:
     source = stream.get("source")
     try:
-        return (DecoderParameters.from_dict(source["decoder"]), int(source["rotation"]), int(source["first_pts"]),
-                str(source.get("built_with", "")))
+        fields = (DecoderParameters.from_dict(source["decoder"]), int(source["rotation"]), int(source["first_pts"]),
+                  str(source.get("built_with", "")))
     except (KeyError, TypeError, ValueError):
         raise PayloadCorruptError("video payload header lacks a valid source description") from None
+    params, rotation, first_pts, _ = fields
+    if (rotation not in (-270, -180, -90, 0, 90, 180, 270) or len(params.extradata) > MAX_EXTRADATA_BYTES or abs(first_pts) > _MAX_TIMESTAMP
+            or params.time_base.denominator > 1 << 31 or params.time_base.numerator > 1 << 31):
+        raise PayloadCorruptError("video payload header has an implausible source description")
+    return fields
+
+
+def _check_source_shape(params: DecoderParameters, rotation: int, frame_shape: tuple[int, int, int]) -> None:
+    """The stored stream must have the frames' size (turned by the rotation) before a decoder is made."""
+    height, width = frame_shape[:2]
+    stored = (height, width) if rotation % 180 == 0 else (width, height)
+    if (params.height, params.width) != stored:
+        raise PayloadCorruptError(f"video payload stores {params.width}x{params.height} packets for "
+                                  f"{width}x{height} frames")
+    import av
+
+    if params.pix_fmt is not None:
+        try:
+            av.VideoFormat(params.pix_fmt)
+        except (ValueError, TypeError):
+            raise PayloadCorruptError(f"video payload names an unknown pixel format {params.pix_fmt[:32]!r}") from None
+    try:
+        if av.codec.Codec(params.codec, "r").type != "video":
+            raise PayloadCorruptError(f"video payload names {params.codec!r}, which is not a video decoder")
+    except (ValueError, av.error.FFmpegError):
+        pass  # not in this build: PacketDecoder says so (SourceMismatchError)
 
 
 def decode_source_chunks(plaintexts: Iterator[bytes], stream: dict, frame_shape: tuple[int, int, int]) -> Iterator[FrameRecord]:
@@ -259,9 +312,12 @@ def decode_source_chunks(plaintexts: Iterator[bytes], stream: dict, frame_shape:
     source-coded payload (header ``stream`` = ``extra.video``). SourceMismatchError when this machine
     decodes other pixels than the anonymizing one did; PayloadCorruptError on malformed items."""
     params, rotation, first_pts, built_with = _description_fields(stream)
+    _check_source_shape(params, rotation, frame_shape)
     height, width = frame_shape[:2]
     try:
-        matcher = SourceMatcher(params, rotation, first_pts, int(stream.get("frames", 0)), frame_shape, built_with)
+        # one decoder thread (frame threading is where a hostile stream hung PyAV) under a watchdog
+        matcher = SourceMatcher(params, rotation, first_pts, int(stream.get("frames", 0)), frame_shape, built_with,
+                                threads=False, timeout_s=DECODE_TIMEOUT_S)
     except InputError as exc:
         raise SourceMismatchError(f"the payload stores {params.codec} packets, but {exc}; {FIX}") from None
     for plaintext in plaintexts:
@@ -278,14 +334,16 @@ def decode_source_chunks(plaintexts: Iterator[bytes], stream: dict, frame_shape:
                                   f"frames here{matcher._builds()}; {FIX}")
 
 
-def open_payload(source: BinaryIO, identities) -> tuple[OpenedVideoPayload, Iterator[FrameRecord]]:
+def open_payload(source: BinaryIO, identities, *, content_key=None) -> tuple[OpenedVideoPayload, Iterator[FrameRecord]]:
     """:func:`~faceveil.pipeline.video_payload.open_video_payload` for every coding (1, 2 and source)."""
-    return open_video_payload(source, identities, decode_source=decode_source_chunks)
+    return open_video_payload(source, identities, decode_source=decode_source_chunks, content_key=content_key)
 
 
 def _decode(matcher: SourceMatcher, packet: SourcePacket | None) -> None:
     try:
         matcher.decode(packet)
+    except DecoderStalledError as exc:
+        raise PayloadCorruptError(f"video payload: {exc} on its stored packets; recovery stopped") from None
     except InputError as exc:  # the packets authenticated, so the decoder, not the data, differs
         raise SourceMismatchError(f"{exc}{matcher._builds()}; {FIX}") from None
 
@@ -318,6 +376,10 @@ class SourceRecorder:
         if record.pts is None:
             self.problem = self.problem or f"frame {record.index} has no timestamp to find it by"
             return
+        if self.last_pts is not None and record.pts <= self.last_pts:
+            # recovery pairs decoded frames with records by timestamp: shared (a 1 ms time base under
+            # 1,000+ fps) or backward timestamps cannot be paired
+            self.problem = self.problem or f"frames {record.index - 1} and {record.index} do not have increasing timestamps"
         if self.first_pts is None:
             self.first_pts = record.pts
         self.last_pts = record.pts

@@ -15,7 +15,7 @@ from faceveil.crypto.envelope import ContentKey
 from faceveil.faces.draw import draw_faces
 from faceveil.faces.track import TrackedFace
 from faceveil.io.atomic import ScratchDir as Scratch
-from faceveil.io.atomic import atomic_move
+from faceveil.io.atomic import atomic_move, pair_lock
 from faceveil.io.carriers import sidecar_path
 from faceveil.io.video import VideoFrame, VideoInfo, VideoWriter, from_display, output_format, remux_with_attachments
 from faceveil.methods.base import AnonymizationMethod, create_method
@@ -127,45 +127,67 @@ def frame_record(index: int, upright: np.ndarray, result, *, lossless: bool, tim
 def store_payload(writer: VideoPayloadWriter, video_tmp: Path, dst: Path, scratch: Scratch, report: VideoReport,
                    info: VideoInfo, method: AnonymizationMethod, recipients, options, overwrite: bool,
                    frame_shape: tuple[int, int, int], *, replace_sidecar: bool = False, mask=None) -> None:
-    """Seal the payload, then move it into place: sidecar first, the video last (so an interruption never
-    leaves a video without its payload). ``replace_sidecar``: an orphaned sidecar (its video missing) may go.
+    """Seal the payload, check that the output recovers (pipeline.video_check.recovery_problem; the source
+    coding falls back to region coding if not; UnrecoverableOutputError if nothing works, nothing
+    written), then move it into place: sidecar first, the video last (so an interruption never leaves a
+    video without its payload). ``replace_sidecar``: an orphaned sidecar (its video missing) may go.
     ``mask``: recorded in the header's extra (faceveil.faces.mask.MaskSpec)."""
+    from faceveil.errors import UnrecoverableOutputError
+    from faceveil.pipeline.video_check import recovery_problem
+
     payload_path = scratch.path("payload.fvv")
-    with open(payload_path, "wb") as out:
-        report.payload_bytes = writer.finish(
-            out,
-            recipients=recipients,
-            method=method.name,
-            method_params=method.params(),
-            frame_shape=frame_shape,
-            tracks=[t.to_dict() for t in report.tracks],
-            extra={
-                "format": output_format(dst),
-                "codec": report.codec,
-                "lossless": report.lossless,
-                "fps": str(info.fps),
-                "rotation": info.rotation,
-                "span": [options.span.start, options.span.end],
-                "tracking": report.tracking.to_dict(),
-            } | ({"mask": mask.to_dict()} if mask is not None else {}),
-        )
+    extra = {
+        "format": output_format(dst),
+        "codec": report.codec,
+        "lossless": report.lossless,
+        "fps": str(info.fps),
+        "rotation": info.rotation,
+        "span": [options.span.start, options.span.end],
+        "tracking": report.tracking.to_dict(),
+    } | ({"mask": mask.to_dict()} if mask is not None else {}) \
+      | ({"kept": [{k: v for k, v in d.items() if k != "reference"} for d in report.kept]} if report.kept else {})
+    notes = list(report.notes)
+    while True:
+        report.notes = list(notes)
+        with open(payload_path, "wb") as out:
+            report.payload_bytes = writer.finish(out, recipients=recipients, method=method.name,
+                                                 method_params=method.params(), frame_shape=frame_shape,
+                                                 tracks=[t.to_dict() for t in report.tracks], extra=extra, keep_scratch=True)
+        final, embed, sidecar = _place_payload(video_tmp, payload_path, dst, scratch, report, options)
+        problem = recovery_problem(final, None if embed else payload_path, writer.content_key, frame_shape)
+        if problem is None:
+            break
+        if not writer.can_fall_back:
+            raise UnrecoverableOutputError(
+                f"{dst}: not written: the anonymized video would not recover ({problem})"
+                + ("; try --payload-coding regions" if writer.stats.coding == 3 else ""))
+        writer.fall_back_to_regions(problem)
     report.payload_coding = {1: "regions", 2: "regions+streams", 3: "source"}[writer.stats.coding]
     if writer.stats.coding_note:
         report.notes.append(writer.stats.coding_note)
+    with pair_lock(dst.parent):  # another --overwrite writer cannot interleave its sidecar with this video
+        if sidecar:
+            side = sidecar_path(dst)
+            atomic_move(payload_path, side, overwrite=overwrite or replace_sidecar)  # refuses a sidecar that appeared meanwhile
+            report.payload.append(str(side))
+        atomic_move(final, dst, overwrite=overwrite)
+
+
+def _place_payload(video_tmp: Path, payload_path: Path, dst: Path, scratch: Scratch, report: VideoReport,
+                   options) -> tuple[Path, bool, bool]:
+    """(the video to move into place, payload embedded?, payload as sidecar?); the video carries the
+    attachment when embedded. Notes where the payload could not go where asked."""
     embed, sidecar = video_places(options.payload, dst)
+    report.payload = [p for p in report.payload if p != "embedded"]
     if options.payload == "embedded" and not embed:
         report.notes.append(f"{dst.suffix} files cannot carry attachments: wrote the payload as a sidecar (use .mkv to embed)")
     if embed and report.payload_bytes > placement.MAX_ATTACHMENT_BYTES:
         report.notes.append(f"the {report.payload_bytes / 2**20:.0f} MiB payload is too large to embed "
                             f"(limit {placement.MAX_ATTACHMENT_BYTES // 2**20} MiB): wrote it as a sidecar")
         embed, sidecar = False, True
-    if embed:
-        final_tmp = scratch.path("final" + dst.suffix.lower())
-        remux_with_attachments(video_tmp, final_tmp, {ATTACHMENT_NAME: payload_path.read_bytes()})
-        video_tmp = final_tmp
-        report.payload.append("embedded")
-    if sidecar:
-        side = sidecar_path(dst)
-        atomic_move(payload_path, side, overwrite=overwrite or replace_sidecar)  # refuses a sidecar that appeared meanwhile
-        report.payload.append(str(side))
-    atomic_move(video_tmp, dst, overwrite=overwrite)
+    if not embed:
+        return video_tmp, embed, sidecar
+    final_tmp = scratch.path("final" + dst.suffix.lower())
+    remux_with_attachments(video_tmp, final_tmp, {ATTACHMENT_NAME: payload_path.read_bytes()})
+    report.payload.append("embedded")
+    return final_tmp, embed, sidecar

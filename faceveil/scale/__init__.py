@@ -7,8 +7,8 @@
 
 Pieces: ``location`` (local folders and fsspec URLs, lazy listing), ``manifest`` (JSON Lines beside
 the outputs, resume state), ``worker`` (the Ray actor: models loaded once, single-file code path per
-item), ``keys`` (what secrets reach workers, wrapped how), ``driver`` (window of calls, retries,
-progress, summary). Design and numbers: docs/scale.md. Importing this package does not import Ray.
+item; ``BatchWorker`` is the Ray Data class), ``keys`` (what secrets reach workers, wrapped how; the key
+broker), ``driver`` (the Ray Data pipeline, the manifest as outcomes stream back, summary). Design and numbers: docs/scale.md. Importing this package does not import Ray.
 """
 
 from __future__ import annotations
@@ -59,11 +59,14 @@ def anonymize(
         salt, params = passphrase_key.salt, passphrase_key.params
         argon2 = (params.time_cost, params.memory_kib, params.parallelism)
         secrets.seal_master = passphrase_key.master_secret(salt, params)
+    _apply_storage_options(cluster, src, dst)
     job = Job("anonymize", Location.parse(src), Location.parse(dst), new_run_id(), output_format,
               anonymize=settings, public_keys=public, passphrase_salt=salt, argon2=argon2)
     description = {"method": settings.method, "method_options": settings.method_options, "payload": settings.payload,
                    "recipients": [X25519Recipient.from_bytes(p).key_id for p in public]
-                   + (["passphrase"] if passphrase_key else []), "format": output_format}
+                   + (["passphrase"] if passphrase_key else []), "format": output_format,
+                   # public (every file carries them too): recover derives this salt before its workers start
+                   "passphrase_salt": salt.hex() if salt else None, "argon2": list(argon2) if argon2 else None}
     return driver.run(job, cluster, secrets, overwrite=overwrite, progress=progress, description=description,
                       on_record=on_record)
 
@@ -100,12 +103,26 @@ def recover(
         opener=next((i for i in identities if isinstance(i, PassphraseKey)), None),
         identities=[i for i in identities if isinstance(i, X25519Identity)],
     )
+    _apply_storage_options(cluster, src, dst)
     job = Job("recover", Location.parse(src), Location.parse(dst), new_run_id(), output_format, recover=settings,
               passphrase_recovery=secrets.opener is not None, private_keys=len(secrets.identities))
     description = {"from_pixels": settings.from_pixels, "format": output_format,
                    "keys": [i.key_id for i in secrets.identities] + (["passphrase"] if secrets.opener else [])}
     return driver.run(job, cluster, secrets, overwrite=overwrite, progress=progress, description=description,
                       on_record=on_record)
+
+
+def _apply_storage_options(cluster: ClusterOptions, *urls) -> None:
+    """--storage-option on the driver: the same fsspec configuration the workers get via runtime_env."""
+    if not cluster.storage_options:
+        return
+    import fsspec.config
+
+    protocols = [os.fspath(u).split("://", 1)[0] for u in urls if "://" in os.fspath(u)]
+    for name, value in cluster.fsspec_env(protocols).items():
+        import json
+
+        fsspec.config.conf.setdefault(name[len("FSSPEC_"):].lower(), {}).update(json.loads(value))
 
 
 def _check_format(output_format: str | None) -> None:

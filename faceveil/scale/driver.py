@@ -1,39 +1,44 @@
-"""The driver: lists SRC lazily, skips what earlier runs finished, feeds long-lived Ray actors, writes
-the manifest, shows progress and returns a summary.
+"""The driver: checks the locations, reads the resume state from the manifest, and runs the job as a
+Ray Data pipeline; it writes the manifest as outcomes stream back and returns a summary.
 
-Scheduling is Ray's: actors are placed by Ray on nodes with the requested CPUs/GPUs, and each actor
-runs its calls in order. The driver only keeps a bounded window of calls in flight (``DEPTH`` per actor,
-so an actor never waits for the next item) and reacts to what comes back. A call carries a small batch
-of images (``--batch-size``; learned methods batch their faces across them), a video alone:
+    listing (a read task: lazy fsspec walk, minus what the manifest says is done)
+      -> map_batches(BatchWorker, actor pool)   models loaded once per actor, outputs written there
+      -> the driver: one manifest record per item, flushed per block that comes back
 
-* an item's record goes to the manifest (ok or failed: a bad file fails alone);
-* a worker that dies (node lost, OOM, ``ray.kill``) fails every call it had in flight; the driver
-  starts a replacement and re-queues those items once, each alone, so a file that kills its worker
-  takes no batch down with it a second time (their leftover temp files are swept first; a
-  completed output of the dead worker is replaced atomically, so nothing is ever half-written);
-* a recover worker that meets a passphrase salt it holds no secret for gets it derived here, once.
+What Ray does, we do not: placement (CPUs/GPUs per actor), restarting a dead actor and retrying its
+batch (``max_restarts``/``max_task_retries``), backpressure and progress (Ray Data's). What we add:
 
-Memory on the driver is O(workers * DEPTH * batch size) for the window plus the resume state (one
-entry per input already done, see docs/scale.md for 10^6 and 10^8 files), never the full listing.
+* secrets go through a key broker actor (``keys.KeyBroker``): each worker gets them wrapped for its
+  own ephemeral key; a passphrase never leaves this process;
+* recover with a passphrase: the salts named in SRC's run descriptions are derived before the
+  workers start; a file sealed under another salt comes back as "needs key" and is redone in a
+  second pass once that salt is derived (at most MAX_SALTS per run);
+* a batch whose worker died MAX_TASK_RETRIES + 1 times is given up (Ray Data's ``max_errored_blocks``):
+  its items get no record, are counted as ``lost`` and are redone by the next run.
+
+Memory on the driver: the resume state (one entry per input already done, shipped once to the
+listing task through the object store) plus Ray Data's bounded buffers; never the full listing.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
+import logging
+import os
 import sys
 import threading
 import time
-from collections import deque
-from dataclasses import dataclass, field, replace
-from pathlib import PurePosixPath
+import warnings
+from dataclasses import dataclass, field
 
 from faceveil.errors import FaceveilError, InputError, KeyMaterialError, OutputExistsError
-from faceveil.scale.job import ANONYMIZE, ClusterOptions, Item, Job
+from faceveil.scale.job import ANONYMIZE, ClusterOptions, Job
 from faceveil.scale.location import Location, iter_files
 from faceveil.scale.manifest import FAILED, STATE_DIR, Manifest, Record
 
-DEPTH = 2  # calls queued per actor
-MAX_ATTEMPTS = 2  # an item whose worker died is tried once more in the same run
-REPLACE_TIMEOUT_S = 300.0  # a replacement worker that cannot be placed for this long is given up
+MAX_TASK_RETRIES = 2  # a batch is tried 3 times in all when its worker dies (a file that kills workers ends there)
+FLUSH_SECONDS = 1.0  # manifest: outcomes are written at most this long after they arrive (and every 256)
 MAX_SALTS = 16  # recover: distinct passphrase salts (= anonymize runs) derived per run; bounds hostile files
 
 
@@ -54,16 +59,15 @@ class Summary:
     dst: str
     run: str
     listed: int = 0
-    skipped: int = 0  # done by an earlier run (manifest + output exist)
+    skipped: int = 0  # done by an earlier run (its latest manifest record is ok)
     ok: int = 0
     failed: int = 0
-    retried: int = 0
+    lost: int = 0  # no outcome: a batch given up after its worker died MAX_TASK_RETRIES + 1 times
+    retried: int = 0  # recover: items redone once their salt's secret was derived
     workers: int = 0
-    workers_replaced: int = 0
     batch_size: int = 0  # images per worker call (--batch-size, or the method's default)
-    batches: int = 0  # worker calls made
     seconds: float = 0.0
-    startup_seconds: float = 0.0  # joining/starting Ray and starting the workers (models loaded)
+    startup_seconds: float = 0.0  # joining/starting Ray until the first outcome came back
     dashboard: str | None = None
     failures: list[Record] = field(default_factory=list)
     worker_names: list[str] = field(default_factory=list)
@@ -74,7 +78,7 @@ class Summary:
 
     @property
     def exit_code(self) -> int:
-        codes = {r.exit_code or 1 for r in self.failures}
+        codes = {r.exit_code or 1 for r in self.failures} | ({1} if self.lost else set())
         if not codes:
             return 0
         return codes.pop() if len(codes) == 1 else 1
@@ -86,19 +90,17 @@ class Summary:
     def to_dict(self) -> dict:
         return {
             "command": self.command, "engine": "ray", "src": self.src, "dst": self.dst, "run": self.run,
-            "listed": self.listed, "skipped": self.skipped, "ok": self.ok, "failed": self.failed,
-            "retried": self.retried, "workers": self.workers, "workers_replaced": self.workers_replaced,
-            "batch_size": self.batch_size, "batches": self.batches,
-            "seconds": round(self.seconds, 3), "startup_seconds": round(self.startup_seconds, 3), "files_per_s": round(self.rate, 3), "dashboard": self.dashboard,
-            "manifest": self.manifest, "failures": [{"input": r.input, "error": r.error, "exit_code": r.exit_code}
-                                                    for r in self.failures],
+            "listed": self.listed, "skipped": self.skipped, "ok": self.ok, "failed": self.failed, "lost": self.lost,
+            "retried": self.retried, "workers": self.workers, "batch_size": self.batch_size,
+            "seconds": round(self.seconds, 3), "startup_seconds": round(self.startup_seconds, 3),
+            "files_per_s": round(self.rate, 3), "dashboard": self.dashboard, "manifest": self.manifest,
+            "failures": [{"input": r.input, "error": r.error, "exit_code": r.exit_code} for r in self.failures],
         }
 
     def describe(self) -> str:
         return (f"{self.command} on ray: {self.listed} file(s) listed, {self.ok} done now, {self.skipped} already done, "
-                f"{self.failed} failed; {self.seconds:.1f} s, {self.rate:.2f} files/s on {self.workers} worker(s)"
-                + (f" ({self.workers_replaced} replaced)" if self.workers_replaced else "")
-                + f"; manifest {self.manifest}")
+                f"{self.failed} failed" + (f", {self.lost} lost (workers died; run again)" if self.lost else "")
+                + f"; {self.seconds:.1f} s, {self.rate:.2f} files/s on {self.workers} worker(s); manifest {self.manifest}")
 
 
 # --- checks before any work ---------------------------------------------------------------------
@@ -121,319 +123,378 @@ def check_locations(src: Location, dst: Location, manifest: Manifest, overwrite:
         )
 
 
-# --- progress -----------------------------------------------------------------------------------
-
-
-class Progress:
-    """One status line on stderr: done/total, failures, rate, ETA (total is counted in a background
-    listing pass, so it appears after a moment on huge inputs)."""
-
-    def __init__(self, summary: Summary, enabled: bool, stream=None, every: float | None = None):
-        self.summary = summary
-        self.stream = stream or sys.stderr
-        self.enabled = enabled
-        self.tty = enabled and hasattr(self.stream, "isatty") and self.stream.isatty()
-        self.every = every if every is not None else (0.5 if self.tty else 10.0)
-        self.total: int | None = None
-        self.started = time.monotonic()
-        self._last = 0.0
-
-    def line(self) -> str:
-        s = self.summary
-        done = s.ok + s.failed + s.skipped
-        elapsed = time.monotonic() - self.started
-        rate = (s.ok + s.failed) / elapsed if elapsed > 0 else 0.0
-        total = f"{self.total}" if self.total is not None else f"{s.listed}+ (listing)"
-        eta = ""
-        if self.total is not None and rate > 0:
-            eta = f", ETA {max(0.0, (self.total - done) / rate):.0f} s"
-        return f"[ray] {done}/{total} done ({s.skipped} skipped), {s.failed} failed, {rate:.2f} files/s{eta}"
-
-    def tick(self, force: bool = False) -> None:
-        if not self.enabled:
-            return
-        now = time.monotonic()
-        if not force and now - self._last < self.every:
-            return
-        self._last = now
-        if self.tty:
-            print("\r" + self.line().ljust(100), end="", file=self.stream, flush=True)
-        else:
-            print(self.line(), file=self.stream, flush=True)
-
-    def close(self) -> None:
-        if self.enabled:
-            self.tick(force=True)
-            if self.tty:
-                print(file=self.stream)
-
-
 # --- the run ------------------------------------------------------------------------------------
 
 
 def run(job: Job, cluster: ClusterOptions, secrets: DriverSecrets, *, overwrite: bool = False,
         progress: bool = True, description: dict | None = None, on_record=None) -> Summary:
     """Run ``job`` on Ray. Joins ``cluster.address`` or starts a local runtime (stopped at the end)."""
-    from faceveil.api import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
-
-    manifest = Manifest(job.dst, job.run)
+    manifest = Manifest(job.dst, job.run, flush_records=256, flush_seconds=FLUSH_SECONDS)
     check_locations(job.src, job.dst, manifest, overwrite)
     summary = Summary(job.command, job.src.url, job.dst.url, job.run)
-    extensions = frozenset(IMAGE_EXTENSIONS | VIDEO_EXTENSIONS)
-    listing = iter_files(job.src, extensions, frozenset({STATE_DIR}))
-    first = next(listing, None)  # a missing SRC fails here, before Ray starts
-    if first is None:
+    listing = iter_files(job.src, _extensions(), frozenset({STATE_DIR}))
+    if next(listing, None) is None:  # a missing SRC fails here, before Ray starts
         raise InputError(f"no input images found in {job.src.url}")
     done = manifest.load_done() if manifest.exists() else {}
     manifest.start((description or {}) | {"run": job.run, "command": job.command, "src": job.src.url, "dst": job.dst.url})
-
-    bar = Progress(summary, progress)
-    counter = threading.Thread(target=_count, args=(job.src, extensions, bar), daemon=True)
-    counter.start()
     t0 = time.monotonic()
-    ray = started_here = None
+    if _all_done(job, done, summary):  # a finished run, resumed, starts neither Ray nor a worker
+        summary.seconds = time.monotonic() - t0
+        return summary
+    summary.listed = summary.skipped = 0  # the listing task counts them again
+    ray, started_here, summary.dashboard = _connect(cluster, quiet=not progress)
+    if summary.dashboard and progress:
+        print(f"[ray] dashboard: {summary.dashboard}", file=sys.stderr)
     try:
-        items = _items(_chain(first, listing), job, done, summary)
-        first_item = next(items, None)
-        if first_item is not None:  # a finished run, resumed, starts neither Ray nor a worker
-            ray, started_here, summary.dashboard = _connect(cluster)
-            if summary.dashboard and progress:
-                print(f"[ray] dashboard: {summary.dashboard}", file=sys.stderr)
-            pool = _Pool(ray, job, cluster, secrets)
-            summary.workers = len(pool.slots)
-            summary.worker_names = pool.names
-            summary.batch_size = pool.batch_size
-            summary.startup_seconds = time.monotonic() - t0
-            _dispatch(pool, _chain(first_item, items), manifest, summary, bar, on_record)
-            summary.workers_replaced = pool.replaced
+        summary.workers = _worker_count(ray, cluster)
+        summary.batch_size = cluster.batch_size or _default_batch_size(job)
+        broker = _Broker(ray, job, secrets)
+        if job.command != ANONYMIZE and secrets.opener is not None:
+            for salt, params in _known_salts(job.src):
+                broker.derive(salt, params)
+        pending: list[dict] = []  # recover: items to redo once their salt is derived
+        first = [True]
+
+        def finish(record: Record) -> None:
+            if first[0]:
+                summary.startup_seconds, first[0] = time.monotonic() - t0, False
+            manifest.add(record)
+            if record.status == FAILED:
+                summary.failed += 1
+                summary.failures.append(record)
+            else:
+                summary.ok += 1
+            if record.worker and record.worker not in summary.worker_names:
+                summary.worker_names.append(record.worker)
+            if on_record:
+                on_record(record)
+
+        def consume(dataset, retrying: bool) -> None:
+            for block in dataset.iter_batches(batch_size=None, batch_format="numpy"):
+                with lock:
+                    consume_block(block, retrying)
+
+        def consume_block(block, retrying: bool) -> None:
+            for text in block["outcome"]:
+                outcome = json.loads(str(text))
+                if outcome["kind"] == "tally":
+                    summary.listed += outcome["listed"]
+                    summary.skipped += outcome["skipped"]
+                    continue
+                record = Record.from_dict(outcome["record"])
+                need = outcome.get("needs_key")
+                if need and not retrying:
+                    try:
+                        broker.derive(bytes.fromhex(need[0]), tuple(need[1]))
+                        pending.append({"input": record.input, "output": record.output, "listed": 0, "skipped": 0})
+                        continue
+                    except KeyMaterialError as exc:
+                        record.error, record.exit_code = f"{record.input}: {exc}", exc.exit_code
+                finish(record)
+
+        lock, stop = threading.Lock(), threading.Event()
+        flusher = threading.Thread(target=_flush_every, args=(manifest, lock, stop), daemon=True)
+        flusher.start()
+        context = _data_context(progress)
+        try:
+            with _worker_errors():
+                consume(_pipeline(ray, job, cluster, summary, _listing(job, cluster, done, summary.batch_size, ray),
+                                  broker.name), False)
+                if pending:
+                    summary.retried = len(pending)
+                    redo = ray.data.from_items(pending, override_num_blocks=len(pending))
+                    consume(_pipeline(ray, job, cluster, summary, redo, broker.name), True)
+        finally:
+            stop.set()
+            flusher.join()
+            context.restore()
+        summary.lost = max(0, summary.listed - summary.skipped - summary.ok - summary.failed)
     finally:
         manifest.flush()
         summary.seconds = time.monotonic() - t0
-        bar.close()
         if started_here:
             ray.shutdown()
     return summary
 
 
-def _chain(first, rest):
-    yield first
-    yield from rest
+def _extensions() -> frozenset[str]:
+    from faceveil.api import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
+
+    return frozenset(IMAGE_EXTENSIONS | VIDEO_EXTENSIONS)
 
 
-def _count(src: Location, extensions, bar: Progress) -> None:
-    bar.total = sum(1 for _ in iter_files(src, extensions, frozenset({STATE_DIR})))
-
-
-def _items(listing, job: Job, done: dict[str, str], summary: Summary):
-    """Items still to do: an input is skipped only if its latest record is ok *and* its output exists."""
-    for rel in listing:
+def _all_done(job: Job, done: dict[str, str], summary: Summary) -> bool:
+    """Whether every listed input has an ok record (the manifest alone says so: no per-file check)."""
+    for rel in iter_files(job.src, _extensions(), frozenset({STATE_DIR})):
         summary.listed += 1
-        out = job.output_name(rel)
-        if done.get(rel) == out and job.dst.exists(out):
-            summary.skipped += 1
+        if done.get(rel) != job.output_name(rel):
+            return False
+        summary.skipped += 1
+    return True
+
+
+def _default_batch_size(job: Job) -> int:
+    """Learned methods (which hide the face in its pixels, and batch crops on a GPU) get BATCH_LEARNED
+    images per call; others, and recovery, one at a time."""
+    from faceveil.methods.base import hides_in_pixels
+    from faceveil.scale.worker import BATCH_LEARNED
+
+    return BATCH_LEARNED if job.command == ANONYMIZE and hides_in_pixels(job.anonymize.method) else 1
+
+
+def _listing(job: Job, cluster: ClusterOptions, done: dict[str, str], block_rows: int, ray):
+    """The Ray Data source: one read task that walks SRC lazily (on a cluster node, so an object store
+    is listed next to the data) and yields blocks of items still to do, then one tally row."""
+    from ray.data.block import BlockMetadata
+    from ray.data.datasource import Datasource, ReadTask
+
+    done_ref = ray.put(done) if done else None
+
+    def read():
+        import pyarrow as pa
+        import ray as ray_
+
+        finished = ray_.get(done_ref) if done_ref is not None else {}
+        rows: list[tuple[str, str]] = []
+        listed = skipped = 0
+        for rel in iter_files(job.src, _extensions(), frozenset({STATE_DIR})):
+            listed += 1
+            out = job.output_name(rel)
+            if finished.get(rel) == out:
+                skipped += 1
+                continue
+            rows.append((rel, out))
+            if len(rows) >= block_rows:  # one block = one worker call: blocks spread over the actors
+                yield _block(pa, rows)
+                rows = []
+        rows.append(("", ""))  # the tally
+        yield _block(pa, rows, listed, skipped)
+
+    class Source(Datasource):
+        def estimate_inmemory_data_size(self):
+            return None
+
+        def get_name(self):
+            return "ListInputs"
+
+        def get_read_tasks(self, parallelism, per_task_row_limit=None, data_context=None):
+            meta = BlockMetadata(num_rows=None, size_bytes=None, input_files=None, exec_stats=None)
+            return [ReadTask(read, meta)]
+
+    env = cluster.runtime_env((job.src.protocol, job.dst.protocol))
+    return ray.data.read_datasource(Source(), override_num_blocks=1, num_cpus=0, **({"runtime_env": env} if env else {}))
+
+
+def _block(pa, rows, listed: int = 0, skipped: int = 0):
+    n = len(rows)
+    return pa.table({"input": [r[0] for r in rows], "output": [r[1] for r in rows],
+                     "listed": [0] * (n - 1) + [listed], "skipped": [0] * (n - 1) + [skipped]})
+
+
+@contextlib.contextmanager
+def _worker_errors():
+    """A faceveil error raised where Ray Data runs our code (a worker that cannot load its method, a
+    listing that cannot read SRC) stops the run as that error: one line and its exit code, not a Ray
+    traceback. Ray Data's own log of it is silenced for the run (we report it)."""
+    quiet = logging.getLogger("ray.data.exceptions")
+    level, quiet.level = quiet.level, logging.CRITICAL
+    try:
+        yield
+    except FaceveilError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - only re-raised as our own when it carries one
+        error = _faceveil_cause(exc)
+        if error is None:
+            raise
+        raise error from None
+    finally:
+        quiet.setLevel(level)
+
+
+def _faceveil_cause(exc: BaseException) -> FaceveilError | None:
+    """The FaceveilError behind a Ray exception: found in its chain, or (an actor whose __init__
+    raised: Ray keeps only the text) rebuilt from its ``faceveil.errors.Name: message`` line."""
+    import re
+
+    import faceveil.errors as errors
+
+    todo, seen = [exc], set()
+    while todo:
+        e = todo.pop()
+        if e is None or id(e) in seen:
             continue
-        yield Item(rel, out)
+        seen.add(id(e))
+        if isinstance(e, FaceveilError):
+            return e
+        todo += [getattr(e, "cause", None), e.__cause__, e.__context__]
+    found = re.findall(r"faceveil\.errors\.(\w+): ([^\n]+)", str(exc))
+    if found:
+        name, message = found[-1]
+        cls = getattr(errors, name, None)
+        if isinstance(cls, type) and issubclass(cls, FaceveilError):
+            try:
+                return cls(message.strip())
+            except TypeError:  # an error class with other arguments: keep the message, exit 1
+                return FaceveilError(message.strip())
+    return None
 
 
-def _connect(cluster: ClusterOptions):
+def _flush_every(manifest: Manifest, lock, stop) -> None:
+    """Outcomes reach the manifest within FLUSH_SECONDS even while every worker is on a long item."""
+    while not stop.wait(FLUSH_SECONDS):
+        with lock:
+            manifest.flush()
+
+
+class _data_context:
+    """Ray Data settings for this run, restored afterwards (a Python caller may use Ray Data too)."""
+
+    SETTINGS = ("enable_progress_bars", "max_errored_blocks", "print_on_execution_start", "target_max_block_size")
+
+    def __init__(self, progress: bool):
+        from ray.data import DataContext
+
+        self.context = DataContext.get_current()
+        self.saved = {name: getattr(self.context, name) for name in self.SETTINGS}
+        self.context.enable_progress_bars = progress
+        self.context.print_on_execution_start = progress
+        self.context.max_errored_blocks = -1  # a batch given up (its worker died again and again) does not stop the run
+        # one row per block: otherwise a read task's items are merged into one block and handed to one
+        # actor as one task; the actor pool still bundles --batch-size rows per call
+        self.context.target_max_block_size = 1
+
+    def restore(self) -> None:
+        for name, value in self.saved.items():
+            setattr(self.context, name, value)
+
+
+def _pipeline(ray, job: Job, cluster: ClusterOptions, summary: Summary, dataset, broker: str):
+    from ray.data import ActorPoolStrategy
+
+    from faceveil.scale.worker import BatchWorker
+
+    remote = {"max_restarts": -1, "max_task_retries": MAX_TASK_RETRIES}
+    env = cluster.runtime_env((job.src.protocol, job.dst.protocol))
+    if env:
+        remote["runtime_env"] = env
+    with warnings.catch_warnings():  # max_restarts / max_task_retries have no named parameter yet
+        warnings.simplefilter("ignore")
+        return dataset.map_batches(
+            BatchWorker, fn_constructor_kwargs={"job": job, "broker": broker}, batch_size=summary.batch_size,
+            compute=ActorPoolStrategy(size=summary.workers), num_cpus=cluster.cpus_per_worker,
+            num_gpus=cluster.gpus_per_worker or None, batch_format="numpy", **remote,
+        )
+
+
+def _known_salts(src: Location) -> list[tuple[bytes, tuple]]:
+    """(salt, argon2) of every anonymize run whose description SRC holds (public values: the salt and
+    cost are in every file too); a rerun or any listing order derives them before work starts."""
+    found = []
+    folder = f"{STATE_DIR}/runs"
+    try:
+        if src.is_local:
+            from pathlib import Path
+
+            names = sorted(p.name for p in Path(src.path(folder)).glob("*.json"))
+        else:
+            names = sorted(n.rsplit("/", 1)[-1] for n in src.fs.ls(src.path(folder), detail=False) if n.endswith(".json"))
+        for name in names:
+            d = json.loads(src.read_bytes(f"{folder}/{name}"))
+            if d.get("passphrase_salt") and d.get("argon2"):
+                found.append((bytes.fromhex(d["passphrase_salt"]), tuple(d["argon2"])))
+    except (OSError, ValueError, FileNotFoundError):
+        return found
+    return list(dict.fromkeys(found))[:MAX_SALTS]
+
+
+class _Broker:
+    """The driver's side of ``keys.KeyBroker``: starts it on this node, seals secrets to it."""
+
+    def __init__(self, ray, job: Job, secrets: DriverSecrets):
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        from faceveil.scale.keys import KeyBroker, broker_name, private_key_bytes
+
+        self.ray, self.job, self.secrets = ray, job, secrets
+        self.name = broker_name(job.run)
+        self.derived: set[tuple[bytes, tuple]] = set()
+        here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=True)
+        self.actor = ray.remote(KeyBroker).options(name=self.name, num_cpus=0, scheduling_strategy=here).remote(job.run)
+        self.key = ray.get(self.actor.transport_key.remote())
+        seal = None
+        if secrets.seal_master is not None:
+            seal = (job.passphrase_salt, job.argon2, self._wrap(secrets.seal_master, "passphrase"))
+        privates = [self._wrap(private_key_bytes(i), "x25519") for i in secrets.identities]
+        ray.get(self.actor.load.remote(seal, [], privates))
+
+    def _wrap(self, secret: bytes, label: str) -> dict:
+        from faceveil.scale.keys import seal_for_worker
+
+        return seal_for_worker(secret, self.key, self.job.run, label)
+
+    def derive(self, salt: bytes, params: tuple) -> None:
+        """Recover with a passphrase: Argon2id for one more salt, here; the broker gets it wrapped."""
+        from faceveil.crypto.keys import Argon2Params
+
+        if (salt, params) in self.derived:
+            return
+        if len(self.derived) >= MAX_SALTS:
+            raise KeyMaterialError(f"more than {MAX_SALTS} different passphrase salts in one recover run")
+        master = self.secrets.opener.master_secret(salt, Argon2Params(*params))
+        self.derived.add((salt, params))
+        self.ray.get(self.actor.load.remote(None, [(salt, params, self._wrap(master, "passphrase"))], []))
+
+
+def _worker_count(ray, cluster: ClusterOptions) -> int:
+    resources = ray.cluster_resources()
+    gpus = cluster.gpus_per_worker or 0.0
+    if gpus and resources.get("GPU", 0) < gpus:
+        raise InputError(f"--gpus-per-worker {gpus}: the Ray cluster has {resources.get('GPU', 0):g} GPU(s)")
+    n = cluster.workers
+    if n is None:
+        n = int(resources.get("GPU", 0) // gpus) if gpus else int(resources.get("CPU", 1) // cluster.cpus_per_worker)
+    if n < 1:
+        raise InputError("--workers must be at least 1")
+    return n
+
+
+SECRET_ENV = ("FACEVEIL_PASSPHRASE", "FACEVEIL_COMPAT_PASSWORD")  # what faceveil.cli reads secrets from
+
+
+def strip_secret_env() -> list[str]:
+    """Remove faceveil's secret variables from this process's environment, so that a local Ray
+    runtime started from here (gcs_server, raylet, dashboard, workers inherit it) never holds them.
+    The CLI has read them already; returns the names removed."""
+    removed = [name for name in SECRET_ENV if name in os.environ]
+    for name in removed:
+        del os.environ[name]
+    return removed
+
+
+def _connect(cluster: ClusterOptions, quiet: bool = False):
     """(ray module, whether we started the runtime, dashboard URL or None)."""
+    if os.environ.get("RAY_AUTH_TOKEN") or os.environ.get("RAY_AUTH_TOKEN_PATH"):
+        # a token given means a token cluster (docs/scale.md); Ray reads the mode when it is imported
+        os.environ.setdefault("RAY_AUTH_MODE", "token")
     try:
         import ray
-    except ImportError:
-        raise InputError("--engine ray needs Ray: pip install 'faceveil[ray]' (or ./scripts/install.sh)") from None
+        import ray.data  # noqa: F401 - Ray Data needs pandas and pyarrow (the `ray` extra)
+    except ImportError as exc:
+        raise InputError(f"--engine ray needs Ray Data ({exc}): pip install 'faceveil[ray]' (or ./scripts/install.sh)") from None
     if ray.is_initialized():
         return ray, False, None
-    kwargs = {"logging_level": "WARNING", "log_to_driver": True}
+    strip_secret_env()
+    kwargs = {"logging_level": "WARNING", "log_to_driver": not quiet}
     try:
         if cluster.address:
             context = ray.init(address=cluster.address, **kwargs)
         else:
             context = ray.init(**kwargs)
     except (ConnectionError, RuntimeError, ValueError) as exc:
-        raise InputError(f"cannot reach the Ray cluster at {cluster.address or 'local'}: {exc}") from None
+        hint = ""
+        if cluster.address and os.environ.get("RAY_AUTH_MODE") != "token":
+            hint = ("; if the cluster uses token authentication, set RAY_AUTH_TOKEN_PATH (or RAY_AUTH_TOKEN) "
+                    "or RAY_AUTH_MODE=token (docs/scale.md)")
+        raise InputError(f"cannot reach the Ray cluster at {cluster.address or 'local'}: {exc}{hint}") from None
     url = getattr(context, "dashboard_url", None)
     return ray, True, (f"http://{url}" if url and not url.startswith("http") else url) or None
-
-
-class _Pool:
-    """The actors, their transport keys, and replacement of dead ones."""
-
-    def __init__(self, ray, job: Job, cluster: ClusterOptions, secrets: DriverSecrets):
-        from faceveil.scale.worker import Worker
-
-        self.ray, self.job, self.secrets = ray, job, secrets
-        resources = ray.cluster_resources()
-        gpus = cluster.gpus_per_worker or 0.0
-        if gpus and resources.get("GPU", 0) < gpus:
-            raise InputError(f"--gpus-per-worker {gpus}: the Ray cluster has {resources.get('GPU', 0):g} GPU(s)")
-        n = cluster.workers
-        if n is None:
-            n = int(resources.get("GPU", 0) // gpus) if gpus else int(resources.get("CPU", 1) // cluster.cpus_per_worker)
-        if n < 1:
-            raise InputError("--workers must be at least 1")
-        self.remote_cls = ray.remote(Worker).options(num_cpus=cluster.cpus_per_worker, num_gpus=gpus, max_restarts=0)
-        self.derived: dict[tuple[bytes, tuple], bytes] = {}  # recover: (salt, params) -> secret
-        self.slots: list = [None] * n
-        self.generation = [0] * n
-        self.transport: list[bytes] = [b""] * n
-        self.names: list[str] = [""] * n
-        self.replaced = 0
-        for i in range(n):
-            self.slots[i] = self.remote_cls.remote(job)
-        self._setup(range(n))
-        self.batch_size = cluster.batch_size or ray.get(self.slots[0].preferred_batch_size.remote())
-
-    def _setup(self, indices, timeout: float | None = None) -> None:
-        from faceveil.scale.keys import private_key_bytes, seal_for_worker
-
-        ray, job, secrets = self.ray, self.job, self.secrets
-        keys = ray.get([self.slots[i].transport_key.remote() for i in indices], timeout=timeout)
-        calls = []
-        for i, key in zip(indices, keys):
-            self.transport[i] = key
-            pass_secret = seal_for_worker(secrets.seal_master, key, job.run, "passphrase") if secrets.seal_master else None
-            privates = [seal_for_worker(private_key_bytes(ident), key, job.run, "x25519") for ident in secrets.identities]
-            calls.append(self.slots[i].setup.remote(pass_secret, privates))
-            for (salt, params), master in self.derived.items():
-                self.slots[i].add_secret.remote(salt, params, seal_for_worker(master, key, job.run, "passphrase"))
-        try:
-            names = ray.get(calls, timeout=timeout)
-        except ray.exceptions.RayTaskError as exc:
-            cause = getattr(exc, "cause", None)
-            if isinstance(cause, FaceveilError):  # e.g. a model file missing on the workers
-                raise cause from None
-            raise
-        for i, name in zip(indices, names):
-            self.names[i] = name
-
-    def replace(self, slot: int) -> bool:
-        """Start a new actor in place of a dead one (its in-flight items are re-queued by the caller).
-        False when none can be placed within REPLACE_TIMEOUT_S (the cluster shrank): the slot stays empty."""
-        self.generation[slot] += 1
-        self.replaced += 1
-        self.slots[slot] = self.remote_cls.remote(self.job)
-        try:
-            self._setup([slot], timeout=REPLACE_TIMEOUT_S)
-        except self.ray.exceptions.GetTimeoutError:
-            self.ray.kill(self.slots[slot])
-            self.slots[slot] = None
-            return False
-        return True
-
-    @property
-    def alive(self) -> int:
-        return sum(s is not None for s in self.slots)
-
-    def derive(self, salt: bytes, params: tuple) -> None:
-        """Recover with a passphrase: derive the secret for a salt once, hand it to every worker."""
-        from faceveil.crypto.keys import Argon2Params
-        from faceveil.scale.keys import seal_for_worker
-
-        if (salt, params) in self.derived:
-            return
-        if len(self.derived) >= MAX_SALTS:
-            raise KeyMaterialError(f"more than {MAX_SALTS} different passphrase salts in one recover run")
-        master = self.secrets.opener.master_secret(salt, Argon2Params(*params))  # Argon2id, once per salt
-        self.derived[(salt, params)] = master
-        self.ray.get([actor.add_secret.remote(salt, params, seal_for_worker(master, self.transport[i], self.job.run, "passphrase"))
-                      for i, actor in enumerate(self.slots) if actor is not None])
-
-
-def _dispatch(pool: _Pool, items, manifest: Manifest, summary: Summary, bar: Progress, on_record) -> None:
-    from faceveil.api import VIDEO_EXTENSIONS
-
-    ray = pool.ray
-    actor_died = (ray.exceptions.RayActorError,)
-    retry: deque[Item] = deque()
-    held: deque[Item] = deque()  # an item read while filling a batch it cannot join (a video)
-    free: deque[tuple[int, int]] = deque((i, 0) for _ in range(DEPTH) for i in range(len(pool.slots)))
-    in_flight: dict = {}  # ref -> (slot, generation, [items])
-    key_retried: set[str] = set()  # recover: inputs re-queued once after their salt's secret was derived
-    exhausted = False
-    batchable = pool.job.command == ANONYMIZE and pool.batch_size > 1
-
-    def alone(item: Item) -> bool:
-        return not batchable or PurePosixPath(item.input).suffix.lower() in VIDEO_EXTENSIONS
-
-    def next_batch() -> list[Item]:
-        """Retries go alone; otherwise up to batch_size images, or one video."""
-        if retry:
-            return [retry.popleft()]
-        batch: list[Item] = []
-        while len(batch) < pool.batch_size:
-            item = held.popleft() if held else next(items, None)
-            if item is None:
-                break
-            if alone(item):
-                if batch:
-                    held.append(item)
-                    break
-                return [item]
-            batch.append(item)
-        return batch
-
-    def finish(record: Record) -> None:
-        manifest.add(record)
-        if record.status == FAILED:
-            summary.failed += 1
-            summary.failures.append(record)
-        else:
-            summary.ok += 1
-        if on_record:
-            on_record(record)
-
-    while True:
-        while free and (retry or held or not exhausted):
-            slot, gen = free.popleft()
-            if gen != pool.generation[slot]:
-                continue  # a slot of a dead actor
-            batch = next_batch()
-            if not batch:
-                exhausted = True
-                free.appendleft((slot, gen))
-                break
-            in_flight[pool.slots[slot].process_batch.remote(batch)] = (slot, gen, batch)
-            summary.batches += 1
-        if not in_flight:
-            if pool.alive == 0 and (retry or held or not exhausted):
-                raise FaceveilError("every Ray worker was lost and none could be restarted; "
-                                    "finished files are recorded: run the same command again to resume")
-            break
-        ready, _ = ray.wait(list(in_flight), num_returns=1, timeout=0.5)
-        bar.tick()
-        for ref in ready:
-            slot, gen, batch = in_flight.pop(ref)
-            try:
-                outcomes = ray.get(ref)
-            except actor_died as exc:
-                if gen == pool.generation[slot] and pool.replace(slot):
-                    free.extend((slot, pool.generation[slot]) for _ in range(DEPTH))
-                for item in batch:
-                    if item.attempt + 1 < MAX_ATTEMPTS:
-                        summary.retried += 1
-                        retry.append(replace(item, attempt=item.attempt + 1))
-                    else:
-                        finish(Record(item.input, FAILED, item.output, exit_code=1,
-                                      error=f"{item.input}: the worker died while processing it ({type(exc).__name__})"))
-                continue
-            except ray.exceptions.RayTaskError as exc:
-                for item in batch:
-                    finish(Record(item.input, FAILED, item.output, exit_code=1, error=f"{item.input}: {exc}"))
-                free.append((slot, gen))
-                continue
-            free.append((slot, gen))
-            for item, outcome in zip(batch, outcomes):
-                if outcome.needs_key is not None:
-                    salt, params = outcome.needs_key
-                    if item.input in key_retried:  # had the secret and still refused: report, do not loop
-                        finish(outcome.record)
-                        continue
-                    try:
-                        pool.derive(salt, params)  # no-op when another item already brought it in
-                    except FaceveilError as exc:
-                        finish(Record(item.input, FAILED, item.output, exit_code=exc.exit_code, error=f"{item.input}: {exc}"))
-                        continue
-                    key_retried.add(item.input)
-                    retry.append(item)
-                    continue
-                finish(outcome.record)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
@@ -20,6 +21,28 @@ class ClusterOptions:
     gpus_per_worker: float = 0.0
     cpus_per_worker: float = 1.0
     batch_size: int | None = None  # images per worker call; None: 8 for learned methods, else 1 (worker.py)
+    # fsspec options for the object store (--storage-option KEY=VALUE, e.g. endpoint_url): applied on the
+    # driver and carried to every Ray process of the run through runtime_env (fsspec reads FSSPEC_<PROTO>)
+    storage_options: tuple[tuple[str, str], ...] = ()
+
+    def fsspec_env(self, protocols) -> dict[str, str]:
+        """The FSSPEC_<PROTOCOL> variables (JSON) that give ``protocols`` the storage options."""
+        if not self.storage_options:
+            return {}
+        options = {k: _value(v) for k, v in self.storage_options}
+        return {f"FSSPEC_{p.upper()}": json.dumps(options) for p in sorted(set(protocols)) if p != "file"}
+
+    def runtime_env(self, protocols=()) -> dict | None:
+        env = self.fsspec_env(protocols)
+        return {"env_vars": env} if env else None
+
+
+def _value(text: str):
+    """``true``/``false``/numbers as JSON (fsspec options like ``use_ssl=false``), anything else as text."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
 
 
 @dataclass(frozen=True)

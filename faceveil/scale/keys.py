@@ -53,3 +53,47 @@ def identity_from_bytes(raw: bytes) -> X25519Identity:
     from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
     return X25519Identity(X25519PrivateKey.from_private_bytes(raw))
+
+
+class KeyBroker:
+    """The Ray actor that hands each worker its secrets, wrapped for that worker alone.
+
+    Ray Data starts (and restarts) the workers itself, so the driver cannot talk to each one; the
+    broker stands in for it. It holds only what the driver sealed to the broker's own ephemeral key
+    (derived secrets and X25519 private keys: never the passphrase), unwraps them in memory, and
+    re-wraps them for each worker's ephemeral key on request. One per run, named ``broker_name(run)``,
+    placed on the driver's node, gone with the driver's job."""
+
+    def __init__(self, run: str):
+        self.run = run
+        self._transport = X25519Identity.generate()
+        self._seal: tuple[bytes, tuple, bytes] | None = None  # anonymize: (salt, argon2, derived secret)
+        self._derived: dict[tuple[bytes, tuple], bytes] = {}  # recover: (salt, argon2) -> derived secret
+        self._privates: list[bytes] = []
+
+    def transport_key(self) -> bytes:
+        return self._transport.recipient.raw
+
+    def load(self, seal: tuple | None, derived: list, privates: list) -> int:
+        """``seal``: (salt, argon2, stanza); ``derived``: [(salt, argon2, stanza)]; ``privates``: [stanza],
+        every stanza wrapped for this broker. Adds to what it holds; returns how many secrets it has."""
+        if seal is not None:
+            salt, argon2, stanza = seal
+            self._seal = (salt, tuple(argon2), open_on_worker(stanza, self._transport, self.run, "passphrase"))
+        for salt, argon2, stanza in derived:
+            self._derived[(salt, tuple(argon2))] = open_on_worker(stanza, self._transport, self.run, "passphrase")
+        self._privates += [open_on_worker(s, self._transport, self.run, "x25519") for s in privates]
+        return len(self._derived) + len(self._privates) + (self._seal is not None)
+
+    def secrets_for(self, worker_public_raw: bytes) -> dict:
+        """Everything this run's workers may hold, wrapped for one worker's ephemeral public key."""
+        wrap = lambda secret, label: seal_for_worker(secret, worker_public_raw, self.run, label)  # noqa: E731
+        return {
+            "seal": None if self._seal is None else (self._seal[0], self._seal[1], wrap(self._seal[2], "passphrase")),
+            "derived": [(salt, argon2, wrap(m, "passphrase")) for (salt, argon2), m in self._derived.items()],
+            "privates": [wrap(p, "x25519") for p in self._privates],
+        }
+
+
+def broker_name(run: str) -> str:
+    return f"faceveil-keys-{run}"

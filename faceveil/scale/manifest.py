@@ -5,11 +5,11 @@ Layout::
     DST/.faceveil/runs/<run>.json                 what each run was asked to do (no secrets)
     DST/.faceveil/manifest/part-<run>-<seq>.jsonl one line per finished item, written as whole files
 
-Only the driver writes it. Records are buffered and flushed as a new part file every few seconds or
-few thousand records; each part is written atomically (temp + rename locally, one PUT on an object
-store), so appending never needs an append-capable filesystem and a crash never leaves half a line:
-it loses at most the records of the last unflushed part, whose outputs are then simply redone (and
-atomically replaced) by the next run.
+Only the driver writes it: it flushes a new part for every block of outcomes the workers send back
+(scale.driver); each part is written atomically (temp + rename locally, one PUT on an object store),
+so appending never needs an append-capable filesystem and a crash never leaves half a line: a killed
+driver loses at most the outcomes it had not yet been handed, whose outputs are then simply redone
+(and atomically replaced) by the next run.
 
 The later record of an input wins: a file that failed in run 1 and succeeded in run 2 is done.
 """
@@ -44,6 +44,7 @@ class Record:
     worker: str | None = None  # node / process of the actor that did it
     threads: int = 0  # the CPU threads that worker's process ran with (OpenCV's count, set by --threads)
     seconds: float = 0.0
+    finished: float = 0.0  # unix time the worker finished the item (its call); gaps show the engine's overhead
     run: str | None = None
     notes: list[str] = field(default_factory=list)
 

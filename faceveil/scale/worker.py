@@ -20,11 +20,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from faceveil.crypto.keys import DerivedKeyMissingError, PassphraseKey
 from faceveil.errors import FaceveilError
 from faceveil.scale.job import ANONYMIZE, Item, Job
 from faceveil.scale.manifest import FAILED, OK, Record
 
 BATCH_LEARNED = 8  # default images per call for learned methods (docs/scale.md, "Batching")
+SCRATCH_PREFIX = "faceveil-worker-"  # + pid: a folder whose process is gone is swept by the next worker
 
 
 @dataclass
@@ -43,6 +45,7 @@ class Worker:
         self._passphrase_key = None  # PassphraseKey.from_master (anonymize: the run's; recover: per salt)
         self._identities: list = []
         self.name = f"{socket.gethostname()}:{os.getpid()}"
+        self.sweep = False  # a restarted worker sweeps the temp files its dead predecessor left (first batch)
         if job.passphrase_recovery:
             from faceveil.crypto.keys import PassphraseKey
 
@@ -128,14 +131,16 @@ class Worker:
         records = [Record(input=item.input, output=item.output, status=OK, worker=self.name, threads=threads)
                    for item in items]
         needs_key: list = [None] * len(items)
+        scratches: dict[int, Path] = {}
         with contextlib.ExitStack() as stack:
             staged = []  # (n, src, dst, publish)
             for n, item in enumerate(items):
                 with _failures(records[n], item):
-                    scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="faceveil-worker-")))
+                    scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-")))
+                    scratches[n] = scratch
                     src, dst, publish = self._local_paths(item, scratch)
                     records[n].input_sha256 = _sha256_file(src)
-                    if item.attempt:
+                    if item.attempt or self.sweep:
                         _sweep_temp_files(dst)
                     staged.append((n, src, dst, publish))
             results = self._run([(src, dst) for _, src, dst, _ in staged])
@@ -153,9 +158,13 @@ class Worker:
                         publish()
                     else:
                         record.status, record.error, record.exit_code = FAILED, report.error, report.exit_code
+                if n in scratches:  # a fetched original lives no longer than its item
+                    _remove_tree(scratches[n])
+            self.sweep = False
         seconds = round((time.perf_counter() - started) / max(1, len(items)), 4)  # a batch's time, shared
+        finished = round(time.time(), 4)
         for record in records:
-            record.seconds = seconds
+            record.seconds, record.finished = seconds, finished
         return [Outcome(record, key) for record, key in zip(records, needs_key)]
 
     def _run(self, pairs: list[tuple[Path, Path]]) -> list:
@@ -210,23 +219,21 @@ class Worker:
         return report, None
 
     def _missing_salt(self, src: Path):
-        """(salt, argon2 params) this worker lacks the derived secret for, found by opening the payload
-        once more outside api.recover (which turns the error into a report). Images only: a video
-        sealed under a salt no image of the run brought in fails with exit 11."""
+        """(salt, argon2 params) this worker lacks the derived secret for: the file is opened once more
+        with a probe key that notes the salt it is asked for (images and videos alike: api.recover turns
+        the error into a report, so the probe is how the salt gets out)."""
         import faceveil.api as api
-        from faceveil.api import VIDEO_EXTENSIONS
-        from faceveil.crypto.keys import DerivedKeyMissingError
 
-        if src.suffix.lower() in VIDEO_EXTENSIONS:
+        probe = _SaltProbe()
+        with tempfile.TemporaryDirectory(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-") as tmp:
+            try:
+                api.recover(src, Path(tmp) / ("probe" + src.suffix), private_keys=[probe], overwrite=True)
+            except (FaceveilError, OSError):
+                pass
+        if probe.asked is None:
             return None
-        try:
-            api.recover_image(src.read_bytes(), [self._passphrase_key], name=str(src), path=src)
-        except DerivedKeyMissingError as exc:
-            p = exc.params
-            return exc.salt, (p.time_cost, p.memory_kib, p.parallelism)
-        except (FaceveilError, OSError):
-            return None
-        return None
+        salt, p = probe.asked
+        return salt, (p.time_cost, p.memory_kib, p.parallelism)
 
     def _local_paths(self, item: Item, scratch: Path):
         """(src, dst, publish): local paths to run the single-file code on, and the step that makes
@@ -299,3 +306,85 @@ def _sweep_temp_files(dst: Path) -> None:
         return
     for leftover in dst.parent.glob(f".{dst.name}*.tmp"):
         leftover.unlink(missing_ok=True)
+
+
+class _SaltProbe(PassphraseKey):
+    """An opening key that holds nothing and notes the first (salt, params) a container asks for."""
+
+    def __init__(self):
+        super().__init__(b"", None, None)
+        self.asked = None
+
+    def master_secret(self, salt, params):
+        if self.asked is None:
+            self.asked = (bytes(salt), params)
+        raise DerivedKeyMissingError(bytes(salt), params)
+
+
+def _remove_tree(path: Path) -> None:
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def sweep_stale_scratch(root: str | None = None) -> int:
+    """Remove scratch folders of worker processes that no longer run (killed: no cleanup ran), so a
+    fetched original never outlives its worker by more than the next worker's start-up."""
+    import re
+
+    root = Path(root or tempfile.gettempdir())
+    removed = 0
+    for entry in root.glob(f"{SCRATCH_PREFIX}*"):
+        m = re.match(rf"{SCRATCH_PREFIX}(\d+)-", entry.name)
+        if m is None or not entry.is_dir() or _pid_alive(int(m.group(1))):
+            continue
+        _remove_tree(entry)
+        removed += 1
+    return removed
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class BatchWorker(Worker):
+    """The Ray Data side: the class ``map_batches`` runs over its actor pool. Ray Data starts, places,
+    restarts (a dead actor) and retries (its batch) these; each one sweeps dead workers' scratch,
+    fetches its secrets from the run's key broker (wrapped for its own ephemeral key), loads the
+    models once, then turns batches of listed items into outcome rows (one JSON string per item)."""
+
+    def __init__(self, job: Job, broker: str | None = None):
+        import ray
+
+        sweep_stale_scratch()
+        super().__init__(job)
+        self.sweep = bool(getattr(ray.get_runtime_context(), "was_current_actor_reconstructed", False))
+        granted = {"seal": None, "derived": [], "privates": []}
+        if broker:
+            granted = ray.get(ray.get_actor(broker).secrets_for.remote(self.transport_key()))
+        seal = granted["seal"]
+        self.setup(seal[2] if seal else None, granted["privates"])
+        for salt, argon2, stanza in granted["derived"]:
+            self.add_secret(salt, tuple(argon2), stanza)
+
+    def __call__(self, batch: dict) -> dict:
+        import json
+        from dataclasses import asdict
+
+        items, out = [], []
+        for rel, output, listed, skipped in zip(batch["input"], batch["output"], batch["listed"], batch["skipped"]):
+            if not rel:  # the listing's closing tally passes through
+                out.append(json.dumps({"kind": "tally", "listed": int(listed), "skipped": int(skipped)}))
+            else:
+                items.append(Item(str(rel), str(output)))
+        for outcome in self.process_batch(items) if items else []:
+            key = outcome.needs_key
+            out.append(json.dumps({"kind": "record", "record": asdict(outcome.record),
+                                   "needs_key": None if key is None else [key[0].hex(), list(key[1])]}))
+        return {"outcome": out}

@@ -14,7 +14,7 @@ from faceveil.errors import InputError, UsageError
 from faceveil.eval.cli import main, parse_options
 from faceveil.testing import load_sample
 
-FAST = ["--recognizer", "dlib", "--detector", "haar", "--detector", "dlib-hog", "--no-facemesh"]
+FAST = ["--recognizer", "dlib", "--rate-detector", "haar", "--rate-detector", "dlib-hog", "--no-facemesh"]
 
 
 def _face_box(rgb):
@@ -112,6 +112,10 @@ def test_method_mode_recovers_exactly(tmp_path, capsys):
     assert metrics["identity.anonymized.dlib"]["mean"] < 0.99
     # progress on stderr (off a terminal: periodic lines and a final one with X/N and the rate)
     assert re.search(r"^done: eval: 1/1 images \(100 %\), [0-9.]+ images/s", capsys.readouterr().err, re.M)
+    # -q: nothing on stdout or stderr when it succeeds (issue 25); the report is written all the same
+    assert main(["--method", "pixelate", "--data", str(data), "--out", str(tmp_path / "quiet"), *FAST,
+                 "--no-landmarks68", "-q"]) == 0
+    assert capsys.readouterr() == ("", "") and (tmp_path / "quiet" / "metrics.json").exists()
 
 
 @pytest.mark.slow  # 8 s idle, 40 s on a loaded 2-core machine (--durations)
@@ -131,7 +135,7 @@ def test_pairs_tar_at_far(tmp_path):
     pairs = tmp_path / "pairs.txt"
     pairs.write_text("Astronaut\t1\t2\nGrace\t1\t2\nAstronaut\t1\tGrace\t2\nGrace\t1\tAstronaut\t2\n")
     out = tmp_path / "report"
-    fast = ["--recognizer", "dlib", "--detector", "haar", "--no-facemesh", "--no-landmarks68"]
+    fast = ["--recognizer", "dlib", "--rate-detector", "haar", "--no-facemesh", "--no-landmarks68"]
     args = ["--anonymized", str(anon), "--data", str(data), "--pairs", str(pairs), "--far", "0.5", "--out", str(out), *fast]
     assert main(args) == 0
     dataset = json.loads((out / "metrics.json").read_text())["dataset"]
@@ -177,3 +181,21 @@ def test_sub_app_wires_into_a_parent_typer_app():
     result = CliRunner().invoke(parent, ["eval", "--help"])
     assert result.exit_code == 0
     assert "--anonymized" in result.output and "--method" in result.output
+
+
+def test_two_methods_side_by_side_in_one_report(tmp_path, capsys):
+    """`-m mosaic -m "median:kernel=9"`: one report, both methods' verdicts, JSON runs, summary lines."""
+    data = tmp_path / "data"
+    data.mkdir()
+    Image.fromarray(load_sample("grace_hopper")).save(data / "grace.png")
+    out = tmp_path / "out"
+    code = main(["-m", "mosaic", "-m", "median:kernel=9", "--data", str(data), "-o", str(out), "--seed", "2",
+                 "--recognizer", "dlib", "--rate-detector", "haar", "--no-facemesh", "--no-landmarks68"])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "mosaic: 1 face(s) measured" in printed and "median:kernel=9: 1 face(s) measured" in printed
+    runs = json.loads((out / "metrics.json").read_text())["runs"]
+    assert set(runs) == {"mosaic", "median:kernel=9"} and all("dlib" in r["verdict"] for r in runs.values())
+    page = (out / "report.html").read_text()
+    assert "<tr><th>mosaic</th>" in page and "<tr><th>median:kernel=9</th>" in page
+    assert "--shape auto --mask-scale 1.3" in page

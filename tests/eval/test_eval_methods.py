@@ -13,7 +13,7 @@ from faceveil.models_registry import require_model
 from faceveil.plugins import METHODS
 from faceveil.testing import load_sample
 
-FAST = ["--recognizer", "dlib", "--detector", "haar", "--no-facemesh", "--no-landmarks68"]
+FAST = ["--recognizer", "dlib", "--rate-detector", "haar", "--no-facemesh", "--no-landmarks68"]
 
 
 def _weights_missing(method: str) -> bool:

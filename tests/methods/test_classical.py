@@ -120,10 +120,27 @@ def test_mosaic_has_a_fixed_coarse_grid_at_any_resolution(astronaut_region):
 
 
 def test_mosaic_cell_colours_are_noisy_not_the_cell_means():
-    flat = np.full((140, 140, 3), 100, np.uint8)  # every cell mean is exactly 100
-    out = noisy_mosaic(flat, cells=7, noise=24.0, rng=np.random.default_rng(3)).astype(float)
-    assert 12 < out.std() < 40  # the noise, not the (constant) means, decides the colours
-    assert np.array_equal(noisy_mosaic(flat, 7, 0.0, np.random.default_rng(3)), flat)
+    # left half 60, right half 200: every cell mean is 60 or 200 (or their mix at the seam)
+    halves = np.full((140, 140, 3), 60, np.uint8)
+    halves[:, 70:] = 200
+    out = noisy_mosaic(halves, cells=7, noise=24.0, rng=np.random.default_rng(3)).astype(float)
+    assert 12 < np.abs(out[:, :40] - 60).mean() < 40  # the noise, not the means, decides the colours
+    assert np.array_equal(noisy_mosaic(halves, 7, 0.0, np.random.default_rng(3))[:, :40], halves[:, :40])
+    flat = np.full((140, 140, 3), 100, np.uint8)  # no colour range to move in: a flat region stays flat
+    assert np.array_equal(noisy_mosaic(flat, 7, 24.0, np.random.default_rng(3)), flat)
+
+
+def test_mosaic_keeps_a_grey_face_grey_and_inside_the_face_colours(astronaut_region):
+    """Issue 20: the noise is shared by the channels (no purple / green cells on a grey face) and no cell
+    leaves the region's colour range (no white or blue cells on a colour face)."""
+    *_, crop = astronaut_region
+    grey = np.repeat(cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY)[..., None], 3, axis=2)
+    for seed in range(5):
+        out = run("mosaic", grey, seed=seed).astype(int)
+        assert np.ptp(out, axis=2).max() == 0  # channel spread 0, as in the original
+        colour = run("mosaic", crop, seed=seed).reshape(-1, 3)
+        low, high = np.percentile(crop.reshape(-1, 3), 1, axis=0), np.percentile(crop.reshape(-1, 3), 99, axis=0)
+        assert (colour >= np.floor(low)).all() and (colour <= np.ceil(high)).all()
 
 
 def test_mosaic_is_not_recognisable_by_dlib(astronaut_region):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -381,3 +382,98 @@ def restore_cv2_threads():
     cv2.setNumThreads(before[0])
     torch.set_num_threads(before[1])
     set_codec_threads(None)
+
+
+def test_worker_scratch_of_dead_processes_is_swept_at_start_up(tmp_path):
+    """A killed worker runs no cleanup: the next worker's start-up removes its scratch (which may hold a
+    fetched original); a live process's scratch and other folders stay."""
+    import subprocess
+    import sys
+
+    from faceveil.scale.worker import SCRATCH_PREFIX, sweep_stale_scratch
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(gone.stdout)
+    dead = tmp_path / f"{SCRATCH_PREFIX}{dead_pid}-abc"
+    (dead / "in").mkdir(parents=True)
+    (dead / "in" / "original.png").write_bytes(b"face")
+    alive = tmp_path / f"{SCRATCH_PREFIX}{os.getpid()}-def"
+    alive.mkdir()
+    other = tmp_path / "faceveil-other"
+    other.mkdir()
+    assert sweep_stale_scratch(str(tmp_path)) == 1
+    assert not dead.exists() and alive.exists() and other.exists()
+
+
+def test_storage_options_travel_in_runtime_env_and_credentials_are_refused():
+    from faceveil.errors import UsageError
+    from faceveil.scale.cli import cluster_options
+
+    p = {"engine": "ray", "storage_option": ["endpoint_url=http://127.0.0.1:9000", "use_ssl=false"]}
+    cluster = cluster_options(p)
+    env = cluster.runtime_env(("s3", "file"))
+    assert env == {"env_vars": {"FSSPEC_S3": json.dumps({"endpoint_url": "http://127.0.0.1:9000", "use_ssl": False})}}
+    import fsspec.config
+
+    conf: dict = {}
+    fsspec.config.set_conf_env(conf, env["env_vars"])  # what a worker's fsspec reads at import
+    assert conf == {"s3": {"endpoint_url": "http://127.0.0.1:9000", "use_ssl": False}}
+    assert cluster_options({"engine": "ray"}).runtime_env(("s3",)) is None
+    for bad in (["secret=abc"], ["aws_secret_access_key=abc"], ["no-equals"]):
+        with pytest.raises(UsageError):
+            cluster_options({"engine": "ray", "storage_option": bad})
+
+
+def test_object_store_extras_are_declared():
+    import tomllib
+
+    extras = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert any(d.startswith("s3fs==") for d in extras["s3"])
+    assert any(d.startswith("gcsfs==") for d in extras["gcs"])
+    assert any(d.startswith("ray[data]==") for d in extras["ray"])
+
+
+def test_salt_probe_finds_the_salt_of_a_video_and_of_an_image(tmp_path):
+    """recover --engine ray with a passphrase: a worker that lacks a file's derived secret finds the
+    file's salt itself (images and videos alike), so the driver can derive it whatever the listing order."""
+    from faceveil import api
+    from faceveil.scale.job import Item, RecoverSettings
+    from faceveil.scale.worker import Worker
+    from faceveil.testing import load_sample, write_synthetic_clip
+
+    (tmp_path / "src").mkdir()
+    write_synthetic_clip(tmp_path / "src" / "a.mp4", seconds=0.2, noise=2.0)
+    from PIL import Image
+
+    Image.fromarray(load_sample("astronaut")[:256, 96:352]).save(tmp_path / "src" / "b.png")
+    reports = api.anonymize(tmp_path / "src", tmp_path / "anon", keys=api.KeyOptions(passphrase="pw"), method="solid")
+    assert all(r.ok for r in reports)
+    job = Job("recover", Location.parse(tmp_path / "anon"), Location.parse(tmp_path / "back"), "run-p",
+              recover=RecoverSettings(), passphrase_recovery=True)
+    worker = Worker(job)
+    worker.setup()
+    for name in ("a.mp4", "b.png"):
+        outcome = worker.process(Item(name, name))
+        assert not outcome.record.ok and outcome.needs_key is not None, name
+        salt, params = outcome.needs_key
+        p = Argon2Params()
+        assert len(salt) == 16 and params == (p.time_cost, p.memory_kib, p.parallelism)
+
+
+def test_a_worker_error_behind_a_ray_exception_is_the_faceveil_error():
+    """A worker whose __init__ raises (e.g. a method option it refuses) dies at creation; Ray keeps only
+    the text, and the run stops as that faceveil error (its exit code, one line), not as a Ray traceback."""
+    from faceveil.errors import UsageError
+    from faceveil.scale.driver import _faceveil_cause
+
+    class ActorDied(Exception):
+        pass
+
+    text = ("The actor died because of an error raised in its creation task, ray::MapWorker.__init__() ...\n"
+            "faceveil.errors.UsageError: method 'mosaic' takes no option 'x'; it takes: cells, noise")
+    found = _faceveil_cause(ActorDied(text))
+    assert isinstance(found, UsageError) and str(found).startswith("method 'mosaic' takes no option 'x'")
+    chained = RuntimeError("wrapped")
+    chained.cause = KeyMaterialError("no key")
+    assert isinstance(_faceveil_cause(chained), KeyMaterialError)
+    assert _faceveil_cause(RuntimeError("a Ray bug")) is None

@@ -44,8 +44,10 @@ KEY_MODES = ("secure", "compat")
 EDGES = ("soft", "hard")
 # Soft edge: the cover fades into the untouched photo over a feathered ellipse inscribed in the region
 # (full cover inside FEATHER_INNER of the ellipse's radius, none from its rim outward), so no hard
-# rectangle shows. The network still protects (and recovers) the whole rectangle.
-FEATHER_INNER = 0.7
+# rectangle shows. The network still protects (and recovers) the whole rectangle. 0.9: at the CLI's mask
+# scale (1.3) the detector box's corners lie at 0.88 of the radius, so the whole box is fully covered;
+# the former 0.7 left the box's corners, hairline and jaw half-covered (issue 20).
+FEATHER_INNER = 0.9
 DEFAULT_WEIGHTS = "proface-s"  # registry name of the shipped weights
 _UNREAD = object()  # usable_obfuscations() not read from the weights yet (None is a valid answer)
 REGISTERED_WEIGHTS = ("proface-s", "proface-s-v1", "proface-s-official")  # registered in proface_s/__init__.py
@@ -218,17 +220,20 @@ class ProFaceSMethod(PixelRecoverableMethod):
     def anonymize(self, crops: Sequence[np.ndarray], contexts: Sequence[FaceContext]) -> list[np.ndarray]:
         _validate(crops, contexts)
         self.check_can_anonymize()
-        obfuscated = []
-        for crop, ctx in zip(crops, contexts):
-            rng = np.random.default_rng(ctx.seed)
-            cover = obfuscate(crop, self._cover_kind(rng), rng, self.faceswap)
-            obfuscated.append(feather_cover(crop, cover) if self.edge == "soft" else cover)
+        obfuscated = [self.cover(crop, ctx) for crop, ctx in zip(crops, contexts)]
         key_maps = [self.key_map(c.shape, ctx) for c, ctx in zip(crops, contexts)]
         if self.inference == "fast":
             from faceveil.methods.proface_s import fast
 
             return fast.protect_batch(self.net, crops, obfuscated, key_maps, self.batch_size, cache_key=self.weights_sha256())
         return protect_batch(self.net, crops, obfuscated, key_maps, self.batch_size)
+
+    def cover(self, crop: np.ndarray, context: FaceContext) -> np.ndarray:
+        """The plain cover the face is hidden in, with the method's edge: what the protected output
+        should look like (eval's obfuscation reference uses this very function)."""
+        rng = np.random.default_rng(context.seed)
+        cover = obfuscate(crop, self._cover_kind(rng), rng, self.faceswap)
+        return feather_cover(crop, cover) if self.edge == "soft" else cover
 
     def recover(self, crops: Sequence[np.ndarray], contexts: Sequence[FaceContext]) -> list[np.ndarray]:
         _validate(crops, contexts)
