@@ -409,8 +409,12 @@ def test_docs_eval_examples_parse_as_written(monkeypatch, tmp_path):
     assert len(lines) >= 4
     for line in lines:
         assert run(*shlex.split(line)[1:]) == 0, line
-    mosaic = next(r for r in requests if r.method == "mosaic")
-    assert mosaic.options == {"cells": 12} and mosaic.out == Path("eval-mosaic")
+    detail = next(r for r in requests if r.out == Path("mosaic-detail"))
+    assert detail.methods == ("mosaic", "mosaic:detail=1")
+    assert [label for label, _, _ in detail.method_runs()] == ["mosaic", "mosaic:detail=1"]
+    assert [options for _, _, options in detail.method_runs()] == [{}, {"detail": 1}]
+    pixelate = next(r for r in requests if r.method == "pixelate")
+    assert (pixelate.shape, pixelate.mask_scale, pixelate.threshold) == ("box", 1.6, 0.4)
 
 
 def test_preview_json_is_a_boxes_file(tmp_path, hopper_jpg, passphrase, capsys):

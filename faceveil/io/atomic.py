@@ -12,6 +12,7 @@ import errno
 import json
 import os
 import socket
+import re
 import time
 import tempfile
 from collections.abc import Iterable
@@ -314,3 +315,21 @@ def glob_escape(name: str) -> str:
     import glob
 
     return glob.escape(name)
+
+
+_TEMP_NAME = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp$")  # what atomic_write_* name their temp files
+
+
+def remove_temp_leftovers(root: str | Path) -> list[Path]:
+    """Remove the hidden ``.NAME.XXXXXXXX.tmp`` files that a killed writer (SIGKILL: no ``finally``)
+    left anywhere under ``root``. Only for a tree no writer is using any more (the scale engine calls it
+    when a run over its DST has finished). Returns what was removed."""
+    removed = []
+    for path in Path(root).rglob(".*.tmp"):
+        try:
+            if _TEMP_NAME.match(path.name) and path.is_file() and not path.is_symlink():
+                path.unlink()
+                removed.append(path)
+        except OSError:
+            continue
+    return removed

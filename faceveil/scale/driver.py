@@ -209,6 +209,10 @@ def run(job: Job, cluster: ClusterOptions, secrets: DriverSecrets, *, overwrite:
             flusher.join()
             context.restore()
         summary.lost = max(0, summary.listed - summary.skipped - summary.ok - summary.failed)
+        if job.dst.is_local:  # every writer of this run is done: a killed one's temp files are leftovers
+            from faceveil.io.atomic import remove_temp_leftovers
+
+            remove_temp_leftovers(job.dst.root)
     finally:
         manifest.flush()
         summary.seconds = time.monotonic() - t0
