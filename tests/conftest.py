@@ -55,3 +55,19 @@ def passphrase(monkeypatch) -> str:
 def reference_layouts() -> dict:
     """Published checkpoint layouts {key: [[name, shape, dtype], ...]} (tests/data/README.md)."""
     return json.loads((Path(__file__).parent / "data" / "reference_checkpoints.json").read_text())
+
+
+@pytest.fixture(scope="session")
+def detector():
+    """The default face detector (CenterFace), loaded once per test process."""
+    from faceveil.faces.detect import create_detector
+
+    return create_detector("centerface")
+
+
+@pytest.fixture(scope="session")
+def identity():
+    """One X25519 key pair (faceveil.crypto.keys.X25519Identity) for a test process."""
+    from faceveil.crypto.keys import X25519Identity
+
+    return X25519Identity.generate()

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from faceveil.crypto.envelope import ContentKey
-from faceveil.faces.detect import create_detector
 from faceveil.faces.types import Face
 from faceveil.methods.base import AnonymizationMethod, FaceContext, PixelRecoverableMethod, create_method
 from faceveil.pipeline import anonymize_frame, changed_regions, face_contexts, recover_frame_from_pixels, restore_regions
@@ -31,11 +30,6 @@ class InvertAligned(PixelRecoverableMethod):
 class TooPickyAligned(InvertAligned):
     name = "test-picky"
     min_eye_distance = 10_000.0  # every real face is "too small" for it
-
-
-@pytest.fixture(scope="module")
-def detector():
-    return create_detector("centerface")
 
 
 def test_classical_frame_changes_only_the_face_region(astronaut, detector):

@@ -6,7 +6,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from faceveil.crypto.keys import X25519Identity
 from faceveil.errors import TamperedPixelsError
 from faceveil.io.carriers import sidecar_path
 from faceveil.io.video import EncodeOptions, VideoWriter, iter_frames, probe_video
@@ -14,11 +13,6 @@ from faceveil.pipeline.video import VideoOptions, anonymize_video, recover_video
 from faceveil.pipeline.video_check import verify_video_file
 from faceveil.pipeline.video_payload import BINDING, frame_signatures, signature_mismatch
 from faceveil.testing import write_synthetic_clip
-
-
-@pytest.fixture(scope="module")
-def identity():
-    return X25519Identity.generate()
 
 
 @pytest.fixture(scope="module")

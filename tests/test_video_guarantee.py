@@ -7,25 +7,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from faceveil.crypto.keys import X25519Identity
 from faceveil.errors import UnrecoverableOutputError
 from faceveil.io.carriers import sidecar_path
 from faceveil.io.video import EncodeOptions, iter_frames
 from faceveil.pipeline import video_source, video_stream
 from faceveil.pipeline.video import VideoOptions, anonymize_video, recover_video
 from faceveil.testing import write_synthetic_clip
-
-
-@pytest.fixture(scope="module")
-def detector():
-    from faceveil.faces.detect import create_detector
-
-    return create_detector("centerface")
-
-
-@pytest.fixture(scope="module")
-def identity():
-    return X25519Identity.generate()
 
 
 def assert_round_trip(src, anon, back, identity, *, lossless: bool) -> None:

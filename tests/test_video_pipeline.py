@@ -46,18 +46,6 @@ class MissingDetector:
 
 
 @pytest.fixture(scope="module")
-def detector():
-    from faceveil.faces.detect import create_detector
-
-    return create_detector("centerface")
-
-
-@pytest.fixture(scope="module")
-def identity():
-    return X25519Identity.generate()
-
-
-@pytest.fixture(scope="module")
 def clip(tmp_path_factory):
     # 320x240, 0.8 s at 25 fps, H.264 + AAC, mild sensor noise
     return write_synthetic_clip(tmp_path_factory.mktemp("clip") / "clip.mp4", seconds=0.8, noise=2.0)

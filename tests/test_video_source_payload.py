@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 
 from faceveil.cli import main
-from faceveil.crypto.keys import X25519Identity
 from faceveil.errors import PayloadCorruptError, SourceMismatchError, TamperedPayloadError, UsageError
 from faceveil.faces.types import Face
 from faceveil.io.carriers import sidecar_path
@@ -33,18 +32,6 @@ class FixedBox:
 
     def detect(self, rgb: np.ndarray) -> list[Face]:
         return [Face(self.box, score=0.9)]
-
-
-@pytest.fixture(scope="module")
-def detector():
-    from faceveil.faces.detect import create_detector
-
-    return create_detector("centerface")
-
-
-@pytest.fixture(scope="module")
-def identity():
-    return X25519Identity.generate()
 
 
 @pytest.fixture(scope="module")
