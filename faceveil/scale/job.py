@@ -56,7 +56,7 @@ class AnonymizeSettings:
     payload: str = "embedded"
     keep_metadata: bool = False
     keep_icc: bool = False
-    quality: int = 95
+    quality: int | None = None  # None: a JPEG input's own quantization tables (as the CLI)
     require_faces: bool = False
     seed: int | None = None
     video: object | None = None  # faceveil.api.VideoSettings
