@@ -193,7 +193,7 @@ def plugin_options_help() -> str:
     lines = ["Detectors (--detector): " + "; ".join(f"{p.name}: {p.summary}" for p in DETECTORS) + "."]
     from faceveil.methods.ratings import table_help
 
-    lines.append(table_help())
+    lines.append(table_help(sep="\n\n"))
     lines.append("Method options (-O KEY=VALUE; defaults shown):")
     for plugin in METHODS:
         options = ", ".join(f"{k}={_format_default(v)}" for k, v in plugin.option_defaults().items())

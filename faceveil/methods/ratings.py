@@ -68,9 +68,10 @@ def warning(method: str) -> str | None:
             f"{100 * r.same_person[worst]:.0f} % of faces; docs/eval.md); use mosaic or solid to hide who it is")
 
 
-def table_help() -> str:
-    """Paragraph for ``faceveil anonymize --help`` / ``faceveil models``."""
+def table_help(sep: str = "\n") -> str:
+    """Lines for ``faceveil models`` (``sep="\n\n"``: paragraphs, for typer's rich ``--help``, which
+    joins single newlines into one paragraph)."""
     lines = [f"Measured identity hiding (same-person rate per recognizer, held-out real faces; `{COMMAND}`; "
              f"solid-fill floor: " + ", ".join(f"{k} {100 * v:.0f} %" for k, v in FLOOR.same_person.items()) + "):"]
     lines += [f"  {line}" for m in RATINGS if (line := summary(m))]
-    return "\n".join(lines)
+    return sep.join(lines)
