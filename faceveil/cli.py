@@ -408,6 +408,7 @@ def anonymize(
         if payload == "none" and passphrase is not None:  # ray workers never see the passphrase
             raise InputError("pixel-only mode (--payload none with a passphrase) runs on --engine local only")
         return scale_cli.run_anonymize(locals())
+    scale_cli.refuse_cluster_flags(locals())
 
     def describe(r) -> str:
         if preview:
@@ -470,6 +471,7 @@ def recover(
         key_passphrase = read_passphrase(key_password_file, confirm=False, required=True) if key_password_file else None
         passphrase = read_passphrase(password_file, confirm=False, required=not key)
         return scale_cli.run_recover(locals())
+    scale_cli.refuse_cluster_flags(locals())
     identities = _identities(key, key_password_file, password_file, trust_kdf_cost)
 
     def describe(r) -> str:

@@ -75,6 +75,8 @@ def eval_command(
         progress=not quiet,
         cluster=scale_cli.cluster_options(locals()) if scale_cli.check_engine(engine) else None,
     )
+    if request.cluster is None:
+        scale_cli.refuse_cluster_flags(locals())
     summary = run_eval(request)
     if not quiet:
         print(summary)

@@ -38,6 +38,17 @@ def check_engine(engine: str) -> bool:
     return engine == "ray"
 
 
+def refuse_cluster_flags(p: dict) -> None:
+    """On ``--engine local`` a cluster flag would be ignored in silence: a usage error (exit 2) instead."""
+    given = [flag for flag, key in (("--address", "address"), ("--workers", "workers"), ("--batch-size", "batch_size"),
+                                    ("--storage-option", "storage_option"))
+             if p.get(key) not in (None, [], ())]
+    if p.get("gpus_per_worker"):
+        given.append("--gpus-per-worker")
+    if given:
+        raise UsageError(f"{', '.join(given)} only apply with --engine ray (this run is --engine local)")
+
+
 def cluster_options(p: dict):
     from faceveil.scale.job import ClusterOptions
 

@@ -477,3 +477,29 @@ def test_a_worker_error_behind_a_ray_exception_is_the_faceveil_error():
     chained.cause = KeyMaterialError("no key")
     assert isinstance(_faceveil_cause(chained), KeyMaterialError)
     assert _faceveil_cause(RuntimeError("a Ray bug")) is None
+
+
+@pytest.mark.parametrize("command, flags", [
+    ("anonymize", ["--workers", "2"]),
+    ("anonymize", ["--storage-option", "endpoint_url=http://localhost:9"]),
+    ("recover", ["--address", "auto"]),
+    ("recover", ["--gpus-per-worker", "0.5", "--workers", "1"]),
+    ("anonymize", ["--batch-size", "4"]),
+])
+def test_cluster_flags_on_the_local_engine_are_a_usage_error_not_ignored(tmp_path, astronaut_png, passphrase,
+                                                                          command, flags, capsys):
+    from faceveil.cli import main
+
+    code = main([command, str(astronaut_png), "-o", str(tmp_path / "out.png"), *flags])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "only apply with --engine ray" in err[0] and flags[0] in err[0]
+    assert not (tmp_path / "out.png").exists()
+
+
+def test_eval_cluster_flags_on_the_local_engine_are_a_usage_error(tmp_path, capsys):
+    from faceveil.cli import main
+
+    code = main(["eval", "--method", "mosaic", "--out", str(tmp_path / "e"), "--workers", "2"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "--workers only apply with --engine ray" in err[0]
+    assert not (tmp_path / "e").exists()
