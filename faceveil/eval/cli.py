@@ -149,6 +149,8 @@ class EvalRequest:
             raise UsageError("--pairs needs --data (the folder the pair names are relative to)")
         if not 0 < self.far < 1:
             raise UsageError(f"--far must be in (0, 1), got {self.far}")
+        for _, name, options in self.method_runs():  # a bad NAME or KEY=VALUE fails before the report folder exists
+            METHODS.check_options(name, options)
 
 
 def run_eval(request: EvalRequest, argv: list[str] | None = None) -> str:

@@ -199,3 +199,11 @@ def test_two_methods_side_by_side_in_one_report(tmp_path, capsys):
     page = (out / "report.html").read_text()
     assert "<tr><th>mosaic</th>" in page and "<tr><th>median:kernel=9</th>" in page
     assert "--shape auto --mask-scale 1.3" in page
+
+
+@pytest.mark.parametrize("spec", ["mosaic:cells=zz", "mosaic:nosuch=1", "nosuch"])
+def test_a_bad_method_spec_fails_before_the_report_folder_exists(tmp_path, capsys, spec):
+    code = main(["-m", "blur", "-m", spec, "-o", str(tmp_path / "out")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and err[0].startswith("faceveil eval: ")
+    assert not (tmp_path / "out").exists()
