@@ -380,6 +380,7 @@ def anonymize(
     storage_option: scale_cli.StorageOption = [],
 ) -> int:
     """Anonymize every face; write the anonymized copy plus an encrypted recovery payload."""
+    _print_deface_notes()
     from faceveil import api
     from faceveil.methods.base import parse_method_options
 
@@ -696,15 +697,23 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _deface_spellings(argv: list[str]) -> list[str]:
-    """deface's spellings and command-less form rewritten to faceveil's (faceveil.deface_compat), with one
-    note line each on stderr (not with -q)."""
+    """deface's spellings and command-less form rewritten to faceveil's (faceveil.deface_compat). Their
+    notes (one line each on stderr, not with -q) wait until the command line has parsed: a usage error
+    stays the one line it is."""
     from faceveil import deface_compat
 
     translation = deface_compat.translate(argv, _command_names())
-    if not deface_compat.is_quiet(translation.argv):
-        for note in translation.notes:
-            _err(f"note: {note}")
+    _deface_notes[:] = [] if deface_compat.is_quiet(translation.argv) else translation.notes
     return translation.argv
+
+
+_deface_notes: list[str] = []  # what _deface_spellings rewrote, printed by `anonymize` once it runs
+
+
+def _print_deface_notes() -> None:
+    for note in _deface_notes:
+        _err(f"note: {note}")
+    _deface_notes.clear()
 
 
 def _command_names() -> set[str]:

