@@ -247,3 +247,14 @@ def test_pixel_only_output_is_recognised_and_not_anonymized_again(tmp_path, astr
     code, err = run_cli(["anonymize", out, "-o", tmp_path / "again", "-m", "proface-s", "--payload", "none"], capsys)
     assert code == 0 and "skipped: already carries a faceveil payload (pixel-only locator)" in err
     assert not (tmp_path / "again").exists() or visible(tmp_path / "again") == []
+
+
+def test_pixel_only_netpbm_output_is_recognised_too(tmp_path, astronaut, env, capsys):
+    """Pixel-only mode writes every lossless format, Netpbm included; each one's locator is found."""
+    from faceveil.pipeline.placement import carries_payload
+
+    src = tmp_path / "a.png"
+    Image.fromarray(astronaut).save(src)
+    out = tmp_path / "a.ppm"
+    assert run_cli(["anonymize", src, "-o", out, "-m", "proface-s", "--payload", "none", "-q"], capsys)[0] == 0
+    assert carries_payload(out) == "pixel-only locator"

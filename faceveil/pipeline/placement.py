@@ -134,9 +134,11 @@ def carries_payload(path: Path) -> str | None:
         data = path.read_bytes()
         if extract_payload(data) is not None:
             return "embedded"
-        if path.suffix.lower() in _LOSSLESS_IMAGE_SUFFIXES:  # pixel-only outputs carry a locator in the pixels
+        from faceveil.io.images import decode_image, format_for_path
+        from faceveil.pipeline.pixel_only import LOSSLESS_FORMATS
+
+        if format_for_path(path) in LOSSLESS_FORMATS:  # pixel-only outputs carry a locator in the pixels
             from faceveil.crypto.pixel_locator import has_locator
-            from faceveil.io.images import decode_image
 
             if has_locator(decode_image(data, name=path.name).pixels):
                 return "pixel-only locator"
@@ -144,6 +146,3 @@ def carries_payload(path: Path) -> str | None:
     except (FaceveilError, OSError, MemoryError):  # unreadable or corrupt: processing reports it
         return None
 
-
-# the formats pixel-only mode writes (a locator does not survive lossy coding)
-_LOSSLESS_IMAGE_SUFFIXES = frozenset({".png", ".webp", ".tif", ".tiff", ".bmp"})
