@@ -213,9 +213,14 @@ def _run_one(request: EvalRequest, writer, progress, n: int, models_by_method: d
         method=request.method.replace("-", "_") if request.method else None,
         identities=dict(request.identities), min_face=request.min_face,
     )
-    if config.method not in models_by_method:  # recognizers left out depend on the method (its training)
-        models_by_method[config.method] = AnalysisModels(config)
-    models = models_by_method[config.method]
+    from faceveil.analysis.recognizers import TRAINING_RECOGNIZERS
+
+    # the models differ between methods only by the recognizers a method trained on (left out): one set per
+    # such exclusion, not per method, so `-m A -m B -m C` loads the recognizers and detectors once
+    excluded = TRAINING_RECOGNIZERS.get(config.method or "", ())
+    if excluded not in models_by_method:
+        models_by_method[excluded] = AnalysisModels(config)
+    models = models_by_method[excluded]
     skipped: list[str] = []
     source, items = _items(request, skipped)
     per_run = len(_originals(request))  # images per method

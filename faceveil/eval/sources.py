@@ -134,13 +134,22 @@ class MethodSource:
         faces = mask_options(shape or DEFAULT_MASK_SHAPE, DEFAULT_MASK_SCALE if mask_scale is None else mask_scale)
         # payload "none": nothing is sealed here; contexts_for keys every image as a payload run does
         self.anonymizer = Anonymizer(method=method, method_options=options, detector=detector, threshold=threshold,
-                                     payload="none", faces=faces, detector_options=detector_options)
+                                     payload="none", faces=faces, detector_options=detector_options, seed=seed)
         self.method = self.anonymizer.method
         self.detector = self.anonymizer.detector
         self.mask = self.anonymizer.mask
         self.diversity = diversity
-        self.seed = seed
         self._keys_made = 0
+
+    @property
+    def seed(self) -> int | str | None:
+        """The anonymizer's own seed (one place: callers that use ``self.anonymizer`` directly, e.g.
+        benchmarks/bench_privacy.py, get the same keys as :meth:`item`)."""
+        return self.anonymizer.seed
+
+    @seed.setter
+    def seed(self, value: int | str | None) -> None:
+        self.anonymizer.seed = value
 
     def _new_key(self):
         """A fresh content key for extra draws (wrong key, diversity variants)."""
@@ -182,11 +191,6 @@ class MethodSource:
             return None
         return self.anonymizer.anonymize_faces(rgb, faces, contexts, method=ObfuscationReference(self.method)).rgb
 
-    def _fallback(self):
-        from faceveil.methods.base import create_method
-
-        return create_method(self.method.fallback)
-
     def _recover_from_pixels(self, anonymized: np.ndarray, outcomes, contexts) -> np.ndarray | None:
         """The key holder's pixel recovery, exactly as ``faceveil recover --from-pixels`` runs it (the
         same pipeline call, with the outcomes recorded at anonymization), or None where the method
@@ -203,8 +207,6 @@ class MethodSource:
     def item(self, name: str, rgb: np.ndarray) -> EvalItem:
         from faceveil.pipeline import changed_regions, face_contexts, restore_regions
 
-        if self.seed is not None:  # content keys from (seed, pixels), as `Anonymizer(seed=...)`
-            self.anonymizer.seed = self.seed
         faces = self.anonymizer.find_faces(rgb)
         contexts = self.anonymizer.contexts_for(rgb, faces)
         frame, contexts, payload = self._anonymize_measuring_payload(rgb, faces, contexts)

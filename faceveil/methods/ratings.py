@@ -3,7 +3,7 @@
 
 Measured with ``python benchmarks/bench_privacy.py --set heldout`` (docs/eval.md, "Which faces"): every
 method through `faceveil anonymize`'s own code and CLI defaults, on held-out real faces (22 faces of at
-least 30 px, 17 people, in 15 photos; seed 0). "same person" is each recognizer's own rule, anonymized vs
+least 30 px, 17 people, in 15 photos; random content keys, as in real use). "same person" is each recognizer's own rule, anonymized vs
 original; the solid-fill floor (a grey fill under the same mask, hair and background left) is beside it.
 Update this table when a method's defaults change (the benchmark prints it).
 """
