@@ -100,14 +100,14 @@ def write_image(path: Path, rgb: np.ndarray) -> Path:
     return path
 
 
-def write_clip(path: Path, frames: list[np.ndarray], fps: int = 25) -> Path:
+def write_clip(path: Path, frames: list[np.ndarray], fps: int = 25, *, crf: str = "20", preset: str = "veryfast") -> Path:
     import av
 
     with av.open(str(path), "w") as out:
         stream = out.add_stream("libx264", rate=fps)
         stream.height, stream.width = frames[0].shape[:2]
         stream.pix_fmt = "yuv420p"
-        stream.options = {"crf": "20", "preset": "veryfast"}
+        stream.options = {"crf": crf, "preset": preset}
         for rgb in frames:
             for packet in stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):
                 out.mux(packet)

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -34,7 +33,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
-from bench_speed import machine, sample_faces, table, track_boxes, write_clip  # noqa: E402
+from bench_speed import machine, med, sample_faces, table, track_boxes, write_clip  # noqa: E402
 
 PASSPHRASE = "benchmark passphrase, not a secret"
 
@@ -78,10 +77,6 @@ def compare(cases: dict[str, tuple[list[str], list[str], object]], repeats: int)
             times[1].append(timed(df, before))
         out[name] = times
     return out
-
-
-def med(values: list[float]) -> float:
-    return statistics.median(values)
 
 
 def ratio_rows(results, target: float, unit=None) -> list[list]:
@@ -152,19 +147,7 @@ def downscaled_clip(src: Path, dst: Path, width: int, seconds: float) -> Path:
             frames.append(cv2.resize(rgb, (width, height), interpolation=cv2.INTER_AREA))
             if len(frames) >= seconds * fps:
                 break
-    import av as _av
-
-    with _av.open(str(dst), "w") as out:
-        stream = out.add_stream("libx264", rate=fps)
-        stream.height, stream.width = frames[0].shape[:2]
-        stream.pix_fmt = "yuv420p"
-        stream.options = {"crf": "23", "preset": "medium"}
-        for rgb in frames:
-            for packet in stream.encode(_av.VideoFrame.from_ndarray(rgb, format="rgb24")):
-                out.mux(packet)
-        for packet in stream.encode():
-            out.mux(packet)
-    return dst
+    return write_clip(dst, frames, fps, crf="23", preset="medium")
 
 
 def frame_count(path: Path) -> int:

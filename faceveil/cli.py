@@ -214,13 +214,6 @@ class _SchemaHelpCommand(typer.core.TyperCommand):
         return super().format_help(ctx, formatter)
 
 
-def method_warning(method: str) -> Optional[str]:
-    """One line for a method measured not to hide identity from face recognizers (faceveil.methods.ratings)."""
-    from faceveil.methods.ratings import warning
-
-    return warning(method)
-
-
 def _version_callback(value: bool) -> None:
     if value:
         from faceveil import __version__
@@ -391,6 +384,8 @@ def anonymize(
     refuse_secret_options(options)
     if obfuscation is not None:
         options["obfuscation"] = obfuscation
+    from faceveil.methods.ratings import warning as method_warning
+
     if not preview and (warning := method_warning(method)):  # issue 20: say it, once (even with -q)
         _err(warning)
     if options.get("key_mode") == "compat":

@@ -53,8 +53,8 @@ def _unit(v: np.ndarray) -> np.ndarray:
 
 
 class FusedRecognizer:
-    """dlib + FaceRes + MobileFace, fused (see the module docstring). ModelUnavailableError (exit 10)
-    when a model file is missing: a threshold measured on three recognizers means nothing on two."""
+    """dlib + FaceRes, fused (see the module docstring). ModelUnavailableError (exit 10) when a model
+    file is missing: a threshold measured on the two together means nothing on one."""
 
     def __init__(self, names: tuple[str, ...] = FUSED_RECOGNIZERS) -> None:
         from faceveil.analysis.recognizers import create_recognizer, recognizer_availability
@@ -75,8 +75,9 @@ class FusedRecognizer:
             return None
 
     def score(self, a: Identity, b: Identity) -> float:
-        """Fused score: mean over recognizers of (cosine - same-person cosine) / impostor spread."""
-        parts = [(float(_unit(a.vectors[r.name]) @ _unit(b.vectors[r.name])) - r.same_person_cosine) / SPREAD[r.name]
+        """Fused score: mean over recognizers of (cosine - same-person cosine) / impostor spread (the
+        vectors are unit length already: embed and centroid normalise them)."""
+        parts = [(float(a.vectors[r.name] @ b.vectors[r.name]) - r.same_person_cosine) / SPREAD[r.name]
                  for r in self.recognizers]
         return float(np.mean(parts))
 

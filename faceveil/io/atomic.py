@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import glob
 import json
 import os
 import socket
@@ -128,16 +129,6 @@ def atomic_write_files(
 # errnos that mean "the output cannot be written" (exit 15), not "the input is bad"; DISK_ERRNOS can
 # only come from writing, so a whole pipeline may map them (EACCES could be a model file being read)
 DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG})
-WRITE_ERRNOS = DISK_ERRNOS | {errno.EACCES, errno.EPERM}
-
-
-def write_error(target: str | Path, exc: OSError) -> OutputWriteError | None:
-    """OutputWriteError for an OS refusal to write ``target`` (disk full, read-only, no permission), else None."""
-    if exc.errno in WRITE_ERRNOS:
-        return OutputWriteError(f"cannot write {target}: {exc.strerror or exc}")
-    return None
-
-
 @contextlib.contextmanager
 def pair_lock(directory: str | Path):
     """Serialise the final moves of files that belong together (an image and its sidecar, a video and its
@@ -259,7 +250,7 @@ class ScratchDir:
         except OSError as exc:
             if getattr(self, "dir", None) is not None:
                 self.cleanup()
-            raise write_error(dst, exc) or OutputWriteError(f"cannot write {dst}: {exc.strerror or exc}") from None
+            raise OutputWriteError(f"cannot write {dst}: {exc.strerror or exc}") from None
 
     def path(self, name: str) -> Path:
         return self.dir / name
@@ -288,7 +279,7 @@ def remove_stale_scratch(dst: str | Path) -> list[Path]:
     removed = []
     host = socket.gethostname()
     try:
-        candidates = list(dst.parent.glob(f".{glob_escape(dst.name)}.*"))
+        candidates = list(dst.parent.glob(f".{glob.escape(dst.name)}.*"))
     except OSError:
         return removed
     for folder in candidates:
@@ -309,12 +300,6 @@ def remove_stale_scratch(dst: str | Path) -> list[Path]:
         except (OSError, ValueError, TypeError, AttributeError):
             continue  # not ours, or in use: leave it
     return removed
-
-
-def glob_escape(name: str) -> str:
-    import glob
-
-    return glob.escape(name)
 
 
 _TEMP_NAME = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp$")  # what atomic_write_* name their temp files

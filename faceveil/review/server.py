@@ -25,11 +25,10 @@ from urllib.parse import parse_qs, urlsplit
 from faceveil import api
 from faceveil.errors import FaceveilError, InputError, UsageError
 from faceveil.faces.boxes import ACTIONS, parse_boxes
-from faceveil.faces.mask import MaskSpec
 from faceveil.faces.types import Face
 from faceveil.io.images import load_image
 from faceveil.io.suffixes import VIDEO_SUFFIXES
-from faceveil.pipeline.options import FaceOptions
+from faceveil.pipeline.options import DEFAULT_MASK_SCALE, DEFAULT_MASK_SHAPE, FaceOptions, mask_options
 from faceveil.plugins import METHODS
 
 STATIC = {"review.js": "text/javascript", "review.css": "text/css"}
@@ -49,12 +48,12 @@ class ReviewSettings:
     recipients: list[Path] = field(default_factory=list)
     payload: str = "embedded"
     overwrite: bool = False
-    mask_scale: float = 1.3
+    mask_scale: float = DEFAULT_MASK_SCALE
 
 
 def _face_options(settings: ReviewSettings, boxes=None) -> FaceOptions:
-    """The CLI's defaults (--shape auto, --mask-scale 1.3), so a preview looks like what is written."""
-    return FaceOptions(mask=MaskSpec("ellipse", settings.mask_scale), boxes=boxes, box_for_pixel_recovery=True)
+    """The CLI's defaults (--shape auto), so a preview looks like what is written."""
+    return mask_options(DEFAULT_MASK_SHAPE, settings.mask_scale, boxes=boxes)
 
 
 class ReviewSession:
@@ -72,6 +71,7 @@ class ReviewSession:
                 raise InputError(f"{src}: no such file")
         self._detector = None
         self._cache: dict[int, dict] = {}
+        self._previewers: dict[str, api.Anonymizer] = {}  # one per method: its model loads once, not per click
         self._lock = threading.Lock()  # one detection / anonymization at a time (models are not thread-safe)
 
     # -- reading
@@ -128,10 +128,12 @@ class ReviewSession:
         if src.suffix.lower() in VIDEO_SUFFIXES:
             raise UsageError("the result preview is for photos; write to see a video's result")
         chosen = [Face(box=tuple(float(v) for v in f["box"])) for f in _check_faces(faces) if f["action"] == "anonymize"]
+        method = _check_method(method)
         with self._lock:
-            anonymizer = api.Anonymizer(method=_check_method(method), detector=self.settings.detector, payload="none",
-                                        faces=_face_options(self.settings))
-            encoded, _, _ = anonymizer.anonymize_image(load_image(src), "JPEG", faces=chosen)
+            if method not in self._previewers:
+                self._previewers[method] = api.Anonymizer(method=method, detector=self.settings.detector, payload="none",
+                                                          faces=_face_options(self.settings))
+            encoded, _, _ = self._previewers[method].anonymize_image(load_image(src), "JPEG", faces=chosen)
         return encoded
 
     # -- writing

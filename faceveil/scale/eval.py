@@ -57,6 +57,7 @@ def method_items(request, skipped: list[str]) -> Iterator:
         import sys
 
         print(f"[ray] dashboard: {dashboard}", file=sys.stderr)
+    saved_order = options = None
     try:
         from ray.data import ActorPoolStrategy, DataContext
 
@@ -78,7 +79,8 @@ def method_items(request, skipped: list[str]) -> Iterator:
                 skipped.append(result)
             else:
                 yield result
-        options.preserve_order = saved_order
     finally:
+        if saved_order is not None:  # the process-wide Ray Data setting goes back however the run ends
+            options.preserve_order = saved_order
         if started_here:
             ray.shutdown()
